@@ -1,0 +1,219 @@
+//! Queue tokens: a waiting client's sealed place in line, so that a reception keeps O(1) state
+//! per waiting client and any reception holding the keyring honours it (Sa56, Sc55).
+//!
+//! Sealed body: `epoch u32 | place u64 | arrived_at u64 (unix ms) | binding | item len u8 | item`.
+//! The header's scope is empty: a queue token belongs to the sale, not to a shop.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use ring::aead::LessSafeKey;
+use serde::Serialize;
+
+use crate::envelope::{self, Envelope, Header, Kind, RawBuf, Reader, put};
+use crate::ids::{Epoch, ItemId, KeyId, TicketId};
+use crate::issuer::Issuer;
+use crate::keys::{KeyError, Secret, Subkeys, issuer_subkey};
+use crate::ticket::{DEFAULT_SKEW, unix_ms};
+use crate::{Binding, IssuerId, Rejection, SealError};
+
+/// What a reception puts in a queue token.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueSpec<'a> {
+    /// The sale's epoch (changes when the line is reset).
+    pub epoch: Epoch,
+    /// The place number in the line (1 = first ever issued).
+    pub place: u64,
+    /// When the client joined.
+    pub arrived_at: SystemTime,
+    /// The client it is issued to (queue tokens bind wider, see [`crate::BindingPolicy::QUEUE`]).
+    pub binding: Binding,
+    /// The item the client waits for.
+    pub item: &'a ItemId,
+}
+
+/// A verified queue token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueToken {
+    /// Unique id of this token (issuer and serial).
+    pub id: TicketId,
+    /// The key it was sealed under.
+    pub key_id: KeyId,
+    /// The sale's epoch.
+    pub epoch: Epoch,
+    /// The place in line.
+    pub place: u64,
+    /// When the client joined, unix milliseconds.
+    pub arrived_at_ms: u64,
+    /// Who may present it.
+    pub binding: Binding,
+    /// The item waited for.
+    pub item: ItemId,
+}
+
+impl QueueToken {
+    pub(crate) fn decode(header: &Header, body: &[u8]) -> Result<QueueToken, Rejection> {
+        if !header.scope().is_empty() {
+            return Err(Rejection::Malformed);
+        }
+        let mut r = Reader(body);
+        let fields = (|| {
+            let epoch = Epoch(r.u32()?);
+            let place = r.u64()?;
+            let arrived_at_ms = r.u64()?;
+            let binding = r.binding()?;
+            Some((epoch, place, arrived_at_ms, binding, r.final_item()?))
+        })();
+        let (epoch, place, arrived_at_ms, binding, item) = fields.ok_or(Rejection::Malformed)?;
+        Ok(QueueToken {
+            id: TicketId {
+                issuer: header.issuer,
+                serial: header.serial,
+            },
+            key_id: header.key_id,
+            epoch,
+            place,
+            arrived_at_ms,
+            binding,
+            item,
+        })
+    }
+}
+
+/// Seals queue tokens under the active key for one issuer.
+#[derive(Debug)]
+pub struct QueueSealer {
+    key: LessSafeKey,
+    header: RawBuf,
+    issuer: Arc<Issuer>,
+}
+
+impl QueueSealer {
+    pub(crate) fn new(key_id: KeyId, purpose: &Secret, issuer: Arc<Issuer>) -> QueueSealer {
+        let header = envelope::header_prefix(Kind::Queue, key_id, issuer.id(), &[])
+            .expect("an empty scope fits the header");
+        QueueSealer {
+            key: issuer_subkey(purpose, Kind::Queue, issuer.id()),
+            header,
+            issuer,
+        }
+    }
+
+    /// Seals a queue token and appends its text to `out`.
+    pub fn seal(&self, spec: &QueueSpec<'_>, out: &mut String) -> Result<TicketId, SealError> {
+        let mut buf = self.header.clone();
+        let header_len = buf.len();
+        put(&mut buf, &spec.epoch.0.to_be_bytes())?;
+        put(&mut buf, &spec.place.to_be_bytes())?;
+        put(&mut buf, &unix_ms(spec.arrived_at).to_be_bytes())?;
+        spec.binding.encode(&mut buf)?;
+        let item = spec.item.as_str().as_bytes();
+        put(&mut buf, &[item.len() as u8])?;
+        put(&mut buf, item)?;
+        let serial = self.issuer.next_serial()?;
+        envelope::seal_into(&self.key, buf, header_len, serial, out)?;
+        Ok(TicketId {
+            issuer: self.issuer.id(),
+            serial,
+        })
+    }
+
+    /// [`seal`](Self::seal) into a new string.
+    pub fn seal_to_string(&self, spec: &QueueSpec<'_>) -> Result<String, SealError> {
+        let mut out = String::with_capacity(128);
+        self.seal(spec, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// What the reception knows when a client presents a queue token.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueContext<'a> {
+    /// The reception's clock.
+    pub now: SystemTime,
+    /// The client's address.
+    pub client: IpAddr,
+    /// The sale's current epoch.
+    pub epoch: Epoch,
+    /// The item the client is asking for now.
+    pub item: &'a str,
+    /// How long a place is kept at most (tokens older than this are `expired`).
+    pub max_age: Duration,
+    /// Clock-skew allowance between receptions.
+    pub skew: Duration,
+}
+
+impl<'a> QueueContext<'a> {
+    /// A context with the default skew allowance.
+    pub fn new(
+        now: SystemTime,
+        client: IpAddr,
+        epoch: Epoch,
+        item: &'a str,
+        max_age: Duration,
+    ) -> Self {
+        QueueContext {
+            now,
+            client,
+            epoch,
+            item,
+            max_age,
+            skew: DEFAULT_SKEW,
+        }
+    }
+}
+
+/// Verifies queue tokens sealed by any admitted issuer under any key held.
+#[derive(Debug)]
+pub struct QueueOpener {
+    subkeys: Subkeys,
+}
+
+impl QueueOpener {
+    pub(crate) fn new(subkeys: Subkeys) -> QueueOpener {
+        QueueOpener { subkeys }
+    }
+
+    /// Accepts queue tokens from `issuer` (this reception's own, and its peers').
+    pub fn admit_issuer(&mut self, issuer: IssuerId) -> Result<(), KeyError> {
+        self.subkeys.admit(issuer)
+    }
+
+    /// Refuses `issuer`'s queue tokens from now on.
+    pub fn retire_issuer(&mut self, issuer: IssuerId) {
+        self.subkeys.retire(issuer);
+    }
+
+    /// Decrypts and checks a queue token: form, key id, issuer, seal, epoch, age, item, client.
+    pub fn verify(&self, token: &str, ctx: &QueueContext<'_>) -> Result<QueueToken, Rejection> {
+        let mut envelope = Envelope::parse(token.as_bytes())?;
+        let header = envelope.header;
+        let body = self.subkeys.open(&mut envelope)?;
+        let queued = QueueToken::decode(&header, body)?;
+        if queued.epoch != ctx.epoch {
+            return Err(Rejection::StaleEpoch);
+        }
+        let now = unix_ms(ctx.now);
+        let skew = u64::try_from(ctx.skew.as_millis()).unwrap_or(u64::MAX);
+        let max_age = u64::try_from(ctx.max_age.as_millis()).unwrap_or(u64::MAX);
+        if now.saturating_add(skew) < queued.arrived_at_ms {
+            return Err(Rejection::NotYetValid);
+        }
+        if now
+            >= queued
+                .arrived_at_ms
+                .saturating_add(max_age)
+                .saturating_add(skew)
+        {
+            return Err(Rejection::Expired);
+        }
+        if queued.item.as_str() != ctx.item {
+            return Err(Rejection::WrongScope);
+        }
+        if !queued.binding.admits(ctx.client) {
+            return Err(Rejection::WrongClient);
+        }
+        Ok(queued)
+    }
+}

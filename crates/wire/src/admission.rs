@@ -1,0 +1,110 @@
+//! What the reception answers to an order.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Rfc3339;
+
+/// The answer to `POST /api/v1/admissions` (and the data behind the browser's redirect or page).
+///
+/// Serialised with a `status` tag: `{"status":"admitted",...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Admission {
+    /// `200`: go to `url` (the ticket URL) before `expires_at`.
+    Admitted {
+        /// `{shop public URL}/t/{ticket}/items/{item}`.
+        url: String,
+        /// The chosen shop's id.
+        server: String,
+        /// When the ticket's window closes.
+        expires_at: Rfc3339,
+    },
+    /// `503`: every shop is full; come back after `retry_after_ms`.
+    Waiting {
+        /// The sealed place in the queue, to send back on the next try.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        queue_token: Option<String>,
+        /// 1 means next.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        position: Option<u64>,
+        /// The honest estimate of the whole wait.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        estimated_wait_ms: Option<u64>,
+        /// When to ask again (the scheduled return time for this place).
+        retry_after_ms: u64,
+    },
+    /// `410`: the item is sold out everywhere.
+    SoldOut,
+    /// `503`: no live shop can be reached.
+    Unavailable,
+}
+
+impl Admission {
+    /// The HTTP status that carries this answer.
+    pub const fn status(&self) -> u16 {
+        match self {
+            Admission::Admitted { .. } => 200,
+            Admission::Waiting { .. } | Admission::Unavailable => 503,
+            Admission::SoldOut => 410,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn admitted_has_the_spec_fields() {
+        let answer = Admission::Admitted {
+            url: "http://127.0.0.1:1/t/abc/items/x".into(),
+            server: "shop-a".into(),
+            expires_at: Rfc3339(UNIX_EPOCH + Duration::from_secs(60)),
+        };
+        assert_eq!(
+            serde_json::to_value(&answer).unwrap(),
+            json!({"status":"admitted","url":"http://127.0.0.1:1/t/abc/items/x","server":"shop-a",
+                   "expires_at":"1970-01-01T00:01:00Z"})
+        );
+        assert_eq!(answer.status(), 200);
+    }
+
+    #[test]
+    fn waiting_sold_out_and_unavailable_round_trip() {
+        let answers = [
+            Admission::Waiting {
+                queue_token: Some("q".into()),
+                position: Some(1),
+                estimated_wait_ms: Some(1500),
+                retry_after_ms: 1200,
+            },
+            Admission::Waiting {
+                queue_token: None,
+                position: None,
+                estimated_wait_ms: None,
+                retry_after_ms: 1000,
+            },
+            Admission::SoldOut,
+            Admission::Unavailable,
+        ];
+        for answer in answers {
+            let json = serde_json::to_string(&answer).unwrap();
+            assert_eq!(serde_json::from_str::<Admission>(&json).unwrap(), answer);
+        }
+        assert_eq!(
+            serde_json::to_value(Admission::SoldOut).unwrap(),
+            json!({"status":"sold_out"})
+        );
+        assert_eq!(Admission::SoldOut.status(), 410);
+        assert_eq!(Admission::Unavailable.status(), 503);
+    }
+
+    #[test]
+    fn unknown_status_is_refused() {
+        assert!(serde_json::from_str::<Admission>(r#"{"status":"maybe"}"#).is_err());
+    }
+}

@@ -1,0 +1,21 @@
+//! The wire types every usher part shares: admission answers, the one error body, and the one enum
+//! of refusal codes.
+//!
+//! # Layout
+//! - [`code`]: [`Code`], every refusal code with its serde name, default HTTP status and meaning.
+//! - [`admission`]: [`Admission`], what the reception answers to an order (`status` is a serde enum).
+//! - [`error`]: [`ErrorBody`], the body of every 4xx refusal at every part.
+//! - [`time`]: [`Rfc3339`], a UTC timestamp that travels as RFC 3339 text.
+//!
+//! Nothing here does I/O; the crate is types and their (de)serialisation, so that the reception,
+//! the gate, the shop and the buyer cannot drift apart on names.
+
+pub mod admission;
+pub mod code;
+pub mod error;
+pub mod time;
+
+pub use admission::Admission;
+pub use code::Code;
+pub use error::ErrorBody;
+pub use time::Rfc3339;
