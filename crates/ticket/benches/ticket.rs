@@ -203,5 +203,8 @@ fn summary() {
 
 fn main() {
     divan::main();
-    summary();
+    // With a filter (profiling one benchmark), skip the summary.
+    if std::env::args().skip(1).all(|a| a.starts_with('-')) {
+        summary();
+    }
 }

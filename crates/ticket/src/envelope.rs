@@ -11,13 +11,23 @@
 //! The whole is base64url without padding. The serial is the AES-256-GCM nonce (zero-extended to
 //! 96 bits) under a subkey that only this issuer uses, see the crate docs.
 
+use std::sync::{Arc, LazyLock};
+
 use arrayvec::ArrayVec;
 use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::Simd;
+use base64::engine::general_purpose::NO_PAD;
 use ring::aead::{Aad, LessSafeKey, NONCE_LEN, Nonce};
 
-use crate::ids::{IssuerId, KeyId, MAX_SERVER_ID_LEN};
+use crate::ids::{IssuerId, ItemId, KeyId, MAX_SERVER_ID_LEN, TicketId};
+use crate::issuer::Issuer;
+use crate::keys::{Secret, issuer_subkey};
 use crate::rejection::Rejection;
+use crate::{Binding, SealError};
+
+/// base64url without padding, canonical (no stray trailing bits), with the AVX2/NEON kernels when
+/// the CPU has them (detected once).
+static BASE64: LazyLock<Simd> = LazyLock::new(|| Simd::url_safe(NO_PAD));
 
 /// Format version in the high nibble of the first byte.
 const VERSION: u8 = 1;
@@ -31,8 +41,6 @@ const SERIAL_AT: usize = 1 + 2 + 8;
 pub(crate) const MAX_RAW: usize = 192;
 /// Longest token text accepted: anything longer is refused before decoding.
 pub const MAX_TOKEN_LEN: usize = MAX_RAW.div_ceil(3) * 4;
-/// Shortest meaningful raw token: a header with no scope, one body byte and the tag.
-const MIN_RAW: usize = HEADER_FIXED + 1 + TAG_LEN;
 
 /// A raw token under construction or being opened, on the stack.
 pub(crate) type RawBuf = ArrayVec<u8, MAX_RAW>;
@@ -59,27 +67,9 @@ impl Kind {
 
 /// Appends `bytes`, failing only if a token would outgrow [`MAX_RAW`], which the field limits
 /// rule out.
-pub(crate) fn put(buf: &mut RawBuf, bytes: &[u8]) -> Result<(), crate::SealError> {
+pub(crate) fn put(buf: &mut RawBuf, bytes: &[u8]) -> Result<(), SealError> {
     buf.try_extend_from_slice(bytes)
-        .map_err(|_| crate::SealError::TooLong)
-}
-
-/// The clear header of a sealing key, built once; only the serial changes per token.
-pub(crate) fn header_prefix(
-    kind: Kind,
-    key_id: KeyId,
-    issuer: IssuerId,
-    scope: &[u8],
-) -> Result<RawBuf, crate::SealError> {
-    let mut buf = RawBuf::new();
-    let len = u8::try_from(scope.len()).map_err(|_| crate::SealError::TooLong)?;
-    put(&mut buf, &[(VERSION << 4) | kind as u8])?;
-    put(&mut buf, &key_id.0.to_be_bytes())?;
-    put(&mut buf, &issuer.0.to_be_bytes())?;
-    put(&mut buf, &[0; 8])?;
-    put(&mut buf, &[len])?;
-    put(&mut buf, scope)?;
-    Ok(buf)
+        .map_err(|_| SealError::TooLong)
 }
 
 fn nonce(serial: u64) -> Nonce {
@@ -88,99 +78,165 @@ fn nonce(serial: u64) -> Nonce {
     Nonce::assume_unique_for_key(bytes)
 }
 
-/// Seals `buf` (header prefix followed by the body) in place with `serial` and appends the
-/// base64url text to `out`.
-pub(crate) fn seal_into(
-    key: &LessSafeKey,
-    mut buf: RawBuf,
-    header_len: usize,
-    serial: u64,
-    out: &mut String,
-) -> Result<(), crate::SealError> {
-    buf[SERIAL_AT..SERIAL_AT + 8].copy_from_slice(&serial.to_be_bytes());
-    let (aad, body) = buf.split_at_mut(header_len);
-    let tag = key
-        .seal_in_place_separate_tag(nonce(serial), Aad::from(&*aad), body)
-        .map_err(|_| crate::SealError::TooLong)?;
-    put(&mut buf, tag.as_ref())?;
-    URL_SAFE_NO_PAD.encode_string(&buf, out);
-    Ok(())
+/// One issuer's subkey for one kind (and scope) of token, with its clear header built once.
+#[derive(Debug)]
+pub(crate) struct SealingKey {
+    key: LessSafeKey,
+    header: RawBuf,
+    issuer: Arc<Issuer>,
 }
 
-/// The clear header of a token being opened.
+impl SealingKey {
+    pub(crate) fn new(
+        kind: Kind,
+        key_id: KeyId,
+        scope: &[u8],
+        purpose: &Secret,
+        issuer: Arc<Issuer>,
+    ) -> Result<SealingKey, SealError> {
+        let mut header = RawBuf::new();
+        let len = u8::try_from(scope.len()).map_err(|_| SealError::TooLong)?;
+        put(&mut header, &[(VERSION << 4) | kind as u8])?;
+        put(&mut header, &key_id.0.to_be_bytes())?;
+        put(&mut header, &issuer.id().0.to_be_bytes())?;
+        put(&mut header, &[0; 8])?;
+        put(&mut header, &[len])?;
+        put(&mut header, scope)?;
+        Ok(SealingKey {
+            key: issuer_subkey(purpose, kind, issuer.id()),
+            header,
+            issuer,
+        })
+    }
+
+    /// Seals a token whose body is `fields` followed by the binding and the item, and appends
+    /// its base64url text to `out`. The serial is drawn last, so a failed seal uses none.
+    pub(crate) fn seal(
+        &self,
+        fields: &[u8],
+        binding: &Binding,
+        item: &ItemId,
+        out: &mut String,
+    ) -> Result<TicketId, SealError> {
+        let mut buf = self.header.clone();
+        let header_len = buf.len();
+        put(&mut buf, fields)?;
+        binding.encode(&mut buf)?;
+        let item = item.as_str().as_bytes();
+        put(&mut buf, &[item.len() as u8])?;
+        put(&mut buf, item)?;
+        let serial = self.issuer.next_serial()?;
+        buf[SERIAL_AT..SERIAL_AT + 8].copy_from_slice(&serial.to_be_bytes());
+        let (aad, body) = buf.split_at_mut(header_len);
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(nonce(serial), Aad::from(&*aad), body)
+            .map_err(|_| SealError::TooLong)?;
+        put(&mut buf, tag.as_ref())?;
+        BASE64.encode_string(&buf, out);
+        Ok(TicketId {
+            issuer: self.issuer.id(),
+            serial,
+        })
+    }
+}
+
+/// The clear header of a token being opened (the scope stays in the buffer).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Header {
     pub(crate) kind: Kind,
     pub(crate) key_id: KeyId,
     pub(crate) issuer: IssuerId,
     pub(crate) serial: u64,
-    scope: [u8; MAX_SERVER_ID_LEN],
-    scope_len: usize,
+    /// Header length in bytes: where the sealed body starts.
     len: usize,
 }
 
-impl Header {
-    /// The scope bytes (a server id for tickets).
-    pub(crate) fn scope(&self) -> &[u8] {
-        &self.scope[..self.scope_len]
-    }
-}
-
-/// A decoded token whose header has been read but whose body is still sealed.
-pub(crate) struct Envelope {
+/// A decoded token whose header has been read but whose body is still sealed. Lives in a buffer
+/// on the caller's stack, so opening a token allocates and copies nothing.
+pub(crate) struct Envelope<'b> {
     pub(crate) header: Header,
-    buf: RawBuf,
+    raw: &'b mut [u8],
 }
 
-impl Envelope {
-    /// Decodes `token` and reads its clear header. Every failure is [`Rejection::Malformed`];
-    /// over-long text is refused before any decoding work.
-    pub(crate) fn parse(token: &[u8]) -> Result<Envelope, Rejection> {
+/// An authenticated token: its header, scope and plaintext body.
+pub(crate) struct Opened<'b> {
+    pub(crate) header: Header,
+    pub(crate) scope: &'b [u8],
+    pub(crate) body: &'b [u8],
+}
+
+impl<'b> Envelope<'b> {
+    /// Decodes `token` into `buf` and reads its clear header. Every failure is
+    /// [`Rejection::Malformed`]; over-long text is refused before any decoding work.
+    pub(crate) fn parse(token: &[u8], buf: &'b mut [u8; MAX_RAW]) -> Result<Self, Rejection> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(Rejection::Malformed);
         }
-        let mut buf = RawBuf::from([0; MAX_RAW]);
-        let n = URL_SAFE_NO_PAD
-            .decode_slice(token, &mut buf)
+        let n = BASE64
+            .decode_slice(token, &mut buf[..])
             .map_err(|_| Rejection::Malformed)?;
-        buf.truncate(n);
-        let header = Self::header(&buf).ok_or(Rejection::Malformed)?;
-        Ok(Envelope { header, buf })
+        let raw = &mut buf[..n];
+        let header = Self::header(raw).ok_or(Rejection::Malformed)?;
+        Ok(Envelope { header, raw })
     }
 
     fn header(raw: &[u8]) -> Option<Header> {
-        if raw.len() < MIN_RAW {
-            return None;
-        }
-        let kind = Kind::from_byte(raw[0])?;
-        let key_id = KeyId(u16::from_be_bytes([raw[1], raw[2]]));
-        let issuer = IssuerId(u64::from_be_bytes(raw[3..11].try_into().ok()?));
-        let serial = u64::from_be_bytes(raw[SERIAL_AT..SERIAL_AT + 8].try_into().ok()?);
-        let scope_len = usize::from(raw[HEADER_FIXED - 1]);
+        let fixed: &[u8; HEADER_FIXED] = raw.first_chunk()?;
+        let kind = Kind::from_byte(fixed[0])?;
+        let [
+            _,
+            k0,
+            k1,
+            i0,
+            i1,
+            i2,
+            i3,
+            i4,
+            i5,
+            i6,
+            i7,
+            s0,
+            s1,
+            s2,
+            s3,
+            s4,
+            s5,
+            s6,
+            s7,
+            scope_len,
+        ] = *fixed;
+        let scope_len = usize::from(scope_len);
         let len = HEADER_FIXED + scope_len;
         if scope_len > MAX_SERVER_ID_LEN || raw.len() < len + 1 + TAG_LEN {
             return None;
         }
-        let mut scope = [0u8; MAX_SERVER_ID_LEN];
-        scope[..scope_len].copy_from_slice(&raw[HEADER_FIXED..len]);
         Some(Header {
             kind,
-            key_id,
-            issuer,
-            serial,
-            scope,
-            scope_len,
+            key_id: KeyId(u16::from_be_bytes([k0, k1])),
+            issuer: IssuerId(u64::from_be_bytes([i0, i1, i2, i3, i4, i5, i6, i7])),
+            serial: u64::from_be_bytes([s0, s1, s2, s3, s4, s5, s6, s7]),
             len,
         })
     }
 
-    /// Opens the body with `key`, returning the plaintext fields. A wrong key or any altered byte
-    /// is [`Rejection::Forged`].
-    pub(crate) fn open(&mut self, key: &LessSafeKey) -> Result<&[u8], Rejection> {
-        let (aad, body) = self.buf.split_at_mut(self.header.len);
-        key.open_in_place(nonce(self.header.serial), Aad::from(&*aad), body)
-            .map(|plain| &*plain)
-            .map_err(|_| Rejection::Forged)
+    /// The scope bytes (a server id for tickets, empty for queue tokens), not yet authenticated.
+    pub(crate) fn scope(&self) -> &[u8] {
+        &self.raw[HEADER_FIXED..self.header.len]
+    }
+
+    /// Opens the body with `key`. A wrong key or any altered byte is [`Rejection::Forged`].
+    pub(crate) fn open(self, key: &LessSafeKey) -> Result<Opened<'b>, Rejection> {
+        let Envelope { header, raw } = self;
+        let (aad, body) = raw.split_at_mut(header.len);
+        let body = key
+            .open_in_place(nonce(header.serial), Aad::from(&*aad), body)
+            .map_err(|_| Rejection::Forged)?;
+        Ok(Opened {
+            header,
+            scope: &aad[HEADER_FIXED..],
+            body,
+        })
     }
 }
 
@@ -206,18 +262,18 @@ impl<'a> Reader<'a> {
         self.bytes().map(u64::from_be_bytes)
     }
 
-    pub(crate) fn binding(&mut self) -> Option<crate::Binding> {
-        let (binding, rest) = crate::Binding::decode(self.0)?;
+    pub(crate) fn binding(&mut self) -> Option<Binding> {
+        let (binding, rest) = Binding::decode(self.0)?;
         self.0 = rest;
         Some(binding)
     }
 
     /// A length-prefixed item id; the rest of the body must be exactly that.
-    pub(crate) fn final_item(self) -> Option<crate::ItemId> {
+    pub(crate) fn final_item(self) -> Option<ItemId> {
         let (&len, rest) = self.0.split_first()?;
         if rest.len() != usize::from(len) {
             return None;
         }
-        crate::ItemId::new(std::str::from_utf8(rest).ok()?).ok()
+        ItemId::new(std::str::from_utf8(rest).ok()?).ok()
     }
 }

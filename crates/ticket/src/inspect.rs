@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
-use crate::envelope::{Header, Kind};
-use crate::{QueueToken, Rejection, Ticket};
+use crate::envelope::{Kind, Opened};
+use crate::{QueueToken, Rejection, ServerId, Ticket};
 
 /// An opened token of either kind, serialised with a `kind` field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -15,9 +15,19 @@ pub enum Inspection {
     Queue(QueueToken),
 }
 
-pub(crate) fn decode(header: &Header, body: &[u8]) -> Result<Inspection, Rejection> {
+pub(crate) fn decode(opened: &Opened<'_>) -> Result<Inspection, Rejection> {
+    let header = &opened.header;
     match header.kind {
-        Kind::Ticket => Ticket::decode(header, body).map(Inspection::Ticket),
-        Kind::Queue => QueueToken::decode(header, body).map(Inspection::Queue),
+        Kind::Ticket => {
+            let server = server_id(opened.scope)?;
+            Ticket::decode(header, server, opened.body).map(Inspection::Ticket)
+        }
+        Kind::Queue => QueueToken::decode(header, opened.scope, opened.body).map(Inspection::Queue),
     }
+}
+
+/// A ticket's scope as a server id.
+pub(crate) fn server_id(scope: &[u8]) -> Result<ServerId, Rejection> {
+    let text = std::str::from_utf8(scope).map_err(|_| Rejection::Malformed)?;
+    ServerId::new(text).map_err(|_| Rejection::Malformed)
 }

@@ -8,14 +8,13 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use ring::aead::LessSafeKey;
 use serde::Serialize;
 
-use crate::envelope::{self, Envelope, Header, Kind, RawBuf, Reader, put};
+use crate::envelope::{Envelope, Header, Kind, MAX_RAW, Reader, SealingKey};
 use crate::ids::{Epoch, ItemId, KeyId, TicketId};
 use crate::issuer::Issuer;
-use crate::keys::{KeyError, Secret, Subkeys, issuer_subkey};
-use crate::ticket::{DEFAULT_SKEW, unix_ms};
+use crate::keys::{KeyError, Secret, Subkeys};
+use crate::ticket::{DEFAULT_SKEW, check_window, unix_ms};
 use crate::{Binding, IssuerId, Rejection, SealError};
 
 /// What a reception puts in a queue token.
@@ -53,8 +52,12 @@ pub struct QueueToken {
 }
 
 impl QueueToken {
-    pub(crate) fn decode(header: &Header, body: &[u8]) -> Result<QueueToken, Rejection> {
-        if !header.scope().is_empty() {
+    pub(crate) fn decode(
+        header: &Header,
+        scope: &[u8],
+        body: &[u8],
+    ) -> Result<QueueToken, Rejection> {
+        if !scope.is_empty() {
             return Err(Rejection::Malformed);
         }
         let mut r = Reader(body);
@@ -84,39 +87,23 @@ impl QueueToken {
 /// Seals queue tokens under the active key for one issuer.
 #[derive(Debug)]
 pub struct QueueSealer {
-    key: LessSafeKey,
-    header: RawBuf,
-    issuer: Arc<Issuer>,
+    key: SealingKey,
 }
 
 impl QueueSealer {
     pub(crate) fn new(key_id: KeyId, purpose: &Secret, issuer: Arc<Issuer>) -> QueueSealer {
-        let header = envelope::header_prefix(Kind::Queue, key_id, issuer.id(), &[])
+        let key = SealingKey::new(Kind::Queue, key_id, &[], purpose, issuer)
             .expect("an empty scope fits the header");
-        QueueSealer {
-            key: issuer_subkey(purpose, Kind::Queue, issuer.id()),
-            header,
-            issuer,
-        }
+        QueueSealer { key }
     }
 
     /// Seals a queue token and appends its text to `out`.
     pub fn seal(&self, spec: &QueueSpec<'_>, out: &mut String) -> Result<TicketId, SealError> {
-        let mut buf = self.header.clone();
-        let header_len = buf.len();
-        put(&mut buf, &spec.epoch.0.to_be_bytes())?;
-        put(&mut buf, &spec.place.to_be_bytes())?;
-        put(&mut buf, &unix_ms(spec.arrived_at).to_be_bytes())?;
-        spec.binding.encode(&mut buf)?;
-        let item = spec.item.as_str().as_bytes();
-        put(&mut buf, &[item.len() as u8])?;
-        put(&mut buf, item)?;
-        let serial = self.issuer.next_serial()?;
-        envelope::seal_into(&self.key, buf, header_len, serial, out)?;
-        Ok(TicketId {
-            issuer: self.issuer.id(),
-            serial,
-        })
+        let mut fields = [0u8; 20];
+        fields[..4].copy_from_slice(&spec.epoch.0.to_be_bytes());
+        fields[4..12].copy_from_slice(&spec.place.to_be_bytes());
+        fields[12..].copy_from_slice(&unix_ms(spec.arrived_at).to_be_bytes());
+        self.key.seal(&fields, &spec.binding, spec.item, out)
     }
 
     /// [`seal`](Self::seal) into a new string.
@@ -187,27 +174,16 @@ impl QueueOpener {
 
     /// Decrypts and checks a queue token: form, key id, issuer, seal, epoch, age, item, client.
     pub fn verify(&self, token: &str, ctx: &QueueContext<'_>) -> Result<QueueToken, Rejection> {
-        let mut envelope = Envelope::parse(token.as_bytes())?;
-        let header = envelope.header;
-        let body = self.subkeys.open(&mut envelope)?;
-        let queued = QueueToken::decode(&header, body)?;
+        let mut buf = [0u8; MAX_RAW];
+        let envelope = Envelope::parse(token.as_bytes(), &mut buf)?;
+        let opened = self.subkeys.open(envelope)?;
+        let queued = QueueToken::decode(&opened.header, opened.scope, opened.body)?;
         if queued.epoch != ctx.epoch {
             return Err(Rejection::StaleEpoch);
         }
-        let now = unix_ms(ctx.now);
-        let skew = u64::try_from(ctx.skew.as_millis()).unwrap_or(u64::MAX);
         let max_age = u64::try_from(ctx.max_age.as_millis()).unwrap_or(u64::MAX);
-        if now.saturating_add(skew) < queued.arrived_at_ms {
-            return Err(Rejection::NotYetValid);
-        }
-        if now
-            >= queued
-                .arrived_at_ms
-                .saturating_add(max_age)
-                .saturating_add(skew)
-        {
-            return Err(Rejection::Expired);
-        }
+        let until = queued.arrived_at_ms.saturating_add(max_age);
+        check_window(ctx.now, ctx.skew, queued.arrived_at_ms, until)?;
         if queued.item.as_str() != ctx.item {
             return Err(Rejection::WrongScope);
         }

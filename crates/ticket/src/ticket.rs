@@ -7,13 +7,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ring::aead::LessSafeKey;
 use serde::Serialize;
 
-use crate::envelope::{self, Envelope, Header, Kind, RawBuf, Reader, put};
+use crate::envelope::{Envelope, Header, Kind, MAX_RAW, Reader, SealingKey};
 use crate::ids::{Epoch, ItemId, KeyId, ServerId, TicketId};
 use crate::issuer::Issuer;
-use crate::keys::{KeyError, Secret, Subkeys, issuer_subkey};
+use crate::keys::{KeyError, Secret, Subkeys};
 use crate::{Binding, IssuerId, Rejection};
 
 /// The clock-skew allowance a verifier grants on each side of a window unless told otherwise.
@@ -61,11 +60,12 @@ impl Ticket {
         UNIX_EPOCH + Duration::from_secs(self.not_after)
     }
 
-    /// Reads a ticket's body; the header has already been authenticated with it.
-    pub(crate) fn decode(header: &Header, body: &[u8]) -> Result<Ticket, Rejection> {
-        let server = std::str::from_utf8(header.scope())
-            .ok()
-            .and_then(|s| ServerId::new(s).ok());
+    /// Reads a ticket's body; the header (naming `server`) has been authenticated with it.
+    pub(crate) fn decode(
+        header: &Header,
+        server: ServerId,
+        body: &[u8],
+    ) -> Result<Ticket, Rejection> {
         let mut r = Reader(body);
         let fields = (|| {
             let epoch = Epoch(r.u32()?);
@@ -74,9 +74,7 @@ impl Ticket {
             let binding = r.binding()?;
             Some((epoch, not_before, ttl, binding, r.final_item()?))
         })();
-        let (Some(server), Some((epoch, not_before, ttl, binding, item))) = (server, fields) else {
-            return Err(Rejection::Malformed);
-        };
+        let (epoch, not_before, ttl, binding, item) = fields.ok_or(Rejection::Malformed)?;
         Ok(Ticket {
             id: TicketId {
                 issuer: header.issuer,
@@ -111,9 +109,7 @@ pub enum SealError {
 /// threads at once: the only shared state is the issuer's atomic counter.
 #[derive(Debug)]
 pub struct TicketSealer {
-    key: LessSafeKey,
-    header: RawBuf,
-    issuer: Arc<Issuer>,
+    key: SealingKey,
 }
 
 impl TicketSealer {
@@ -123,18 +119,10 @@ impl TicketSealer {
         purpose: &Secret,
         issuer: Arc<Issuer>,
     ) -> TicketSealer {
-        let header = envelope::header_prefix(
-            Kind::Ticket,
-            key_id,
-            issuer.id(),
-            server.as_str().as_bytes(),
-        )
-        .expect("a 32-byte server id fits the header");
-        TicketSealer {
-            key: issuer_subkey(purpose, Kind::Ticket, issuer.id()),
-            header,
-            issuer,
-        }
+        let scope = server.as_str().as_bytes();
+        let key = SealingKey::new(Kind::Ticket, key_id, scope, purpose, issuer)
+            .expect("a 32-byte server id fits the header");
+        TicketSealer { key }
     }
 
     /// Seals a ticket and appends its text (base64url, no padding) to `out`. No allocation
@@ -152,21 +140,11 @@ impl TicketSealer {
         if ttl == 0 {
             return Err(SealError::Window);
         }
-        let mut buf = self.header.clone();
-        let header_len = buf.len();
-        put(&mut buf, &spec.epoch.0.to_be_bytes())?;
-        put(&mut buf, &nbf.to_be_bytes())?;
-        put(&mut buf, &ttl.to_be_bytes())?;
-        spec.binding.encode(&mut buf)?;
-        let item = spec.item.as_str().as_bytes();
-        put(&mut buf, &[item.len() as u8])?;
-        put(&mut buf, item)?;
-        let serial = self.issuer.next_serial()?;
-        envelope::seal_into(&self.key, buf, header_len, serial, out)?;
-        Ok(TicketId {
-            issuer: self.issuer.id(),
-            serial,
-        })
+        let mut fields = [0u8; 10];
+        fields[..4].copy_from_slice(&spec.epoch.0.to_be_bytes());
+        fields[4..8].copy_from_slice(&nbf.to_be_bytes());
+        fields[8..].copy_from_slice(&ttl.to_be_bytes());
+        self.key.seal(&fields, &spec.binding, spec.item, out)
     }
 
     /// [`seal`](Self::seal) into a new string.
@@ -210,6 +188,24 @@ pub(crate) fn unix_ms(at: SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// Checks that `now` lies in `[from_ms, until_ms)`, widened by `skew` on both sides.
+pub(crate) fn check_window(
+    now: SystemTime,
+    skew: Duration,
+    from_ms: u64,
+    until_ms: u64,
+) -> Result<(), Rejection> {
+    let now = unix_ms(now);
+    let skew = u64::try_from(skew.as_millis()).unwrap_or(u64::MAX);
+    if now.saturating_add(skew) < from_ms {
+        return Err(Rejection::NotYetValid);
+    }
+    if now >= until_ms.saturating_add(skew) {
+        return Err(Rejection::Expired);
+    }
+    Ok(())
+}
+
 /// Verifies one shop's tickets locally (0041: no call to the reception).
 #[derive(Debug)]
 pub struct TicketOpener {
@@ -248,24 +244,24 @@ impl TicketOpener {
     ///
     /// Checks, in order: form, server, key id, issuer, seal, epoch, window, item, client.
     pub fn verify(&self, token: &str, ctx: &VerifyContext<'_>) -> Result<Ticket, Rejection> {
-        let mut envelope = Envelope::parse(token.as_bytes())?;
-        let header = envelope.header;
-        if header.kind == Kind::Ticket && header.scope() != self.server.as_str().as_bytes() {
+        let mut buf = [0u8; MAX_RAW];
+        let envelope = Envelope::parse(token.as_bytes(), &mut buf)?;
+        if envelope.header.kind == Kind::Ticket
+            && envelope.scope() != self.server.as_str().as_bytes()
+        {
             return Err(Rejection::WrongServer);
         }
-        let body = self.subkeys.open(&mut envelope)?;
-        let ticket = Ticket::decode(&header, body)?;
+        let opened = self.subkeys.open(envelope)?;
+        let ticket = Ticket::decode(&opened.header, self.server, opened.body)?;
         if ticket.epoch != ctx.epoch {
             return Err(Rejection::StaleEpoch);
         }
-        let now = unix_ms(ctx.now);
-        let skew = u64::try_from(ctx.skew.as_millis()).unwrap_or(u64::MAX);
-        if now.saturating_add(skew) < ticket.not_before * 1000 {
-            return Err(Rejection::NotYetValid);
-        }
-        if now >= (ticket.not_after * 1000).saturating_add(skew) {
-            return Err(Rejection::Expired);
-        }
+        check_window(
+            ctx.now,
+            ctx.skew,
+            ticket.not_before * 1000,
+            ticket.not_after * 1000,
+        )?;
         if ticket.item.as_str() != ctx.item {
             return Err(Rejection::WrongScope);
         }
