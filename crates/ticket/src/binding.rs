@@ -8,15 +8,14 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 use thiserror::Error;
 
 use crate::SealError;
 use crate::envelope::{RawBuf, put};
 
 /// How wide a binding is, per address family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct BindingPolicy {
     /// Prefix length for IPv4 clients, 0 to 32.
     pub v4_prefix: u8,
@@ -73,7 +72,8 @@ impl BindingPolicy {
     }
 }
 
-/// The network a token is bound to. `Any` is for deployments that turn binding off.
+/// The network a token is bound to. `Any` is for deployments that turn binding off. A binding
+/// belongs to one address family: even a /0 IPv6 binding admits no IPv4 client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Binding {
     /// Any client may present the token.
@@ -138,8 +138,17 @@ impl Binding {
         }
     }
 
-    /// Appends `tag, prefix, ceil(prefix/8) network bytes`.
+    /// Appends `tag, prefix, ceil(prefix/8) network bytes`. A binding built by hand with a prefix
+    /// wider than its family or host bits set is refused, so every sealed binding decodes.
     pub(crate) fn encode(&self, out: &mut RawBuf) -> Result<(), SealError> {
+        let canonical = match *self {
+            Binding::Any => true,
+            Binding::V4 { prefix, net } => prefix <= 32 && net & !mask32(prefix) == 0,
+            Binding::V6 { prefix, net } => prefix <= 128 && net & !mask128(prefix) == 0,
+        };
+        if !canonical {
+            return Err(SealError::Binding);
+        }
         match *self {
             Binding::Any => put(out, &[TAG_ANY]),
             Binding::V4 { prefix, net } => {
@@ -261,6 +270,25 @@ mod tests {
         assert_eq!(Binding::decode(&[TAG_V4, 33, 1, 2, 3, 4, 5]), None);
         assert_eq!(Binding::decode(&[9]), None);
         assert_eq!(Binding::decode(&[TAG_V6, 64, 1, 2]), None);
+    }
+
+    #[test]
+    fn hand_made_bindings_that_are_not_canonical_do_not_seal() {
+        let mut out = RawBuf::new();
+        for bad in [
+            Binding::V4 { prefix: 40, net: 0 },
+            Binding::V4 {
+                prefix: 24,
+                net: 0x0102_0304,
+            },
+            Binding::V6 {
+                prefix: 200,
+                net: 0,
+            },
+            Binding::V6 { prefix: 1, net: 1 },
+        ] {
+            assert_eq!(bad.encode(&mut out), Err(SealError::Binding), "{bad:?}");
+        }
     }
 
     #[test]

@@ -116,6 +116,16 @@ impl fmt::Display for KeyId {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IssuerId(pub u64);
 
+impl IssuerId {
+    /// Parses the 16 hex digits [`Display`](fmt::Display) writes.
+    pub fn from_hex(text: &str) -> Option<IssuerId> {
+        if text.len() != 16 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        u64::from_str_radix(text, 16).ok().map(IssuerId)
+    }
+}
+
 impl fmt::Display for IssuerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:016x}", self.0)
@@ -148,6 +158,19 @@ pub struct TicketId {
     pub issuer: IssuerId,
     /// That process's counter when it sealed it.
     pub serial: u64,
+}
+
+impl TicketId {
+    /// Parses the 32 hex digits [`Display`](fmt::Display) writes.
+    pub fn from_hex(text: &str) -> Option<TicketId> {
+        if text.len() != 32 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        Some(TicketId {
+            issuer: IssuerId::from_hex(&text[..16])?,
+            serial: u64::from_str_radix(&text[16..], 16).ok()?,
+        })
+    }
 }
 
 impl fmt::Display for TicketId {
@@ -192,5 +215,9 @@ mod tests {
             serial: 7,
         };
         assert_eq!(id.to_string(), "00000000000000ab0000000000000007");
+        assert_eq!(TicketId::from_hex(&id.to_string()), Some(id));
+        assert_eq!(TicketId::from_hex("00000000000000ab000000000000007"), None);
+        assert_eq!(TicketId::from_hex("+0000000000000ab0000000000000007"), None);
+        assert_eq!(IssuerId::from_hex("00000000000000ab"), Some(IssuerId(0xab)));
     }
 }

@@ -9,7 +9,8 @@ use crate::ids::IssuerId;
 const SERIAL_LIMIT: u64 = 1 << 63;
 
 /// One sealing process. Create one per process run with [`Issuer::random`] and share it (in an
-/// `Arc`) among every sealer of that process; never persist or reuse its id.
+/// `Arc`) among every sealer of that process; never persist or reuse its id, and create it after
+/// any `fork` (a forked or cloned process would copy the id and the counter).
 #[derive(Debug)]
 pub struct Issuer {
     id: IssuerId,
@@ -25,9 +26,9 @@ impl Issuer {
         })
     }
 
-    /// An issuer with a chosen id, for tests and fuzzing only: two processes using the same id
-    /// would repeat nonces.
-    #[doc(hidden)]
+    /// An issuer with a chosen id, for tests and fuzzing only (feature `testing`): two processes
+    /// using the same id would repeat nonces.
+    #[cfg(feature = "testing")]
     pub fn fixed_for_tests(id: IssuerId) -> Issuer {
         Issuer {
             id,
@@ -44,6 +45,8 @@ impl Issuer {
     pub(crate) fn next_serial(&self) -> Result<u64, SealError> {
         let serial = self.next.fetch_add(1, Ordering::Relaxed);
         if serial >= SERIAL_LIMIT {
+            // Pin the counter at the limit so that no number of refused calls can wrap it.
+            self.next.store(SERIAL_LIMIT, Ordering::Relaxed);
             return Err(SealError::SerialsExhausted);
         }
         Ok(serial)
@@ -55,6 +58,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(feature = "testing")]
     fn serials_are_unique_and_stop_before_wrapping() {
         let issuer = Issuer::fixed_for_tests(IssuerId(1));
         assert_eq!(issuer.next_serial().unwrap(), 0);

@@ -1,7 +1,7 @@
 //! Key files: the one place this crate touches the file system.
 //!
 //! A key file is TOML, written with mode 0600 and refused at load when its group or others may
-//! read it. Secrets are 32 bytes in base64url without padding (43 characters).
+//! access it or another user owns it. Secrets are 32 bytes in base64url without padding (43 characters).
 //!
 //! A master keyring (`usher keys generate`; receptions and operators):
 //! ```toml
@@ -33,7 +33,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Read as _, Write as _};
-use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -74,6 +74,16 @@ pub enum KeyFileError {
         path: PathBuf,
         /// Its permission bits.
         mode: u32,
+    },
+    /// Another user owns the file, so its keys may be known or replaced by them.
+    #[error("{path}: owned by uid {owner}, not by this process's uid {me}")]
+    Owner {
+        /// The file.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// Who is loading it.
+        me: u32,
     },
     /// Larger than any key file.
     #[error("{0}: larger than {MAX_FILE_LEN} bytes, not a key file")]
@@ -233,19 +243,28 @@ impl KeyFile {
         format!("# usher key file: secret, keep it mode 0600.\n{body}")
     }
 
-    /// Reads a key file, refusing it if group or others may access it.
+    /// Reads a key file, refusing it if group or others may access it or another user owns it.
     pub fn load(path: &Path) -> Result<KeyFile, KeyFileError> {
         let io = |source| KeyFileError::Io {
             path: path.to_owned(),
             source,
         };
         let file = fs::File::open(path).map_err(io)?;
+        // Checked on the open file, so the file checked is the file read.
         let meta = file.metadata().map_err(io)?;
         let mode = meta.mode() & 0o7777;
         if mode & 0o077 != 0 {
             return Err(KeyFileError::Permissions {
                 path: path.to_owned(),
                 mode,
+            });
+        }
+        let me = rustix::process::geteuid().as_raw();
+        if meta.uid() != me {
+            return Err(KeyFileError::Owner {
+                path: path.to_owned(),
+                owner: meta.uid(),
+                me,
             });
         }
         if meta.len() > MAX_FILE_LEN {
@@ -260,8 +279,9 @@ impl KeyFile {
         parsed
     }
 
-    /// Writes the key file with mode 0600, atomically (a temporary file renamed over the
-    /// target), refusing to replace an existing file unless `overwrite`.
+    /// Writes the key file with mode 0600 through a temporary file in the same directory, then
+    /// moves it into place atomically; without `overwrite` an existing file is never replaced,
+    /// even one created meanwhile.
     pub fn save(&self, path: &Path, overwrite: bool) -> Result<(), KeyFileError> {
         let io = |source| KeyFileError::Io {
             path: path.to_owned(),
@@ -274,34 +294,29 @@ impl KeyFile {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        let name = path
-            .file_name()
-            .ok_or_else(|| io(io::ErrorKind::InvalidInput.into()))?;
-        let tmp = dir.join(format!(
-            ".{}.{}.tmp",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
+        // tempfile creates the file 0600 and removes it if anything below fails.
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".usher-keys")
+            .tempfile_in(dir)
+            .map_err(io)?;
         let mut text = self.to_toml();
-        let written = (|| {
-            let mut file = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            file.write_all(text.as_bytes())?;
-            file.sync_all()?;
-            if !overwrite && path.exists() {
-                return Err(io::Error::from(io::ErrorKind::AlreadyExists));
-            }
-            fs::rename(&tmp, path)
-        })();
+        let written = tmp
+            .write_all(text.as_bytes())
+            .and_then(|()| tmp.as_file().sync_all());
         zeroize::Zeroize::zeroize(&mut text);
-        if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(io(e));
-        }
-        Ok(())
+        written.map_err(io)?;
+        let persisted = if overwrite {
+            tmp.persist(path).map(drop)
+        } else {
+            tmp.persist_noclobber(path).map(drop)
+        };
+        persisted.map_err(|e| {
+            if e.error.kind() == io::ErrorKind::AlreadyExists {
+                KeyFileError::Exists(path.to_owned())
+            } else {
+                io(e.error)
+            }
+        })
     }
 
     /// The master keyring, or an error naming what the file holds instead.
@@ -327,7 +342,7 @@ impl KeyFile {
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 
     use super::*;
 
@@ -378,6 +393,24 @@ mod tests {
         }
         fs::set_permissions(&path, fs::Permissions::from_mode(0o400)).unwrap();
         KeyFile::load(&path).unwrap();
+    }
+
+    #[test]
+    fn load_refuses_files_another_user_owns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.toml");
+        KeyFile::Master(Keyring::generate().unwrap())
+            .save(&path, false)
+            .unwrap();
+        // Only root can give a file away; elsewhere this case cannot be set up.
+        if rustix::process::geteuid().is_root() {
+            std::os::unix::fs::chown(&path, Some(12345), None).unwrap();
+            let err = KeyFile::load(&path).unwrap_err();
+            assert!(
+                matches!(err, KeyFileError::Owner { owner: 12345, .. }),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! master secret (per key id) --HKDF-SHA256(salt "usher v1")--> master PRK
-//!   ├─ expand("usher v1 ticket", server id)     = ticket key of that server   (held by the shop)
-//!   ├─ expand("usher v1 management", server id) = management key of that server (held by it)
+//!   ├─ expand("usher v1 ticket", len, server id)     = ticket key of that server (held by the shop)
+//!   ├─ expand("usher v1 management", len, server id) = management key of that server (held by it)
 //!   └─ expand("usher v1 queue")                 = queue-token key              (receptions only)
 //! purpose key --HKDF expand("usher v1 issuer", kind, issuer id)--> AES-256-GCM subkey
 //! ```

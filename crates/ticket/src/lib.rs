@@ -14,6 +14,7 @@
 //! - [`TicketSealer`] / [`TicketOpener`]: seal and verify tickets; [`QueueSealer`] / [`QueueOpener`]
 //!   the same for queue tokens. A verifier yields the fields or a [`Rejection`], each of which maps
 //!   to one wire [`usher_wire::Code`].
+//! - [`hello`]: HMAC authentication of a server on the management channel.
 //! - [`Binding`] / [`BindingPolicy`]: the client address prefix a token is bound to.
 //!
 //! # Why nonces never repeat
@@ -23,8 +24,8 @@
 //! its purpose key and that id. The nonce is the issuer's 64-bit counter, which is atomic and never
 //! resets within the process (it stops at 2^63, about 1.5 million years at 200,000 tokens per
 //! second). A restart draws a new issuer id, hence a new subkey, so a counter starting again at
-//! zero is harmless. Two processes collide only if they draw the same 64-bit id: with a billion
-//! process starts the chance is about 3%·10⁻². Random 96-bit nonces under one long-lived key
+//! zero is harmless. Two processes collide only if they draw the same 64-bit id: over a million
+//! process starts the chance is about 3·10⁻⁸. Random 96-bit nonces under one long-lived key
 //! would instead pass the usual 2³² message bound within six hours at that rate.
 //!
 //! The issuer id and the counter are written in the clear header, which is authenticated as
@@ -34,13 +35,15 @@
 //! for ids of its choosing, and an unknown issuer is refused as `unknown_issuer`.
 //!
 //! # Size
-//! A ticket is 20 header bytes + the server id + 10 body bytes + the binding (2 + prefix/8) + 1 +
+//! A ticket is 20 header bytes + the server id + 10 body bytes + the binding (2 + ⌈prefix/8⌉, or
+//! 1 for an unbound ticket) + 1 +
 //! the item + a 16-byte tag. For server `shop-a`, item `concert` and an IPv6 /64 binding that is
 //! 70 bytes, 94 characters of base64url (IPv4 /32: 66 bytes, 88 characters); the longest ids
 //! (32 and 64 bytes) give at most 161 bytes, 215 characters.
 
 pub mod binding;
 mod envelope;
+pub mod hello;
 pub mod ids;
 mod inspect;
 mod issuer;

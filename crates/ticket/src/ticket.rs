@@ -97,6 +97,9 @@ pub enum SealError {
     /// The window is empty, longer than 65,535 s, or starts outside 1970..2106.
     #[error("the ticket window must start between 1970 and 2106 and last 1 to 65535 seconds")]
     Window,
+    /// A hand-built binding with a prefix wider than its family or host bits set.
+    #[error("the binding's prefix is too long for its family or has host bits set")]
+    Binding,
     /// The token would exceed the format's size.
     #[error("the token would be too long")]
     TooLong,

@@ -1,7 +1,7 @@
 //! `usher`: one binary, a subcommand per part. This file only parses the command line and hands
-//! over; each part lives in its own crate.
+//! over; the parts live in their own crates and are wired together in this crate's library.
 
-mod keys;
+mod cli;
 
 use std::process::ExitCode;
 
@@ -17,15 +17,22 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// A reception and three shops in one process on loopback, with embedded defaults.
+    Demo(cli::demo::DemoArgs),
+    /// The reception: watches the shops and hands out tickets.
+    Reception(cli::reception::ReceptionArgs),
+    /// A shop: the reference shop app behind its gate.
+    Shop(cli::shop::ShopArgs),
     /// Make, rotate and derive keys; read a ticket or queue token.
     #[command(subcommand)]
-    Keys(keys::KeysCommand),
+    Keys(cli::keys::KeysCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Keys(command) => keys::run(command),
+        Command::Keys(command) => cli::keys::run(command),
+        server => run_server(server),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -34,6 +41,25 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run_server(command: Command) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("USHER_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        match command {
+            Command::Demo(args) => cli::demo::run(args).await,
+            Command::Reception(args) => cli::reception::run(args).await,
+            Command::Shop(args) => cli::shop::run(args).await,
+            Command::Keys(_) => Ok(()),
+        }
+    })
 }
 
 #[cfg(test)]

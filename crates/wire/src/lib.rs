@@ -2,20 +2,25 @@
 //! of refusal codes.
 //!
 //! # Layout
+//! - [`clock`]: [`Clock`], the time source servers take as a value (tests hand in their own).
 //! - [`code`]: [`Code`], every refusal code with its serde name, default HTTP status and meaning.
 //! - [`admission`]: [`Admission`], what the reception answers to an order (`status` is a serde enum).
 //! - [`error`]: [`ErrorBody`], the body of every 4xx refusal at every part.
+//! - [`mgmt`]: the messages of the management channel between shops and the reception.
 //! - [`time`]: [`Rfc3339`], a UTC timestamp that travels as RFC 3339 text.
 //!
-//! Nothing here does I/O; the crate is types and their (de)serialisation, so that the reception,
+//! Nothing here does I/O (the clock reads the time); the crate is types and their (de)serialisation, so that the reception,
 //! the gate, the shop and the buyer cannot drift apart on names.
 
 pub mod admission;
+pub mod clock;
 pub mod code;
 pub mod error;
+pub mod mgmt;
 pub mod time;
 
 pub use admission::Admission;
+pub use clock::{Clock, OffsetClock, SystemClock};
 pub use code::Code;
 pub use error::ErrorBody;
 pub use time::Rfc3339;

@@ -10,7 +10,9 @@ pub struct Rfc3339(pub SystemTime);
 
 impl std::fmt::Display for Rfc3339 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", humantime::format_rfc3339_seconds(self.0))
+        // humantime cannot write times before 1970; nothing usher sends is that old.
+        let at = self.0.max(std::time::UNIX_EPOCH);
+        write!(f, "{}", humantime::format_rfc3339_seconds(at))
     }
 }
 

@@ -1,0 +1,61 @@
+//! What a gate is told at start-up.
+
+use std::time::Duration;
+
+use usher_ticket::{BindingPolicy, ServerId};
+
+/// A gate's settings. Build with [`GateConfig::new`] and adjust the public fields.
+#[derive(Debug, Clone)]
+pub struct GateConfig {
+    /// This shop's id, as the reception knows it.
+    pub server: ServerId,
+    /// Places in all: sessions plus reservations never exceed it (invariant 1).
+    pub capacity: u32,
+    /// Where refused clients are sent back to (the reception's public URL, no trailing slash).
+    pub reception_url: String,
+    /// Paths that need no session (prefix match): health checks, static files, webhooks, receipts.
+    pub open_paths: Vec<String>,
+    /// Session paths look like `{session_prefix}{item}` or `{session_prefix}{item}/…`.
+    pub session_prefix: String,
+    /// A session with no request for this long ends and frees its place.
+    pub idle_timeout: Duration,
+    /// Clock-skew allowance when verifying ticket windows.
+    pub skew: Duration,
+    /// Mark cookies `Secure` (the public URL is https).
+    pub secure_cookies: bool,
+    /// The binding policy tickets are checked against is carried in each ticket; this is only
+    /// used to describe the deployment.
+    pub binding: BindingPolicy,
+}
+
+impl GateConfig {
+    /// Defaults: open paths `/healthz`, `/receipts/`, `/static/`; sessions under `/items/`; idle
+    /// timeout 10 minutes; skew 2 s.
+    pub fn new(server: ServerId, capacity: u32, reception_url: impl Into<String>) -> GateConfig {
+        GateConfig {
+            server,
+            capacity,
+            reception_url: reception_url.into().trim_end_matches('/').to_owned(),
+            open_paths: vec!["/healthz".into(), "/receipts/".into(), "/static/".into()],
+            session_prefix: "/items/".into(),
+            idle_timeout: Duration::from_secs(600),
+            skew: usher_ticket::DEFAULT_SKEW,
+            secure_cookies: false,
+            binding: BindingPolicy::TICKET,
+        }
+    }
+
+    /// The session cookie's name for `item`: per server and per item, so shops sharing a host
+    /// never overwrite each other's cookies.
+    pub fn cookie_name(&self, item: &str) -> String {
+        format!("usher-{}-{}", self.server, item)
+    }
+
+    /// Where a refused client for `item` starts again.
+    pub fn retry_url(&self, item: Option<&str>) -> String {
+        match item {
+            Some(item) => format!("{}/order/{item}", self.reception_url),
+            None => format!("{}/", self.reception_url),
+        }
+    }
+}

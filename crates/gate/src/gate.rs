@@ -1,0 +1,212 @@
+//! The gate's shared state: keys, places, the shop's epoch, and what goes into reports.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use usher_ticket::{
+    Epoch, IssuerId, KeyId, Rejection, ServerKeys, Ticket, TicketId, TicketOpener, VerifyContext,
+};
+use usher_wire::Clock;
+use usher_wire::clock::unix_ms;
+use usher_wire::mgmt::Report;
+
+use crate::config::GateConfig;
+use crate::places::{ClaimRefusal, PlaceStats, Places, SessionId};
+use crate::{GateLayer, SessionInfo};
+
+/// Why a ticket did not open a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimError {
+    /// The ticket itself was refused.
+    Ticket(Rejection),
+    /// The ticket verified but the shop's places refused it.
+    Place(ClaimRefusal),
+}
+
+/// What the application behind the gate contributes to reports (Sa31).
+#[derive(Debug, Clone, Default)]
+pub struct AppLoad {
+    /// Units left per item.
+    pub stock: BTreeMap<String, u64>,
+    /// Orders completed.
+    pub orders_completed: u64,
+    /// Resident memory of the process.
+    pub memory_bytes: u64,
+}
+
+/// One shop's gate. Cheap to share (`Arc<Gate>`): the tower layer, the management link and the
+/// operator's reload all hold it.
+#[derive(Debug)]
+pub struct Gate {
+    config: GateConfig,
+    epoch: Epoch,
+    clock: Arc<dyn Clock>,
+    keys: RwLock<ServerKeys>,
+    opener: RwLock<TicketOpener>,
+    places: Mutex<Places>,
+    app: Mutex<AppLoad>,
+    seq: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave the counts half-updated (every update is one
+    // step), so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Gate {
+    /// A gate for `config.server` with its own key file's keys and a fresh random epoch.
+    pub fn new(config: GateConfig, keys: ServerKeys, clock: Arc<dyn Clock>) -> Arc<Gate> {
+        let epoch = Epoch(getrandom::u32().unwrap_or_else(|_| unix_ms(clock.wall()) as u32));
+        let opener = keys.ticket_opener();
+        let places = Places::new(config.capacity, config.idle_timeout);
+        Arc::new(Gate {
+            config,
+            epoch,
+            clock,
+            keys: RwLock::new(keys),
+            opener: RwLock::new(opener),
+            places: Mutex::new(places),
+            app: Mutex::new(AppLoad::default()),
+            seq: AtomicU64::new(0),
+        })
+    }
+
+    /// The tower layer that puts this gate in front of an app.
+    pub fn layer(self: &Arc<Self>) -> GateLayer {
+        GateLayer::new(Arc::clone(self))
+    }
+
+    /// Settings.
+    pub fn config(&self) -> &GateConfig {
+        &self.config
+    }
+
+    /// This run's epoch: tickets sealed for an earlier run are `stale_epoch`.
+    pub fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+
+    /// The gate's clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Accepts tickets from these issuers (announced by the reception).
+    pub fn admit_issuers(&self, issuers: &[IssuerId]) {
+        let mut opener = self.opener.write().unwrap_or_else(PoisonError::into_inner);
+        for &issuer in issuers {
+            if let Err(e) = opener.admit_issuer(issuer) {
+                tracing::warn!(%issuer, error = %e, "issuer not admitted");
+            }
+        }
+    }
+
+    /// Replaces the keys (SIGHUP), keeping the admitted issuers.
+    pub fn reload_keys(&self, keys: ServerKeys) {
+        let mut opener = keys.ticket_opener();
+        {
+            let old = self.opener.read().unwrap_or_else(PoisonError::into_inner);
+            for &issuer in old.issuers() {
+                let _ = opener.admit_issuer(issuer);
+            }
+        }
+        *self.opener.write().unwrap_or_else(PoisonError::into_inner) = opener;
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
+    }
+
+    /// The key id and MAC this gate answers a management challenge with.
+    pub fn hello(&self, nonce: &[u8]) -> Option<(KeyId, [u8; 32])> {
+        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        let id = keys.active();
+        let key = keys.management_key(id)?;
+        Some((
+            id,
+            usher_ticket::hello::hello_mac(key, &self.config.server, nonce, self.epoch),
+        ))
+    }
+
+    /// Sa34 at the shop: holds a place for `ticket` until `expires_at_ms` (plus the skew
+    /// allowance), if one is free. This is the notice (Sa35).
+    pub fn reserve(
+        &self,
+        ticket: TicketId,
+        item: usher_ticket::ItemId,
+        expires_at_ms: u64,
+    ) -> bool {
+        let now_ms = unix_ms(self.clock.wall());
+        let left = Duration::from_millis(expires_at_ms.saturating_sub(now_ms)) + self.config.skew;
+        let now = self.clock.instant();
+        lock(&self.places).reserve(ticket, item, now + left, now)
+    }
+
+    /// Sb32: verifies a ticket locally and opens (or finds again) its session.
+    pub fn claim(
+        &self,
+        token: &str,
+        item: &str,
+        client: IpAddr,
+    ) -> Result<(SessionId, Ticket), ClaimError> {
+        let mut ctx = VerifyContext::new(self.clock.wall(), client, self.epoch, item);
+        ctx.skew = self.config.skew;
+        let ticket = self
+            .opener
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .verify(token, &ctx)
+            .map_err(ClaimError::Ticket)?;
+        let (session, _) = lock(&self.places)
+            .claim(ticket.id, client, self.clock.instant())
+            .map_err(ClaimError::Place)?;
+        Ok((session, ticket))
+    }
+
+    /// The live session behind a cookie, for `item`.
+    pub fn session(&self, id: SessionId, item: &str) -> Option<SessionInfo> {
+        lock(&self.places).touch(id, item, self.clock.instant())
+    }
+
+    /// Claim 7: the session's order completed.
+    pub fn complete(&self, id: SessionId) {
+        lock(&self.places).complete(id, self.clock.instant());
+    }
+
+    /// Frees expired reservations and idle sessions now.
+    pub fn sweep(&self) {
+        lock(&self.places).sweep(self.clock.instant());
+    }
+
+    /// Current counts (after freeing what has run out).
+    pub fn stats(&self) -> PlaceStats {
+        let mut places = lock(&self.places);
+        places.sweep(self.clock.instant());
+        places.stats()
+    }
+
+    /// The application's contribution to reports.
+    pub fn set_app_load(&self, load: AppLoad) {
+        *lock(&self.app) = load;
+    }
+
+    /// Sa31: the next load report.
+    pub fn report(&self) -> Report {
+        let stats = self.stats();
+        let app = lock(&self.app).clone();
+        Report {
+            seq: self.seq.fetch_add(1, Ordering::Relaxed),
+            epoch: self.epoch.0,
+            sessions: stats.sessions,
+            capacity: stats.capacity,
+            reserved: stats.reserved,
+            leased: 0,
+            memory_bytes: app.memory_bytes,
+            orders_completed: app.orders_completed,
+            stock: app.stock,
+            high_water: stats.high_water,
+            wall_clock_ms: unix_ms(self.clock.wall()),
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! The gate as a tower layer in front of any axum app.
+//!
+//! Requests are sorted by path:
+//! - `/t/{ticket}/items/{item}`: a claim (Sb32). Verified locally, matched to its notice, turned
+//!   into a session cookie and a `303` to the clean path, so the ticket leaves the address bar.
+//! - an open path (`/healthz`, `/receipts/`, …): passed through.
+//! - `/items/{item}…`: needs that item's session cookie; passed through with
+//!   [`SessionInfo`](crate::SessionInfo) in the request's extensions. When the app's answer
+//!   carries [`ORDER_COMPLETE_HEADER`](crate::ORDER_COMPLETE_HEADER) the session's order is
+//!   complete (claim 7) and the header is removed.
+//! - anything else: `403 no_session`.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::response::Response;
+use http::{HeaderMap, HeaderValue, Request, StatusCode, header};
+use tower::{Layer, Service};
+use usher_wire::Code;
+
+use crate::gate::{ClaimError, Gate};
+use crate::places::{ClaimRefusal, SessionId};
+use crate::refusal::{guard_headers, refusal, see_other, wants_html};
+
+/// Wraps a service with a [`Gate`].
+#[derive(Debug, Clone)]
+pub struct GateLayer {
+    gate: Arc<Gate>,
+}
+
+impl GateLayer {
+    /// A layer for `gate`.
+    pub fn new(gate: Arc<Gate>) -> GateLayer {
+        GateLayer { gate }
+    }
+}
+
+impl<S> Layer<S> for GateLayer {
+    type Service = GateService<S>;
+
+    fn layer(&self, inner: S) -> GateService<S> {
+        GateService {
+            gate: Arc::clone(&self.gate),
+            inner,
+        }
+    }
+}
+
+/// The service [`GateLayer`] builds.
+#[derive(Debug, Clone)]
+pub struct GateService<S> {
+    gate: Arc<Gate>,
+    inner: S,
+}
+
+/// Where a request is going.
+#[derive(Debug, PartialEq, Eq)]
+enum Route<'a> {
+    Claim { token: &'a str, item: &'a str },
+    Open,
+    Session { item: &'a str },
+    Other,
+}
+
+fn route<'a>(path: &'a str, gate: &Gate) -> Route<'a> {
+    let config = gate.config();
+    if let Some(rest) = path.strip_prefix("/t/") {
+        if let Some((token, item)) = rest.split_once("/items/")
+            && !token.contains('/')
+            && !item.is_empty()
+            && !item.contains('/')
+        {
+            return Route::Claim { token, item };
+        }
+        return Route::Other;
+    }
+    if config
+        .open_paths
+        .iter()
+        .any(|p| path.starts_with(p.as_str()))
+    {
+        return Route::Open;
+    }
+    if let Some(rest) = path.strip_prefix(config.session_prefix.as_str()) {
+        let item = rest.split('/').next().unwrap_or("");
+        if !item.is_empty() {
+            return Route::Session { item };
+        }
+    }
+    Route::Other
+}
+
+fn client_ip<B>(req: &Request<B>) -> IpAddr {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| {
+            c.0.ip().to_canonical()
+        })
+}
+
+/// The value of cookie `name` in the request, if any.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find_map(|(k, v)| (k == name).then_some(v))
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+impl<S> Service<Request<Body>> for GateService<S>
+where
+    S: Service<Request<Body>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<Body>) -> BoxFuture {
+        let gate = Arc::clone(&self.gate);
+        let html = wants_html(req.headers());
+        let path = req.uri().path().to_owned();
+        match route(&path, &gate) {
+            Route::Claim { token, item } => {
+                let response = claim(&gate, token, item, client_ip(&req), html);
+                Box::pin(async move { Ok(response) })
+            }
+            Route::Open => {
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                Box::pin(async move {
+                    let mut response = inner.call(req).await?;
+                    guard_headers(response.headers_mut());
+                    Ok(response)
+                })
+            }
+            Route::Session { item } => {
+                let name = gate.config().cookie_name(item);
+                let session = cookie(req.headers(), &name)
+                    .and_then(SessionId::from_hex)
+                    .and_then(|id| gate.session(id, item).map(|info| (id, info)));
+                let Some((id, info)) = session else {
+                    let retry = gate.config().retry_url(Some(item));
+                    let response = refusal(Code::NoSession, StatusCode::FORBIDDEN, retry, html);
+                    return Box::pin(async move { Ok(response) });
+                };
+                req.extensions_mut().insert(info);
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                Box::pin(async move {
+                    let mut response = inner.call(req).await?;
+                    let done = response
+                        .headers_mut()
+                        .remove(crate::ORDER_COMPLETE_HEADER)
+                        .is_some();
+                    if done && response.status().is_success() {
+                        gate.complete(id);
+                    }
+                    guard_headers(response.headers_mut());
+                    Ok(response)
+                })
+            }
+            Route::Other => {
+                let retry = gate.config().retry_url(None);
+                let response = refusal(Code::NoSession, StatusCode::FORBIDDEN, retry, html);
+                Box::pin(async move { Ok(response) })
+            }
+        }
+    }
+}
+
+/// Sb32-Sb33: a ticket URL becomes a session cookie and a redirect to the clean path.
+fn claim(gate: &Gate, token: &str, item: &str, client: IpAddr, html: bool) -> Response {
+    match gate.claim(token, item, client) {
+        Ok((session, ticket)) => {
+            tracing::debug!(ticket = %ticket.id, item, "claimed");
+            let config = gate.config();
+            let location = format!("{}{item}", config.session_prefix);
+            let mut response = see_other(&location);
+            let cookie = format!(
+                "{}={session}; Path=/; HttpOnly; SameSite=Lax{}",
+                config.cookie_name(item),
+                if config.secure_cookies {
+                    "; Secure"
+                } else {
+                    ""
+                }
+            );
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            response
+        }
+        Err(error) => {
+            let code = match error {
+                ClaimError::Ticket(rejection) => rejection.code(),
+                ClaimError::Place(ClaimRefusal::NotNotified) => Code::NotNotified,
+                ClaimError::Place(ClaimRefusal::Used) => Code::Used,
+            };
+            tracing::debug!(%code, item, "claim refused");
+            let retry = gate
+                .config()
+                .retry_url(Some(item).filter(|i| i.len() <= 64));
+            refusal(code, StatusCode::FORBIDDEN, retry, html)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_by_exact_name() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; usher-shop-a-x=abc; usher-shop-a-xy=def"),
+        );
+        assert_eq!(cookie(&headers, "usher-shop-a-x"), Some("abc"));
+        assert_eq!(cookie(&headers, "usher-shop-a-xy"), Some("def"));
+        assert_eq!(cookie(&headers, "usher-shop-b-x"), None);
+    }
+}

@@ -1,0 +1,30 @@
+//! The content server's side of usher: the patent's content server (Sb32-Sb33, claim 7).
+//!
+//! The gate verifies tickets locally, without calling the reception (0041), turns each into a
+//! session, frees the place when the order completes or the session idles out, and keeps the
+//! count of places in use (sessions + reservations) at or under capacity (invariant 1). It
+//! reports its load to the reception over the management link and holds places for the tickets
+//! the reception announces (Sa34, Sa35).
+//!
+//! # Layout
+//! - [`Gate`] (`gate.rs`): shared state: keys, [`places`], epoch, reports.
+//! - [`places`]: the notice/session state machine and the capacity count. Pure; time passed in.
+//! - [`GateLayer`] (`layer.rs`): the tower layer for axum apps: claim, session, open paths.
+//! - [`link`]: the management connection the shop dials to the reception.
+//! - [`SessionInfo`] and [`ORDER_COMPLETE_HEADER`]: the contract with the app behind the gate.
+//!
+//! Deliberately absent: no call to the reception when verifying; the ticket text is never logged.
+
+mod config;
+mod gate;
+mod layer;
+pub mod link;
+pub mod places;
+mod refusal;
+mod session;
+
+pub use config::GateConfig;
+pub use gate::{AppLoad, ClaimError, Gate};
+pub use layer::{GateLayer, GateService};
+pub use places::{PlaceStats, SessionId};
+pub use session::{ORDER_COMPLETE_HEADER, SessionInfo};

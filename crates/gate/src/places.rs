@@ -1,0 +1,395 @@
+//! The shop's places: reservations (notices), sessions, and the count that must never pass
+//! capacity (invariant 1). Pure state; the caller passes the time in.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use usher_ticket::{ItemId, TicketId};
+
+/// A session's id: 128 random bits, written as 32 hex digits in the cookie.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionId(pub [u8; 16]);
+
+impl SessionId {
+    /// A fresh random id.
+    pub fn random() -> Result<SessionId, getrandom::Error> {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes)?;
+        Ok(SessionId(bytes))
+    }
+
+    /// Parses the cookie spelling.
+    pub fn from_hex(text: &str) -> Option<SessionId> {
+        if text.len() != 32 {
+            return None;
+        }
+        let mut bytes = [0u8; 16];
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(SessionId(bytes))
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Session ids are bearer secrets: print only a prefix.
+        write!(f, "SessionId({:02x}{:02x}…)", self.0[0], self.0[1])
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NoticeState {
+    /// A place is held; nobody has claimed the ticket yet.
+    Reserved,
+    /// Claimed by `client` into `session`.
+    Claimed { session: SessionId, client: IpAddr },
+    /// The ticket is dead: its order completed or its session ended.
+    Dead,
+}
+
+#[derive(Debug)]
+struct Notice {
+    item: ItemId,
+    expires: Instant,
+    state: NoticeState,
+}
+
+#[derive(Debug)]
+struct Session {
+    ticket: TicketId,
+    item: ItemId,
+    last_seen: Instant,
+    /// Kept after completion (place already free) so a retried buy finds its order.
+    completed: bool,
+    /// When a completed session is forgotten.
+    until: Instant,
+}
+
+/// Why a claim was refused after the ticket itself verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimRefusal {
+    /// No notice for this ticket reached the shop (or it expired unclaimed).
+    NotNotified,
+    /// Claimed by someone else, or its order completed, or its session ended.
+    Used,
+}
+
+/// The counts a report carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlaceStats {
+    /// Places in all.
+    pub capacity: u32,
+    /// Open sessions whose order has not completed.
+    pub sessions: u32,
+    /// Places held for unclaimed tickets.
+    pub reserved: u32,
+    /// The most places ever in use at once.
+    pub high_water: u32,
+}
+
+impl PlaceStats {
+    /// Places in use now.
+    pub fn in_use(&self) -> u32 {
+        self.sessions + self.reserved
+    }
+}
+
+/// All places of one shop.
+#[derive(Debug)]
+pub struct Places {
+    capacity: u32,
+    idle_timeout: Duration,
+    sessions_open: u32,
+    reserved: u32,
+    high_water: u32,
+    notices: HashMap<TicketId, Notice>,
+    sessions: HashMap<SessionId, Session>,
+}
+
+impl Places {
+    /// Empty places.
+    pub fn new(capacity: u32, idle_timeout: Duration) -> Places {
+        Places {
+            capacity,
+            idle_timeout,
+            sessions_open: 0,
+            reserved: 0,
+            high_water: 0,
+            notices: HashMap::new(),
+            sessions: HashMap::new(),
+        }
+    }
+
+    fn in_use(&self) -> u32 {
+        self.sessions_open + self.reserved
+    }
+
+    /// Sa34: holds a place for `ticket` until `expires`, if one is free. Idempotent for a ticket
+    /// already known (a resent notice).
+    pub fn reserve(
+        &mut self,
+        ticket: TicketId,
+        item: ItemId,
+        expires: Instant,
+        now: Instant,
+    ) -> bool {
+        if self.notices.contains_key(&ticket) {
+            return true;
+        }
+        self.sweep(now);
+        if self.in_use() >= self.capacity || expires <= now {
+            return false;
+        }
+        self.reserved += 1;
+        self.high_water = self.high_water.max(self.in_use());
+        self.notices.insert(
+            ticket,
+            Notice {
+                item,
+                expires,
+                state: NoticeState::Reserved,
+            },
+        );
+        true
+    }
+
+    /// Sb32: turns a verified ticket's reservation into a session. The same client claiming again
+    /// gets the same session (a lost redirect strands nobody).
+    pub fn claim(
+        &mut self,
+        ticket: TicketId,
+        client: IpAddr,
+        now: Instant,
+    ) -> Result<(SessionId, bool), ClaimRefusal> {
+        self.sweep(now);
+        let notice = self
+            .notices
+            .get_mut(&ticket)
+            .ok_or(ClaimRefusal::NotNotified)?;
+        match notice.state {
+            NoticeState::Reserved => {
+                let id = SessionId::random().map_err(|_| ClaimRefusal::NotNotified)?;
+                notice.state = NoticeState::Claimed {
+                    session: id,
+                    client,
+                };
+                self.reserved -= 1;
+                self.sessions_open += 1;
+                self.sessions.insert(
+                    id,
+                    Session {
+                        ticket,
+                        item: notice.item,
+                        last_seen: now,
+                        completed: false,
+                        until: notice.expires,
+                    },
+                );
+                Ok((id, true))
+            }
+            NoticeState::Claimed { session, client: c } if c == client => {
+                match self.sessions.get_mut(&session) {
+                    Some(s) if !s.completed => {
+                        s.last_seen = now;
+                        Ok((session, false))
+                    }
+                    _ => Err(ClaimRefusal::Used),
+                }
+            }
+            NoticeState::Claimed { .. } | NoticeState::Dead => Err(ClaimRefusal::Used),
+        }
+    }
+
+    /// The session behind a cookie, if it is alive and for `item`; marks it as seen.
+    pub fn touch(&mut self, id: SessionId, item: &str, now: Instant) -> Option<crate::SessionInfo> {
+        self.sweep(now);
+        let session = self.sessions.get_mut(&id)?;
+        if session.item.as_str() != item {
+            return None;
+        }
+        session.last_seen = now;
+        Some(crate::SessionInfo {
+            ticket: session.ticket,
+            item: session.item,
+            completed: session.completed,
+        })
+    }
+
+    /// Claim 7: the order completed. The session's place is free at once and the ticket is dead
+    /// for good; the session is kept (not counted) so a retried buy finds its order.
+    pub fn complete(&mut self, id: SessionId, now: Instant) {
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        if session.completed {
+            return;
+        }
+        session.completed = true;
+        session.until = session.until.max(now + self.idle_timeout);
+        self.sessions_open -= 1;
+        if let Some(notice) = self.notices.get_mut(&session.ticket) {
+            notice.state = NoticeState::Dead;
+        }
+    }
+
+    /// Frees what has run out: unclaimed reservations past their ticket's window, sessions idle
+    /// past the timeout, completed sessions past their keeping time, dead notices past expiry.
+    pub fn sweep(&mut self, now: Instant) {
+        let idle = self.idle_timeout;
+        let mut freed_sessions = 0;
+        let notices = &mut self.notices;
+        self.sessions.retain(|_, s| {
+            let keep = if s.completed {
+                now < s.until
+            } else {
+                now < s.last_seen + idle
+            };
+            if !keep && !s.completed {
+                freed_sessions += 1;
+                if let Some(n) = notices.get_mut(&s.ticket) {
+                    n.state = NoticeState::Dead;
+                }
+            }
+            keep
+        });
+        self.sessions_open -= freed_sessions;
+        let mut freed_reservations = 0;
+        self.notices.retain(|_, n| match n.state {
+            NoticeState::Reserved if now >= n.expires => {
+                freed_reservations += 1;
+                false
+            }
+            NoticeState::Dead => now < n.expires,
+            _ => true,
+        });
+        self.reserved -= freed_reservations;
+        // Claimed notices whose session is gone are dead.
+        let sessions = &self.sessions;
+        for n in self.notices.values_mut() {
+            if let NoticeState::Claimed { session, .. } = n.state
+                && !sessions.contains_key(&session)
+            {
+                n.state = NoticeState::Dead;
+            }
+        }
+    }
+
+    /// Counts for a report.
+    pub fn stats(&self) -> PlaceStats {
+        PlaceStats {
+            capacity: self.capacity,
+            sessions: self.sessions_open,
+            reserved: self.reserved,
+            high_water: self.high_water,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tid(n: u64) -> TicketId {
+        TicketId {
+            issuer: usher_ticket::IssuerId(1),
+            serial: n,
+        }
+    }
+
+    fn item() -> ItemId {
+        ItemId::new("concert").unwrap()
+    }
+
+    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1));
+    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
+
+    #[test]
+    fn reservations_stop_at_capacity_and_high_water_never_passes_it() {
+        let now = Instant::now();
+        let mut p = Places::new(3, Duration::from_secs(600));
+        let exp = now + Duration::from_secs(30);
+        assert!(p.reserve(tid(1), item(), exp, now));
+        assert!(p.reserve(tid(2), item(), exp, now));
+        assert!(p.reserve(tid(3), item(), exp, now));
+        assert!(!p.reserve(tid(4), item(), exp, now));
+        assert!(
+            p.reserve(tid(3), item(), exp, now),
+            "a resent notice is idempotent"
+        );
+        assert_eq!(p.stats().high_water, 3);
+        assert_eq!(p.stats().in_use(), 3);
+    }
+
+    #[test]
+    fn claim_turns_a_reservation_into_a_session_once() {
+        let now = Instant::now();
+        let mut p = Places::new(2, Duration::from_secs(600));
+        assert_eq!(p.claim(tid(9), A, now), Err(ClaimRefusal::NotNotified));
+        p.reserve(tid(1), item(), now + Duration::from_secs(30), now);
+        let (s, fresh) = p.claim(tid(1), A, now).unwrap();
+        assert!(fresh);
+        assert_eq!(p.stats().sessions, 1);
+        assert_eq!(p.stats().reserved, 0);
+        // The same client again: the same session.
+        assert_eq!(p.claim(tid(1), A, now), Ok((s, false)));
+        // Anyone else: used.
+        assert_eq!(p.claim(tid(1), B, now), Err(ClaimRefusal::Used));
+        assert!(p.touch(s, "concert", now).is_some());
+        assert!(p.touch(s, "opera", now).is_none());
+    }
+
+    #[test]
+    fn completion_frees_the_place_and_kills_the_ticket() {
+        let now = Instant::now();
+        let mut p = Places::new(1, Duration::from_secs(600));
+        p.reserve(tid(1), item(), now + Duration::from_secs(30), now);
+        let (s, _) = p.claim(tid(1), A, now).unwrap();
+        p.complete(s, now);
+        assert_eq!(p.stats().in_use(), 0);
+        assert_eq!(p.claim(tid(1), A, now), Err(ClaimRefusal::Used));
+        assert!(p.touch(s, "concert", now).unwrap().completed);
+        assert!(p.reserve(tid(2), item(), now + Duration::from_secs(30), now));
+    }
+
+    #[test]
+    fn unclaimed_reservations_expire_with_their_ticket() {
+        let now = Instant::now();
+        let mut p = Places::new(1, Duration::from_secs(600));
+        p.reserve(tid(1), item(), now + Duration::from_secs(30), now);
+        assert!(!p.reserve(tid(2), item(), now + Duration::from_secs(30), now));
+        let later = now + Duration::from_secs(31);
+        assert!(p.reserve(tid(2), item(), later + Duration::from_secs(30), later));
+        assert_eq!(p.claim(tid(1), A, later), Err(ClaimRefusal::NotNotified));
+    }
+
+    #[test]
+    fn idle_sessions_end_and_free_their_place() {
+        let now = Instant::now();
+        let mut p = Places::new(1, Duration::from_secs(5));
+        p.reserve(tid(1), item(), now + Duration::from_secs(30), now);
+        let (s, _) = p.claim(tid(1), A, now).unwrap();
+        let later = now + Duration::from_secs(6);
+        assert!(p.touch(s, "concert", later).is_none());
+        assert_eq!(p.stats().in_use(), 0);
+        // Within the ticket's window the ticket is dead, not re-usable.
+        assert_eq!(p.claim(tid(1), A, later), Err(ClaimRefusal::Used));
+    }
+
+    #[test]
+    fn session_ids_round_trip_and_debug_hides_them() {
+        let id = SessionId::random().unwrap();
+        assert_eq!(SessionId::from_hex(&id.to_string()), Some(id));
+        assert_eq!(SessionId::from_hex("zz"), None);
+        assert_eq!(SessionId::from_hex(&"é".repeat(16)), None);
+        assert!(format!("{id:?}").len() < 20);
+    }
+}

@@ -1,0 +1,79 @@
+//! The gate's refusals: `403` (or another 4xx) with the code, a link back, and nothing of the
+//! content.
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use usher_wire::{Code, ErrorBody};
+
+/// Whether the client prefers HTML (a browser) over JSON.
+pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    accept.contains("text/html") && !accept.starts_with("application/json")
+}
+
+/// Escapes text for HTML.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A refusal with `code`, as JSON or as a small page.
+pub(crate) fn refusal(code: Code, status: StatusCode, retry: String, html: bool) -> Response {
+    let body = ErrorBody::new(code).with_retry(retry);
+    let mut response = if html {
+        let page = format!(
+            "<!doctype html><html lang=en><head><meta charset=utf-8>\
+             <meta name=viewport content=\"width=device-width,initial-scale=1\">\
+             <title>Not admitted</title></head><body><h1>Not admitted</h1><p>{}</p>\
+             <p><code>{}</code></p><p><a href=\"{}\">Start again</a></p></body></html>",
+            escape(&body.message),
+            body.error,
+            escape(body.retry.as_deref().unwrap_or("/")),
+        );
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            page,
+        )
+            .into_response()
+    } else {
+        (status, axum::Json(body)).into_response()
+    };
+    guard_headers(response.headers_mut());
+    response
+}
+
+/// Headers on every answer the gate gives or passes: no caching, and no referrer that could
+/// carry a ticket URL elsewhere.
+pub(crate) fn guard_headers(headers: &mut HeaderMap) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+}
+
+/// A bare `303 See Other`.
+pub(crate) fn see_other(location: &str) -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    guard_headers(response.headers_mut());
+    response
+}

@@ -1,0 +1,394 @@
+//! The gate over real HTTP: each claim code, sessions, completion. A dummy app stands behind it.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Extension;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use reqwest::StatusCode;
+use reqwest::redirect::Policy;
+use usher_gate::{Gate, GateConfig, ORDER_COMPLETE_HEADER, SessionInfo};
+use usher_ticket::{
+    BindingPolicy, Issuer, IssuerId, ItemId, KeyId, Keyring, Secret, ServerId, TicketSpec,
+};
+use usher_wire::{Clock, OffsetClock};
+
+const ISSUER: IssuerId = IssuerId(0xabc);
+
+struct Shop {
+    gate: Arc<Gate>,
+    base: String,
+    clock: Arc<OffsetClock>,
+    ring: Keyring,
+    /// One issuer per test shop, so serials (and ticket ids) never repeat.
+    issuer: Arc<Issuer>,
+}
+
+fn ring() -> Keyring {
+    Keyring::single(KeyId(1), Secret::from_bytes([9; 32]))
+}
+
+async fn app(Extension(session): Extension<SessionInfo>) -> impl IntoResponse {
+    format!("item {} completed {}", session.item, session.completed)
+}
+
+async fn buy(Extension(session): Extension<SessionInfo>) -> impl IntoResponse {
+    (
+        StatusCode::CREATED,
+        [(ORDER_COMPLETE_HEADER, "1")],
+        format!("order for {}", session.ticket),
+    )
+}
+
+async fn start(id: &str, capacity: u32) -> Shop {
+    let ring = ring();
+    let clock = Arc::new(OffsetClock::new());
+    let server = ServerId::new(id).unwrap();
+    let config = GateConfig::new(server, capacity, "http://reception.invalid");
+    let gate = Gate::new(
+        config,
+        ring.derive_server(&server),
+        clock.clone() as Arc<dyn Clock>,
+    );
+    gate.admit_issuers(&[ISSUER]);
+    let router = Router::new()
+        .route("/items/{item}", get(app))
+        .route("/items/{item}/buy", post(buy))
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(gate.layer());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    Shop {
+        gate,
+        base: format!("http://{addr}"),
+        clock,
+        ring,
+        issuer: Arc::new(Issuer::fixed_for_tests(ISSUER)),
+    }
+}
+
+impl Shop {
+    /// A ticket for this shop as a reception would make it, with or without its notice.
+    fn ticket(&self, item: &str, client: &str, notify: bool) -> String {
+        let sealer = self
+            .ring
+            .ticket_sealer(&self.gate.config().server, Arc::clone(&self.issuer));
+        let item_id = ItemId::new(item).unwrap();
+        let (token, id) = sealer.seal_to_string(&self.spec(&item_id, client)).unwrap();
+        if notify {
+            let expires = usher_wire::clock::unix_ms(self.clock.wall()) + 30_000;
+            assert!(self.gate.reserve(id, item_id, expires));
+        }
+        format!("{}/t/{token}/items/{item}", self.base)
+    }
+
+    fn spec<'a>(&self, item: &'a ItemId, client: &str) -> TicketSpec<'a> {
+        TicketSpec {
+            epoch: self.gate.epoch(),
+            not_before: self.clock.wall(),
+            ttl: Duration::from_secs(30),
+            binding: BindingPolicy::TICKET.bind(client.parse().unwrap()),
+            item,
+        }
+    }
+}
+
+fn client(from: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .cookie_store(true)
+        .local_address(from.parse::<IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+async fn code_of(response: reqwest::Response) -> (StatusCode, String) {
+    let status = response.status();
+    assert_eq!(
+        response.headers()["referrer-policy"],
+        "no-referrer",
+        "every gate answer carries no-referrer"
+    );
+    let body: serde_json::Value = response.json().await.unwrap();
+    (status, body["error"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn claim_opens_a_session_and_redirects_to_the_clean_path() {
+    let shop = start("shop-a", 5).await;
+    let url = shop.ticket("concert", "127.0.0.1", true);
+    let c = client("127.0.0.1");
+    let r = c.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/items/concert");
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("usher-shop-a-concert="), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let page = c
+        .get(format!("{}/items/concert", shop.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.text().await.unwrap(), "item concert completed false");
+    assert_eq!(shop.gate.stats().sessions, 1);
+    assert_eq!(shop.gate.stats().reserved, 0);
+}
+
+#[tokio::test]
+async fn the_same_ticket_from_the_same_client_returns_the_same_session() {
+    let shop = start("shop-a", 5).await;
+    let url = shop.ticket("concert", "127.0.0.1", true);
+    let c = client("127.0.0.1");
+    let first = c.get(&url).send().await.unwrap();
+    let again = c.get(&url).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    assert_eq!(first.headers()["set-cookie"], again.headers()["set-cookie"]);
+    assert_eq!(shop.gate.stats().sessions, 1);
+}
+
+#[tokio::test]
+async fn used_after_the_order_completes() {
+    let shop = start("shop-a", 1).await;
+    let url = shop.ticket("concert", "127.0.0.1", true);
+    let c = client("127.0.0.1");
+    c.get(&url).send().await.unwrap();
+    let bought = c
+        .post(format!("{}/items/concert/buy", shop.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bought.status(), StatusCode::CREATED);
+    assert!(
+        bought.headers().get(ORDER_COMPLETE_HEADER).is_none(),
+        "header stripped"
+    );
+    // The place is free at once, and the session still shows the completed order.
+    assert_eq!(shop.gate.stats().in_use(), 0);
+    let page = c
+        .get(format!("{}/items/concert", shop.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.text().await.unwrap(), "item concert completed true");
+    let (status, code) = code_of(c.get(&url).send().await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "used"));
+}
+
+#[tokio::test]
+async fn used_when_another_client_in_the_binding_presents_a_claimed_ticket() {
+    let shop = start("shop-a", 5).await;
+    // Bound to 127.0.0.0/24 (wide), so a second host in it passes the binding but not the notice.
+    let sealer = shop
+        .ring
+        .ticket_sealer(&shop.gate.config().server, Arc::clone(&shop.issuer));
+    let item = ItemId::new("concert").unwrap();
+    let spec = TicketSpec {
+        binding: BindingPolicy::new(24, 64)
+            .unwrap()
+            .bind("127.0.0.1".parse().unwrap()),
+        ..shop.spec(&item, "127.0.0.1")
+    };
+    let (token, id) = sealer.seal_to_string(&spec).unwrap();
+    assert!(shop.gate.reserve(
+        id,
+        item,
+        usher_wire::clock::unix_ms(shop.clock.wall()) + 30_000
+    ));
+    let url = format!("{}/t/{token}/items/concert", shop.base);
+    assert_eq!(
+        client("127.0.0.1").get(&url).send().await.unwrap().status(),
+        StatusCode::SEE_OTHER
+    );
+    let (status, code) = code_of(client("127.0.0.3").get(&url).send().await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "used"));
+}
+
+#[tokio::test]
+async fn wrong_client() {
+    let shop = start("shop-a", 5).await;
+    let url = shop.ticket("concert", "127.0.0.1", true);
+    let (status, code) = code_of(client("127.0.0.2").get(&url).send().await.unwrap()).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "wrong_client")
+    );
+}
+
+#[tokio::test]
+async fn wrong_server() {
+    let a = start("shop-a", 5).await;
+    let b = start("shop-b", 5).await;
+    let url = a
+        .ticket("concert", "127.0.0.1", true)
+        .replace(&a.base, &b.base);
+    let (status, code) = code_of(client("127.0.0.1").get(&url).send().await.unwrap()).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "wrong_server")
+    );
+}
+
+#[tokio::test]
+async fn wrong_scope() {
+    let shop = start("shop-a", 5).await;
+    let url = shop
+        .ticket("concert", "127.0.0.1", true)
+        .replace("/items/concert", "/items/app");
+    let (status, code) = code_of(client("127.0.0.1").get(&url).send().await.unwrap()).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "wrong_scope")
+    );
+}
+
+#[tokio::test]
+async fn expired() {
+    let shop = start("shop-a", 5).await;
+    let url = shop.ticket("concert", "127.0.0.1", true);
+    shop.clock.advance(Duration::from_secs(33));
+    let (status, code) = code_of(client("127.0.0.1").get(&url).send().await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "expired"));
+    // Its reservation is gone too.
+    assert_eq!(shop.gate.stats().in_use(), 0);
+}
+
+#[tokio::test]
+async fn stale_epoch() {
+    let before = start("shop-a", 5).await;
+    let url = before.ticket("concert", "127.0.0.1", true);
+    // The shop restarts: a new gate, a new epoch, same address space.
+    let after = start("shop-a", 5).await;
+    assert_ne!(before.gate.epoch(), after.gate.epoch());
+    let url = url.replace(&before.base, &after.base);
+    let (status, code) = code_of(client("127.0.0.1").get(&url).send().await.unwrap()).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "stale_epoch")
+    );
+}
+
+#[tokio::test]
+async fn not_notified() {
+    let shop = start("shop-a", 5).await;
+    let url = shop.ticket("concert", "127.0.0.1", false);
+    let (status, code) = code_of(client("127.0.0.1").get(&url).send().await.unwrap()).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "not_notified")
+    );
+}
+
+#[tokio::test]
+async fn no_session() {
+    let shop = start("shop-a", 5).await;
+    let c = client("127.0.0.1");
+    let r = c
+        .get(format!("{}/items/concert", shop.base))
+        .send()
+        .await
+        .unwrap();
+    let (status, code) = code_of(r).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "no_session")
+    );
+    // A forged cookie is no session either.
+    let r = c
+        .get(format!("{}/items/concert", shop.base))
+        .header(
+            "cookie",
+            "usher-shop-a-concert=00112233445566778899aabbccddeeff",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code_of(r).await.1, "no_session");
+    // Open paths need none.
+    let r = c
+        .get(format!("{}/healthz", shop.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn refusals_show_nothing_of_the_content_and_link_back() {
+    let shop = start("shop-a", 5).await;
+    let r = client("127.0.0.1")
+        .get(format!("{}/items/concert", shop.base))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("http://reception.invalid/order/concert"),
+        "{page}"
+    );
+    assert!(!page.contains("item concert"), "no content leaks");
+}
+
+#[tokio::test]
+async fn malformed_and_forged_tickets() {
+    let shop = start("shop-a", 5).await;
+    let c = client("127.0.0.1");
+    let r = c
+        .get(format!("{}/t/nonsense/items/concert", shop.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code_of(r).await.1, "malformed");
+    let long = "A".repeat(10_000);
+    let r = c
+        .get(format!("{}/t/{long}/items/concert", shop.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code_of(r).await.1, "malformed");
+    let url = shop.ticket("concert", "127.0.0.1", true);
+    let i = url.find("/items/").unwrap() - 5;
+    let mut bytes = url.into_bytes();
+    bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+    let r = c
+        .get(String::from_utf8(bytes).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code_of(r).await.1, "forged");
+}
+
+#[tokio::test]
+async fn idle_sessions_end_and_free_their_place() {
+    let shop = start("shop-a", 1).await;
+    let url = shop.ticket("concert", "127.0.0.1", true);
+    let c = client("127.0.0.1");
+    c.get(&url).send().await.unwrap();
+    assert_eq!(shop.gate.stats().in_use(), 1);
+    shop.clock.advance(Duration::from_secs(601));
+    assert_eq!(shop.gate.stats().in_use(), 0);
+    let r = c
+        .get(format!("{}/items/concert", shop.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code_of(r).await.1, "no_session");
+}

@@ -1,0 +1,59 @@
+//! The few pages a browser sees at the reception: busy (Sa36), sold out, unavailable.
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode, header};
+use usher_wire::Admission;
+
+/// Whether the client prefers HTML.
+pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A small page for a non-admitted answer. The busy page refreshes itself after the wait
+/// (works without JavaScript).
+pub(crate) fn answer_page(answer: &Admission, item: &str) -> Response {
+    let item = escape(item);
+    let (title, text, refresh) = match answer {
+        Admission::Waiting { retry_after_ms, .. } => (
+            "Busy",
+            format!("Every shop is full right now. This page asks again for {item} by itself."),
+            Some(retry_after_ms.div_ceil(1000).max(1)),
+        ),
+        Admission::SoldOut => ("Sold out", format!("{item} is sold out."), None),
+        Admission::Unavailable => (
+            "Unavailable",
+            "No shop can be reached right now; this page asks again by itself.".to_owned(),
+            Some(1),
+        ),
+        Admission::Admitted { .. } => ("Admitted", String::new(), None),
+    };
+    let meta = refresh.map_or(String::new(), |s| {
+        format!("<meta http-equiv=\"refresh\" content=\"{s}\">")
+    });
+    let page = format!(
+        "<!doctype html><html lang=en><head><meta charset=utf-8>\
+         <meta name=viewport content=\"width=device-width,initial-scale=1\">{meta}\
+         <title>{title}</title></head><body><h1>{title}</h1><p>{text}</p></body></html>"
+    );
+    let status = StatusCode::from_u16(answer.status()).unwrap_or(StatusCode::OK);
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page,
+    )
+        .into_response();
+    if let Some(s) = refresh {
+        crate::public::set_retry_after(&mut response, s * 1000);
+    }
+    response
+}

@@ -1,0 +1,255 @@
+//! The reception's core: Sa33 (select), Sa34 (reserve), Sa35 (ticket), Sa36 (busy).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::SystemTime;
+
+use usher_ticket::{Issuer, ItemId, Keyring, ServerId, TicketSealer, TicketSpec};
+use usher_wire::Clock;
+use usher_wire::clock::unix_ms;
+use usher_wire::mgmt::Down;
+
+use crate::config::ReceptionConfig;
+use crate::policy::{Candidate, LeastLoaded, SelectionPolicy};
+use crate::registry::Registry;
+
+/// What an order gets.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Sa35: go to `url` before `expires_at`.
+    Admitted {
+        /// `{shop}/t/{ticket}/items/{item}`.
+        url: String,
+        /// The chosen shop.
+        server: ServerId,
+        /// When the ticket's window closes.
+        expires_at: SystemTime,
+    },
+    /// Sa36: every shop that carries the item is full; come back later.
+    Waiting {
+        /// When to ask again.
+        retry_after_ms: u64,
+    },
+    /// Every live shop that carries the item is out of it.
+    SoldOut,
+    /// No live shop.
+    Unavailable,
+    /// No shop carries an item by that name.
+    UnknownItem,
+}
+
+/// The sealing side of the keyring: one sealer per configured shop, all for this process's issuer.
+#[derive(Debug)]
+struct Sealers {
+    by_shop: HashMap<ServerId, TicketSealer>,
+}
+
+impl Sealers {
+    fn new(keyring: &Keyring, config: &ReceptionConfig, issuer: &Arc<Issuer>) -> Sealers {
+        let by_shop = config
+            .shops
+            .iter()
+            .map(|s| (s.id, keyring.ticket_sealer(&s.id, Arc::clone(issuer))))
+            .collect();
+        Sealers { by_shop }
+    }
+}
+
+/// A reception: shared by its public and management listeners.
+#[derive(Debug)]
+pub struct Reception {
+    pub(crate) config: ReceptionConfig,
+    pub(crate) registry: Registry,
+    pub(crate) keyring: RwLock<Arc<Keyring>>,
+    sealers: RwLock<Arc<Sealers>>,
+    issuer: Arc<Issuer>,
+    policy: Box<dyn SelectionPolicy>,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl Reception {
+    /// A reception for the shops in `config`, sealing with `keyring`'s active key under a fresh
+    /// random issuer id.
+    pub fn new(
+        config: ReceptionConfig,
+        keyring: Keyring,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Reception>, getrandom::Error> {
+        let issuer = Arc::new(Issuer::random()?);
+        let sealers = Sealers::new(&keyring, &config, &issuer);
+        let policy = Box::new(LeastLoaded {
+            margin: config.tie_margin,
+        });
+        Ok(Arc::new(Reception {
+            registry: Registry::new(&config.shops),
+            config,
+            keyring: RwLock::new(Arc::new(keyring)),
+            sealers: RwLock::new(Arc::new(sealers)),
+            issuer,
+            policy,
+            clock,
+        }))
+    }
+
+    /// Settings.
+    pub fn config(&self) -> &ReceptionConfig {
+        &self.config
+    }
+
+    /// The issuer id shops must accept (announced on every management connection).
+    pub fn issuer(&self) -> usher_ticket::IssuerId {
+        self.issuer.id()
+    }
+
+    /// Replaces the keyring (SIGHUP): new tickets are sealed with its active key.
+    pub fn reload_keys(&self, keyring: Keyring) {
+        let sealers = Sealers::new(&keyring, &self.config, &self.issuer);
+        *self.sealers.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(sealers);
+        *self.keyring.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keyring);
+    }
+
+    /// Sc31 → Sa33-Sa36: answers one order for `item` from `client`.
+    pub async fn admit(&self, item: &str, client: IpAddr) -> Outcome {
+        let Ok(item) = ItemId::new(item) else {
+            return Outcome::UnknownItem;
+        };
+        let now = self.clock.instant();
+        let mut any_live = false;
+        let mut carried = false;
+        let mut in_stock = false;
+        let mut candidates = Vec::with_capacity(self.registry.slots.len());
+        let mut epochs = Vec::with_capacity(self.registry.slots.len());
+        for (index, slot) in self.registry.slots.iter().enumerate() {
+            let snap = slot.snapshot(item.as_str(), now, self.config.shop_timeout);
+            epochs.push(snap.epoch);
+            if !snap.live {
+                continue;
+            }
+            any_live = true;
+            let Some(stock) = snap.stock else { continue };
+            carried = true;
+            if stock == 0 {
+                continue;
+            }
+            in_stock = true;
+            if snap.load < 1.0 {
+                candidates.push(Candidate {
+                    index,
+                    load: snap.load,
+                    rtt: snap.rtt,
+                });
+            }
+        }
+        if !any_live {
+            return Outcome::Unavailable;
+        }
+        if !carried {
+            return Outcome::UnknownItem;
+        }
+        if !in_stock {
+            return Outcome::SoldOut;
+        }
+        self.policy.order(&mut candidates);
+        let sealers = Arc::clone(&self.sealers.read().unwrap_or_else(PoisonError::into_inner));
+        for candidate in candidates {
+            let slot = &self.registry.slots[candidate.index];
+            if let Some(outcome) = self
+                .try_shop(slot, &sealers, epochs[candidate.index], &item, client)
+                .await
+            {
+                return outcome;
+            }
+        }
+        Outcome::Waiting {
+            retry_after_ms: u64::try_from(self.config.retry_after.as_millis()).unwrap_or(1000),
+        }
+    }
+
+    /// Sa34 + Sa35 for one shop: seal a ticket, ask the shop to hold a place for it (the
+    /// notice), and hand it out only if the shop granted the place.
+    async fn try_shop(
+        &self,
+        slot: &crate::registry::Slot,
+        sealers: &Sealers,
+        epoch: usher_ticket::Epoch,
+        item: &ItemId,
+        client: IpAddr,
+    ) -> Option<Outcome> {
+        let conn = slot.connection()?;
+        let sealer = sealers.by_shop.get(&slot.entry.id)?;
+        let not_before = self.clock.wall();
+        let spec = TicketSpec {
+            epoch,
+            not_before,
+            ttl: self.config.ticket_ttl,
+            binding: self.config.binding.bind(client),
+            item,
+        };
+        let mut url = String::with_capacity(slot.entry.url.len() + 140);
+        url.push_str(&slot.entry.url);
+        url.push_str("/t/");
+        let ticket = match sealer.seal(&spec, &mut url) {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::error!(error = %e, "sealing failed");
+                return None;
+            }
+        };
+        url.push_str("/items/");
+        url.push_str(item.as_str());
+        // The window as sealed: whole seconds from not_before.
+        let nbf = unix_ms(not_before) / 1000;
+        let expires_at_ms = (nbf + self.config.ticket_ttl.as_secs()) * 1000;
+        slot.handed_out.fetch_add(1, Ordering::Relaxed);
+        let id = self.registry.next_request();
+        let down = Down::Reserve {
+            id,
+            ticket: ticket.to_string(),
+            item: item.to_string(),
+            expires_at_ms,
+        };
+        let granted = conn.ask(id, down, self.config.reserve_timeout).await;
+        if granted == Some(true) {
+            Some(Outcome::Admitted {
+                url,
+                server: slot.entry.id,
+                expires_at: SystemTime::UNIX_EPOCH
+                    + std::time::Duration::from_millis(expires_at_ms),
+            })
+        } else {
+            let _ = slot
+                .handed_out
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+            None
+        }
+    }
+
+    /// A view of every shop for operators (`GET /status` on the management listener).
+    pub fn status(&self) -> serde_json::Value {
+        let now = self.clock.instant();
+        let shops: Vec<_> = self
+            .registry
+            .slots
+            .iter()
+            .map(|slot| {
+                let view = slot
+                    .view
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                let live = slot.snapshot("", now, self.config.shop_timeout).live;
+                serde_json::json!({
+                    "id": slot.entry.id,
+                    "url": slot.entry.url,
+                    "live": live,
+                    "rtt_us": u64::try_from(view.rtt.as_micros()).unwrap_or(u64::MAX),
+                    "report": view.report,
+                    "handed_out_since_report": slot.handed_out.load(Ordering::Relaxed),
+                })
+            })
+            .collect();
+        serde_json::json!({ "issuer": self.issuer.id().to_string(), "shops": shops })
+    }
+}

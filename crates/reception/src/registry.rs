@@ -1,0 +1,196 @@
+//! Sa31: what the reception knows of each configured shop, updated from its management link.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use usher_ticket::{Epoch, ServerId};
+use usher_wire::mgmt::{Down, Report};
+
+use crate::config::ShopEntry;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The open management connection of one shop.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    /// Increases per connection, so a stale connection's cleanup cannot undo a newer one.
+    pub(crate) generation: u64,
+    pub(crate) tx: mpsc::Sender<Down>,
+    pub(crate) pending: Mutex<HashMap<u64, oneshot::Sender<bool>>>,
+}
+
+/// The latest view of one shop.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct View {
+    pub(crate) report: Option<Report>,
+    pub(crate) reported_at: Option<Instant>,
+    pub(crate) rtt: Duration,
+}
+
+/// One configured shop.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub(crate) entry: ShopEntry,
+    pub(crate) view: RwLock<View>,
+    pub(crate) conn: RwLock<Option<std::sync::Arc<Conn>>>,
+    /// Tickets handed out since the last report, so stale reports do not herd every order onto
+    /// one shop.
+    pub(crate) handed_out: AtomicU32,
+}
+
+/// A snapshot of one shop for one admission decision.
+#[derive(Debug, Clone)]
+pub(crate) struct Snapshot {
+    pub(crate) live: bool,
+    pub(crate) epoch: Epoch,
+    pub(crate) stock: Option<u64>,
+    pub(crate) load: f64,
+    pub(crate) rtt: Duration,
+}
+
+impl Slot {
+    pub(crate) fn snapshot(&self, item: &str, now: Instant, timeout: Duration) -> Snapshot {
+        let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
+        let connected = self
+            .conn
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some();
+        let fresh = view
+            .reported_at
+            .is_some_and(|at| now.saturating_duration_since(at) <= timeout);
+        let Some(report) = view.report.as_ref() else {
+            return Snapshot {
+                live: false,
+                epoch: Epoch(0),
+                stock: None,
+                load: f64::INFINITY,
+                rtt: view.rtt,
+            };
+        };
+        let used = f64::from(report.in_use()) + f64::from(self.handed_out.load(Ordering::Relaxed));
+        let load = if report.capacity == 0 {
+            f64::INFINITY
+        } else {
+            used / f64::from(report.capacity)
+        };
+        Snapshot {
+            live: connected && fresh,
+            epoch: Epoch(report.epoch),
+            stock: report.stock.get(item).copied(),
+            load,
+            rtt: view.rtt,
+        }
+    }
+
+    pub(crate) fn record_report(&self, report: Report, now: Instant) {
+        let mut view = self.view.write().unwrap_or_else(PoisonError::into_inner);
+        view.report = Some(report);
+        view.reported_at = Some(now);
+        self.handed_out.store(0, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_rtt(&self, rtt: Duration) {
+        let mut view = self.view.write().unwrap_or_else(PoisonError::into_inner);
+        // Smoothed like TCP's SRTT (1/8 new sample) once there is a first sample.
+        view.rtt = if view.rtt.is_zero() {
+            rtt
+        } else {
+            (view.rtt * 7 + rtt) / 8
+        };
+    }
+
+    pub(crate) fn connection(&self) -> Option<std::sync::Arc<Conn>> {
+        self.conn
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Installs a new connection, replacing (and so dropping) any older one.
+    pub(crate) fn connect(&self, conn: std::sync::Arc<Conn>) {
+        *self.conn.write().unwrap_or_else(PoisonError::into_inner) = Some(conn);
+        // A new connection starts a new run of reports: the old view may be another epoch.
+        *self.view.write().unwrap_or_else(PoisonError::into_inner) = View::default();
+    }
+
+    /// Removes the connection if it is still generation `generation`.
+    pub(crate) fn disconnect(&self, generation: u64) {
+        let mut conn = self.conn.write().unwrap_or_else(PoisonError::into_inner);
+        if conn.as_ref().is_some_and(|c| c.generation == generation) {
+            *conn = None;
+        }
+    }
+}
+
+/// Every configured shop.
+#[derive(Debug)]
+pub(crate) struct Registry {
+    pub(crate) slots: Vec<Slot>,
+    by_id: HashMap<ServerId, usize>,
+    generations: AtomicU64,
+    request_ids: AtomicU64,
+}
+
+impl Registry {
+    pub(crate) fn new(shops: &[ShopEntry]) -> Registry {
+        let slots: Vec<Slot> = shops
+            .iter()
+            .map(|entry| Slot {
+                entry: entry.clone(),
+                view: RwLock::new(View::default()),
+                conn: RwLock::new(None),
+                handed_out: AtomicU32::new(0),
+            })
+            .collect();
+        let by_id = slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.entry.id, i))
+            .collect();
+        Registry {
+            slots,
+            by_id,
+            generations: AtomicU64::new(1),
+            request_ids: AtomicU64::new(1),
+        }
+    }
+
+    pub(crate) fn index(&self, id: &ServerId) -> Option<usize> {
+        self.by_id.get(id).copied()
+    }
+
+    pub(crate) fn next_generation(&self) -> u64 {
+        self.generations.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn next_request(&self) -> u64 {
+        self.request_ids.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+impl Conn {
+    /// Sends a request and waits for its answer; `None` on timeout or a dropped connection.
+    pub(crate) async fn ask(&self, id: u64, down: Down, timeout: Duration) -> Option<bool> {
+        let (tx, rx) = oneshot::channel();
+        lock(&self.pending).insert(id, tx);
+        if self.tx.send(down).await.is_err() {
+            lock(&self.pending).remove(&id);
+            return None;
+        }
+        let answer = tokio::time::timeout(timeout, rx).await;
+        lock(&self.pending).remove(&id);
+        answer.ok().and_then(Result::ok)
+    }
+
+    pub(crate) fn answer(&self, id: u64, granted: bool) {
+        if let Some(tx) = lock(&self.pending).remove(&id) {
+            let _ = tx.send(granted);
+        }
+    }
+}

@@ -1,0 +1,407 @@
+//! What the shop sells, read from a TOML file and checked before anything else starts.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+use usher_ticket::{InvalidId, ItemId};
+
+/// The most items one catalogue may hold; the shop reports stock per item several times a second.
+pub const MAX_ITEMS: usize = 1000;
+/// The longest catalogue file accepted, in bytes.
+pub const MAX_CATALOGUE_BYTES: usize = 1 << 20;
+/// The longest display name, in bytes.
+pub const MAX_NAME_LEN: usize = 200;
+/// The longest download file name, in bytes.
+pub const MAX_FILE_NAME_LEN: usize = 128;
+
+/// The catalogue the demo uses when none is configured.
+const DEMO: &str = include_str!("demo.toml");
+
+/// What buying an item gives the buyer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// A right to attend something: the receipt is the proof.
+    Ticket,
+    /// A file the receipt lets the buyer download.
+    Download {
+        /// The name the file is saved under (`Content-Disposition`); `[A-Za-z0-9._-]` only.
+        file_name: String,
+    },
+}
+
+impl Kind {
+    /// The name stored in the database and written in the catalogue (`ticket`, `download`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Kind::Ticket => "ticket",
+            Kind::Download { .. } => "download",
+        }
+    }
+
+    /// The download's file name, for download items.
+    pub fn file_name(&self) -> Option<&str> {
+        match self {
+            Kind::Ticket => None,
+            Kind::Download { file_name } => Some(file_name),
+        }
+    }
+}
+
+/// One thing on sale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// The id in URLs and tickets.
+    pub id: ItemId,
+    /// The name shown to buyers.
+    pub name: String,
+    /// The price, in the currency's smallest unit.
+    pub price_cents: u32,
+    /// The stock the item starts with when the shop's database is first created. A restart never
+    /// resets stock to this number; the database's count is the truth.
+    pub initial_stock: u32,
+    /// What the buyer gets.
+    pub kind: Kind,
+}
+
+/// Every item on sale, validated: ids are well-formed and unique, at most [`MAX_ITEMS`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Catalogue {
+    items: Vec<Item>,
+    index: HashMap<ItemId, usize>,
+}
+
+/// Why a catalogue was refused.
+#[derive(Debug, Error)]
+pub enum CatalogueError {
+    /// The file could not be read.
+    #[error("cannot read catalogue {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The text is larger than [`MAX_CATALOGUE_BYTES`].
+    #[error("a catalogue is at most {MAX_CATALOGUE_BYTES} bytes")]
+    TooLarge,
+    /// The text is not TOML of the expected shape (unknown field, unknown kind, wrong type…).
+    #[error("catalogue: {0}")]
+    Parse(#[from] toml::de::Error),
+    /// An item id is not a valid usher item id.
+    #[error("catalogue item {id:?}: {source}")]
+    BadId {
+        /// The id as written.
+        id: String,
+        /// Why it is invalid.
+        #[source]
+        source: InvalidId,
+    },
+    /// Two items share an id.
+    #[error("catalogue item {0:?} appears twice")]
+    Duplicate(ItemId),
+    /// An item is otherwise invalid.
+    #[error("catalogue item {id:?}: {problem}")]
+    BadItem {
+        /// The item.
+        id: ItemId,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// The catalogue has no items.
+    #[error("the catalogue has no items")]
+    Empty,
+    /// The catalogue has more than [`MAX_ITEMS`] items.
+    #[error("a catalogue holds at most {MAX_ITEMS} items, this one has {0}")]
+    TooMany(usize),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogueFile {
+    items: Vec<ItemFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItemFile {
+    id: String,
+    name: String,
+    price_cents: u32,
+    stock: u32,
+    kind: KindName,
+    #[serde(default)]
+    download_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum KindName {
+    Ticket,
+    Download,
+}
+
+impl Catalogue {
+    /// Parses and validates a catalogue written in TOML (`[[items]]` tables).
+    pub fn from_toml(text: &str) -> Result<Catalogue, CatalogueError> {
+        if text.len() > MAX_CATALOGUE_BYTES {
+            return Err(CatalogueError::TooLarge);
+        }
+        let file: CatalogueFile = toml::from_str(text)?;
+        Catalogue::from_file(file)
+    }
+
+    /// Reads and validates a catalogue file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Catalogue, CatalogueError> {
+        let path = path.as_ref();
+        let read_error = |source| CatalogueError::Read {
+            path: path.to_owned(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(read_error)?;
+        let mut text = String::new();
+        // One byte over the limit is enough to know the file is too large.
+        file.take(MAX_CATALOGUE_BYTES as u64 + 1)
+            .read_to_string(&mut text)
+            .map_err(read_error)?;
+        Catalogue::from_toml(&text)
+    }
+
+    /// The embedded demo catalogue: `concert` (a ticket, 50 in stock) and `app` (a download).
+    pub fn demo() -> Catalogue {
+        match Catalogue::from_toml(DEMO) {
+            Ok(catalogue) => catalogue,
+            // The embedded file is checked by a unit test, so this cannot happen in a release.
+            Err(error) => panic!("the embedded demo catalogue is invalid: {error}"),
+        }
+    }
+
+    /// The item with this id, if it is on sale.
+    pub fn get(&self, id: &ItemId) -> Option<&Item> {
+        self.index.get(id).map(|&at| &self.items[at])
+    }
+
+    /// Every item, in catalogue order.
+    pub fn items(&self) -> &[Item] {
+        &self.items
+    }
+
+    fn from_file(file: CatalogueFile) -> Result<Catalogue, CatalogueError> {
+        if file.items.is_empty() {
+            return Err(CatalogueError::Empty);
+        }
+        if file.items.len() > MAX_ITEMS {
+            return Err(CatalogueError::TooMany(file.items.len()));
+        }
+        let mut items = Vec::with_capacity(file.items.len());
+        let mut index = HashMap::with_capacity(file.items.len());
+        for raw in file.items {
+            let item = Item::from_file(raw)?;
+            if index.insert(item.id, items.len()).is_some() {
+                return Err(CatalogueError::Duplicate(item.id));
+            }
+            items.push(item);
+        }
+        Ok(Catalogue { items, index })
+    }
+}
+
+impl Item {
+    fn from_file(raw: ItemFile) -> Result<Item, CatalogueError> {
+        let id = ItemId::new(&raw.id).map_err(|source| CatalogueError::BadId {
+            id: raw.id.chars().take(80).collect(),
+            source,
+        })?;
+        let bad = |problem| CatalogueError::BadItem { id, problem };
+        let name = raw.name.trim();
+        if name.is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
+            return Err(bad(
+                "name must be 1 to 200 bytes without control characters",
+            ));
+        }
+        let kind = match (raw.kind, raw.download_name) {
+            (KindName::Ticket, None) => Kind::Ticket,
+            (KindName::Ticket, Some(_)) => {
+                return Err(bad("download_name is only for kind = \"download\""));
+            }
+            (KindName::Download, None) => return Err(bad("a download needs a download_name")),
+            (KindName::Download, Some(file_name)) => {
+                if !is_safe_file_name(&file_name) {
+                    return Err(bad(
+                        "download_name must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_' or '-', not starting with '.'",
+                    ));
+                }
+                Kind::Download { file_name }
+            }
+        };
+        Ok(Item {
+            id,
+            name: name.to_owned(),
+            price_cents: raw.price_cents,
+            initial_stock: raw.stock,
+            kind,
+        })
+    }
+}
+
+/// A file name that is safe inside a quoted `Content-Disposition` and on every file system.
+fn is_safe_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_FILE_NAME_LEN
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    const GOOD: &str = r#"
+        [[items]]
+        id = "concert"
+        name = "Concert, 31 December"
+        price_cents = 4500
+        stock = 50
+        kind = "ticket"
+
+        [[items]]
+        id = "app"
+        name = "usher app 1.0"
+        price_cents = 999
+        stock = 1000
+        kind = "download"
+        download_name = "usher-app-1.0.txt"
+    "#;
+
+    fn id(text: &str) -> ItemId {
+        ItemId::new(text).unwrap()
+    }
+
+    #[test]
+    fn good_file_parses_in_order() {
+        let catalogue = Catalogue::from_toml(GOOD).unwrap();
+        let ids: Vec<_> = catalogue.items().iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, ["concert", "app"]);
+        let concert = catalogue.get(&id("concert")).unwrap();
+        assert_eq!(concert.price_cents, 4500);
+        assert_eq!(concert.initial_stock, 50);
+        assert_eq!(concert.kind, Kind::Ticket);
+        let app = catalogue.get(&id("app")).unwrap();
+        assert_eq!(app.kind.file_name(), Some("usher-app-1.0.txt"));
+        assert!(catalogue.get(&id("nope")).is_none());
+    }
+
+    #[test]
+    fn demo_catalogue_is_valid_and_has_concert_and_app() {
+        let demo = Catalogue::demo();
+        assert_eq!(demo.get(&id("concert")).unwrap().initial_stock, 50);
+        let app = demo.get(&id("app")).unwrap();
+        assert!(app.kind.file_name().is_some());
+        assert!(app.initial_stock >= 1000);
+    }
+
+    #[test]
+    fn unknown_field_is_refused() {
+        let text = GOOD.replace("stock = 50", "stock = 50\ncolour = \"red\"");
+        let error = Catalogue::from_toml(&text).unwrap_err();
+        assert!(matches!(error, CatalogueError::Parse(_)), "{error}");
+        assert!(error.to_string().contains("colour"), "{error}");
+        let top = format!("currency = \"EUR\"\n{GOOD}");
+        assert!(matches!(
+            Catalogue::from_toml(&top),
+            Err(CatalogueError::Parse(_))
+        ));
+    }
+
+    #[test]
+    fn bad_id_is_refused() {
+        for bad in ["con cert", "", "a/b", "ü"] {
+            let text = GOOD.replace("\"concert\"", &format!("\"{bad}\""));
+            let error = Catalogue::from_toml(&text).unwrap_err();
+            assert!(
+                matches!(error, CatalogueError::BadId { .. }),
+                "{bad}: {error}"
+            );
+        }
+        let long = GOOD.replace("\"concert\"", &format!("\"{}\"", "x".repeat(65)));
+        assert!(matches!(
+            Catalogue::from_toml(&long),
+            Err(CatalogueError::BadId { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_kind_is_refused() {
+        let text = GOOD.replace("kind = \"ticket\"", "kind = \"voucher\"");
+        let error = Catalogue::from_toml(&text).unwrap_err();
+        assert!(matches!(error, CatalogueError::Parse(_)), "{error}");
+    }
+
+    #[test]
+    fn download_name_must_match_kind_and_be_safe() {
+        let missing = GOOD.replace("download_name = \"usher-app-1.0.txt\"", "");
+        assert!(matches!(
+            Catalogue::from_toml(&missing),
+            Err(CatalogueError::BadItem { .. })
+        ));
+        let on_ticket = GOOD.replace(
+            "kind = \"ticket\"",
+            "kind = \"ticket\"\ndownload_name = \"x\"",
+        );
+        assert!(matches!(
+            Catalogue::from_toml(&on_ticket),
+            Err(CatalogueError::BadItem { .. })
+        ));
+        for unsafe_name in ["a\\\"b", "../etc", ".hidden", "a b"] {
+            let text = GOOD.replace("usher-app-1.0.txt", unsafe_name);
+            assert!(
+                matches!(
+                    Catalogue::from_toml(&text),
+                    Err(CatalogueError::BadItem { .. })
+                ),
+                "{unsafe_name}"
+            );
+        }
+    }
+
+    #[test]
+    fn duplicates_empty_and_too_many_are_refused() {
+        let twice = GOOD.replace("\"app\"", "\"concert\"");
+        assert!(matches!(
+            Catalogue::from_toml(&twice),
+            Err(CatalogueError::Duplicate(_))
+        ));
+        assert!(matches!(
+            Catalogue::from_toml("items = []"),
+            Err(CatalogueError::Empty)
+        ));
+        let many: String = (0..=MAX_ITEMS)
+            .map(|n| {
+                format!(
+                    "[[items]]\nid = \"i{n}\"\nname = \"n\"\nprice_cents = 1\nstock = 1\nkind = \"ticket\"\n"
+                )
+            })
+            .collect();
+        assert!(matches!(
+            Catalogue::from_toml(&many),
+            Err(CatalogueError::TooMany(_))
+        ));
+    }
+
+    #[test]
+    fn load_reads_a_file_and_reports_a_missing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalogue.toml");
+        std::fs::write(&path, GOOD).unwrap();
+        assert_eq!(Catalogue::load(&path).unwrap().items().len(), 2);
+        let missing = Catalogue::load(dir.path().join("missing.toml")).unwrap_err();
+        assert!(matches!(missing, CatalogueError::Read { .. }));
+    }
+}

@@ -1,0 +1,212 @@
+//! Wiring: starting a reception or a shop from settings and listeners the caller bound. The
+//! `usher` binary's subcommands and the integration tests both start the parts through here, so
+//! tests bind port 0, keep the listeners, and hand them in without a race.
+//!
+//! # Layout
+//! - [`start_reception`]: a reception's public and management servers.
+//! - [`start_shop`]: a shop (the shop app behind its gate), its management link to the reception,
+//!   its load reports and its management server.
+//! - [`serve`]: listening, graceful shutdown and key reload shared by every server.
+
+pub mod serve;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use axum::Router;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use usher_gate::link::LinkConfig;
+use usher_gate::{AppLoad, Gate, GateConfig};
+use usher_reception::{Reception, ReceptionConfig};
+use usher_shop::{Catalogue, Shop};
+use usher_ticket::{Keyring, ServerKeys};
+use usher_wire::Clock;
+
+/// A running reception.
+#[derive(Debug, Clone)]
+pub struct RunningReception {
+    /// Its state (for key reloads and status).
+    pub reception: Arc<Reception>,
+    /// Where buyers order.
+    pub public: SocketAddr,
+    /// Where shops connect.
+    pub management: SocketAddr,
+}
+
+/// Starts a reception on the given listeners; it runs until `shutdown` turns true.
+pub fn start_reception(
+    config: ReceptionConfig,
+    keyring: Keyring,
+    clock: Arc<dyn Clock>,
+    public: TcpListener,
+    management: TcpListener,
+    shutdown: watch::Receiver<bool>,
+) -> Result<RunningReception> {
+    let reception =
+        Reception::new(config, keyring, clock).context("no randomness for an issuer id")?;
+    let public_addr = public.local_addr()?;
+    let management_addr = management.local_addr()?;
+    serve::spawn_server(
+        public,
+        usher_reception::public::router(Arc::clone(&reception)),
+        shutdown.clone(),
+    );
+    serve::spawn_server(
+        management,
+        usher_reception::mgmt::router(Arc::clone(&reception)),
+        shutdown,
+    );
+    Ok(RunningReception {
+        reception,
+        public: public_addr,
+        management: management_addr,
+    })
+}
+
+/// What a shop needs besides its listeners.
+#[derive(Debug, Clone)]
+pub struct ShopSetup {
+    /// The gate's settings (id, capacity, reception URL for links back, …).
+    pub gate: GateConfig,
+    /// The shop's own derived keys.
+    pub keys: ServerKeys,
+    /// What it sells.
+    pub catalogue: Catalogue,
+    /// Where its SQLite database lives.
+    pub data_dir: PathBuf,
+    /// The reception's management address, `ws://host:port`.
+    pub reception: String,
+    /// How often it reports its load.
+    pub report_every: Duration,
+}
+
+/// A running shop.
+#[derive(Debug, Clone)]
+pub struct RunningShop {
+    /// Its gate (places, epoch, reports).
+    pub gate: Arc<Gate>,
+    /// The shop app's handle (store, catalogue).
+    pub shop: Shop,
+    /// Where buyers arrive.
+    pub public: SocketAddr,
+    /// Its operator side (`/status`, `/healthz`).
+    pub management: SocketAddr,
+}
+
+/// Starts a shop on the given listeners; it runs until `shutdown` turns true.
+pub async fn start_shop(
+    setup: ShopSetup,
+    clock: Arc<dyn Clock>,
+    public: TcpListener,
+    management: TcpListener,
+    shutdown: watch::Receiver<bool>,
+) -> Result<RunningShop> {
+    anyhow::ensure!(
+        setup.keys.server() == &setup.gate.server,
+        "the key file is for {}, not for {}",
+        setup.keys.server(),
+        setup.gate.server
+    );
+    std::fs::create_dir_all(&setup.data_dir)
+        .with_context(|| format!("cannot create {}", setup.data_dir.display()))?;
+    let shop = Shop::open(&setup.data_dir, setup.catalogue)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the shop's data in {}",
+                setup.data_dir.display()
+            )
+        })?;
+    let gate = Gate::new(setup.gate, setup.keys, clock);
+    let public_addr = public.local_addr()?;
+    let management_addr = management.local_addr()?;
+
+    // The app's part of the load report, refreshed before the first report goes up.
+    refresh_app_load(&gate, &shop).await;
+    tokio::spawn(app_load_loop(
+        Arc::clone(&gate),
+        shop.clone(),
+        setup.report_every,
+        shutdown.clone(),
+    ));
+    let mut link = LinkConfig::new(setup.reception);
+    link.report_every = setup.report_every;
+    tokio::spawn(usher_gate::link::run(
+        Arc::clone(&gate),
+        link,
+        shutdown.clone(),
+    ));
+
+    let app = usher_shop::router(shop.clone()).layer(gate.layer());
+    serve::spawn_server(public, app, shutdown.clone());
+    let status_gate = Arc::clone(&gate);
+    let ops = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/status",
+            get(move || {
+                let gate = Arc::clone(&status_gate);
+                async move { axum::Json(gate.report()) }
+            }),
+        );
+    serve::spawn_server(management, ops, shutdown);
+    Ok(RunningShop {
+        gate,
+        shop,
+        public: public_addr,
+        management: management_addr,
+    })
+}
+
+async fn refresh_app_load(gate: &Gate, shop: &Shop) {
+    let stock = match shop.stock().await {
+        Ok(stock) => stock,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read stock");
+            return;
+        }
+    };
+    let orders_completed = shop.orders_completed().await.unwrap_or(0);
+    let memory_bytes = resident_memory().await;
+    gate.set_app_load(AppLoad {
+        stock,
+        orders_completed,
+        memory_bytes,
+    });
+}
+
+async fn app_load_loop(
+    gate: Arc<Gate>,
+    shop: Shop,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                gate.sweep();
+                refresh_app_load(&gate, &shop).await;
+            }
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Resident set size of this process, from procfs (0 where there is none).
+async fn resident_memory() -> u64 {
+    let Ok(statm) = tokio::fs::read_to_string("/proc/self/statm").await else {
+        return 0;
+    };
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}

@@ -1,0 +1,174 @@
+//! The management channel between a shop and the reception (patent network 15, 0039).
+//!
+//! A shop dials the reception's management address and keeps one WebSocket open; every message is
+//! one JSON text frame. The conversation:
+//! ```text
+//! reception → shop   challenge {nonce}
+//! shop → reception   hello {server, key_id, epoch, mac}     mac = HMAC(management key, nonce …)
+//! reception → shop   welcome {issuers}                        or refused {error, message} + close
+//! shop → reception   report {...}            every 200 ms (Sa31)
+//! reception → shop   reserve {id, ticket, item, expires_at_ms}  (Sa34/Sa35: the notice)
+//! shop → reception   reserved {id, granted}
+//! reception → shop   ping {id}   /   shop → reception  pong {id}   (round-trip time, 0043)
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Code;
+
+/// Path of the management WebSocket on the reception's management listener.
+pub const CONNECT_PATH: &str = "/mgmt/v1/connect";
+/// Largest management message accepted, in bytes.
+pub const MAX_MESSAGE_LEN: usize = 64 * 1024;
+
+/// What a shop sends up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Up {
+    /// Answer to the challenge: who the shop is, proven with its management key.
+    Hello {
+        /// The shop's id, as configured at the reception.
+        server: String,
+        /// Which key (of the keyring the shop's keys were derived from) made the MAC.
+        key_id: u16,
+        /// The shop's current run; changes on restart.
+        epoch: u32,
+        /// base64url HMAC-SHA256 over the challenge, server id and epoch.
+        mac: String,
+    },
+    /// Sa31: the shop's load.
+    Report(Report),
+    /// The answer to a [`Down::Reserve`].
+    Reserved {
+        /// The request's id.
+        id: u64,
+        /// Whether the shop holds a place for the ticket now.
+        granted: bool,
+    },
+    /// The answer to a [`Down::Ping`].
+    Pong {
+        /// The ping's id.
+        id: u64,
+    },
+}
+
+/// A shop's load report (Sa31, 0027).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// Increases by one per report.
+    pub seq: u64,
+    /// The shop's run.
+    pub epoch: u32,
+    /// Open sessions (claimed tickets whose order has not completed).
+    pub sessions: u32,
+    /// Places the shop has in all.
+    pub capacity: u32,
+    /// Places held for tickets that have not been claimed yet.
+    pub reserved: u32,
+    /// Places granted to receptions in leases and not yet used.
+    pub leased: u32,
+    /// Resident memory of the shop process.
+    pub memory_bytes: u64,
+    /// Orders completed since the shop's data began.
+    pub orders_completed: u64,
+    /// Units left per item the shop carries.
+    pub stock: BTreeMap<String, u64>,
+    /// The most places ever in use at once in this run (sessions + reserved + leased).
+    pub high_water: u32,
+    /// The shop's wall clock, unix milliseconds (the reception warns on skew).
+    pub wall_clock_ms: u64,
+}
+
+impl Report {
+    /// Places in use now.
+    pub fn in_use(&self) -> u32 {
+        self.sessions
+            .saturating_add(self.reserved)
+            .saturating_add(self.leased)
+    }
+}
+
+/// What the reception sends down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Down {
+    /// First message: a fresh random nonce (base64url) for the shop to authenticate over.
+    Challenge {
+        /// 32 random bytes, base64url.
+        nonce: String,
+    },
+    /// The shop is authenticated; accept tickets from these issuers (16 hex digits each).
+    Welcome {
+        /// Issuer ids of the reception processes whose tickets the shop should accept.
+        issuers: Vec<String>,
+    },
+    /// Sa34/Sa35: hold a place for this ticket until it expires. This is the notice.
+    Reserve {
+        /// Request id, echoed in [`Up::Reserved`].
+        id: u64,
+        /// The ticket's id (32 hex digits).
+        ticket: String,
+        /// The item it admits to.
+        item: String,
+        /// When the ticket's window closes, unix milliseconds.
+        expires_at_ms: u64,
+    },
+    /// Round-trip measurement.
+    Ping {
+        /// Echoed in [`Up::Pong`].
+        id: u64,
+    },
+    /// The connection is refused; it will be closed.
+    Refused {
+        /// Why.
+        error: Code,
+        /// For the operator.
+        message: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn messages_are_tagged_by_type() {
+        let up = Up::Reserved {
+            id: 7,
+            granted: true,
+        };
+        assert_eq!(
+            serde_json::to_value(&up).unwrap(),
+            json!({"type":"reserved","id":7,"granted":true})
+        );
+        let report = Up::Report(Report {
+            capacity: 10,
+            sessions: 2,
+            reserved: 3,
+            ..Report::default()
+        });
+        let text = serde_json::to_string(&report).unwrap();
+        assert!(text.starts_with(r#"{"type":"report""#), "{text}");
+        assert_eq!(serde_json::from_str::<Up>(&text).unwrap(), report);
+        let down = Down::Ping { id: 1 };
+        assert_eq!(
+            serde_json::to_value(&down).unwrap(),
+            json!({"type":"ping","id":1})
+        );
+    }
+
+    #[test]
+    fn in_use_counts_sessions_reservations_and_leases() {
+        let r = Report {
+            sessions: 2,
+            reserved: 3,
+            leased: 4,
+            ..Report::default()
+        };
+        assert_eq!(r.in_use(), 9);
+    }
+}
