@@ -6,12 +6,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Deserialize;
-use tower_http::limit::RequestBodyLimitLayer;
 use usher_wire::{Admission, Code, ErrorBody, Rfc3339};
 
 use crate::reception::{Outcome, Reception};
@@ -25,7 +24,7 @@ pub fn router(reception: Arc<Reception>) -> Router {
         .route("/order/{item}", get(order))
         .route("/api/v1/admissions", post(admissions))
         .route("/healthz", get(|| async { "ok" }))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(reception)
 }
 

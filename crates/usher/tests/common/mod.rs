@@ -1,0 +1,297 @@
+//! A reception and shops started in-process on listeners the test bound (port 0), a buyer per
+//! client, and a TCP proxy that can delay or freeze a shop's management link.
+#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use usher::{RunningReception, RunningShop, ShopSetup, start_reception, start_shop};
+use usher_buyer::{Buyer, BuyerConfig};
+use usher_gate::GateConfig;
+use usher_reception::{ReceptionConfig, ShopEntry};
+use usher_shop::Catalogue;
+use usher_ticket::{Keyring, ServerId};
+use usher_wire::{Clock, OffsetClock};
+
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+pub async fn local() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").await.unwrap()
+}
+
+/// Polls `check` every 20 ms until it holds or the deadline passes.
+pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// How one shop in a cluster is set up.
+#[derive(Clone)]
+pub struct ShopSpec {
+    pub capacity: u32,
+    pub catalogue: Catalogue,
+    /// Route its management link through a [`Proxy`].
+    pub proxied: bool,
+}
+
+impl ShopSpec {
+    pub fn new(capacity: u32) -> ShopSpec {
+        ShopSpec {
+            capacity,
+            catalogue: Catalogue::demo(),
+            proxied: false,
+        }
+    }
+}
+
+pub struct Cluster {
+    pub reception: RunningReception,
+    pub shops: Vec<RunningShop>,
+    pub urls: Vec<String>,
+    pub proxies: Vec<Option<Proxy>>,
+    pub keyring: Keyring,
+    pub clock: Arc<OffsetClock>,
+    pub stops: Vec<watch::Sender<bool>>,
+    _stop_reception: watch::Sender<bool>,
+    _data: tempfile::TempDir,
+}
+
+pub fn shop_id(i: usize) -> ServerId {
+    ServerId::new(&format!("shop-{}", char::from(b'a' + i as u8))).unwrap()
+}
+
+impl Cluster {
+    pub async fn start(specs: &[ShopSpec]) -> Cluster {
+        Cluster::start_with(specs, |_| {}).await
+    }
+
+    pub async fn start_with(
+        specs: &[ShopSpec],
+        tune: impl FnOnce(&mut ReceptionConfig),
+    ) -> Cluster {
+        let keyring = Keyring::generate().unwrap();
+        let clock = Arc::new(OffsetClock::new());
+        let data = tempfile::tempdir().unwrap();
+        let reception_public = local().await;
+        let reception_mgmt = local().await;
+        let reception_url = format!("http://{}", reception_public.local_addr().unwrap());
+        let mut publics = Vec::new();
+        let mut urls = Vec::new();
+        for _ in specs {
+            let l = local().await;
+            urls.push(format!("http://{}", l.local_addr().unwrap()));
+            publics.push(l);
+        }
+        let entries = urls
+            .iter()
+            .enumerate()
+            .map(|(i, url)| ShopEntry {
+                id: shop_id(i),
+                url: url.clone(),
+            })
+            .collect();
+        let mut config = ReceptionConfig::new(entries, reception_url.clone());
+        config.ping_every = Duration::from_millis(100);
+        tune(&mut config);
+        let (stop_reception, rx) = watch::channel(false);
+        let reception = start_reception(
+            config,
+            keyring.clone(),
+            clock.clone() as Arc<dyn Clock>,
+            reception_public,
+            reception_mgmt,
+            rx,
+        )
+        .unwrap();
+        let mut shops = Vec::new();
+        let mut proxies = Vec::new();
+        let mut stops = Vec::new();
+        for (i, (spec, public)) in specs.iter().zip(publics).enumerate() {
+            let id = shop_id(i);
+            let proxy = if spec.proxied {
+                Some(Proxy::start(reception.management).await)
+            } else {
+                None
+            };
+            let target = proxy.as_ref().map_or(reception.management, |p| p.addr);
+            let setup = ShopSetup {
+                gate: GateConfig::new(id, spec.capacity, reception_url.clone()),
+                keys: keyring.derive_server(&id),
+                catalogue: spec.catalogue.clone(),
+                data_dir: data.path().join(id.as_str()),
+                reception: format!("ws://{target}"),
+                report_every: Duration::from_millis(50),
+            };
+            let (stop, rx) = watch::channel(false);
+            let shop = start_shop(
+                setup,
+                clock.clone() as Arc<dyn Clock>,
+                public,
+                local().await,
+                rx,
+            )
+            .await
+            .unwrap();
+            shops.push(shop);
+            proxies.push(proxy);
+            stops.push(stop);
+        }
+        let cluster = Cluster {
+            reception,
+            shops,
+            urls,
+            proxies,
+            keyring,
+            clock,
+            stops,
+            _stop_reception: stop_reception,
+            _data: data,
+        };
+        let n = specs.len();
+        eventually("every shop live", || cluster.live_shops() == n).await;
+        cluster
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        self.reception.reception.status()
+    }
+
+    pub fn live_shops(&self) -> usize {
+        self.status()["shops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["live"] == true)
+            .count()
+    }
+
+    /// The in-use count the reception last heard from shop `i`.
+    pub fn reported_in_use(&self, i: usize) -> Option<u64> {
+        let report = &self.status()["shops"][i]["report"];
+        Some(report["sessions"].as_u64()? + report["reserved"].as_u64()?)
+    }
+
+    pub fn reception_url(&self) -> url::Url {
+        format!("http://{}", self.reception.public).parse().unwrap()
+    }
+
+    pub fn buyer(&self) -> Buyer {
+        self.buyer_from("127.0.0.1")
+    }
+
+    pub fn buyer_from(&self, ip: &str) -> Buyer {
+        let mut config = BuyerConfig::new(self.reception_url());
+        config.local_address = Some(ip.parse::<IpAddr>().unwrap());
+        config.max_wait = Duration::from_secs(30);
+        config.request_timeout = Duration::from_secs(10);
+        Buyer::new(config).unwrap()
+    }
+
+    /// Which shop a ticket URL points at.
+    pub fn shop_of(&self, url: &str) -> usize {
+        self.urls
+            .iter()
+            .position(|u| url.starts_with(&format!("{u}/")))
+            .unwrap()
+    }
+
+    /// Holds `n` places at shop `i` as if tickets had been issued for them.
+    pub fn occupy(&self, i: usize, n: u32) {
+        let gate = &self.shops[i].gate;
+        let expires = usher_wire::clock::unix_ms(self.clock.wall()) + 600_000;
+        for serial in 0..n {
+            let ticket = usher_ticket::TicketId {
+                issuer: usher_ticket::IssuerId(0xfeed_0000 + i as u64),
+                serial: u64::from(serial) + OCCUPIED.fetch_add(1, Ordering::Relaxed),
+            };
+            assert!(gate.reserve(
+                ticket,
+                usher_ticket::ItemId::new("concert").unwrap(),
+                expires
+            ));
+        }
+    }
+}
+
+static OCCUPIED: AtomicU64 = AtomicU64::new(1 << 32);
+
+/// A TCP proxy in front of the reception's management listener that can add delay to every
+/// chunk it forwards, or freeze (stop forwarding while keeping the connection open).
+pub struct Proxy {
+    pub addr: SocketAddr,
+    delay_ms: Arc<AtomicU64>,
+    frozen: Arc<AtomicBool>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: SocketAddr) -> Proxy {
+        let listener = local().await;
+        let addr = listener.local_addr().unwrap();
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let frozen = Arc::new(AtomicBool::new(false));
+        let (d, f) = (delay_ms.clone(), frozen.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
+                let Ok(server) = TcpStream::connect(upstream).await else {
+                    continue;
+                };
+                client.set_nodelay(true).unwrap();
+                server.set_nodelay(true).unwrap();
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                tokio::spawn(pump(cr, sw, d.clone(), f.clone()));
+                tokio::spawn(pump(sr, cw, d.clone(), f.clone()));
+            }
+        });
+        Proxy {
+            addr,
+            delay_ms,
+            frozen,
+        }
+    }
+
+    pub fn delay(&self, by: Duration) {
+        self.delay_ms.store(by.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    pub fn freeze(&self) {
+        self.frozen.store(true, Ordering::SeqCst);
+    }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    delay_ms: Arc<AtomicU64>,
+    frozen: Arc<AtomicBool>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if frozen.load(Ordering::SeqCst) {
+            // Swallow everything from now on, keeping the connection open.
+            continue;
+        }
+        let delay = delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
