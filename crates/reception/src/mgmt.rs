@@ -131,6 +131,9 @@ async fn serve(reception: Arc<Reception>, socket: WebSocket) {
             Ok(ok) => ok,
             Err((error, message)) => {
                 tracing::warn!(%error, %message, "management connection refused");
+                reception
+                    .refused
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let refused = Down::Refused { error, message };
                 if let Some(m) = text(&refused) {
                     let _ = tx.send(m).await;

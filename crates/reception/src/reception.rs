@@ -67,6 +67,8 @@ pub struct Reception {
     issuer: Arc<Issuer>,
     policy: Box<dyn SelectionPolicy>,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Management connections refused (bad hello, unknown shop), for operators.
+    pub(crate) refused: std::sync::atomic::AtomicU64,
 }
 
 impl Reception {
@@ -90,6 +92,7 @@ impl Reception {
             issuer,
             policy,
             clock,
+            refused: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
@@ -250,6 +253,10 @@ impl Reception {
                 })
             })
             .collect();
-        serde_json::json!({ "issuer": self.issuer.id().to_string(), "shops": shops })
+        serde_json::json!({
+            "issuer": self.issuer.id().to_string(),
+            "refused_connections": self.refused.load(Ordering::Relaxed),
+            "shops": shops,
+        })
     }
 }

@@ -1,0 +1,205 @@
+//! The real `usher` binary as an operator runs it: the demo, key reload on SIGHUP, graceful
+//! shutdown on SIGTERM.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use reqwest::StatusCode;
+use reqwest::redirect::Policy;
+use usher_ticket::{Inspection, KeyFile, Keyring, ServerId};
+
+fn usher(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_usher"))
+        .args(args)
+        .env("USHER_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The first stdout line of `child` that starts with `prefix` (the servers print their
+/// addresses once they are listening).
+fn line_starting(child: &mut Child, prefix: &str) -> String {
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "no line starting with {prefix}"
+        );
+        if line.starts_with(prefix) {
+            // Keep draining so the child never blocks on a full pipe.
+            std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+            return line.trim().to_owned();
+        }
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+/// Waits for the child to exit by itself, with a deadline.
+fn exits(child: &mut Child) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(start.elapsed() < DEADLINE, "the process did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Orders until a shop answers (the demo's shops connect just after it prints).
+async fn order_303(reception: &str) -> String {
+    let c = client();
+    let start = Instant::now();
+    loop {
+        let r = c
+            .get(format!("{reception}/order/concert"))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::SEE_OTHER {
+            return r.headers()["location"].to_str().unwrap().to_owned();
+        }
+        assert!(start.elapsed() < DEADLINE, "no 303: {}", r.status());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn demo_answers_an_order_with_303_and_stops_on_sigterm() {
+    let mut demo = usher(&["demo", "--listen", "127.0.0.1:0"]);
+    let first = line_starting(&mut demo, "usher demo: reception ");
+    let reception = first.split_whitespace().nth(3).unwrap().to_owned();
+    let location = order_303(&reception).await;
+    assert!(
+        location.contains("/t/") && location.ends_with("/items/concert"),
+        "{location}"
+    );
+    // Following it as a browser would: a session and the item page.
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let page = c
+        .get(&location)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(
+        page.text().await.unwrap().contains("<form"),
+        "the item page has a buy form"
+    );
+    signal(&demo, "TERM");
+    assert!(exits(&mut demo).success(), "graceful shutdown exits 0");
+}
+
+#[tokio::test]
+async fn keys_reload_on_sighup_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let master = dir.path().join("master.toml");
+    let shop_keys = dir.path().join("shop-a.toml");
+    let id = ServerId::new("shop-a").unwrap();
+    let mut ring = Keyring::generate().unwrap();
+    KeyFile::Master(ring.clone()).save(&master, false).unwrap();
+    KeyFile::Server(ring.derive_server(&id))
+        .save(&shop_keys, false)
+        .unwrap();
+    // The reception's config names the shop's URL, so the shop's port is chosen here (bound on
+    // port 0, read back, released for the child).
+    let shop_addr = local().await.local_addr().unwrap();
+    let mut reception = usher(&[
+        "reception",
+        "--keys",
+        master.to_str().unwrap(),
+        "--public",
+        "127.0.0.1:0",
+        "--management",
+        "127.0.0.1:0",
+        "--shop",
+        &format!("shop-a=http://{shop_addr}"),
+    ]);
+    let line = line_starting(&mut reception, "usher reception: ");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let (public, management) = (words[3].to_owned(), words[5].to_owned());
+    let mut shop = usher(&[
+        "shop",
+        "--id",
+        "shop-a",
+        "--keys",
+        shop_keys.to_str().unwrap(),
+        "--public",
+        &shop_addr.to_string(),
+        "--management",
+        "127.0.0.1:0",
+        "--reception",
+        &format!("ws://{management}"),
+        "--reception-url",
+        &public,
+        "--data",
+        dir.path().join("data").to_str().unwrap(),
+    ]);
+    line_starting(&mut shop, "usher shop ");
+    let key_of = |url: &str, ring: &Keyring| {
+        let token = url.split("/t/").nth(1).unwrap().split('/').next().unwrap();
+        match ring.inspect(token).unwrap() {
+            Inspection::Ticket(t) => t.key_id.0,
+            Inspection::Queue(_) => panic!("not a ticket"),
+        }
+    };
+    let before = order_303(&public).await;
+    assert_eq!(key_of(&before, &ring), 1);
+
+    // Rotate: the shop learns key 2 first, then the reception seals with it.
+    ring.rotate().unwrap();
+    KeyFile::Server(ring.derive_server(&id))
+        .save(&shop_keys, true)
+        .unwrap();
+    signal(&shop, "HUP");
+    KeyFile::Master(ring.clone()).save(&master, true).unwrap();
+    signal(&reception, "HUP");
+    let start = Instant::now();
+    let after = loop {
+        let url = order_303(&public).await;
+        if key_of(&url, &ring) == 2 {
+            break url;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the reception never sealed with key 2"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // The shop, reloaded, verifies tickets under the new key.
+    let r = client().get(&after).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "claim under key 2");
+    for child in [&mut shop, &mut reception] {
+        signal(child, "TERM");
+        assert!(exits(child).success());
+    }
+}
