@@ -17,6 +17,9 @@ use crate::config::GateConfig;
 use crate::places::{ClaimRefusal, PlaceStats, Places, SessionId};
 use crate::{GateLayer, SessionInfo};
 
+/// The longest a reservation is held, however late its ticket's window says it closes.
+pub const MAX_TICKET_LIFE: Duration = Duration::from_secs(3600);
+
 /// Why a ticket did not open a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClaimError {
@@ -138,9 +141,16 @@ impl Gate {
         expires_at_ms: u64,
     ) -> bool {
         let now_ms = unix_ms(self.clock.wall());
-        let left = Duration::from_millis(expires_at_ms.saturating_sub(now_ms)) + self.config.skew;
+        // No ticket lives longer than this, whatever a (possibly false) reception says.
+        let left = Duration::from_millis(expires_at_ms.saturating_sub(now_ms)).min(MAX_TICKET_LIFE)
+            + self.config.skew;
         let now = self.clock.instant();
         lock(&self.places).reserve(ticket, item, now + left, now)
+    }
+
+    /// The reception gave up on a reservation: its place comes back unless it was claimed.
+    pub fn release(&self, ticket: TicketId) {
+        lock(&self.places).release(ticket);
     }
 
     /// Sb32: verifies a ticket locally and opens (or finds again) its session.

@@ -161,8 +161,15 @@ where
                 req.extensions_mut().insert(info);
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
+                // The app's call runs to the end even if the client goes away, so a committed
+                // order always ends its session.
+                let call = tokio::spawn(async move { inner.call(req).await });
                 Box::pin(async move {
-                    let mut response = inner.call(req).await?;
+                    let Ok(Ok(mut response)) = call.await else {
+                        let mut failed = Response::new(Body::empty());
+                        *failed.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                        return Ok(failed);
+                    };
                     let done = response
                         .headers_mut()
                         .remove(crate::ORDER_COMPLETE_HEADER)

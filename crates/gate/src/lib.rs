@@ -24,7 +24,7 @@ mod refusal;
 mod session;
 
 pub use config::GateConfig;
-pub use gate::{AppLoad, ClaimError, Gate};
+pub use gate::{AppLoad, ClaimError, Gate, MAX_TICKET_LIFE};
 pub use layer::{GateLayer, GateService};
 pub use places::{PlaceStats, SessionId};
 pub use session::{ORDER_COMPLETE_HEADER, SessionInfo};

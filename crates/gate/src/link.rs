@@ -142,6 +142,12 @@ async fn session(
                         };
                         Some(Up::Reserved { id, granted })
                     }
+                    Down::Release { ticket } => {
+                        if let Some(ticket) = TicketId::from_hex(&ticket) {
+                            gate.release(ticket);
+                        }
+                        None
+                    }
                     Down::Ping { id } => Some(Up::Pong { id }),
                     Down::Welcome { issuers } => {
                         admit(gate, &issuers);

@@ -74,6 +74,13 @@ struct Session {
     until: Instant,
 }
 
+/// `at + by`, or the far future if that would overflow (a very long configured timeout).
+fn later(at: Instant, by: Duration) -> Instant {
+    at.checked_add(by)
+        .or_else(|| at.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(at)
+}
+
 /// Why a claim was refused after the ticket itself verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClaimRefusal {
@@ -142,8 +149,9 @@ impl Places {
         expires: Instant,
         now: Instant,
     ) -> bool {
-        if self.notices.contains_key(&ticket) {
-            return true;
+        if let Some(notice) = self.notices.get(&ticket) {
+            // A resent notice: granted only while its place is still held.
+            return notice.state == NoticeState::Reserved;
         }
         self.sweep(now);
         if self.in_use() >= self.capacity || expires <= now {
@@ -234,10 +242,23 @@ impl Places {
             return;
         }
         session.completed = true;
-        session.until = session.until.max(now + self.idle_timeout);
+        session.until = session.until.max(later(now, self.idle_timeout));
         self.sessions_open -= 1;
         if let Some(notice) = self.notices.get_mut(&session.ticket) {
             notice.state = NoticeState::Dead;
+        }
+    }
+
+    /// The reception gave up on a reservation (it timed out waiting for the grant): the place
+    /// comes back at once, if the ticket was not claimed meanwhile.
+    pub fn release(&mut self, ticket: TicketId) {
+        if self
+            .notices
+            .get(&ticket)
+            .is_some_and(|n| n.state == NoticeState::Reserved)
+        {
+            self.notices.remove(&ticket);
+            self.reserved -= 1;
         }
     }
 
@@ -251,7 +272,7 @@ impl Places {
             let keep = if s.completed {
                 now < s.until
             } else {
-                now < s.last_seen + idle
+                now < later(s.last_seen, idle)
             };
             if !keep && !s.completed {
                 freed_sessions += 1;
@@ -327,6 +348,17 @@ mod tests {
         );
         assert_eq!(p.stats().high_water, 3);
         assert_eq!(p.stats().in_use(), 3);
+        // A released reservation gives its place back; a resent notice for it is not granted.
+        p.release(tid(3));
+        assert_eq!(p.stats().in_use(), 2);
+        assert!(p.reserve(tid(4), item(), exp, now));
+        assert!(!p.reserve(tid(5), item(), exp, now));
+        // A claimed ticket is not released: its session keeps the place.
+        let (_, _) = p.claim(tid(4), A, now).unwrap();
+        p.release(tid(4));
+        assert_eq!(p.stats().in_use(), 3);
+        // A resent notice for a claimed ticket is not a new grant.
+        assert!(!p.reserve(tid(4), item(), exp, now));
     }
 
     #[test]

@@ -45,10 +45,15 @@ async fn buy(Extension(session): Extension<SessionInfo>) -> impl IntoResponse {
 }
 
 async fn start(id: &str, capacity: u32) -> Shop {
+    start_with(id, capacity, false).await
+}
+
+async fn start_with(id: &str, capacity: u32, secure: bool) -> Shop {
     let ring = ring();
     let clock = Arc::new(OffsetClock::new());
     let server = ServerId::new(id).unwrap();
-    let config = GateConfig::new(server, capacity, "http://reception.invalid");
+    let mut config = GateConfig::new(server, capacity, "http://reception.invalid");
+    config.secure_cookies = secure;
     let gate = Gate::new(
         config,
         ring.derive_server(&server),
@@ -149,6 +154,15 @@ async fn claim_opens_a_session_and_redirects_to_the_clean_path() {
     assert_eq!(page.text().await.unwrap(), "item concert completed false");
     assert_eq!(shop.gate.stats().sessions, 1);
     assert_eq!(shop.gate.stats().reserved, 0);
+}
+
+#[tokio::test]
+async fn cookies_are_secure_when_the_shop_is_served_over_https() {
+    let shop = start_with("shop-a", 5, true).await;
+    let url = shop.ticket("concert", "127.0.0.1", true);
+    let r = client("127.0.0.1").get(&url).send().await.unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
 }
 
 #[tokio::test]

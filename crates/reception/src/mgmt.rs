@@ -149,6 +149,7 @@ async fn serve(reception: Arc<Reception>, socket: WebSocket) {
     let generation = reception.registry.next_generation();
     let conn = Arc::new(Conn {
         generation,
+        epoch,
         tx: down_tx,
         pending: std::sync::Mutex::new(HashMap::new()),
     });
@@ -183,12 +184,12 @@ async fn serve(reception: Arc<Reception>, socket: WebSocket) {
                             tracing::warn!(shop = %slot.entry.id, skew_ms = skew.as_millis() as u64, "clock skew");
                             skew_warned = true;
                         }
-                        slot.record_report(report, reception.clock.instant());
+                        slot.record_report(generation, report, reception.clock.instant());
                     }
                     Up::Reserved { id, granted } => conn.answer(id, granted),
                     Up::Pong { id } => {
                         if let Some(sent) = pings.remove(&id) {
-                            slot.record_rtt(sent.elapsed());
+                            slot.record_rtt(generation, sent.elapsed());
                         }
                     }
                     Up::Hello { .. } => break,
@@ -213,5 +214,6 @@ async fn serve(reception: Arc<Reception>, socket: WebSocket) {
         }
     }
     slot.disconnect(generation);
+    conn.fail_pending();
     tracing::info!(shop = %slot.entry.id, "shop disconnected");
 }

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Deserialize;
+use tower_http::set_header::SetResponseHeaderLayer;
 use usher_wire::{Admission, Code, ErrorBody, Rfc3339};
 
 use crate::reception::{Outcome, Reception};
@@ -24,7 +25,12 @@ pub fn router(reception: Arc<Reception>) -> Router {
         .route("/order/{item}", get(order))
         .route("/api/v1/admissions", post(admissions))
         .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async { error(Code::NotFound, StatusCode::NOT_FOUND, None) })
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
         .with_state(reception)
 }
 

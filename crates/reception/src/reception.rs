@@ -123,10 +123,8 @@ impl Reception {
         let mut carried = false;
         let mut in_stock = false;
         let mut candidates = Vec::with_capacity(self.registry.slots.len());
-        let mut epochs = Vec::with_capacity(self.registry.slots.len());
         for (index, slot) in self.registry.slots.iter().enumerate() {
             let snap = slot.snapshot(item.as_str(), now, self.config.shop_timeout);
-            epochs.push(snap.epoch);
             if !snap.live {
                 continue;
             }
@@ -158,10 +156,7 @@ impl Reception {
         let sealers = Arc::clone(&self.sealers.read().unwrap_or_else(PoisonError::into_inner));
         for candidate in candidates {
             let slot = &self.registry.slots[candidate.index];
-            if let Some(outcome) = self
-                .try_shop(slot, &sealers, epochs[candidate.index], &item, client)
-                .await
-            {
+            if let Some(outcome) = self.try_shop(slot, &sealers, &item, client).await {
                 return outcome;
             }
         }
@@ -176,15 +171,15 @@ impl Reception {
         &self,
         slot: &crate::registry::Slot,
         sealers: &Sealers,
-        epoch: usher_ticket::Epoch,
         item: &ItemId,
         client: IpAddr,
     ) -> Option<Outcome> {
         let conn = slot.connection()?;
         let sealer = sealers.by_shop.get(&slot.entry.id)?;
         let not_before = self.clock.wall();
+        // Sealed for the run of the shop on this very connection, whose answer we will trust.
         let spec = TicketSpec {
-            epoch,
+            epoch: conn.epoch,
             not_before,
             ttl: self.config.ticket_ttl,
             binding: self.config.binding.bind(client),
@@ -222,6 +217,13 @@ impl Reception {
                     + std::time::Duration::from_millis(expires_at_ms),
             })
         } else {
+            if granted.is_none() {
+                // No answer in time: if the shop grants it after all, it frees the place again.
+                let release = Down::Release {
+                    ticket: ticket.to_string(),
+                };
+                let _ = conn.tx.try_send(release);
+            }
             let _ = slot
                 .handed_out
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));

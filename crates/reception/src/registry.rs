@@ -20,6 +20,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub(crate) struct Conn {
     /// Increases per connection, so a stale connection's cleanup cannot undo a newer one.
     pub(crate) generation: u64,
+    /// The shop's run, from its hello: tickets for this connection are sealed for it.
+    pub(crate) epoch: Epoch,
     pub(crate) tx: mpsc::Sender<Down>,
     pub(crate) pending: Mutex<HashMap<u64, oneshot::Sender<bool>>>,
 }
@@ -47,7 +49,6 @@ pub(crate) struct Slot {
 #[derive(Debug, Clone)]
 pub(crate) struct Snapshot {
     pub(crate) live: bool,
-    pub(crate) epoch: Epoch,
     pub(crate) stock: Option<u64>,
     pub(crate) load: f64,
     pub(crate) rtt: Duration,
@@ -67,7 +68,6 @@ impl Slot {
         let Some(report) = view.report.as_ref() else {
             return Snapshot {
                 live: false,
-                epoch: Epoch(0),
                 stock: None,
                 load: f64::INFINITY,
                 rtt: view.rtt,
@@ -81,21 +81,27 @@ impl Slot {
         };
         Snapshot {
             live: connected && fresh,
-            epoch: Epoch(report.epoch),
             stock: report.stock.get(item).copied(),
             load,
             rtt: view.rtt,
         }
     }
 
-    pub(crate) fn record_report(&self, report: Report, now: Instant) {
+    /// Records a report from connection `generation`, unless a newer connection replaced it.
+    pub(crate) fn record_report(&self, generation: u64, report: Report, now: Instant) {
+        if !self.is_current(generation) {
+            return;
+        }
         let mut view = self.view.write().unwrap_or_else(PoisonError::into_inner);
         view.report = Some(report);
         view.reported_at = Some(now);
         self.handed_out.store(0, Ordering::Relaxed);
     }
 
-    pub(crate) fn record_rtt(&self, rtt: Duration) {
+    pub(crate) fn record_rtt(&self, generation: u64, rtt: Duration) {
+        if !self.is_current(generation) {
+            return;
+        }
         let mut view = self.view.write().unwrap_or_else(PoisonError::into_inner);
         // Smoothed like TCP's SRTT (1/8 new sample) once there is a first sample.
         view.rtt = if view.rtt.is_zero() {
@@ -103,6 +109,14 @@ impl Slot {
         } else {
             (view.rtt * 7 + rtt) / 8
         };
+    }
+
+    fn is_current(&self, generation: u64) -> bool {
+        self.conn
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|c| c.generation == generation)
     }
 
     pub(crate) fn connection(&self) -> Option<std::sync::Arc<Conn>> {
@@ -117,6 +131,7 @@ impl Slot {
         *self.conn.write().unwrap_or_else(PoisonError::into_inner) = Some(conn);
         // A new connection starts a new run of reports: the old view may be another epoch.
         *self.view.write().unwrap_or_else(PoisonError::into_inner) = View::default();
+        self.handed_out.store(0, Ordering::Relaxed);
     }
 
     /// Removes the connection if it is still generation `generation`.
@@ -175,17 +190,23 @@ impl Registry {
 }
 
 impl Conn {
-    /// Sends a request and waits for its answer; `None` on timeout or a dropped connection.
+    /// Sends a request and waits for its answer, all within `timeout`; `None` on timeout or a
+    /// dropped connection.
     pub(crate) async fn ask(&self, id: u64, down: Down, timeout: Duration) -> Option<bool> {
         let (tx, rx) = oneshot::channel();
         lock(&self.pending).insert(id, tx);
-        if self.tx.send(down).await.is_err() {
-            lock(&self.pending).remove(&id);
-            return None;
-        }
-        let answer = tokio::time::timeout(timeout, rx).await;
+        let asked = async {
+            self.tx.send(down).await.ok()?;
+            rx.await.ok()
+        };
+        let answer = tokio::time::timeout(timeout, asked).await;
         lock(&self.pending).remove(&id);
-        answer.ok().and_then(Result::ok)
+        answer.ok().flatten()
+    }
+
+    /// Fails every request still waiting (the connection ended).
+    pub(crate) fn fail_pending(&self) {
+        lock(&self.pending).clear();
     }
 
     pub(crate) fn answer(&self, id: u64, granted: bool) {

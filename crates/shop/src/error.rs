@@ -44,8 +44,7 @@ impl Failure {
         }
     }
 
-    /// The wire body. `usher_wire::Code` has no `not_found`, so a missing receipt or page is a
-    /// `bad_request` with a 404 status and its own message.
+    /// The wire body.
     fn body(&self) -> Option<ErrorBody> {
         let body = match self {
             Failure::NoSession => ErrorBody::new(Code::NoSession),
@@ -54,7 +53,7 @@ impl Failure {
             Failure::SoldOut => ErrorBody::new(Code::SoldOut),
             Failure::NotFound => ErrorBody {
                 message: "Nothing here: the link is wrong or incomplete.".to_owned(),
-                ..ErrorBody::new(Code::BadRequest)
+                ..ErrorBody::new(Code::NotFound)
             },
             Failure::TooLong => ErrorBody {
                 message: "The address is too long.".to_owned(),

@@ -250,6 +250,10 @@ async fn unknown_item_unavailable_and_bad_input() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = c.get(format!("{base}no/such/page")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert_eq!(error_code(r).await, "not_found");
     // API: malformed JSON, unknown fields, oversized bodies.
     let api = format!("{base}api/v1/admissions");
     let r = c

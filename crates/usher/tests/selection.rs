@@ -100,6 +100,32 @@ async fn a_shop_whose_reports_stop_gets_no_new_tickets() {
 }
 
 #[tokio::test]
+async fn a_reservation_the_reception_gave_up_on_is_released() {
+    let mut slow = ShopSpec::new(5);
+    slow.proxied = true;
+    let cluster = Cluster::start_with(&[slow], |config| {
+        config.reserve_timeout = Duration::from_millis(100);
+    })
+    .await;
+    // Every message now takes 300 ms each way: the grant comes too late.
+    cluster.proxies[0]
+        .as_ref()
+        .unwrap()
+        .delay(Duration::from_millis(300));
+    let r = reqwest::Client::new()
+        .post(format!("{}api/v1/admissions", cluster.reception_url()))
+        .json(&serde_json::json!({"item": "concert"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    // The shop granted the place when the request arrived, then freed it on the release.
+    let gate = &cluster.shops[0].gate;
+    eventually("the late grant", || gate.stats().high_water == 1).await;
+    eventually("the place released", || gate.stats().in_use() == 0).await;
+}
+
+#[tokio::test]
 async fn three_hundred_concurrent_orders_never_overfill_a_shop() {
     let cluster = Cluster::start_with(
         &[ShopSpec::new(5), ShopSpec::new(10), ShopSpec::new(20)],

@@ -42,6 +42,8 @@ pub enum Code {
     SoldOut,
     /// This client (address prefix) has made too many requests or holds too many places.
     TooMany,
+    /// Nothing at this address (a wrong link, or a receipt whose secret does not match).
+    NotFound,
     /// The request is not valid for this endpoint.
     BadRequest,
     /// The request body is larger than this endpoint accepts.
@@ -50,7 +52,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in declaration order.
-    pub const ALL: [Code; 18] = [
+    pub const ALL: [Code; 19] = [
         Code::Malformed,
         Code::Forged,
         Code::UnknownKey,
@@ -67,6 +69,7 @@ impl Code {
         Code::UnknownItem,
         Code::SoldOut,
         Code::TooMany,
+        Code::NotFound,
         Code::BadRequest,
         Code::PayloadTooLarge,
     ];
@@ -90,6 +93,7 @@ impl Code {
             Code::UnknownItem => "unknown_item",
             Code::SoldOut => "sold_out",
             Code::TooMany => "too_many",
+            Code::NotFound => "not_found",
             Code::BadRequest => "bad_request",
             Code::PayloadTooLarge => "payload_too_large",
         }
@@ -103,7 +107,7 @@ impl Code {
         match self {
             Code::Malformed | Code::BadRequest => 400,
             Code::NoSession => 401,
-            Code::UnknownItem => 404,
+            Code::UnknownItem | Code::NotFound => 404,
             Code::SoldOut => 410,
             Code::PayloadTooLarge => 413,
             Code::TooMany => 429,
@@ -140,6 +144,7 @@ impl Code {
             Code::UnknownItem => "No such item is on sale.",
             Code::SoldOut => "This item is sold out.",
             Code::TooMany => "Too many requests from your network; please wait.",
+            Code::NotFound => "There is nothing at this address.",
             Code::BadRequest => "The request is not valid.",
             Code::PayloadTooLarge => "The request is too large.",
         }

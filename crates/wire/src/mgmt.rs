@@ -3,12 +3,13 @@
 //! A shop dials the reception's management address and keeps one WebSocket open; every message is
 //! one JSON text frame. The conversation:
 //! ```text
-//! reception → shop   challenge {nonce}
-//! shop → reception   hello {server, key_id, epoch, mac}     mac = HMAC(management key, nonce …)
+//! reception → shop   challenge {nonce}                        64 hex digits
+//! shop → reception   hello {server, key_id, epoch, mac}     mac = hex HMAC(management key, nonce …)
 //! reception → shop   welcome {issuers}                        or refused {error, message} + close
 //! shop → reception   report {...}            every 200 ms (Sa31)
 //! reception → shop   reserve {id, ticket, item, expires_at_ms}  (Sa34/Sa35: the notice)
 //! shop → reception   reserved {id, granted}
+//! reception → shop   release {ticket}        the reception gave up waiting: free the place
 //! reception → shop   ping {id}   /   shop → reception  pong {id}   (round-trip time, 0043)
 //! ```
 
@@ -35,7 +36,7 @@ pub enum Up {
         key_id: u16,
         /// The shop's current run; changes on restart.
         epoch: u32,
-        /// base64url HMAC-SHA256 over the challenge, server id and epoch.
+        /// Hex HMAC-SHA256 over the challenge, server id and epoch.
         mac: String,
     },
     /// Sa31: the shop's load.
@@ -57,7 +58,7 @@ pub enum Up {
 /// A shop's load report (Sa31, 0027).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
-    /// Increases by one per report.
+    /// Increases with every report the shop makes.
     pub seq: u64,
     /// The shop's run.
     pub epoch: u32,
@@ -94,9 +95,9 @@ impl Report {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Down {
-    /// First message: a fresh random nonce (base64url) for the shop to authenticate over.
+    /// First message: a fresh random nonce for the shop to authenticate over.
     Challenge {
-        /// 32 random bytes, base64url.
+        /// 32 random bytes, hex.
         nonce: String,
     },
     /// The shop is authenticated; accept tickets from these issuers (16 hex digits each).
@@ -114,6 +115,12 @@ pub enum Down {
         item: String,
         /// When the ticket's window closes, unix milliseconds.
         expires_at_ms: u64,
+    },
+    /// The reception stopped waiting for the answer to a reservation: if it was granted and not
+    /// claimed, free the place.
+    Release {
+        /// The ticket's id (32 hex digits).
+        ticket: String,
     },
     /// Round-trip measurement.
     Ping {

@@ -32,6 +32,10 @@ pub(crate) struct ShopArgs {
     /// Management listener for operators [default: 127.0.0.1:9081].
     #[arg(long, env = "USHER_MANAGEMENT", value_name = "ADDR")]
     management: Option<SocketAddr>,
+    /// This shop's public base URL as buyers see it; `https://` marks cookies `Secure`
+    /// [default: http://PUBLIC].
+    #[arg(long, env = "USHER_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
     /// The reception's management address [default: ws://127.0.0.1:9080].
     #[arg(long, env = "USHER_RECEPTION", value_name = "URL")]
     reception: Option<String>,
@@ -66,6 +70,7 @@ struct ShopFile {
     management: Option<SocketAddr>,
     reception: Option<String>,
     reception_url: Option<String>,
+    public_url: Option<String>,
     keys: Option<PathBuf>,
     capacity: Option<u32>,
     catalogue: Option<PathBuf>,
@@ -102,8 +107,16 @@ pub(crate) async fn run(args: ShopArgs) -> Result<()> {
         .idle_timeout
         .or(file_duration(file.idle_timeout.as_deref(), "idle_timeout")?)
     {
+        anyhow::ensure!(
+            t >= Duration::from_secs(1) && t <= Duration::from_secs(24 * 3600),
+            "idle_timeout must be 1 s to 24 h"
+        );
         gate.idle_timeout = t;
     }
+    gate.secure_cookies = args
+        .public_url
+        .or(file.public_url)
+        .is_some_and(|u| u.starts_with("https://"));
     if let Some(paths) = file.open_paths {
         gate.open_paths = paths;
     }
