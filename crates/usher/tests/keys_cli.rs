@@ -184,6 +184,9 @@ fn every_subcommand_has_help() {
         vec!["keys", "derive", "--help"],
         vec!["keys", "list", "--help"],
         vec!["keys", "inspect", "--help"],
+        vec!["demo", "--help"],
+        vec!["reception", "--help"],
+        vec!["shop", "--help"],
     ] {
         let text = ok(&args);
         assert!(text.contains("Usage:"), "{args:?}");
