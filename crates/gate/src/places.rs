@@ -153,7 +153,11 @@ impl Places {
             // A resent notice: granted only while its place is still held.
             return notice.state == NoticeState::Reserved;
         }
-        self.sweep(now);
+        if self.in_use() >= self.capacity {
+            // Full: free what has run out before refusing. Sweeping costs a pass over every
+            // notice, so it is done only here and on the periodic tick, never per request.
+            self.sweep(now);
+        }
         if self.in_use() >= self.capacity || expires <= now {
             return false;
         }
@@ -178,11 +182,16 @@ impl Places {
         client: IpAddr,
         now: Instant,
     ) -> Result<(SessionId, bool), ClaimRefusal> {
-        self.sweep(now);
         let notice = self
             .notices
             .get_mut(&ticket)
             .ok_or(ClaimRefusal::NotNotified)?;
+        if notice.state == NoticeState::Reserved && now >= notice.expires {
+            // Its reservation ran out before the claim: the place is already due back.
+            self.notices.remove(&ticket);
+            self.reserved -= 1;
+            return Err(ClaimRefusal::NotNotified);
+        }
         match notice.state {
             NoticeState::Reserved => {
                 let id = SessionId::random().map_err(|_| ClaimRefusal::NotNotified)?;
@@ -219,9 +228,25 @@ impl Places {
 
     /// The session behind a cookie, if it is alive and for `item`; marks it as seen.
     pub fn touch(&mut self, id: SessionId, item: &str, now: Instant) -> Option<crate::SessionInfo> {
-        self.sweep(now);
         let session = self.sessions.get_mut(&id)?;
         if session.item.as_str() != item {
+            return None;
+        }
+        let ended = if session.completed {
+            now >= session.until
+        } else {
+            now >= later(session.last_seen, self.idle_timeout)
+        };
+        if ended {
+            // This session ran out; end it now rather than at the next sweep.
+            let (ticket, completed) = (session.ticket, session.completed);
+            self.sessions.remove(&id);
+            if !completed {
+                self.sessions_open -= 1;
+            }
+            if let Some(n) = self.notices.get_mut(&ticket) {
+                n.state = NoticeState::Dead;
+            }
             return None;
         }
         session.last_seen = now;
@@ -401,6 +426,21 @@ mod tests {
         let later = now + Duration::from_secs(31);
         assert!(p.reserve(tid(2), item(), later + Duration::from_secs(30), later));
         assert_eq!(p.claim(tid(1), A, later), Err(ClaimRefusal::NotNotified));
+    }
+
+    /// Guards the per-request paths that no longer sweep every notice (a sweep per request made
+    /// admissions slow down as notices piled up): they must still expire what they touch.
+    #[test]
+    fn claim_and_touch_expire_what_they_touch_without_a_sweep() {
+        let now = Instant::now();
+        let mut p = Places::new(2, Duration::from_secs(5));
+        p.reserve(tid(1), item(), now + Duration::from_secs(1), now);
+        p.reserve(tid(2), item(), now + Duration::from_secs(30), now);
+        let (s, _) = p.claim(tid(2), A, now).unwrap();
+        let later = now + Duration::from_secs(6);
+        assert_eq!(p.claim(tid(1), A, later), Err(ClaimRefusal::NotNotified));
+        assert!(p.touch(s, "concert", later).is_none());
+        assert_eq!(p.stats().in_use(), 0);
     }
 
     #[test]

@@ -51,7 +51,17 @@ fn run_server(command: Command) -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Runtime::new()?;
+    // USHER_WORKERS pins the number of runtime threads (benchmarks run servers on one core).
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if let Some(n) = std::env::var("USHER_WORKERS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| (1..=1024).contains(n))
+    {
+        builder.worker_threads(n);
+    }
+    let runtime = builder.build()?;
     runtime.block_on(async move {
         match command {
             Command::Demo(args) => cli::demo::run(args).await,
