@@ -21,6 +21,8 @@ pub struct GateConfig {
     pub idle_timeout: Duration,
     /// Clock-skew allowance when verifying ticket windows.
     pub skew: Duration,
+    /// How long a claim waits for a notice that has not arrived yet before `not_notified`.
+    pub notice_wait: Duration,
     /// Mark cookies `Secure` (the public URL is https).
     pub secure_cookies: bool,
     /// The binding policy tickets are checked against is carried in each ticket; this is only
@@ -40,6 +42,7 @@ impl GateConfig {
             session_prefix: "/items/".into(),
             idle_timeout: Duration::from_secs(600),
             skew: usher_ticket::DEFAULT_SKEW,
+            notice_wait: Duration::from_millis(100),
             secure_cookies: false,
             binding: BindingPolicy::TICKET,
         }

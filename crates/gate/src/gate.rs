@@ -52,6 +52,9 @@ pub struct Gate {
     places: Mutex<Places>,
     app: Mutex<AppLoad>,
     seq: AtomicU64,
+    links: AtomicU64,
+    /// Woken whenever notices arrive, so a claim that came first can wait for its notice.
+    noticed: tokio::sync::Notify,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -75,6 +78,8 @@ impl Gate {
             places: Mutex::new(places),
             app: Mutex::new(AppLoad::default()),
             seq: AtomicU64::new(0),
+            links: AtomicU64::new(1),
+            noticed: tokio::sync::Notify::new(),
         })
     }
 
@@ -148,6 +153,71 @@ impl Gate {
         lock(&self.places).reserve(ticket, item, now + left, now)
     }
 
+    /// A fresh id for a management link (leases are keyed by link and lease id).
+    pub fn next_link(&self) -> u64 {
+        self.links.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Grants up to `places` to a reception's lease for `ttl_ms` (at most [`MAX_TICKET_LIFE`]).
+    pub fn grant(&self, link: u64, lease: u64, places: u32, ttl_ms: u64) -> u32 {
+        let ttl = Duration::from_millis(ttl_ms).min(MAX_TICKET_LIFE);
+        lock(&self.places).grant((link, lease), places, ttl, self.clock.instant())
+    }
+
+    /// Sa35 in a batch: the notices of tickets issued from a lease. Returns the tickets that hold
+    /// no place (their claim will be refused `not_notified`).
+    pub fn note(&self, link: u64, lease: u64, notices: &[usher_wire::mgmt::Notice]) -> Vec<String> {
+        let now_ms = unix_ms(self.clock.wall());
+        let now = self.clock.instant();
+        let mut refused = Vec::new();
+        {
+            let mut places = lock(&self.places);
+            for n in notices {
+                let parsed =
+                    TicketId::from_hex(&n.ticket).zip(usher_ticket::ItemId::new(&n.item).ok());
+                let Some((ticket, item)) = parsed else {
+                    refused.push(n.ticket.clone());
+                    continue;
+                };
+                let left = Duration::from_millis(n.expires_at_ms.saturating_sub(now_ms))
+                    .min(MAX_TICKET_LIFE)
+                    + self.config.skew;
+                if !places.note((link, lease), ticket, item, now + left, now) {
+                    refused.push(n.ticket.clone());
+                }
+            }
+        }
+        self.noticed.notify_waiters();
+        refused
+    }
+
+    /// [`claim`](Self::claim), but a ticket whose notice has not arrived yet is held for up to
+    /// `wait` (notices from leases come in batches, and may trail the buyer by a little).
+    pub async fn claim_waiting(
+        &self,
+        token: &str,
+        item: &str,
+        client: IpAddr,
+        wait: Duration,
+    ) -> Result<(SessionId, Ticket), ClaimError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let notified = self.noticed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.claim(token, item, client) {
+                Err(ClaimError::Place(ClaimRefusal::NotNotified))
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                        return self.claim(token, item, client);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// The reception gave up on a reservation: its place comes back unless it was claimed.
     pub fn release(&self, ticket: TicketId) {
         lock(&self.places).release(ticket);
@@ -211,7 +281,7 @@ impl Gate {
             sessions: stats.sessions,
             capacity: stats.capacity,
             reserved: stats.reserved,
-            leased: 0,
+            leased: stats.leased,
             memory_bytes: app.memory_bytes,
             orders_completed: app.orders_completed,
             stock: app.stock,

@@ -136,8 +136,9 @@ where
         let path = req.uri().path().to_owned();
         match route(&path, &gate) {
             Route::Claim { token, item } => {
-                let response = claim(&gate, token, item, client_ip(&req), html);
-                Box::pin(async move { Ok(response) })
+                let (token, item) = (token.to_owned(), item.to_owned());
+                let client = client_ip(&req);
+                Box::pin(async move { Ok(claim(&gate, &token, &item, client, html).await) })
             }
             Route::Open => {
                 let clone = self.inner.clone();
@@ -191,8 +192,9 @@ where
 }
 
 /// Sb32-Sb33: a ticket URL becomes a session cookie and a redirect to the clean path.
-fn claim(gate: &Gate, token: &str, item: &str, client: IpAddr, html: bool) -> Response {
-    match gate.claim(token, item, client) {
+async fn claim(gate: &Gate, token: &str, item: &str, client: IpAddr, html: bool) -> Response {
+    let wait = gate.config().notice_wait;
+    match gate.claim_waiting(token, item, client, wait).await {
         Ok((session, ticket)) => {
             tracing::debug!(ticket = %ticket.id, item, "claimed");
             let config = gate.config();

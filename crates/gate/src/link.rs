@@ -125,6 +125,7 @@ async fn session(
         }
     }
     tracing::info!(server = %gate.config().server, epoch = gate.epoch().0, "management link up");
+    let link = gate.next_link();
 
     let mut tick = tokio::time::interval(config.report_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -141,6 +142,13 @@ async fn session(
                             _ => false,
                         };
                         Some(Up::Reserved { id, granted })
+                    }
+                    Down::Lease { id, places, ttl_ms } => {
+                        Some(Up::Leased { id, places: gate.grant(link, id, places, ttl_ms) })
+                    }
+                    Down::Notices { batch, lease, notices } => {
+                        let refused = gate.note(link, lease, &notices);
+                        Some(Up::Noted { batch, refused })
                     }
                     Down::Release { ticket } => {
                         if let Some(ticket) = TicketId::from_hex(&ticket) {

@@ -46,6 +46,16 @@ impl fmt::Debug for SessionId {
     }
 }
 
+/// A lease's identity at the shop: the management link it came over and the reception's id for
+/// it.
+pub type LeaseKey = (u64, u64);
+
+#[derive(Debug)]
+struct Lease {
+    left: u32,
+    expires: Instant,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum NoticeState {
     /// A place is held; nobody has claimed the ticket yet.
@@ -99,6 +109,8 @@ pub struct PlaceStats {
     pub sessions: u32,
     /// Places held for unclaimed tickets.
     pub reserved: u32,
+    /// Places granted to receptions in leases and not used yet.
+    pub leased: u32,
     /// The most places ever in use at once.
     pub high_water: u32,
 }
@@ -106,7 +118,7 @@ pub struct PlaceStats {
 impl PlaceStats {
     /// Places in use now.
     pub fn in_use(&self) -> u32 {
-        self.sessions + self.reserved
+        self.sessions + self.reserved + self.leased
     }
 }
 
@@ -117,9 +129,11 @@ pub struct Places {
     idle_timeout: Duration,
     sessions_open: u32,
     reserved: u32,
+    leased: u32,
     high_water: u32,
     notices: HashMap<TicketId, Notice>,
     sessions: HashMap<SessionId, Session>,
+    leases: HashMap<LeaseKey, Lease>,
 }
 
 impl Places {
@@ -133,11 +147,72 @@ impl Places {
             high_water: 0,
             notices: HashMap::new(),
             sessions: HashMap::new(),
+            leases: HashMap::new(),
+            leased: 0,
         }
     }
 
     fn in_use(&self) -> u32 {
-        self.sessions_open + self.reserved
+        self.sessions_open + self.reserved + self.leased
+    }
+
+    /// Grants up to `want` places to a reception for `ttl` from now (the shop's clock owns the
+    /// lease's life). Everything granted counts against capacity until used or expired.
+    pub fn grant(&mut self, key: LeaseKey, want: u32, ttl: Duration, now: Instant) -> u32 {
+        if self.in_use().saturating_add(want) > self.capacity {
+            self.sweep(now);
+        }
+        let free = self.capacity.saturating_sub(self.in_use());
+        let granted = want.min(free);
+        if granted == 0 || self.leases.contains_key(&key) {
+            return 0;
+        }
+        self.leased += granted;
+        self.high_water = self.high_water.max(self.in_use());
+        self.leases.insert(
+            key,
+            Lease {
+                left: granted,
+                expires: later(now, ttl),
+            },
+        );
+        granted
+    }
+
+    /// Sa35 for a ticket issued from lease `key`: its place moves from the lease to a
+    /// reservation. If the lease has run out (a late notice), the ticket gets a place only if one
+    /// is free now, as a per-ticket reservation would; otherwise it holds none (and its claim will
+    /// be refused `not_notified`).
+    pub fn note(
+        &mut self,
+        key: LeaseKey,
+        ticket: TicketId,
+        item: ItemId,
+        expires: Instant,
+        now: Instant,
+    ) -> bool {
+        if let Some(notice) = self.notices.get(&ticket) {
+            return notice.state != NoticeState::Dead;
+        }
+        if let Some(lease) = self.leases.get_mut(&key)
+            && now < lease.expires
+            && lease.left > 0
+            && expires > now
+        {
+            lease.left -= 1;
+            self.leased -= 1;
+            self.reserved += 1;
+            self.notices.insert(
+                ticket,
+                Notice {
+                    item,
+                    expires,
+                    state: NoticeState::Reserved,
+                },
+            );
+            return true;
+        }
+        self.reserve(ticket, item, expires, now)
     }
 
     /// Sa34: holds a place for `ticket` until `expires`, if one is free. Idempotent for a ticket
@@ -308,6 +383,15 @@ impl Places {
             keep
         });
         self.sessions_open -= freed_sessions;
+        let mut freed_leased = 0;
+        self.leases.retain(|_, l| {
+            let keep = now < l.expires;
+            if !keep {
+                freed_leased += l.left;
+            }
+            keep
+        });
+        self.leased -= freed_leased;
         let mut freed_reservations = 0;
         self.notices.retain(|_, n| match n.state {
             NoticeState::Reserved if now >= n.expires => {
@@ -335,6 +419,7 @@ impl Places {
             capacity: self.capacity,
             sessions: self.sessions_open,
             reserved: self.reserved,
+            leased: self.leased,
             high_water: self.high_water,
         }
     }
@@ -402,6 +487,59 @@ mod tests {
         assert_eq!(p.claim(tid(1), B, now), Err(ClaimRefusal::Used));
         assert!(p.touch(s, "concert", now).is_some());
         assert!(p.touch(s, "opera", now).is_none());
+    }
+
+    #[test]
+    fn leases_count_against_capacity_until_used_or_expired() {
+        let now = Instant::now();
+        let mut p = Places::new(10, Duration::from_secs(600));
+        let exp = now + Duration::from_secs(30);
+        p.reserve(tid(100), item(), exp, now);
+        assert_eq!(p.grant((1, 1), 6, Duration::from_secs(2), now), 6);
+        assert_eq!(
+            p.grant((2, 1), 6, Duration::from_secs(2), now),
+            3,
+            "only what is free"
+        );
+        assert_eq!(p.stats().in_use(), 10);
+        assert!(
+            !p.reserve(tid(101), item(), exp, now),
+            "leases hold their places"
+        );
+        // A notice moves a place from the lease to a reservation: in use does not change.
+        assert!(p.note((1, 1), tid(1), item(), exp, now));
+        assert_eq!(p.stats().leased, 8);
+        assert_eq!(p.stats().reserved, 2);
+        assert_eq!(p.stats().in_use(), 10);
+        assert!(
+            p.note((1, 1), tid(1), item(), exp, now),
+            "a resent notice is idempotent"
+        );
+        assert_eq!(p.stats().in_use(), 10);
+        // The leases expire: their unused places come back; the reservations stay.
+        let later = now + Duration::from_secs(3);
+        p.sweep(later);
+        assert_eq!(p.stats().leased, 0);
+        assert_eq!(p.stats().in_use(), 2);
+        assert!(p.stats().high_water <= 10);
+    }
+
+    #[test]
+    fn a_late_notice_gets_a_place_only_if_one_is_free() {
+        let now = Instant::now();
+        let mut p = Places::new(2, Duration::from_secs(600));
+        let exp = now + Duration::from_secs(30);
+        assert_eq!(p.grant((1, 1), 2, Duration::from_secs(1), now), 2);
+        let later = now + Duration::from_secs(2);
+        // The lease ran out before its notices arrived; someone else took the places meanwhile.
+        assert!(p.reserve(tid(50), item(), exp, later));
+        assert!(p.reserve(tid(51), item(), exp, later));
+        assert!(
+            !p.note((1, 1), tid(1), item(), exp, later),
+            "no place: refused"
+        );
+        assert_eq!(p.claim(tid(1), A, later), Err(ClaimRefusal::NotNotified));
+        assert!(p.stats().high_water <= 2);
     }
 
     #[test]

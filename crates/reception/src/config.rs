@@ -14,6 +14,28 @@ pub struct ShopEntry {
     pub url: String,
 }
 
+/// How the reception gets a place at a shop for each ticket (Sa34).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reservation {
+    /// One reservation round trip per ticket, as the patent describes it.
+    PerTicket,
+    /// Tickets are issued from leases of places the shops granted in advance; notices follow in
+    /// batches. Falls back to per-ticket reservations when no lease has a place.
+    #[default]
+    Lease,
+}
+
+impl std::str::FromStr for Reservation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "per-ticket" => Ok(Reservation::PerTicket),
+            "lease" => Ok(Reservation::Lease),
+            other => Err(format!("{other:?}: expected per-ticket or lease")),
+        }
+    }
+}
+
 /// A reception's settings. Build with [`ReceptionConfig::new`] and adjust the public fields.
 #[derive(Debug, Clone)]
 pub struct ReceptionConfig {
@@ -37,6 +59,17 @@ pub struct ReceptionConfig {
     pub trusted_proxies: Vec<IpAddr>,
     /// How often to ping each shop for its round-trip time.
     pub ping_every: Duration,
+    /// Per-ticket reservations or leases.
+    pub reservation: Reservation,
+    /// How long a shop holds a lease's places.
+    pub lease_ttl: Duration,
+    /// Issuing from a lease stops this long (plus the round-trip time) before the shop takes
+    /// its places back, so notices arrive in time.
+    pub lease_margin: Duration,
+    /// Notices are sent in batches at least this often.
+    pub notice_every: Duration,
+    /// A batch not acknowledged within this long is sent again.
+    pub notice_resend: Duration,
 }
 
 impl ReceptionConfig {
@@ -54,6 +87,11 @@ impl ReceptionConfig {
             binding: BindingPolicy::TICKET,
             trusted_proxies: Vec::new(),
             ping_every: Duration::from_secs(1),
+            reservation: Reservation::Lease,
+            lease_ttl: Duration::from_secs(2),
+            lease_margin: Duration::from_millis(250),
+            notice_every: Duration::from_millis(5),
+            notice_resend: Duration::from_millis(250),
         }
     }
 }

@@ -19,6 +19,7 @@
 //! without a place the shop granted.
 
 mod config;
+mod lease;
 pub mod mgmt;
 mod pages;
 pub mod policy;
@@ -26,5 +27,5 @@ pub mod public;
 mod reception;
 mod registry;
 
-pub use config::{ReceptionConfig, ShopEntry};
+pub use config::{ReceptionConfig, Reservation, ShopEntry};
 pub use reception::{Outcome, Reception};

@@ -17,8 +17,9 @@ use usher_wire::Code;
 use usher_wire::clock::unix_ms;
 use usher_wire::mgmt::{CONNECT_PATH, Down, MAX_MESSAGE_LEN, Up};
 
-use crate::Reception;
+use crate::lease::{self, Batches};
 use crate::registry::Conn;
+use crate::{Reception, Reservation};
 
 /// How long a shop has to answer the challenge.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -152,6 +153,8 @@ async fn serve(reception: Arc<Reception>, socket: WebSocket) {
         epoch,
         tx: down_tx,
         pending: std::sync::Mutex::new(HashMap::new()),
+        lease: std::sync::Mutex::new(crate::registry::LeaseState::default()),
+        outbox: std::sync::Mutex::new(Vec::new()),
     });
     slot.connect(Arc::clone(&conn));
     let welcome = Down::Welcome {
@@ -167,9 +170,38 @@ async fn serve(reception: Arc<Reception>, socket: WebSocket) {
 
     let mut pings: HashMap<u64, Instant> = HashMap::new();
     let mut ping_tick = tokio::time::interval(reception.config.ping_every);
+    let leasing = reception.config.reservation == Reservation::Lease;
+    let mut notice_tick = tokio::time::interval(reception.config.notice_every);
+    notice_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut batches = Batches::default();
     let mut skew_warned = false;
     loop {
         tokio::select! {
+            _ = notice_tick.tick(), if leasing => {
+                let now = reception.clock.instant();
+                let mut out = batches.flush(&conn, now);
+                out.extend(batches.overdue(now, reception.config.notice_resend));
+                let capacity = slot
+                    .view
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .report
+                    .as_ref()
+                    .map(|r| r.capacity);
+                let next_id = || reception.registry.next_request();
+                out.extend(lease::refill(&conn, &reception.config, capacity, next_id, now));
+                let mut failed = false;
+                for down in out {
+                    let Some(m) = text(&down) else { continue };
+                    if tx.send(m).await.is_err() {
+                        failed = true;
+                        break;
+                    }
+                }
+                if failed {
+                    break;
+                }
+            }
             up = next_up(&mut rx) => {
                 let Some(up) = up else { break };
                 match up {
@@ -187,6 +219,20 @@ async fn serve(reception: Arc<Reception>, socket: WebSocket) {
                         slot.record_report(generation, report, reception.clock.instant());
                     }
                     Up::Reserved { id, granted } => conn.answer(id, granted),
+                    Up::Leased { id, places } => {
+                        let rtt = slot
+                            .view
+                            .read()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .rtt;
+                        lease::granted(&conn, &reception.config, id, places, rtt);
+                    }
+                    Up::Noted { batch, refused } => {
+                        batches.ack(batch);
+                        if !refused.is_empty() {
+                            tracing::debug!(shop = %slot.entry.id, refused = refused.len(), "late notices refused");
+                        }
+                    }
                     Up::Pong { id } => {
                         if let Some(sent) = pings.remove(&id) {
                             slot.record_rtt(generation, sent.elapsed());

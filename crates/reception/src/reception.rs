@@ -11,7 +11,7 @@ use usher_wire::Clock;
 use usher_wire::clock::unix_ms;
 use usher_wire::mgmt::Down;
 
-use crate::config::ReceptionConfig;
+use crate::config::{ReceptionConfig, Reservation};
 use crate::policy::{Candidate, LeastLoaded, SelectionPolicy};
 use crate::registry::Registry;
 
@@ -154,6 +154,15 @@ impl Reception {
         }
         self.policy.order(&mut candidates);
         let sealers = Arc::clone(&self.sealers.read().unwrap_or_else(PoisonError::into_inner));
+        if self.config.reservation == Reservation::Lease {
+            for candidate in &candidates {
+                let slot = &self.registry.slots[candidate.index];
+                if let Some(outcome) = self.issue_from_lease(slot, &sealers, &item, client, now) {
+                    return outcome;
+                }
+            }
+        }
+        // Per-ticket reservations (the patent's Sa34), or no lease had a place.
         for candidate in candidates {
             let slot = &self.registry.slots[candidate.index];
             if let Some(outcome) = self.try_shop(slot, &sealers, &item, client).await {
@@ -163,6 +172,64 @@ impl Reception {
         Outcome::Waiting {
             retry_after_ms: u64::try_from(self.config.retry_after.as_millis()).unwrap_or(1000),
         }
+    }
+
+    /// Sa34 from a lease: take a place the shop granted in advance, seal the ticket, and queue
+    /// its notice for the next batch. No round trip.
+    fn issue_from_lease(
+        &self,
+        slot: &crate::registry::Slot,
+        sealers: &Sealers,
+        item: &ItemId,
+        client: IpAddr,
+        now: std::time::Instant,
+    ) -> Option<Outcome> {
+        let conn = slot.connection()?;
+        let sealer = sealers.by_shop.get(&slot.entry.id)?;
+        let lease = conn
+            .lease
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take(now)?;
+        let not_before = self.clock.wall();
+        let spec = TicketSpec {
+            epoch: conn.epoch,
+            not_before,
+            ttl: self.config.ticket_ttl,
+            binding: self.config.binding.bind(client),
+            item,
+        };
+        let mut url = String::with_capacity(slot.entry.url.len() + 140);
+        url.push_str(&slot.entry.url);
+        url.push_str("/t/");
+        let ticket = match sealer.seal(&spec, &mut url) {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::error!(error = %e, "sealing failed");
+                return None;
+            }
+        };
+        url.push_str("/items/");
+        url.push_str(item.as_str());
+        let nbf = unix_ms(not_before) / 1000;
+        let expires_at_ms = (nbf + self.config.ticket_ttl.as_secs()) * 1000;
+        conn.outbox
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((
+                lease,
+                usher_wire::mgmt::Notice {
+                    ticket: ticket.to_string(),
+                    item: item.to_string(),
+                    expires_at_ms,
+                },
+            ));
+        slot.handed_out.fetch_add(1, Ordering::Relaxed);
+        Some(Outcome::Admitted {
+            url,
+            server: slot.entry.id,
+            expires_at: SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(expires_at_ms),
+        })
     }
 
     /// Sa34 + Sa35 for one shop: seal a ticket, ask the shop to hold a place for it (the
@@ -245,6 +312,12 @@ impl Reception {
                     .unwrap_or_else(PoisonError::into_inner)
                     .clone();
                 let live = slot.snapshot("", now, self.config.shop_timeout).live;
+                let lease_left = slot.connection().map_or(0, |c| {
+                    c.lease
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .left(now)
+                });
                 serde_json::json!({
                     "id": slot.entry.id,
                     "url": slot.entry.url,
@@ -252,6 +325,7 @@ impl Reception {
                     "rtt_us": u64::try_from(view.rtt.as_micros()).unwrap_or(u64::MAX),
                     "report": view.report,
                     "handed_out_since_report": slot.handed_out.load(Ordering::Relaxed),
+                    "lease_places_left": lease_left,
                 })
             })
             .collect();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use usher_ticket::{Epoch, ServerId};
-use usher_wire::mgmt::{Down, Report};
+use usher_wire::mgmt::{Down, Notice, Report};
 
 use crate::config::ShopEntry;
 
@@ -24,6 +24,52 @@ pub(crate) struct Conn {
     pub(crate) epoch: Epoch,
     pub(crate) tx: mpsc::Sender<Down>,
     pub(crate) pending: Mutex<HashMap<u64, oneshot::Sender<bool>>>,
+    /// The current lease of places at this shop.
+    pub(crate) lease: Mutex<LeaseState>,
+    /// Notices of tickets issued from leases, waiting for the next batch.
+    pub(crate) outbox: Mutex<Vec<(u64, Notice)>>,
+}
+
+/// One lease the reception holds at a shop.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Held {
+    /// The lease's id (the request's id).
+    pub(crate) id: u64,
+    /// Places left in it.
+    pub(crate) left: u32,
+    /// Places it had when granted.
+    pub(crate) size: u32,
+    /// No ticket is issued from it from this instant on.
+    pub(crate) usable_until: Instant,
+}
+
+/// What the reception holds of one shop's leases: the current one and, while it runs out, the
+/// next (so a refill never strands the places left in the old one).
+#[derive(Debug, Default)]
+pub(crate) struct LeaseState {
+    /// Usable leases, soonest to end first.
+    pub(crate) held: Vec<Held>,
+    /// An outstanding request: its id, when it was sent, and its time to live.
+    pub(crate) requested: Option<(u64, Instant, Duration)>,
+}
+
+impl LeaseState {
+    /// Takes one place from the lease that ends soonest, if any has one.
+    pub(crate) fn take(&mut self, now: Instant) -> Option<u64> {
+        self.held.retain(|h| now < h.usable_until && h.left > 0);
+        let lease = self.held.first_mut()?;
+        lease.left -= 1;
+        Some(lease.id)
+    }
+
+    /// Places left in every usable lease.
+    pub(crate) fn left(&self, now: Instant) -> u32 {
+        self.held
+            .iter()
+            .filter(|h| now < h.usable_until)
+            .map(|h| h.left)
+            .sum()
+    }
 }
 
 /// The latest view of one shop.
@@ -73,7 +119,9 @@ impl Slot {
                 rtt: view.rtt,
             };
         };
-        let used = f64::from(report.in_use()) + f64::from(self.handed_out.load(Ordering::Relaxed));
+        // Places leased to receptions are free capacity held for them, not load.
+        let used = f64::from(report.in_use() - report.leased.min(report.in_use()))
+            + f64::from(self.handed_out.load(Ordering::Relaxed));
         let load = if report.capacity == 0 {
             f64::INFINITY
         } else {

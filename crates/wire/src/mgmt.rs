@@ -10,6 +10,11 @@
 //! reception → shop   reserve {id, ticket, item, expires_at_ms}  (Sa34/Sa35: the notice)
 //! shop → reception   reserved {id, granted}
 //! reception → shop   release {ticket}        the reception gave up waiting: free the place
+//! reception → shop   lease {id, places, ttl_ms}            ask for places in advance
+//! shop → reception   leased {id, places}                   granted (maybe fewer), for ttl_ms
+//! reception → shop   notices {batch, lease, notices}       tickets issued from a lease
+//! shop → reception   noted {batch, refused}                acknowledged; refused tickets get
+//!                                                          `not_notified` at the gate
 //! reception → shop   ping {id}   /   shop → reception  pong {id}   (round-trip time, 0043)
 //! ```
 
@@ -47,6 +52,22 @@ pub enum Up {
         id: u64,
         /// Whether the shop holds a place for the ticket now.
         granted: bool,
+    },
+    /// The answer to a [`Down::Lease`]: `places` (at most the number asked) are held for this
+    /// reception for the lease's time to live, counted from when the shop granted them.
+    Leased {
+        /// The request's id.
+        id: u64,
+        /// Places granted (0 when full).
+        places: u32,
+    },
+    /// The answer to a [`Down::Notices`]: every notice in the batch is now known to the shop;
+    /// those in `refused` found no place (their lease had run out and the shop is full).
+    Noted {
+        /// The batch's id.
+        batch: u64,
+        /// Ticket ids (32 hex digits) that hold no place.
+        refused: Vec<String>,
     },
     /// The answer to a [`Down::Ping`].
     Pong {
@@ -122,6 +143,25 @@ pub enum Down {
         /// The ticket's id (32 hex digits).
         ticket: String,
     },
+    /// Ask for a lease of `places` for `ttl_ms`: the shop holds them for this reception, which
+    /// then issues tickets against them without a round trip per ticket.
+    Lease {
+        /// Request id; also the lease's id in notices.
+        id: u64,
+        /// Places wanted.
+        places: u32,
+        /// How long the shop holds them, from its grant.
+        ttl_ms: u64,
+    },
+    /// Sa35 in batches: tickets issued against lease `lease`. Resent until [`Up::Noted`].
+    Notices {
+        /// Batch id, echoed in [`Up::Noted`].
+        batch: u64,
+        /// The lease the tickets were issued from.
+        lease: u64,
+        /// One per ticket.
+        notices: Vec<Notice>,
+    },
     /// Round-trip measurement.
     Ping {
         /// Echoed in [`Up::Pong`].
@@ -135,6 +175,20 @@ pub enum Down {
         message: String,
     },
 }
+
+/// One ticket issued from a lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    /// The ticket's id (32 hex digits).
+    pub ticket: String,
+    /// The item it admits to.
+    pub item: String,
+    /// When its window closes, unix milliseconds.
+    pub expires_at_ms: u64,
+}
+
+/// Most notices in one batch.
+pub const MAX_BATCH: usize = 512;
 
 #[cfg(test)]
 mod tests {

@@ -39,6 +39,10 @@ pub(crate) struct ReceptionArgs {
     /// How long a ticket stays valid [default: 30s].
     #[arg(long, value_parser = duration, value_name = "DURATION")]
     ticket_ttl: Option<Duration>,
+    /// How places are reserved: `lease` (granted in advance, notices batched) or `per-ticket`
+    /// (one round trip per ticket) [default: lease].
+    #[arg(long, env = "USHER_RESERVATION", value_name = "MODE")]
+    reservation: Option<usher_reception::Reservation>,
     /// A shop silent this long is out of rotation [default: 1s].
     #[arg(long, value_parser = duration, value_name = "DURATION")]
     shop_timeout: Option<Duration>,
@@ -54,6 +58,7 @@ struct ReceptionFile {
     ticket_ttl: Option<String>,
     shop_timeout: Option<String>,
     tie_margin: Option<f64>,
+    reservation: Option<String>,
     #[serde(default)]
     trusted_proxies: Vec<IpAddr>,
     #[serde(default)]
@@ -139,6 +144,13 @@ pub(crate) async fn run(args: ReceptionArgs) -> Result<()> {
         config.tie_margin = m;
     }
     config.trusted_proxies = file.trusted_proxies;
+    if let Some(mode) = args.reservation {
+        config.reservation = mode;
+    } else if let Some(mode) = file.reservation {
+        config.reservation = mode
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("reservation: {e}"))?;
+    }
 
     let shutdown = serve::shutdown_on_signals();
     let running = usher::start_reception(

@@ -1,0 +1,151 @@
+//! Leases of places and batched notices, on the reception's side of one management connection.
+//!
+//! A shop grants a lease of places for a time to live that its own clock owns, counted from its
+//! grant; the reception counts from when it sent the request (earlier), and stops issuing
+//! `lease_margin` plus a round-trip time before that, so the last notice reaches the shop while
+//! the lease still holds. If a notice is late anyway, the shop gives the ticket a place only if
+//! one is free, and otherwise refuses it (`not_notified` at the gate): capacity is never
+//! exceeded, whatever the timing (invariant 1).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use usher_wire::mgmt::{Down, MAX_BATCH, Notice};
+
+use crate::config::ReceptionConfig;
+use crate::registry::{Conn, Held};
+
+/// Most batches waiting for an acknowledgement; older ones are given up (their tickets will be
+/// refused `not_notified`, which is safe).
+const MAX_UNACKED: usize = 1024;
+/// Smallest lease asked for.
+const MIN_LEASE: u32 = 16;
+
+/// Notices sent and not yet acknowledged.
+#[derive(Debug, Default)]
+pub(crate) struct Batches {
+    next: u64,
+    unacked: HashMap<u64, (Instant, Down)>,
+}
+
+impl Batches {
+    /// Takes the connection's queued notices and makes batches of them.
+    pub(crate) fn flush(&mut self, conn: &Conn, now: Instant) -> Vec<Down> {
+        let queued = std::mem::take(&mut *conn.outbox.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut by_lease: HashMap<u64, Vec<Notice>> = HashMap::new();
+        for (lease, notice) in queued {
+            by_lease.entry(lease).or_default().push(notice);
+        }
+        let mut out = Vec::new();
+        for (lease, notices) in by_lease {
+            for chunk in notices.chunks(MAX_BATCH) {
+                self.next += 1;
+                let down = Down::Notices {
+                    batch: self.next,
+                    lease,
+                    notices: chunk.to_vec(),
+                };
+                if self.unacked.len() >= MAX_UNACKED
+                    && let Some(oldest) = self
+                        .unacked
+                        .iter()
+                        .min_by_key(|(_, (at, _))| *at)
+                        .map(|(b, _)| *b)
+                {
+                    self.unacked.remove(&oldest);
+                }
+                self.unacked.insert(self.next, (now, down.clone()));
+                out.push(down);
+            }
+        }
+        out
+    }
+
+    /// Batches sent longer than `after` ago without an acknowledgement, to send again.
+    pub(crate) fn overdue(&mut self, now: Instant, after: Duration) -> Vec<Down> {
+        self.unacked
+            .values_mut()
+            .filter(|(at, _)| now.saturating_duration_since(*at) >= after)
+            .map(|(at, down)| {
+                *at = now;
+                down.clone()
+            })
+            .collect()
+    }
+
+    /// The shop acknowledged `batch`.
+    pub(crate) fn ack(&mut self, batch: u64) {
+        self.unacked.remove(&batch);
+    }
+}
+
+/// A lease request, if the connection's lease is running low or out of time and none is
+/// outstanding. `capacity` is the shop's, from its last report.
+pub(crate) fn refill(
+    conn: &Conn,
+    config: &ReceptionConfig,
+    capacity: Option<u32>,
+    next_id: impl FnOnce() -> u64,
+    now: Instant,
+) -> Option<Down> {
+    let capacity = capacity.filter(|&c| c > 0)?;
+    let mut lease = conn.lease.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, sent, ttl)) = lease.requested {
+        if now.saturating_duration_since(sent) < ttl {
+            return None;
+        }
+        // Never answered: ask again.
+        lease.requested = None;
+    }
+    let ttl = config.lease_ttl;
+    lease.held.retain(|h| now < h.usable_until && h.left > 0);
+    if lease.held.len() >= 2 {
+        return None;
+    }
+    let newest = lease.held.last().copied();
+    let ending = newest.is_none_or(|h| now + ttl / 2 >= h.usable_until);
+    let low = newest.is_none_or(|h| h.left <= h.size / 2);
+    if !(ending || low) {
+        return None;
+    }
+    // Sized from use: twice what the newest lease handed out, within bounds, and never more
+    // than a quarter of the shop, so other receptions get places too.
+    let used = newest.map_or(0, |h| h.size - h.left.min(h.size));
+    let want = (used.saturating_mul(2))
+        .max(MIN_LEASE)
+        .min((capacity / 4).max(1));
+    let id = next_id();
+    lease.requested = Some((id, now, ttl));
+    Some(Down::Lease {
+        id,
+        places: want,
+        ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
+    })
+}
+
+/// The shop answered lease request `id` with `places`.
+pub(crate) fn granted(conn: &Conn, config: &ReceptionConfig, id: u64, places: u32, rtt: Duration) {
+    let mut lease = conn.lease.lock().unwrap_or_else(|e| e.into_inner());
+    let Some((requested, sent, ttl)) = lease.requested else {
+        return;
+    };
+    if requested != id {
+        return;
+    }
+    lease.requested = None;
+    if places == 0 {
+        return;
+    }
+    // The shop's clock started at its grant, after `sent`: stop early by the margin and a
+    // round trip, so the last notice arrives in time.
+    let stop = config.lease_margin + rtt;
+    if let Some(usable_until) = sent.checked_add(ttl.saturating_sub(stop)) {
+        lease.held.push(Held {
+            id,
+            left: places,
+            size: places,
+            usable_until,
+        });
+        lease.held.sort_by_key(|h| h.usable_until);
+    }
+}
