@@ -98,6 +98,21 @@ pub(crate) fn refill(
         lease.requested = None;
     }
     let ttl = config.lease_ttl;
+    // The rate at which this shop's leases are used, measured every 100 ms or more.
+    match lease.rate_mark {
+        Some((at, issued)) if now.saturating_duration_since(at) >= Duration::from_millis(100) => {
+            let secs = now.saturating_duration_since(at).as_secs_f64();
+            let sample = (lease.issued - issued) as f64 / secs;
+            lease.rate = if lease.rate == 0.0 {
+                sample
+            } else {
+                0.7 * lease.rate + 0.3 * sample
+            };
+            lease.rate_mark = Some((now, lease.issued));
+        }
+        Some(_) => {}
+        None => lease.rate_mark = Some((now, lease.issued)),
+    }
     lease.held.retain(|h| now < h.usable_until && h.left > 0);
     if lease.held.len() >= 2 {
         return None;
@@ -108,10 +123,16 @@ pub(crate) fn refill(
     if !(ending || low) {
         return None;
     }
-    // Sized from use: twice what the newest lease handed out, within bounds, and never more
-    // than a quarter of the shop, so other receptions get places too.
-    let used = newest.map_or(0, |h| h.size - h.left.min(h.size));
-    let want = (used.saturating_mul(2))
+    // Sized from the measured rate so a lease lasts about half its time to live, doubling
+    // while the rate is still being learnt, and never more than a quarter of the shop, so other
+    // receptions get places too.
+    let by_rate = (lease.rate * ttl.as_secs_f64() / 2.0).min(f64::from(u32::MAX)) as u32;
+    // Running low before halfway: the rate is higher than the lease was sized for.
+    let doubled = newest
+        .filter(|_| low && !ending)
+        .map_or(0, |h| h.size.saturating_mul(2));
+    let want = by_rate
+        .max(doubled)
         .max(MIN_LEASE)
         .min((capacity / 4).max(1));
     let id = next_id();

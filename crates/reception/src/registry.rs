@@ -51,6 +51,12 @@ pub(crate) struct LeaseState {
     pub(crate) held: Vec<Held>,
     /// An outstanding request: its id, when it was sent, and its time to live.
     pub(crate) requested: Option<(u64, Instant, Duration)>,
+    /// Tickets issued from leases, ever.
+    pub(crate) issued: u64,
+    /// Where the issue rate was last measured: when, and `issued` then.
+    pub(crate) rate_mark: Option<(Instant, u64)>,
+    /// Tickets issued from leases per second, smoothed.
+    pub(crate) rate: f64,
 }
 
 impl LeaseState {
@@ -59,6 +65,7 @@ impl LeaseState {
         self.held.retain(|h| now < h.usable_until && h.left > 0);
         let lease = self.held.first_mut()?;
         lease.left -= 1;
+        self.issued += 1;
         Some(lease.id)
     }
 

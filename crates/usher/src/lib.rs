@@ -79,8 +79,8 @@ pub struct ShopSetup {
     pub catalogue: Catalogue,
     /// Where its SQLite database lives.
     pub data_dir: PathBuf,
-    /// The reception's management address, `ws://host:port`.
-    pub reception: String,
+    /// The receptions' management addresses, `ws://host:port`: one link each.
+    pub receptions: Vec<String>,
     /// How often it reports its load.
     pub report_every: Duration,
 }
@@ -134,13 +134,15 @@ pub async fn start_shop(
         setup.report_every,
         shutdown.clone(),
     ));
-    let mut link = LinkConfig::new(setup.reception);
-    link.report_every = setup.report_every;
-    tokio::spawn(usher_gate::link::run(
-        Arc::clone(&gate),
-        link,
-        shutdown.clone(),
-    ));
+    for reception in setup.receptions {
+        let mut link = LinkConfig::new(reception);
+        link.report_every = setup.report_every;
+        tokio::spawn(usher_gate::link::run(
+            Arc::clone(&gate),
+            link,
+            shutdown.clone(),
+        ));
+    }
 
     let app = usher_shop::router(shop.clone()).layer(gate.layer());
     serve::spawn_server(public, app, shutdown.clone());

@@ -88,7 +88,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
             keys: keyring.derive_server(&id),
             catalogue: Catalogue::demo(),
             data_dir: data.join(id.as_str()),
-            reception: format!("ws://{}", reception.management),
+            receptions: vec![format!("ws://{}", reception.management)],
             report_every: Duration::from_millis(200),
         };
         let management = serve::bind(loopback, "shop's management listener").await?;

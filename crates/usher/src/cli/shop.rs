@@ -36,9 +36,10 @@ pub(crate) struct ShopArgs {
     /// [default: http://PUBLIC].
     #[arg(long, env = "USHER_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
-    /// The reception's management address [default: ws://127.0.0.1:9080].
-    #[arg(long, env = "USHER_RECEPTION", value_name = "URL")]
-    reception: Option<String>,
+    /// A reception's management address; repeat for several receptions
+    /// [default: ws://127.0.0.1:9080].
+    #[arg(long = "reception", value_name = "URL")]
+    receptions: Vec<String>,
     /// The reception's public URL, for links back [default: http://127.0.0.1:8080].
     #[arg(long, env = "USHER_RECEPTION_URL", value_name = "URL")]
     reception_url: Option<String>,
@@ -68,7 +69,8 @@ struct ShopFile {
     id: Option<String>,
     public: Option<SocketAddr>,
     management: Option<SocketAddr>,
-    reception: Option<String>,
+    #[serde(default)]
+    receptions: Vec<String>,
     reception_url: Option<String>,
     public_url: Option<String>,
     keys: Option<PathBuf>,
@@ -136,10 +138,13 @@ pub(crate) async fn run(args: ShopArgs) -> Result<()> {
             .data
             .or(file.data)
             .unwrap_or_else(|| PathBuf::from("usher-data").join(id.as_str())),
-        reception: args
-            .reception
-            .or(file.reception)
-            .unwrap_or_else(|| "ws://127.0.0.1:9080".into()),
+        receptions: if !args.receptions.is_empty() {
+            args.receptions
+        } else if !file.receptions.is_empty() {
+            file.receptions
+        } else {
+            vec!["ws://127.0.0.1:9080".into()]
+        },
         report_every,
     };
     let public = args

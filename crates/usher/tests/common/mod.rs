@@ -127,7 +127,7 @@ impl Cluster {
                 keys: keyring.derive_server(&id),
                 catalogue: spec.catalogue.clone(),
                 data_dir: data.path().join(id.as_str()),
-                reception: format!("ws://{target}"),
+                receptions: vec![format!("ws://{target}")],
                 report_every: Duration::from_millis(50),
             };
             let (stop, rx) = watch::channel(false);
