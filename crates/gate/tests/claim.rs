@@ -310,6 +310,32 @@ async fn not_notified() {
 }
 
 #[tokio::test]
+async fn a_claim_that_beats_its_notice_waits_for_it() {
+    let shop = start("shop-a", 5).await;
+    let url = shop.ticket("concert", "127.0.0.1", false);
+    let token = url.split("/t/").nth(1).unwrap().split('/').next().unwrap();
+    let id = shop.ring.inspect(token).unwrap();
+    let usher_ticket::Inspection::Ticket(ticket) = id else {
+        panic!("a ticket")
+    };
+    // The notice arrives in a lease batch 30 ms after the buyer (within the 100 ms hold).
+    let gate = Arc::clone(&shop.gate);
+    let expires = usher_wire::clock::unix_ms(shop.clock.wall()) + 30_000;
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert_eq!(gate.grant(1, 1, 1, 2_000), 1);
+        let notice = usher_wire::mgmt::Notice {
+            ticket: ticket.id.to_string(),
+            item: "concert".into(),
+            expires_at_ms: expires,
+        };
+        assert!(gate.note(1, 1, &[notice]).is_empty());
+    });
+    let r = client("127.0.0.1").get(&url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
 async fn no_session() {
     let shop = start("shop-a", 5).await;
     let c = client("127.0.0.1");
