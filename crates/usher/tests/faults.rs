@@ -51,7 +51,7 @@ async fn chaos_proxy(upstream: SocketAddr, max_delay_ms: u64, drop_one_in: u64) 
                             Ok(n) => n,
                         };
                         let x = next(&seed);
-                        if x % drop_one_in == 0 || dead.load(Ordering::SeqCst) {
+                        if x.is_multiple_of(drop_one_in) || dead.load(Ordering::SeqCst) {
                             break;
                         }
                         tokio::time::sleep(Duration::from_millis((x >> 8) % (max_delay_ms + 1)))
