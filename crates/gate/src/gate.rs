@@ -159,9 +159,30 @@ impl Gate {
     }
 
     /// Grants up to `places` to a reception's lease for `ttl_ms` (at most [`MAX_TICKET_LIFE`]).
-    pub fn grant(&self, link: u64, lease: u64, places: u32, ttl_ms: u64) -> u32 {
+    pub fn grant(
+        &self,
+        link: u64,
+        lease: u64,
+        places: u32,
+        stock: &BTreeMap<String, u32>,
+        ttl_ms: u64,
+    ) -> (u32, BTreeMap<String, u32>) {
         let ttl = Duration::from_millis(ttl_ms).min(MAX_TICKET_LIFE);
-        lock(&self.places).grant((link, lease), places, ttl, self.clock.instant())
+        let wanted: Vec<_> = stock
+            .iter()
+            .filter_map(|(k, v)| usher_ticket::ItemId::new(k).ok().map(|id| (id, *v)))
+            .collect();
+        let (granted, units) =
+            lock(&self.places).grant((link, lease), places, &wanted, ttl, self.clock.instant());
+        (
+            granted,
+            units.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        )
+    }
+
+    /// Orders completed through this gate, to pass back with a store reading taken after.
+    pub fn completions(&self) -> u64 {
+        lock(&self.places).completions()
     }
 
     /// Sa35 in a batch: the notices of tickets issued from a lease. Returns the tickets that hold
@@ -266,14 +287,18 @@ impl Gate {
         places.stats()
     }
 
-    /// The application's contribution to reports.
-    pub fn set_app_load(&self, load: AppLoad) {
+    /// The application's contribution to reports, read from its store after
+    /// [`completions`](Self::completions) returned `seen` (a reading older than a completion is
+    /// not used for stock).
+    pub fn set_app_load(&self, seen: u64, load: AppLoad) {
+        lock(&self.places).set_stock(seen, &load.stock);
         *lock(&self.app) = load;
     }
 
     /// Sa31: the next load report.
     pub fn report(&self) -> Report {
         let stats = self.stats();
+        let (stock, stock_free) = lock(&self.places).stock();
         let app = lock(&self.app).clone();
         Report {
             seq: self.seq.fetch_add(1, Ordering::Relaxed),
@@ -284,7 +309,8 @@ impl Gate {
             leased: stats.leased,
             memory_bytes: app.memory_bytes,
             orders_completed: app.orders_completed,
-            stock: app.stock,
+            stock,
+            stock_free,
             high_water: stats.high_water,
             wall_clock_ms: unix_ms(self.clock.wall()),
         }

@@ -22,6 +22,7 @@ pub mod link;
 pub mod places;
 mod refusal;
 mod session;
+mod stock;
 
 pub use config::GateConfig;
 pub use gate::{AppLoad, ClaimError, Gate, MAX_TICKET_LIFE};

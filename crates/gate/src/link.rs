@@ -143,8 +143,9 @@ async fn session(
                         };
                         Some(Up::Reserved { id, granted })
                     }
-                    Down::Lease { id, places, ttl_ms } => {
-                        Some(Up::Leased { id, places: gate.grant(link, id, places, ttl_ms) })
+                    Down::Lease { id, places, ttl_ms, stock } => {
+                        let (places, stock) = gate.grant(link, id, places, &stock, ttl_ms);
+                        Some(Up::Leased { id, places, stock })
                     }
                     Down::Notices { batch, lease, notices } => {
                         let refused = gate.note(link, lease, &notices);

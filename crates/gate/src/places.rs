@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use usher_ticket::{ItemId, TicketId};
 
+use crate::stock::Stock;
+
 /// A session's id: 128 random bits, written as 32 hex digits in the cookie.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SessionId(pub [u8; 16]);
@@ -54,6 +56,8 @@ pub type LeaseKey = (u64, u64);
 struct Lease {
     left: u32,
     expires: Instant,
+    /// Units of stock held for this lease's tickets, per item.
+    stock: HashMap<ItemId, u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +138,7 @@ pub struct Places {
     notices: HashMap<TicketId, Notice>,
     sessions: HashMap<SessionId, Session>,
     leases: HashMap<LeaseKey, Lease>,
+    stock: Stock,
 }
 
 impl Places {
@@ -149,6 +154,7 @@ impl Places {
             sessions: HashMap::new(),
             leases: HashMap::new(),
             leased: 0,
+            stock: Stock::default(),
         }
     }
 
@@ -158,15 +164,32 @@ impl Places {
 
     /// Grants up to `want` places to a reception for `ttl` from now (the shop's clock owns the
     /// lease's life). Everything granted counts against capacity until used or expired.
-    pub fn grant(&mut self, key: LeaseKey, want: u32, ttl: Duration, now: Instant) -> u32 {
+    pub fn grant(
+        &mut self,
+        key: LeaseKey,
+        want: u32,
+        stock: &[(ItemId, u32)],
+        ttl: Duration,
+        now: Instant,
+    ) -> (u32, Vec<(ItemId, u32)>) {
         if self.in_use().saturating_add(want) > self.capacity {
             self.sweep(now);
         }
         let free = self.capacity.saturating_sub(self.in_use());
         let granted = want.min(free);
         if granted == 0 || self.leases.contains_key(&key) {
-            return 0;
+            return (0, Vec::new());
         }
+        // Units of stock, at most one per place granted, per item asked for.
+        let mut units = HashMap::new();
+        for (item, n) in stock {
+            let want = u64::from((*n).min(granted));
+            let got = self.stock.hold(item, want) as u32;
+            if got > 0 {
+                *units.entry(*item).or_insert(0) += got;
+            }
+        }
+        let answer = units.iter().map(|(k, v)| (*k, *v)).collect();
         self.leased += granted;
         self.high_water = self.high_water.max(self.in_use());
         self.leases.insert(
@@ -174,9 +197,10 @@ impl Places {
             Lease {
                 left: granted,
                 expires: later(now, ttl),
+                stock: units,
             },
         );
-        granted
+        (granted, answer)
     }
 
     /// Sa35 for a ticket issued from lease `key`: its place moves from the lease to a
@@ -198,7 +222,12 @@ impl Places {
             && now < lease.expires
             && lease.left > 0
             && expires > now
+            && (!self.stock.tracked() || lease.stock.get(&item).is_some_and(|&u| u > 0))
         {
+            // The place and the unit move from the lease to the reservation.
+            if let Some(u) = lease.stock.get_mut(&item) {
+                *u -= 1;
+            }
             lease.left -= 1;
             self.leased -= 1;
             self.reserved += 1;
@@ -236,6 +265,10 @@ impl Places {
         if self.in_use() >= self.capacity || expires <= now {
             return false;
         }
+        if self.stock.hold(&item, 1) == 0 {
+            // No unit left for this item: nobody is admitted to find it sold out.
+            return false;
+        }
         self.reserved += 1;
         self.high_water = self.high_water.max(self.in_use());
         self.notices.insert(
@@ -263,8 +296,10 @@ impl Places {
             .ok_or(ClaimRefusal::NotNotified)?;
         if notice.state == NoticeState::Reserved && now >= notice.expires {
             // Its reservation ran out before the claim: the place is already due back.
+            let item = notice.item;
             self.notices.remove(&ticket);
             self.reserved -= 1;
+            self.stock.unhold(&item, 1);
             return Err(ClaimRefusal::NotNotified);
         }
         match notice.state {
@@ -314,10 +349,11 @@ impl Places {
         };
         if ended {
             // This session ran out; end it now rather than at the next sweep.
-            let (ticket, completed) = (session.ticket, session.completed);
+            let (ticket, completed, item) = (session.ticket, session.completed, session.item);
             self.sessions.remove(&id);
             if !completed {
                 self.sessions_open -= 1;
+                self.stock.unhold(&item, 1);
             }
             if let Some(n) = self.notices.get_mut(&ticket) {
                 n.state = NoticeState::Dead;
@@ -344,6 +380,8 @@ impl Places {
         session.completed = true;
         session.until = session.until.max(later(now, self.idle_timeout));
         self.sessions_open -= 1;
+        // Its held unit is the one sold.
+        self.stock.sold(&session.item);
         if let Some(notice) = self.notices.get_mut(&session.ticket) {
             notice.state = NoticeState::Dead;
         }
@@ -352,13 +390,15 @@ impl Places {
     /// The reception gave up on a reservation (it timed out waiting for the grant): the place
     /// comes back at once, if the ticket was not claimed meanwhile.
     pub fn release(&mut self, ticket: TicketId) {
-        if self
+        if let Some(notice) = self
             .notices
             .get(&ticket)
-            .is_some_and(|n| n.state == NoticeState::Reserved)
+            .filter(|n| n.state == NoticeState::Reserved)
         {
+            let item = notice.item;
             self.notices.remove(&ticket);
             self.reserved -= 1;
+            self.stock.unhold(&item, 1);
         }
     }
 
@@ -368,6 +408,7 @@ impl Places {
         let idle = self.idle_timeout;
         let mut freed_sessions = 0;
         let notices = &mut self.notices;
+        let stock = &mut self.stock;
         self.sessions.retain(|_, s| {
             let keep = if s.completed {
                 now < s.until
@@ -376,6 +417,7 @@ impl Places {
             };
             if !keep && !s.completed {
                 freed_sessions += 1;
+                stock.unhold(&s.item, 1);
                 if let Some(n) = notices.get_mut(&s.ticket) {
                     n.state = NoticeState::Dead;
                 }
@@ -388,6 +430,9 @@ impl Places {
             let keep = now < l.expires;
             if !keep {
                 freed_leased += l.left;
+                for (item, units) in &l.stock {
+                    stock.unhold(item, u64::from(*units));
+                }
             }
             keep
         });
@@ -396,6 +441,7 @@ impl Places {
         self.notices.retain(|_, n| match n.state {
             NoticeState::Reserved if now >= n.expires => {
                 freed_reservations += 1;
+                stock.unhold(&n.item, 1);
                 false
             }
             NoticeState::Dead => now < n.expires,
@@ -411,6 +457,26 @@ impl Places {
                 n.state = NoticeState::Dead;
             }
         }
+    }
+
+    /// Orders completed through this gate (pass it back with a store reading taken after).
+    pub fn completions(&self) -> u64 {
+        self.stock.completions()
+    }
+
+    /// A reading of the store's stock taken when [`completions`](Self::completions) was `seen`.
+    pub fn set_stock(&mut self, seen: u64, units: &std::collections::BTreeMap<String, u64>) {
+        self.stock.set_units(seen, units);
+    }
+
+    /// Units in the store per item, and units neither sold nor held for admitted buyers.
+    pub fn stock(
+        &self,
+    ) -> (
+        std::collections::BTreeMap<String, u64>,
+        std::collections::BTreeMap<String, u64>,
+    ) {
+        self.stock.report()
     }
 
     /// Counts for a report.
@@ -495,9 +561,9 @@ mod tests {
         let mut p = Places::new(10, Duration::from_secs(600));
         let exp = now + Duration::from_secs(30);
         p.reserve(tid(100), item(), exp, now);
-        assert_eq!(p.grant((1, 1), 6, Duration::from_secs(2), now), 6);
+        assert_eq!(p.grant((1, 1), 6, &[], Duration::from_secs(2), now).0, 6);
         assert_eq!(
-            p.grant((2, 1), 6, Duration::from_secs(2), now),
+            p.grant((2, 1), 6, &[], Duration::from_secs(2), now).0,
             3,
             "only what is free"
         );
@@ -525,11 +591,45 @@ mod tests {
     }
 
     #[test]
+    fn units_of_stock_are_held_from_admission_to_order() {
+        let now = Instant::now();
+        let exp = now + Duration::from_secs(30);
+        let mut p = Places::new(10, Duration::from_secs(600));
+        p.set_stock(
+            0,
+            &std::collections::BTreeMap::from([("concert".to_owned(), 3)]),
+        );
+        // A lease asks for 5 units and gets the 3 there are.
+        let (places, units) = p.grant((1, 1), 5, &[(item(), 5)], Duration::from_secs(2), now);
+        assert_eq!((places, units), (5, vec![(item(), 3)]));
+        assert_eq!(p.stock().1["concert"], 0);
+        // Nobody else is admitted for it meanwhile.
+        assert!(!p.reserve(tid(9), item(), exp, now));
+        // Three notices use the lease's units; a fourth finds none.
+        for n in 1..=3 {
+            assert!(p.note((1, 1), tid(n), item(), exp, now));
+        }
+        assert!(!p.note((1, 1), tid(4), item(), exp, now));
+        // One order completes: its unit is sold; one buyer walks away: its unit comes back.
+        let (s1, _) = p.claim(tid(1), A, now).unwrap();
+        p.complete(s1, now);
+        p.release(tid(2));
+        assert_eq!(p.stock().0["concert"], 2);
+        assert_eq!(p.stock().1["concert"], 1);
+        // A store reading taken before that sale is ignored.
+        p.set_stock(
+            0,
+            &std::collections::BTreeMap::from([("concert".to_owned(), 3)]),
+        );
+        assert_eq!(p.stock().0["concert"], 2);
+    }
+
+    #[test]
     fn a_late_notice_gets_a_place_only_if_one_is_free() {
         let now = Instant::now();
         let mut p = Places::new(2, Duration::from_secs(600));
         let exp = now + Duration::from_secs(30);
-        assert_eq!(p.grant((1, 1), 2, Duration::from_secs(1), now), 2);
+        assert_eq!(p.grant((1, 1), 2, &[], Duration::from_secs(1), now).0, 2);
         let later = now + Duration::from_secs(2);
         // The lease ran out before its notices arrived; someone else took the places meanwhile.
         assert!(p.reserve(tid(50), item(), exp, later));

@@ -323,7 +323,11 @@ async fn a_claim_that_beats_its_notice_waits_for_it() {
     let expires = usher_wire::clock::unix_ms(shop.clock.wall()) + 30_000;
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(30)).await;
-        assert_eq!(gate.grant(1, 1, 1, 2_000), 1);
+        assert_eq!(
+            gate.grant(1, 1, 1, &std::collections::BTreeMap::new(), 2_000)
+                .0,
+            1
+        );
         let notice = usher_wire::mgmt::Notice {
             ticket: ticket.id.to_string(),
             item: "concert".into(),

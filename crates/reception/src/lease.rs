@@ -84,11 +84,12 @@ impl Batches {
 pub(crate) fn refill(
     conn: &Conn,
     config: &ReceptionConfig,
-    capacity: Option<u32>,
+    report: Option<&usher_wire::mgmt::Report>,
     next_id: impl FnOnce() -> u64,
     now: Instant,
 ) -> Option<Down> {
-    let capacity = capacity.filter(|&c| c > 0)?;
+    let report = report?;
+    let capacity = Some(report.capacity).filter(|&c| c > 0)?;
     let mut lease = conn.lease.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((_, sent, ttl)) = lease.requested {
         if now.saturating_duration_since(sent) < ttl {
@@ -117,9 +118,9 @@ pub(crate) fn refill(
     if lease.held.len() >= 2 {
         return None;
     }
-    let newest = lease.held.last().copied();
-    let ending = newest.is_none_or(|h| now + ttl / 2 >= h.usable_until);
-    let low = newest.is_none_or(|h| h.left <= h.size / 2);
+    let newest = lease.held.last().map(|h| (h.left, h.size, h.usable_until));
+    let ending = newest.is_none_or(|(_, _, until)| now + ttl / 2 >= until);
+    let low = newest.is_none_or(|(left, size, _)| left <= size / 2);
     if !(ending || low) {
         return None;
     }
@@ -130,22 +131,42 @@ pub(crate) fn refill(
     // Running low before halfway: the rate is higher than the lease was sized for.
     let doubled = newest
         .filter(|_| low && !ending)
-        .map_or(0, |h| h.size.saturating_mul(2));
+        .map_or(0, |(_, size, _)| size.saturating_mul(2));
     let want = by_rate
         .max(doubled)
         .max(MIN_LEASE)
         .min((capacity / 4).max(1));
+    // Units of every item with free stock, a quarter of what is free at most, so that other
+    // receptions get units too.
+    let stock = report
+        .stock_free
+        .iter()
+        .filter(|(_, free)| **free > 0)
+        .map(|(item, free)| {
+            let quarter = u32::try_from((free / 4).max(1)).unwrap_or(u32::MAX);
+            (item.clone(), want.min(quarter))
+        })
+        .collect();
     let id = next_id();
     lease.requested = Some((id, now, ttl));
+    lease.tracks_stock = !report.stock_free.is_empty();
     Some(Down::Lease {
         id,
         places: want,
         ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
+        stock,
     })
 }
 
 /// The shop answered lease request `id` with `places`.
-pub(crate) fn granted(conn: &Conn, config: &ReceptionConfig, id: u64, places: u32, rtt: Duration) {
+pub(crate) fn granted(
+    conn: &Conn,
+    config: &ReceptionConfig,
+    id: u64,
+    places: u32,
+    stock: std::collections::BTreeMap<String, u32>,
+    rtt: Duration,
+) {
     let mut lease = conn.lease.lock().unwrap_or_else(|e| e.into_inner());
     let Some((requested, sent, ttl)) = lease.requested else {
         return;
@@ -161,11 +182,13 @@ pub(crate) fn granted(conn: &Conn, config: &ReceptionConfig, id: u64, places: u3
     // round trip, so the last notice arrives in time.
     let stop = config.lease_margin + rtt;
     if let Some(usable_until) = sent.checked_add(ttl.saturating_sub(stop)) {
+        let stock = lease.tracks_stock.then(|| stock.into_iter().collect());
         lease.held.push(Held {
             id,
             left: places,
             size: places,
             usable_until,
+            stock,
         });
         lease.held.sort_by_key(|h| h.usable_until);
     }

@@ -181,15 +181,14 @@ async fn serve(reception: Arc<Reception>, socket: WebSocket) {
                 let now = reception.clock.instant();
                 let mut out = batches.flush(&conn, now);
                 out.extend(batches.overdue(now, reception.config.notice_resend));
-                let capacity = slot
+                let report = slot
                     .view
                     .read()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .report
-                    .as_ref()
-                    .map(|r| r.capacity);
+                    .clone();
                 let next_id = || reception.registry.next_request();
-                out.extend(lease::refill(&conn, &reception.config, capacity, next_id, now));
+                out.extend(lease::refill(&conn, &reception.config, report.as_ref(), next_id, now));
                 let mut failed = false;
                 for down in out {
                     let Some(m) = text(&down) else { continue };
@@ -219,13 +218,13 @@ async fn serve(reception: Arc<Reception>, socket: WebSocket) {
                         slot.record_report(generation, report, reception.clock.instant());
                     }
                     Up::Reserved { id, granted } => conn.answer(id, granted),
-                    Up::Leased { id, places } => {
+                    Up::Leased { id, places, stock } => {
                         let rtt = slot
                             .view
                             .read()
                             .unwrap_or_else(std::sync::PoisonError::into_inner)
                             .rtt;
-                        lease::granted(&conn, &reception.config, id, places, rtt);
+                        lease::granted(&conn, &reception.config, id, places, stock, rtt);
                     }
                     Up::Noted { batch, refused } => {
                         batches.ack(batch);

@@ -123,8 +123,10 @@ impl Reception {
         let mut carried = false;
         let mut in_stock = false;
         let mut candidates = Vec::with_capacity(self.registry.slots.len());
+        let mut free = vec![None; self.registry.slots.len()];
         for (index, slot) in self.registry.slots.iter().enumerate() {
             let snap = slot.snapshot(item.as_str(), now, self.config.shop_timeout);
+            free[index] = snap.free;
             if !snap.live {
                 continue;
             }
@@ -162,8 +164,12 @@ impl Reception {
                 }
             }
         }
-        // Per-ticket reservations (the patent's Sa34), or no lease had a place.
+        // Per-ticket reservations (the patent's Sa34), or no lease had a place; a shop with no
+        // free unit of the item would refuse, so it is not asked.
         for candidate in candidates {
+            if free[candidate.index] == Some(0) {
+                continue;
+            }
             let slot = &self.registry.slots[candidate.index];
             if let Some(outcome) = self.try_shop(slot, &sealers, &item, client).await {
                 return outcome;
@@ -190,7 +196,7 @@ impl Reception {
             .lease
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .take(now)?;
+            .take(now, item.as_str())?;
         let not_before = self.clock.wall();
         let spec = TicketSpec {
             epoch: conn.epoch,

@@ -31,7 +31,7 @@ pub(crate) struct Conn {
 }
 
 /// One lease the reception holds at a shop.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Held {
     /// The lease's id (the request's id).
     pub(crate) id: u64,
@@ -41,6 +41,8 @@ pub(crate) struct Held {
     pub(crate) size: u32,
     /// No ticket is issued from it from this instant on.
     pub(crate) usable_until: Instant,
+    /// Units of stock it holds per item; `None` for a shop that does not hold stock.
+    pub(crate) stock: Option<HashMap<String, u32>>,
 }
 
 /// What the reception holds of one shop's leases: the current one and, while it runs out, the
@@ -53,6 +55,8 @@ pub(crate) struct LeaseState {
     pub(crate) requested: Option<(u64, Instant, Duration)>,
     /// Tickets issued from leases, ever.
     pub(crate) issued: u64,
+    /// The shop holds stock for admitted buyers, so leases carry units per item.
+    pub(crate) tracks_stock: bool,
     /// Where the issue rate was last measured: when, and `issued` then.
     pub(crate) rate_mark: Option<(Instant, u64)>,
     /// Tickets issued from leases per second, smoothed.
@@ -60,10 +64,16 @@ pub(crate) struct LeaseState {
 }
 
 impl LeaseState {
-    /// Takes one place from the lease that ends soonest, if any has one.
-    pub(crate) fn take(&mut self, now: Instant) -> Option<u64> {
+    /// Takes one place (and one unit of `item`) from the lease that ends soonest and has both.
+    pub(crate) fn take(&mut self, now: Instant, item: &str) -> Option<u64> {
         self.held.retain(|h| now < h.usable_until && h.left > 0);
-        let lease = self.held.first_mut()?;
+        let lease = self.held.iter_mut().find(|h| match &h.stock {
+            None => true,
+            Some(units) => units.get(item).is_some_and(|&u| u > 0),
+        })?;
+        if let Some(u) = lease.stock.as_mut().and_then(|s| s.get_mut(item)) {
+            *u -= 1;
+        }
         lease.left -= 1;
         self.issued += 1;
         Some(lease.id)
@@ -103,6 +113,8 @@ pub(crate) struct Slot {
 pub(crate) struct Snapshot {
     pub(crate) live: bool,
     pub(crate) stock: Option<u64>,
+    /// Units not held for admitted buyers (`None` when the shop does not track holds).
+    pub(crate) free: Option<u64>,
     pub(crate) load: f64,
     pub(crate) rtt: Duration,
 }
@@ -122,6 +134,7 @@ impl Slot {
             return Snapshot {
                 live: false,
                 stock: None,
+                free: None,
                 load: f64::INFINITY,
                 rtt: view.rtt,
             };
@@ -137,6 +150,7 @@ impl Slot {
         Snapshot {
             live: connected && fresh,
             stock: report.stock.get(item).copied(),
+            free: report.stock_free.get(item).copied(),
             load,
             rtt: view.rtt,
         }

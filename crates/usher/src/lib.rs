@@ -166,6 +166,7 @@ pub async fn start_shop(
 }
 
 async fn refresh_app_load(gate: &Gate, shop: &Shop) {
+    let seen = gate.completions();
     let stock = match shop.stock().await {
         Ok(stock) => stock,
         Err(e) => {
@@ -175,11 +176,14 @@ async fn refresh_app_load(gate: &Gate, shop: &Shop) {
     };
     let orders_completed = shop.orders_completed().await.unwrap_or(0);
     let memory_bytes = resident_memory().await;
-    gate.set_app_load(AppLoad {
-        stock,
-        orders_completed,
-        memory_bytes,
-    });
+    gate.set_app_load(
+        seen,
+        AppLoad {
+            stock,
+            orders_completed,
+            memory_bytes,
+        },
+    );
 }
 
 async fn app_load_loop(

@@ -60,6 +60,10 @@ pub enum Up {
         id: u64,
         /// Places granted (0 when full).
         places: u32,
+        /// Units of stock granted per item: a ticket for an item is issued from the lease only
+        /// while the lease holds a unit of it.
+        #[serde(default)]
+        stock: BTreeMap<String, u32>,
     },
     /// The answer to a [`Down::Notices`]: every notice in the batch is now known to the shop;
     /// those in `refused` found no place (their lease had run out and the shop is full).
@@ -97,6 +101,10 @@ pub struct Report {
     pub orders_completed: u64,
     /// Units left per item the shop carries.
     pub stock: BTreeMap<String, u64>,
+    /// Units per item neither sold nor held for admitted buyers (reservations, sessions,
+    /// leases): what new buyers can still be admitted for.
+    #[serde(default)]
+    pub stock_free: BTreeMap<String, u64>,
     /// The most places ever in use at once in this run (sessions + reserved + leased).
     pub high_water: u32,
     /// The shop's wall clock, unix milliseconds (the reception warns on skew).
@@ -152,6 +160,9 @@ pub enum Down {
         places: u32,
         /// How long the shop holds them, from its grant.
         ttl_ms: u64,
+        /// Units of stock wanted per item (at most one per place).
+        #[serde(default)]
+        stock: BTreeMap<String, u32>,
     },
     /// Sa35 in batches: tickets issued against lease `lease`. Resent until [`Up::Noted`].
     Notices {
