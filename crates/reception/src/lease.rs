@@ -33,8 +33,12 @@ impl Batches {
     pub(crate) fn flush(&mut self, conn: &Conn, now: Instant) -> Vec<Down> {
         let queued = std::mem::take(&mut *conn.outbox.lock().unwrap_or_else(|e| e.into_inner()));
         let mut by_lease: HashMap<u64, Vec<Notice>> = HashMap::new();
-        for (lease, notice) in queued {
-            by_lease.entry(lease).or_default().push(notice);
+        for q in queued {
+            by_lease.entry(q.lease).or_default().push(Notice {
+                ticket: q.ticket.to_string(),
+                item: q.item.to_string(),
+                expires_at_ms: q.expires_at_ms,
+            });
         }
         let mut out = Vec::new();
         for (lease, notices) in by_lease {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -70,30 +70,36 @@ fn error(code: Code, status: StatusCode, retry: Option<String>) -> Response {
 }
 
 /// `GET /order/{item}`: a browser's order. Admitted → `303` to the ticket URL.
+///
+/// The hot path: the item is read from the path and the headers by reference (no copies), and
+/// the ticket URL becomes the `Location` header without another copy.
 async fn order(
     State(reception): State<Arc<Reception>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(item): Path<String>,
-    headers: HeaderMap,
+    request: axum::extract::Request,
 ) -> Response {
-    let client = client(&reception, peer, &headers);
-    let outcome = reception.admit(&item, client).await;
-    let html = crate::pages::wants_html(&headers);
+    let path = request.uri().path();
+    let item = path.strip_prefix("/order/").unwrap_or("");
+    let headers = request.headers();
+    let client = client(&reception, peer, headers);
+    let outcome = reception.admit(item, client).await;
+    let html = crate::pages::wants_html(headers);
     let response = match outcome {
         Outcome::Admitted { url, .. } => {
             let mut r = StatusCode::SEE_OTHER.into_response();
-            if let Ok(v) = HeaderValue::from_str(&url) {
+            if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(url)) {
                 r.headers_mut().insert(header::LOCATION, v);
             }
             r
         }
         other => match admission(other) {
-            Some(answer) if html => crate::pages::answer_page(&answer, &item),
+            Some(answer) if html => crate::pages::answer_page(&answer, item),
             Some(answer) => answer_json(answer),
             None => unknown_item(&reception),
         },
     };
-    no_store(response)
+    // `Cache-Control: no-store` is set on every answer by the router's layer.
+    response
 }
 
 /// The body of `POST /api/v1/admissions`.

@@ -222,14 +222,12 @@ impl Reception {
         conn.outbox
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push((
+            .push(crate::registry::Queued {
                 lease,
-                usher_wire::mgmt::Notice {
-                    ticket: ticket.to_string(),
-                    item: item.to_string(),
-                    expires_at_ms,
-                },
-            ));
+                ticket,
+                item: *item,
+                expires_at_ms,
+            });
         slot.handed_out.fetch_add(1, Ordering::Relaxed);
         Some(Outcome::Admitted {
             url,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use usher_ticket::{Epoch, ServerId};
-use usher_wire::mgmt::{Down, Notice, Report};
+use usher_wire::mgmt::{Down, Report};
 
 use crate::config::ShopEntry;
 
@@ -26,8 +26,18 @@ pub(crate) struct Conn {
     pub(crate) pending: Mutex<HashMap<u64, oneshot::Sender<bool>>>,
     /// The current lease of places at this shop.
     pub(crate) lease: Mutex<LeaseState>,
-    /// Notices of tickets issued from leases, waiting for the next batch.
-    pub(crate) outbox: Mutex<Vec<(u64, Notice)>>,
+    /// Notices of tickets issued from leases, waiting for the next batch: lease, ticket, item,
+    /// window end (unix ms). Kept as plain values; written as text only when the batch goes.
+    pub(crate) outbox: Mutex<Vec<Queued>>,
+}
+
+/// A notice waiting for its batch.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Queued {
+    pub(crate) lease: u64,
+    pub(crate) ticket: usher_ticket::TicketId,
+    pub(crate) item: usher_ticket::ItemId,
+    pub(crate) expires_at_ms: u64,
 }
 
 /// One lease the reception holds at a shop.
