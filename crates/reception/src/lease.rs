@@ -18,6 +18,8 @@ use crate::registry::{Conn, Held};
 /// Most batches waiting for an acknowledgement; older ones are given up (their tickets will be
 /// refused `not_notified`, which is safe).
 const MAX_UNACKED: usize = 1024;
+/// After a lease request is answered with nothing, wait this long before asking again.
+const QUIET_AFTER_REFUSAL: Duration = Duration::from_millis(100);
 /// Smallest lease asked for.
 const MIN_LEASE: u32 = 16;
 
@@ -102,6 +104,9 @@ pub(crate) fn refill(
         // Never answered: ask again.
         lease.requested = None;
     }
+    if lease.quiet_until.is_some_and(|until| now < until) {
+        return None;
+    }
     let ttl = config.lease_ttl;
     // The rate at which this shop's leases are used, measured every 100 ms or more.
     match lease.rate_mark {
@@ -180,6 +185,8 @@ pub(crate) fn granted(
     }
     lease.requested = None;
     if places == 0 {
+        // Full: ask again a little later rather than on every tick.
+        lease.quiet_until = sent.checked_add(QUIET_AFTER_REFUSAL);
         return;
     }
     // The shop's clock started at its grant, after `sent`: stop early by the margin and a

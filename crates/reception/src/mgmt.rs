@@ -155,6 +155,7 @@ async fn serve(reception: Arc<Reception>, socket: WebSocket) {
         pending: std::sync::Mutex::new(HashMap::new()),
         lease: std::sync::Mutex::new(crate::registry::LeaseState::default()),
         outbox: std::sync::Mutex::new(Vec::new()),
+        lease_granted: tokio::sync::Notify::new(),
     });
     slot.connect(Arc::clone(&conn));
     let welcome = Down::Welcome {
@@ -225,6 +226,7 @@ async fn serve(reception: Arc<Reception>, socket: WebSocket) {
                             .unwrap_or_else(std::sync::PoisonError::into_inner)
                             .rtt;
                         lease::granted(&conn, &reception.config, id, places, stock, rtt);
+                        conn.lease_granted.notify_waiters();
                     }
                     Up::Noted { batch, refused } => {
                         batches.ack(batch);

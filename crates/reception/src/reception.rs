@@ -166,13 +166,43 @@ impl Reception {
         }
         // Per-ticket reservations (the patent's Sa34), or no lease had a place; a shop with no
         // free unit of the item would refuse, so it is not asked.
-        for candidate in candidates {
+        for candidate in &candidates {
             if free[candidate.index] == Some(0) {
                 continue;
             }
             let slot = &self.registry.slots[candidate.index];
             if let Some(outcome) = self.try_shop(slot, &sealers, &item, client).await {
                 return outcome;
+            }
+        }
+        // A shop may be holding its last places for a lease that is on its way to us: wait for
+        // it (briefly) rather than turn the buyer away.
+        if self.config.reservation == Reservation::Lease {
+            for candidate in &candidates {
+                let slot = &self.registry.slots[candidate.index];
+                let Some(conn) = slot.connection() else {
+                    continue;
+                };
+                let granted = conn.lease_granted.notified();
+                tokio::pin!(granted);
+                granted.as_mut().enable();
+                let in_flight = conn
+                    .lease
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .requested
+                    .is_some();
+                if in_flight
+                    && tokio::time::timeout(self.config.reserve_timeout, granted)
+                        .await
+                        .is_ok()
+                {
+                    let now = self.clock.instant();
+                    if let Some(outcome) = self.issue_from_lease(slot, &sealers, &item, client, now)
+                    {
+                        return outcome;
+                    }
+                }
             }
         }
         Outcome::Waiting {

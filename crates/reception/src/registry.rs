@@ -29,6 +29,8 @@ pub(crate) struct Conn {
     /// Notices of tickets issued from leases, waiting for the next batch: lease, ticket, item,
     /// window end (unix ms). Kept as plain values; written as text only when the batch goes.
     pub(crate) outbox: Mutex<Vec<Queued>>,
+    /// Woken when a lease is granted: a place held for a lease in flight is usable only then.
+    pub(crate) lease_granted: tokio::sync::Notify,
 }
 
 /// A notice waiting for its batch.
@@ -67,6 +69,8 @@ pub(crate) struct LeaseState {
     pub(crate) issued: u64,
     /// The shop holds stock for admitted buyers, so leases carry units per item.
     pub(crate) tracks_stock: bool,
+    /// The shop granted nothing last time: do not ask again before this.
+    pub(crate) quiet_until: Option<Instant>,
     /// Where the issue rate was last measured: when, and `issued` then.
     pub(crate) rate_mark: Option<(Instant, u64)>,
     /// Tickets issued from leases per second, smoothed.
