@@ -53,6 +53,7 @@ pub struct Gate {
     app: Mutex<AppLoad>,
     seq: AtomicU64,
     links: AtomicU64,
+    in_app: std::sync::atomic::AtomicU32,
     /// Woken whenever notices arrive, so a claim that came first can wait for its notice.
     noticed: tokio::sync::Notify,
 }
@@ -79,6 +80,7 @@ impl Gate {
             app: Mutex::new(AppLoad::default()),
             seq: AtomicU64::new(0),
             links: AtomicU64::new(1),
+            in_app: std::sync::atomic::AtomicU32::new(0),
             noticed: tokio::sync::Notify::new(),
         })
     }
@@ -180,9 +182,25 @@ impl Gate {
         )
     }
 
-    /// Orders completed through this gate, to pass back with a store reading taken after.
-    pub fn completions(&self) -> u64 {
-        lock(&self.places).completions()
+    /// Orders completed through this gate, to pass back with a store reading taken after; `None`
+    /// while a session's request is with the app (it may be committing an order the gate has
+    /// not seen complete yet, so a reading now could count that unit twice).
+    pub fn completions(&self) -> Option<u64> {
+        (self.in_app.load(Ordering::SeqCst) == 0).then(|| lock(&self.places).completions())
+    }
+
+    /// A session's request went to the app / came back (see [`completions`](Self::completions)).
+    pub(crate) fn app_call(&self, started: bool) {
+        if started {
+            self.in_app.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.in_app.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The management link `link` ended: its leases' places and units come back.
+    pub fn drop_link(&self, link: u64) {
+        lock(&self.places).drop_link(link);
     }
 
     /// Sa35 in a batch: the notices of tickets issued from a lease. Returns the tickets that hold
@@ -290,8 +308,12 @@ impl Gate {
     /// The application's contribution to reports, read from its store after
     /// [`completions`](Self::completions) returned `seen` (a reading older than a completion is
     /// not used for stock).
-    pub fn set_app_load(&self, seen: u64, load: AppLoad) {
-        lock(&self.places).set_stock(seen, &load.stock);
+    pub fn set_app_load(&self, seen: Option<u64>, load: AppLoad) {
+        if let Some(seen) = seen
+            && self.in_app.load(Ordering::SeqCst) == 0
+        {
+            lock(&self.places).set_stock(seen, &load.stock);
+        }
         *lock(&self.app) = load;
     }
 

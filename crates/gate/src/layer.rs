@@ -164,20 +164,31 @@ where
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 // The app's call runs to the end even if the client goes away, so a committed
                 // order always ends its session.
-                let call = tokio::spawn(async move { inner.call(req).await });
+                let call = {
+                    let gate = Arc::clone(&gate);
+                    gate.app_call(true);
+                    tokio::spawn(async move {
+                        let answer = inner.call(req).await;
+                        // A completed order is recorded before the call counts as finished.
+                        if let Ok(response) = &answer
+                            && response.status().is_success()
+                            && response
+                                .headers()
+                                .contains_key(crate::ORDER_COMPLETE_HEADER)
+                        {
+                            gate.complete(id);
+                        }
+                        gate.app_call(false);
+                        answer
+                    })
+                };
                 Box::pin(async move {
                     let Ok(Ok(mut response)) = call.await else {
                         let mut failed = Response::new(Body::empty());
                         *failed.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
                         return Ok(failed);
                     };
-                    let done = response
-                        .headers_mut()
-                        .remove(crate::ORDER_COMPLETE_HEADER)
-                        .is_some();
-                    if done && response.status().is_success() {
-                        gate.complete(id);
-                    }
+                    response.headers_mut().remove(crate::ORDER_COMPLETE_HEADER);
                     guard_headers(response.headers_mut());
                     Ok(response)
                 })

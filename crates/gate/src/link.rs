@@ -69,7 +69,10 @@ pub async fn run(gate: Arc<Gate>, config: LinkConfig, mut shutdown: watch::Recei
         if *shutdown.borrow() {
             return;
         }
-        match session(&gate, &config, &mut shutdown).await {
+        let link = gate.next_link();
+        let ended = session(&gate, &config, link, &mut shutdown).await;
+        gate.drop_link(link);
+        match ended {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(server = %gate.config().server, error = %e, "management link down")
@@ -86,6 +89,7 @@ pub async fn run(gate: Arc<Gate>, config: LinkConfig, mut shutdown: watch::Recei
 async fn session(
     gate: &Gate,
     config: &LinkConfig,
+    link: u64,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), LinkError> {
     let url = format!("{}{CONNECT_PATH}", config.reception);
@@ -125,7 +129,6 @@ async fn session(
         }
     }
     tracing::info!(server = %gate.config().server, epoch = gate.epoch().0, "management link up");
-    let link = gate.next_link();
 
     let mut tick = tokio::time::interval(config.report_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -139,6 +139,7 @@ pub struct Places {
     sessions: HashMap<SessionId, Session>,
     leases: HashMap<LeaseKey, Lease>,
     stock: Stock,
+    last_sweep: Option<Instant>,
 }
 
 impl Places {
@@ -155,6 +156,7 @@ impl Places {
             leases: HashMap::new(),
             leased: 0,
             stock: Stock::default(),
+            last_sweep: None,
         }
     }
 
@@ -226,7 +228,7 @@ impl Places {
         {
             // The place and the unit move from the lease to the reservation.
             if let Some(u) = lease.stock.get_mut(&item) {
-                *u -= 1;
+                *u = u.saturating_sub(1);
             }
             lease.left -= 1;
             self.leased -= 1;
@@ -257,9 +259,14 @@ impl Places {
             // A resent notice: granted only while its place is still held.
             return notice.state == NoticeState::Reserved;
         }
-        if self.in_use() >= self.capacity {
+        if self.in_use() >= self.capacity
+            && self
+                .last_sweep
+                .is_none_or(|at| now.saturating_duration_since(at) >= Duration::from_millis(1))
+        {
             // Full: free what has run out before refusing. Sweeping costs a pass over every
-            // notice, so it is done only here and on the periodic tick, never per request.
+            // notice, so it is done only here (at most once a millisecond, so a batch of late
+            // notices costs one pass) and on the periodic tick, never per request.
             self.sweep(now);
         }
         if self.in_use() >= self.capacity || expires <= now {
@@ -405,6 +412,7 @@ impl Places {
     /// Frees what has run out: unclaimed reservations past their ticket's window, sessions idle
     /// past the timeout, completed sessions past their keeping time, dead notices past expiry.
     pub fn sweep(&mut self, now: Instant) {
+        self.last_sweep = Some(now);
         let idle = self.idle_timeout;
         let mut freed_sessions = 0;
         let notices = &mut self.notices;
@@ -457,6 +465,24 @@ impl Places {
                 n.state = NoticeState::Dead;
             }
         }
+    }
+
+    /// The management link `link` ended: its leases' notices can no longer arrive, so their
+    /// unused places and units come back now.
+    pub fn drop_link(&mut self, link: u64) {
+        let stock = &mut self.stock;
+        let mut freed = 0;
+        self.leases.retain(|key, l| {
+            if key.0 != link {
+                return true;
+            }
+            freed += l.left;
+            for (item, units) in &l.stock {
+                stock.unhold(item, u64::from(*units));
+            }
+            false
+        });
+        self.leased -= freed;
     }
 
     /// Orders completed through this gate (pass it back with a store reading taken after).

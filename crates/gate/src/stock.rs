@@ -30,10 +30,11 @@ impl Stock {
         Some(have.saturating_sub(self.held.get(item).copied().unwrap_or(0)))
     }
 
-    /// Holds up to `want` units of `item`; how many were held.
+    /// Holds up to `want` units of `item`; how many were held. Holds are counted even before
+    /// the app reports stock, so they are right once it does.
     pub(crate) fn hold(&mut self, item: &ItemId, want: u64) -> u64 {
         let got = self.free(item).map_or(want, |free| free.min(want));
-        if got > 0 && self.units.is_some() {
+        if got > 0 {
             *self.held.entry(*item).or_default() += got;
         }
         got
@@ -49,9 +50,6 @@ impl Stock {
     /// A held unit was sold: the order completed.
     pub(crate) fn sold(&mut self, item: &ItemId) {
         self.completions += 1;
-        if self.units.is_none() {
-            return;
-        }
         self.unhold(item, 1);
         if let Some(u) = self.units.as_mut().and_then(|u| u.get_mut(item)) {
             *u = u.saturating_sub(1);

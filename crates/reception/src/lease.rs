@@ -192,6 +192,12 @@ pub(crate) fn granted(
     // The shop's clock started at its grant, after `sent`: stop early by the margin and a
     // round trip, so the last notice arrives in time.
     let stop = config.lease_margin + rtt;
+    if stop + ttl / 4 >= ttl {
+        // Round trips this slow leave a lease no useful life: per-ticket reservations until the
+        // lease runs out at the shop, instead of leasing again at once.
+        lease.quiet_until = sent.checked_add(ttl);
+        return;
+    }
     if let Some(usable_until) = sent.checked_add(ttl.saturating_sub(stop)) {
         let stock = lease.tracks_stock.then(|| stock.into_iter().collect());
         lease.held.push(Held {

@@ -186,6 +186,11 @@ impl Reception {
                 let granted = conn.lease_granted.notified();
                 tokio::pin!(granted);
                 granted.as_mut().enable();
+                // A grant may have arrived while the per-ticket request was out.
+                let now = self.clock.instant();
+                if let Some(outcome) = self.issue_from_lease(slot, &sealers, &item, client, now) {
+                    return outcome;
+                }
                 let in_flight = conn
                     .lease
                     .lock()
