@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use usher_ticket::{IssuerId, ItemId, TicketId};
-use usher_wire::mgmt::{CONNECT_PATH, Down, MAX_MESSAGE_LEN, Up};
+use usher_wire::mgmt::{CONNECT_PATH, Down, MAX_MESSAGE_LEN, READ_BUFFER_LEN, Up};
 
 use crate::Gate;
 
@@ -94,6 +94,7 @@ async fn session(
 ) -> Result<(), LinkError> {
     let url = format!("{}{CONNECT_PATH}", config.reception);
     let ws_config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_LEN)
         .max_message_size(Some(MAX_MESSAGE_LEN))
         .max_frame_size(Some(MAX_MESSAGE_LEN));
     let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(ws_config), true).await?;

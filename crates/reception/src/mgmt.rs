@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use usher_ticket::{Epoch, KeyId, ServerId};
 use usher_wire::Code;
 use usher_wire::clock::unix_ms;
-use usher_wire::mgmt::{CONNECT_PATH, Down, MAX_MESSAGE_LEN, Up};
+use usher_wire::mgmt::{CONNECT_PATH, Down, MAX_MESSAGE_LEN, READ_BUFFER_LEN, Up};
 
 use crate::lease::{self, Batches};
 use crate::registry::Conn;
@@ -42,6 +42,7 @@ async fn status(State(reception): State<Arc<Reception>>) -> Response {
 async fn connect(State(reception): State<Arc<Reception>>, ws: WebSocketUpgrade) -> Response {
     ws.max_message_size(MAX_MESSAGE_LEN)
         .max_frame_size(MAX_MESSAGE_LEN)
+        .read_buffer_size(READ_BUFFER_LEN)
         .on_upgrade(move |socket| serve(reception, socket))
 }
 
