@@ -19,7 +19,63 @@ use crate::reception::{Outcome, Reception};
 /// Largest admission request body.
 pub const MAX_BODY: usize = 4 * 1024;
 
-/// The public listener's routes. Serve with `into_make_service_with_connect_info::<SocketAddr>()`.
+/// The public listener as one service: `GET /order/{item}`, the hot path, is answered directly;
+/// everything else goes through [`router`]. The requests must carry `ConnectInfo<SocketAddr>`.
+pub fn service(reception: Arc<Reception>) -> PublicService {
+    PublicService {
+        router: router(Arc::clone(&reception)),
+        reception,
+    }
+}
+
+/// See [`service`].
+#[derive(Debug, Clone)]
+pub struct PublicService {
+    reception: Arc<Reception>,
+    router: Router,
+}
+
+impl tower::Service<axum::extract::Request> for PublicService {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, Self::Error>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        match peer {
+            Some(peer)
+                if request.method() == http::Method::GET
+                    && request.uri().path().starts_with("/order/") =>
+            {
+                let reception = Arc::clone(&self.reception);
+                Box::pin(async move {
+                    let mut response = order(State(reception), ConnectInfo(peer), request).await;
+                    response
+                        .headers_mut()
+                        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                    Ok(response)
+                })
+            }
+            _ => {
+                use tower::ServiceExt as _;
+                Box::pin(self.router.clone().oneshot(request))
+            }
+        }
+    }
+}
+
+/// The public listener's routes. Serve with `ConnectInfo<SocketAddr>` on every request.
 pub fn router(reception: Arc<Reception>) -> Router {
     Router::new()
         .route("/order/{item}", get(order))

@@ -53,7 +53,7 @@ pub fn start_reception(
     let management_addr = management.local_addr()?;
     serve::spawn_server(
         public,
-        usher_reception::public::router(Arc::clone(&reception)),
+        usher_reception::public::service(Arc::clone(&reception)),
         shutdown.clone(),
     );
     serve::spawn_server(

@@ -1,11 +1,11 @@
 //! Listening, shutting down, and reloading: what every server subcommand shares.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use axum::Router;
 use axum::extract::ConnectInfo;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -98,21 +98,41 @@ impl Default for Limits {
 /// Serves `router` on `listener` until shutdown, with the peer address available to handlers
 /// (`ConnectInfo<SocketAddr>`), HTTP/1 and HTTP/2, WebSocket upgrades, and [`Limits`] on
 /// connections, header time and header size. In-flight requests finish on shutdown.
-pub fn spawn_server(
+pub fn spawn_server<S>(
     listener: TcpListener,
-    router: Router,
+    service: S,
     shutdown: watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
-    spawn_server_with(listener, router, shutdown, Limits::default())
+) -> tokio::task::JoinHandle<()>
+where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    spawn_server_with(listener, service, shutdown, Limits::default())
 }
 
 /// [`spawn_server`] with explicit limits.
-pub fn spawn_server_with(
+pub fn spawn_server_with<S>(
     listener: TcpListener,
-    router: Router,
+    router: S,
     shutdown: watch::Receiver<bool>,
     limits: Limits,
-) -> tokio::task::JoinHandle<()> {
+) -> tokio::task::JoinHandle<()>
+where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::server::graceful::GracefulShutdown;
