@@ -232,15 +232,7 @@ impl Places {
             }
             lease.left -= 1;
             self.leased -= 1;
-            self.reserved += 1;
-            self.notices.insert(
-                ticket,
-                Notice {
-                    item,
-                    expires,
-                    state: NoticeState::Reserved,
-                },
-            );
+            self.add_reservation(ticket, item, expires);
             return true;
         }
         self.reserve(ticket, item, expires, now)
@@ -276,6 +268,12 @@ impl Places {
             // No unit left for this item: nobody is admitted to find it sold out.
             return false;
         }
+        self.add_reservation(ticket, item, expires);
+        true
+    }
+
+    /// Records a reservation for `ticket` whose place (and unit) the caller has already found.
+    fn add_reservation(&mut self, ticket: TicketId, item: ItemId, expires: Instant) {
         self.reserved += 1;
         self.high_water = self.high_water.max(self.in_use());
         self.notices.insert(
@@ -286,7 +284,6 @@ impl Places {
                 state: NoticeState::Reserved,
             },
         );
-        true
     }
 
     /// Sb32: turns a verified ticket's reservation into a session. The same client claiming again

@@ -3,6 +3,7 @@
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
 use usher_wire::Admission;
+use usher_wire::html::escape;
 
 /// Whether the client prefers HTML.
 pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
@@ -10,13 +11,6 @@ pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"))
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// A small page for a non-admitted answer. The busy page refreshes itself after the wait

@@ -57,6 +57,15 @@ impl Sealers {
     }
 }
 
+/// The answer for a ticket handed out at `slot`, whose window ends at `expires_at_ms`.
+fn admitted(url: String, slot: &crate::registry::Slot, expires_at_ms: u64) -> Outcome {
+    Outcome::Admitted {
+        url,
+        server: slot.entry.id,
+        expires_at: SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(expires_at_ms),
+    }
+}
+
 /// A reception: shared by its public and management listeners.
 #[derive(Debug)]
 pub struct Reception {
@@ -232,6 +241,31 @@ impl Reception {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take(now, item.as_str())?;
+        let (url, ticket, expires_at_ms) = self.seal(slot, sealer, &conn, item, client)?;
+        conn.outbox
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(crate::registry::Queued {
+                lease,
+                ticket,
+                item: *item,
+                expires_at_ms,
+            });
+        slot.handed_out.fetch_add(1, Ordering::Relaxed);
+        Some(admitted(url, slot, expires_at_ms))
+    }
+
+    /// Sa35: seals a ticket for `item` at the shop on `conn` (for the run of the shop on that
+    /// very connection) and builds its URL; returns the URL, the ticket's id and the end of its
+    /// window (unix ms, whole seconds as sealed).
+    fn seal(
+        &self,
+        slot: &crate::registry::Slot,
+        sealer: &TicketSealer,
+        conn: &crate::registry::Conn,
+        item: &ItemId,
+        client: IpAddr,
+    ) -> Option<(String, usher_ticket::TicketId, u64)> {
         let not_before = self.clock.wall();
         let spec = TicketSpec {
             epoch: conn.epoch,
@@ -254,21 +288,7 @@ impl Reception {
         url.push_str(item.as_str());
         let nbf = unix_ms(not_before) / 1000;
         let expires_at_ms = (nbf + self.config.ticket_ttl.as_secs()) * 1000;
-        conn.outbox
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(crate::registry::Queued {
-                lease,
-                ticket,
-                item: *item,
-                expires_at_ms,
-            });
-        slot.handed_out.fetch_add(1, Ordering::Relaxed);
-        Some(Outcome::Admitted {
-            url,
-            server: slot.entry.id,
-            expires_at: SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(expires_at_ms),
-        })
+        Some((url, ticket, expires_at_ms))
     }
 
     /// Sa34 + Sa35 for one shop: seal a ticket, ask the shop to hold a place for it (the
@@ -282,30 +302,7 @@ impl Reception {
     ) -> Option<Outcome> {
         let conn = slot.connection()?;
         let sealer = sealers.by_shop.get(&slot.entry.id)?;
-        let not_before = self.clock.wall();
-        // Sealed for the run of the shop on this very connection, whose answer we will trust.
-        let spec = TicketSpec {
-            epoch: conn.epoch,
-            not_before,
-            ttl: self.config.ticket_ttl,
-            binding: self.config.binding.bind(client),
-            item,
-        };
-        let mut url = String::with_capacity(slot.entry.url.len() + 140);
-        url.push_str(&slot.entry.url);
-        url.push_str("/t/");
-        let ticket = match sealer.seal(&spec, &mut url) {
-            Ok(id) => id,
-            Err(e) => {
-                tracing::error!(error = %e, "sealing failed");
-                return None;
-            }
-        };
-        url.push_str("/items/");
-        url.push_str(item.as_str());
-        // The window as sealed: whole seconds from not_before.
-        let nbf = unix_ms(not_before) / 1000;
-        let expires_at_ms = (nbf + self.config.ticket_ttl.as_secs()) * 1000;
+        let (url, ticket, expires_at_ms) = self.seal(slot, sealer, &conn, item, client)?;
         slot.handed_out.fetch_add(1, Ordering::Relaxed);
         let id = self.registry.next_request();
         let down = Down::Reserve {
@@ -316,12 +313,7 @@ impl Reception {
         };
         let granted = conn.ask(id, down, self.config.reserve_timeout).await;
         if granted == Some(true) {
-            Some(Outcome::Admitted {
-                url,
-                server: slot.entry.id,
-                expires_at: SystemTime::UNIX_EPOCH
-                    + std::time::Duration::from_millis(expires_at_ms),
-            })
+            Some(admitted(url, slot, expires_at_ms))
         } else {
             if granted.is_none() {
                 // No answer in time: if the shop grants it after all, it frees the place again.

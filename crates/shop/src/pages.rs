@@ -4,6 +4,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use http::StatusCode;
+use usher_wire::html::escape;
 use usher_wire::{Code, Rfc3339};
 
 use crate::catalogue::Item;
@@ -117,22 +118,6 @@ fn layout(title: &str, body: &str) -> String {
 /// `4500` → `45.00`.
 fn price(cents: u64) -> String {
     format!("{}.{:02}", cents / 100, cents % 100)
-}
-
-/// Escapes text for HTML element content and quoted attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! - [`code`]: [`Code`], every refusal code with its serde name, default HTTP status and meaning.
 //! - [`admission`]: [`Admission`], what the reception answers to an order (`status` is a serde enum).
 //! - [`error`]: [`ErrorBody`], the body of every 4xx refusal at every part.
+//! - [`html`]: the HTML escape the parts' small pages share.
 //! - [`mgmt`]: the messages of the management channel between shops and the reception.
 //! - [`time`]: [`Rfc3339`], a UTC timestamp that travels as RFC 3339 text.
 //!
@@ -16,6 +17,7 @@ pub mod admission;
 pub mod clock;
 pub mod code;
 pub mod error;
+pub mod html;
 pub mod mgmt;
 pub mod time;
 
