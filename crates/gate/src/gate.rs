@@ -203,26 +203,33 @@ impl Gate {
         lock(&self.places).drop_link(link);
     }
 
-    /// Sa35 in a batch: the notices of tickets issued from a lease. Returns the tickets that hold
-    /// no place (their claim will be refused `not_notified`).
-    pub fn note(&self, link: u64, lease: u64, notices: &[usher_wire::mgmt::Notice]) -> Vec<String> {
+    /// Sa35 in a batch: the notices of tickets issued from lease `lease` on link `link`. Returns
+    /// the tickets that hold no place (their claim will be refused `not_notified`).
+    pub fn note<'a>(
+        &self,
+        link: u64,
+        lease: u64,
+        notices: impl IntoIterator<Item = usher_wire::notices::Notice<'a>>,
+    ) -> Vec<TicketId> {
         let now_ms = unix_ms(self.clock.wall());
         let now = self.clock.instant();
         let mut refused = Vec::new();
         {
             let mut places = lock(&self.places);
             for n in notices {
-                let parsed =
-                    TicketId::from_hex(&n.ticket).zip(usher_ticket::ItemId::new(&n.item).ok());
-                let Some((ticket, item)) = parsed else {
-                    refused.push(n.ticket.clone());
+                let ticket = TicketId {
+                    issuer: usher_ticket::IssuerId(n.issuer),
+                    serial: n.serial,
+                };
+                let Ok(item) = usher_ticket::ItemId::new(n.item) else {
+                    refused.push(ticket);
                     continue;
                 };
                 let left = Duration::from_millis(n.expires_at_ms.saturating_sub(now_ms))
                     .min(MAX_TICKET_LIFE)
                     + self.config.skew;
                 if !places.note((link, lease), ticket, item, now + left, now) {
-                    refused.push(n.ticket.clone());
+                    refused.push(ticket);
                 }
             }
         }

@@ -138,8 +138,15 @@ async fn session(
             _ = tick.tick() => {
                 tx.send(send(&Up::Report(gate.report()))?).await?;
             }
-            down = next(&mut rx) => {
-                let answer = match down? {
+            down = incoming(&mut rx) => {
+                let down = match down? {
+                    Incoming::Down(down) => down,
+                    Incoming::Notices(bytes) => {
+                        tx.send(send(&noted(gate, link, &bytes)?)?).await?;
+                        continue;
+                    }
+                };
+                let answer = match down {
                     Down::Reserve { id, ticket, item, expires_at_ms } => {
                         let granted = match (TicketId::from_hex(&ticket), ItemId::new(&item)) {
                             (Some(ticket), Ok(item)) => gate.reserve(ticket, item, expires_at_ms),
@@ -150,10 +157,6 @@ async fn session(
                     Down::Lease { id, places, ttl_ms, stock } => {
                         let (places, stock) = gate.grant(link, id, places, &stock, ttl_ms);
                         Some(Up::Leased { id, places, stock })
-                    }
-                    Down::Notices { batch, lease, notices } => {
-                        let refused = gate.note(link, lease, &notices);
-                        Some(Up::Noted { batch, refused })
                     }
                     Down::Release { ticket } => {
                         if let Some(ticket) = TicketId::from_hex(&ticket) {
@@ -191,7 +194,24 @@ fn admit(gate: &Gate, issuers: &[String]) {
     gate.admit_issuers(&ids);
 }
 
+/// One message from the reception: JSON, or a binary notices frame.
+enum Incoming {
+    Down(Down),
+    Notices(tokio_tungstenite::tungstenite::Bytes),
+}
+
+/// The next JSON message; a notices frame before the link is up is a protocol error.
 async fn next<S>(rx: &mut S) -> Result<Down, LinkError>
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    match incoming(rx).await? {
+        Incoming::Down(down) => Ok(down),
+        Incoming::Notices(_) => Err(LinkError::Protocol("notices before welcome".into())),
+    }
+}
+
+async fn incoming<S>(rx: &mut S) -> Result<Incoming, LinkError>
 where
     S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
@@ -201,10 +221,23 @@ where
             Some(Err(e)) => return Err(e.into()),
             Some(Ok(Message::Text(text))) => {
                 return serde_json::from_str(text.as_str())
+                    .map(Incoming::Down)
                     .map_err(|e| LinkError::Protocol(e.to_string()));
             }
+            Some(Ok(Message::Binary(bytes))) => return Ok(Incoming::Notices(bytes)),
             Some(Ok(Message::Close(_))) => return Err(LinkError::Closed),
             Some(Ok(_)) => {}
         }
     }
+}
+
+/// Sa35 in a batch: records a notices frame; the acknowledgement to send.
+fn noted(gate: &Gate, link: u64, bytes: &[u8]) -> Result<Up, LinkError> {
+    let frame = usher_wire::notices::Frame::decode(bytes)
+        .map_err(|e| LinkError::Protocol(e.to_string()))?;
+    let refused = gate.note(link, frame.lease, frame.notices());
+    Ok(Up::Noted {
+        batch: frame.batch,
+        refused: refused.iter().map(ToString::to_string).collect(),
+    })
 }

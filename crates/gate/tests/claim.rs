@@ -328,12 +328,13 @@ async fn a_claim_that_beats_its_notice_waits_for_it() {
                 .0,
             1
         );
-        let notice = usher_wire::mgmt::Notice {
-            ticket: ticket.id.to_string(),
-            item: "concert".into(),
+        let notice = usher_wire::notices::Notice {
+            issuer: ticket.id.issuer.0,
+            serial: ticket.id.serial,
+            item: "concert",
             expires_at_ms: expires,
         };
-        assert!(gate.note(1, 1, &[notice]).is_empty());
+        assert!(gate.note(1, 1, [notice]).is_empty());
     });
     let r = client("127.0.0.1").get(&url).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);

@@ -36,6 +36,9 @@ impl std::str::FromStr for Reservation {
     }
 }
 
+/// Most shops one reception serves.
+pub const MAX_SHOPS: usize = 64;
+
 /// A reception's settings. Build with [`ReceptionConfig::new`] and adjust the public fields.
 #[derive(Debug, Clone)]
 pub struct ReceptionConfig {

@@ -10,10 +10,12 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use usher_wire::mgmt::{Down, MAX_BATCH, Notice};
+use bytes::Bytes;
+use usher_wire::mgmt::{Down, MAX_BATCH};
+use usher_wire::notices::{self, Notice};
 
 use crate::config::ReceptionConfig;
-use crate::registry::{Conn, Held};
+use crate::registry::{Conn, Held, Queued};
 
 /// Most batches waiting for an acknowledgement; older ones are given up (their tickets will be
 /// refused `not_notified`, which is safe).
@@ -27,30 +29,38 @@ const MIN_LEASE: u32 = 16;
 #[derive(Debug, Default)]
 pub(crate) struct Batches {
     next: u64,
-    unacked: HashMap<u64, (Instant, Down)>,
+    /// Encoded frames by batch id, with when they were last sent.
+    unacked: HashMap<u64, (Instant, Bytes)>,
+    /// The outbox is swapped with this (empty) vector at each flush, so neither reallocates.
+    spare: Vec<Queued>,
 }
 
 impl Batches {
-    /// Takes the connection's queued notices and makes batches of them.
-    pub(crate) fn flush(&mut self, conn: &Conn, now: Instant) -> Vec<Down> {
-        let queued = std::mem::take(&mut *conn.outbox.lock().unwrap_or_else(|e| e.into_inner()));
-        let mut by_lease: HashMap<u64, Vec<Notice>> = HashMap::new();
-        for q in queued {
-            by_lease.entry(q.lease).or_default().push(Notice {
-                ticket: q.ticket.to_string(),
-                item: q.item.to_string(),
-                expires_at_ms: q.expires_at_ms,
-            });
-        }
+    /// Takes the connection's queued notices and encodes them in binary frames, one per lease
+    /// and [`MAX_BATCH`] notices.
+    pub(crate) fn flush(&mut self, conn: &Conn, now: Instant) -> Vec<Bytes> {
+        std::mem::swap(
+            &mut *conn.outbox.lock().unwrap_or_else(|e| e.into_inner()),
+            &mut self.spare,
+        );
+        let mut queued = std::mem::take(&mut self.spare);
+        queued.sort_unstable_by_key(|q| q.lease);
         let mut out = Vec::new();
-        for (lease, notices) in by_lease {
-            for chunk in notices.chunks(MAX_BATCH) {
+        let mut frame = Vec::with_capacity(MAX_BATCH);
+        for same_lease in queued.chunk_by(|a, b| a.lease == b.lease) {
+            let lease = same_lease[0].lease;
+            for chunk in same_lease.chunks(MAX_BATCH) {
+                frame.clear();
+                frame.extend(chunk.iter().map(|q| Notice {
+                    issuer: q.ticket.issuer.0,
+                    serial: q.ticket.serial,
+                    expires_at_ms: q.expires_at_ms,
+                    item: q.item.as_str(),
+                }));
                 self.next += 1;
-                let down = Down::Notices {
-                    batch: self.next,
-                    lease,
-                    notices: chunk.to_vec(),
-                };
+                let mut bytes = Vec::new();
+                notices::encode(&mut bytes, self.next, lease, &frame);
+                let bytes = Bytes::from(bytes);
                 if self.unacked.len() >= MAX_UNACKED
                     && let Some(oldest) = self
                         .unacked
@@ -60,21 +70,23 @@ impl Batches {
                 {
                     self.unacked.remove(&oldest);
                 }
-                self.unacked.insert(self.next, (now, down.clone()));
-                out.push(down);
+                self.unacked.insert(self.next, (now, bytes.clone()));
+                out.push(bytes);
             }
         }
+        queued.clear();
+        self.spare = queued;
         out
     }
 
-    /// Batches sent longer than `after` ago without an acknowledgement, to send again.
-    pub(crate) fn overdue(&mut self, now: Instant, after: Duration) -> Vec<Down> {
+    /// Frames sent longer than `after` ago without an acknowledgement, to send again.
+    pub(crate) fn overdue(&mut self, now: Instant, after: Duration) -> Vec<Bytes> {
         self.unacked
             .values_mut()
             .filter(|(at, _)| now.saturating_duration_since(*at) >= after)
-            .map(|(at, down)| {
+            .map(|(at, bytes)| {
                 *at = now;
-                down.clone()
+                bytes.clone()
             })
             .collect()
     }
@@ -199,7 +211,12 @@ pub(crate) fn granted(
         return;
     }
     if let Some(usable_until) = sent.checked_add(ttl.saturating_sub(stop)) {
-        let stock = lease.tracks_stock.then(|| stock.into_iter().collect());
+        let stock = lease.tracks_stock.then(|| {
+            stock
+                .into_iter()
+                .filter_map(|(item, units)| Some((usher_ticket::ItemId::new(&item).ok()?, units)))
+                .collect()
+        });
         lease.held.push(Held {
             id,
             left: places,

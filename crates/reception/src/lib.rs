@@ -27,5 +27,5 @@ pub mod public;
 mod reception;
 mod registry;
 
-pub use config::{ReceptionConfig, Reservation, ShopEntry};
-pub use reception::{Outcome, Reception};
+pub use config::{MAX_SHOPS, ReceptionConfig, Reservation, ShopEntry};
+pub use reception::{Outcome, Pending, Reception, StartError, TicketUrl};

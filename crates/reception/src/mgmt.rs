@@ -181,8 +181,12 @@ async fn serve(reception: Arc<Reception>, socket: WebSocket) {
         tokio::select! {
             _ = notice_tick.tick(), if leasing => {
                 let now = reception.clock.instant();
-                let mut out = batches.flush(&conn, now);
-                out.extend(batches.overdue(now, reception.config.notice_resend));
+                let mut out: Vec<Message> = batches
+                    .flush(&conn, now)
+                    .into_iter()
+                    .chain(batches.overdue(now, reception.config.notice_resend))
+                    .map(Message::Binary)
+                    .collect();
                 let report = slot
                     .view
                     .read()
@@ -190,16 +194,9 @@ async fn serve(reception: Arc<Reception>, socket: WebSocket) {
                     .report
                     .clone();
                 let next_id = || reception.registry.next_request();
-                out.extend(lease::refill(&conn, &reception.config, report.as_ref(), next_id, now));
-                let mut failed = false;
-                for down in out {
-                    let Some(m) = text(&down) else { continue };
-                    if tx.send(m).await.is_err() {
-                        failed = true;
-                        break;
-                    }
-                }
-                if failed {
+                let refill = lease::refill(&conn, &reception.config, report.as_ref(), next_id, now);
+                out.extend(refill.as_ref().and_then(text));
+                if !out.is_empty() && tx.send_all(&mut futures_util::stream::iter(out.into_iter().map(Ok))).await.is_err() {
                     break;
                 }
             }

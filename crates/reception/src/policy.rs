@@ -11,6 +11,9 @@ pub struct Candidate {
     pub load: f64,
     /// Round-trip time on the management connection.
     pub rtt: Duration,
+    /// Units of the item not held for admitted buyers, as last reported (`None` when the shop
+    /// does not track holds).
+    pub free: Option<u64>,
 }
 
 /// Puts candidates in the order they should be asked for a place.
@@ -50,6 +53,7 @@ mod tests {
             index,
             load,
             rtt: Duration::from_millis(rtt_ms),
+            free: None,
         }
     }
 

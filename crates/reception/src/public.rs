@@ -19,8 +19,9 @@ use crate::reception::{Outcome, Reception};
 /// Largest admission request body.
 pub const MAX_BODY: usize = 4 * 1024;
 
-/// The public listener as one service: `GET /order/{item}`, the hot path, is answered directly;
-/// everything else goes through [`router`]. The requests must carry `ConnectInfo<SocketAddr>`.
+/// The public listener as one service: `GET /order/{item}`, the hot path, is answered directly
+/// (an order settled from a lease costs no await and no boxed future); everything else goes
+/// through [`router`].
 pub fn service(reception: Arc<Reception>) -> PublicService {
     PublicService {
         router: router(Arc::clone(&reception)),
@@ -35,42 +36,73 @@ pub struct PublicService {
     router: Router,
 }
 
-impl tower::Service<axum::extract::Request> for PublicService {
-    type Response = Response;
-    type Error = std::convert::Infallible;
-    type Future =
-        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, Self::Error>> + Send>>;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
+impl PublicService {
+    /// Answers `request` from `peer`.
+    pub fn call<B>(&self, peer: SocketAddr, request: http::Request<B>) -> PublicFuture
+    where
+        B: axum::body::HttpBody<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        if request.method() == http::Method::GET
+            && let Some(item) = request.uri().path().strip_prefix("/order/")
+        {
+            let client = client(&self.reception, peer, request.headers());
+            let html = || crate::pages::wants_html(request.headers());
+            return match self.reception.admit_now(item, client) {
+                Ok(outcome) => {
+                    PublicFuture::Ready(Some(order_answer(&self.reception, outcome, item, html())))
+                }
+                Err(pending) => {
+                    let reception = Arc::clone(&self.reception);
+                    let item = item.to_owned();
+                    let html = html();
+                    PublicFuture::Later(Box::pin(async move {
+                        let outcome = reception.admit_later(pending).await;
+                        order_answer(&reception, outcome, &item, html)
+                    }))
+                }
+            };
+        }
+        let mut request = request.map(axum::body::Body::new);
+        request.extensions_mut().insert(ConnectInfo(peer));
+        PublicFuture::Router(tower::Service::call(&mut self.router.clone(), request))
     }
+}
 
-    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
-        let peer = request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0);
-        match peer {
-            Some(peer)
-                if request.method() == http::Method::GET
-                    && request.uri().path().starts_with("/order/") =>
-            {
-                let reception = Arc::clone(&self.reception);
-                Box::pin(async move {
-                    let mut response = order(State(reception), ConnectInfo(peer), request).await;
-                    response
-                        .headers_mut()
-                        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                    Ok(response)
-                })
-            }
-            _ => {
-                use tower::ServiceExt as _;
-                Box::pin(self.router.clone().oneshot(request))
-            }
+/// The answer of [`PublicService::call`].
+pub enum PublicFuture {
+    /// Settled without waiting.
+    Ready(Option<Response>),
+    /// An order that waits for a shop.
+    Later(std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>),
+    /// Any other route.
+    Router(axum::routing::future::RouteFuture<std::convert::Infallible>),
+}
+
+impl std::fmt::Debug for PublicFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PublicFuture::Ready(_) => "PublicFuture::Ready",
+            PublicFuture::Later(_) => "PublicFuture::Later",
+            PublicFuture::Router(_) => "PublicFuture::Router",
+        })
+    }
+}
+
+impl std::future::Future for PublicFuture {
+    type Output = Result<Response, std::convert::Infallible>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        // Every variant is Unpin (the boxed future is pinned in its box).
+        match self.get_mut() {
+            PublicFuture::Ready(response) => std::task::Poll::Ready(Ok(response
+                .take()
+                .unwrap_or_else(|| error(Code::NotFound, StatusCode::NOT_FOUND, None)))),
+            PublicFuture::Later(future) => future.as_mut().poll(cx).map(Ok),
+            PublicFuture::Router(future) => std::pin::Pin::new(future).poll(cx),
         }
     }
 }
@@ -125,10 +157,8 @@ fn error(code: Code, status: StatusCode, retry: Option<String>) -> Response {
     no_store((status, axum::Json(body)).into_response())
 }
 
-/// `GET /order/{item}`: a browser's order. Admitted → `303` to the ticket URL.
-///
-/// The hot path: the item is read from the path and the headers by reference (no copies), and
-/// the ticket URL becomes the `Location` header without another copy.
+/// `GET /order/{item}`: a browser's order (also reached through the router, for tests that
+/// drive it with `oneshot`).
 async fn order(
     State(reception): State<Arc<Reception>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -139,23 +169,28 @@ async fn order(
     let headers = request.headers();
     let client = client(&reception, peer, headers);
     let outcome = reception.admit(item, client).await;
-    let html = crate::pages::wants_html(headers);
+    order_answer(&reception, outcome, item, crate::pages::wants_html(headers))
+}
+
+/// The answer to `GET /order/{item}`: admitted → `303` to the ticket URL; otherwise a page or
+/// JSON. Every answer carries `Cache-Control: no-store`.
+fn order_answer(reception: &Reception, outcome: Outcome, item: &str, html: bool) -> Response {
     let response = match outcome {
         Outcome::Admitted { url, .. } => {
-            let mut r = StatusCode::SEE_OTHER.into_response();
-            if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(url)) {
-                r.headers_mut().insert(header::LOCATION, v);
-            }
+            let mut headers = HeaderMap::with_capacity(2);
+            headers.insert(header::LOCATION, url.header_value());
+            let mut r = Response::new(axum::body::Body::empty());
+            *r.status_mut() = StatusCode::SEE_OTHER;
+            *r.headers_mut() = headers;
             r
         }
         other => match admission(other) {
             Some(answer) if html => crate::pages::answer_page(&answer, item),
             Some(answer) => answer_json(answer),
-            None => unknown_item(&reception),
+            None => unknown_item(reception),
         },
     };
-    // `Cache-Control: no-store` is set on every answer by the router's layer.
-    response
+    no_store(response)
 }
 
 /// The body of `POST /api/v1/admissions`.
@@ -214,7 +249,7 @@ fn admission(outcome: Outcome) -> Option<Admission> {
             server,
             expires_at,
         } => Admission::Admitted {
-            url,
+            url: url.as_str().to_owned(),
             server: server.to_string(),
             expires_at: Rfc3339(expires_at),
         },

@@ -1,6 +1,5 @@
 //! The reception's core: Sa33 (select), Sa34 (reserve), Sa35 (ticket), Sa36 (busy).
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -11,7 +10,7 @@ use usher_wire::Clock;
 use usher_wire::clock::unix_ms;
 use usher_wire::mgmt::Down;
 
-use crate::config::{ReceptionConfig, Reservation};
+use crate::config::{MAX_SHOPS, ReceptionConfig, Reservation};
 use crate::policy::{Candidate, LeastLoaded, SelectionPolicy};
 use crate::registry::Registry;
 
@@ -21,7 +20,7 @@ pub enum Outcome {
     /// Sa35: go to `url` before `expires_at`.
     Admitted {
         /// `{shop}/t/{ticket}/items/{item}`.
-        url: String,
+        url: TicketUrl,
         /// The chosen shop.
         server: ServerId,
         /// When the ticket's window closes.
@@ -40,25 +39,72 @@ pub enum Outcome {
     UnknownItem,
 }
 
-/// The sealing side of the keyring: one sealer per configured shop, all for this process's issuer.
+/// Why a reception could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// More shops than [`MAX_SHOPS`].
+    #[error("{0} shops configured; one reception serves at most {MAX_SHOPS}")]
+    TooManyShops(usize),
+    /// The system gave no randomness for the issuer id.
+    #[error("no randomness for an issuer id: {0}")]
+    Random(#[from] getrandom::Error),
+}
+
+/// A ticket URL, kept as the `Location` header value it becomes (built once, never copied).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketUrl(http::HeaderValue);
+
+impl TicketUrl {
+    /// The URL as text.
+    pub fn as_str(&self) -> &str {
+        // Built from a `str` of visible ASCII; never fails.
+        self.0.to_str().unwrap_or_default()
+    }
+
+    /// The URL as a header value.
+    pub fn header_value(self) -> http::HeaderValue {
+        self.0
+    }
+}
+
+impl std::fmt::Display for TicketUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The sealing side of the keyring: one sealer per configured shop (in registry order), all for
+/// this process's issuer.
 #[derive(Debug)]
 struct Sealers {
-    by_shop: HashMap<ServerId, TicketSealer>,
+    by_slot: Vec<TicketSealer>,
 }
 
 impl Sealers {
     fn new(keyring: &Keyring, config: &ReceptionConfig, issuer: &Arc<Issuer>) -> Sealers {
-        let by_shop = config
+        let by_slot = config
             .shops
             .iter()
-            .map(|s| (s.id, keyring.ticket_sealer(&s.id, Arc::clone(issuer))))
+            .map(|s| keyring.ticket_sealer(&s.id, Arc::clone(issuer)))
             .collect();
-        Sealers { by_shop }
+        Sealers { by_slot }
     }
 }
 
+/// The shops that could take an order, best first (at most [`MAX_SHOPS`]).
+type Candidates = arrayvec::ArrayVec<Candidate, MAX_SHOPS>;
+
+/// An order the synchronous path could not settle: it needs a round trip to a shop (per-ticket
+/// reservations) or a short wait for a lease in flight. See [`Reception::admit_later`].
+#[derive(Debug)]
+pub struct Pending {
+    item: ItemId,
+    client: IpAddr,
+    candidates: Candidates,
+}
+
 /// The answer for a ticket handed out at `slot`, whose window ends at `expires_at_ms`.
-fn admitted(url: String, slot: &crate::registry::Slot, expires_at_ms: u64) -> Outcome {
+fn admitted(url: TicketUrl, slot: &crate::registry::Slot, expires_at_ms: u64) -> Outcome {
     Outcome::Admitted {
         url,
         server: slot.entry.id,
@@ -81,13 +127,16 @@ pub struct Reception {
 }
 
 impl Reception {
-    /// A reception for the shops in `config`, sealing with `keyring`'s active key under a fresh
-    /// random issuer id.
+    /// A reception for the shops in `config` (at most [`MAX_SHOPS`]), sealing with `keyring`'s
+    /// active key under a fresh random issuer id.
     pub fn new(
         config: ReceptionConfig,
         keyring: Keyring,
         clock: Arc<dyn Clock>,
-    ) -> Result<Arc<Reception>, getrandom::Error> {
+    ) -> Result<Arc<Reception>, StartError> {
+        if config.shops.len() > MAX_SHOPS {
+            return Err(StartError::TooManyShops(config.shops.len()));
+        }
         let issuer = Arc::new(Issuer::random()?);
         let sealers = Sealers::new(&keyring, &config, &issuer);
         let policy = Box::new(LeastLoaded {
@@ -124,18 +173,26 @@ impl Reception {
 
     /// Sc31 → Sa33-Sa36: answers one order for `item` from `client`.
     pub async fn admit(&self, item: &str, client: IpAddr) -> Outcome {
+        match self.admit_now(item, client) {
+            Ok(outcome) => outcome,
+            Err(pending) => self.admit_later(pending).await,
+        }
+    }
+
+    /// [`admit`](Self::admit)'s synchronous part: Sa33 (selection) and Sa34-Sa35 from a lease,
+    /// with no round trip and no await. `Err` when the order needs one
+    /// ([`admit_later`](Self::admit_later)).
+    pub fn admit_now(&self, item: &str, client: IpAddr) -> Result<Outcome, Box<Pending>> {
         let Ok(item) = ItemId::new(item) else {
-            return Outcome::UnknownItem;
+            return Ok(Outcome::UnknownItem);
         };
         let now = self.clock.instant();
         let mut any_live = false;
         let mut carried = false;
         let mut in_stock = false;
-        let mut candidates = Vec::with_capacity(self.registry.slots.len());
-        let mut free = vec![None; self.registry.slots.len()];
+        let mut candidates = Candidates::new();
         for (index, slot) in self.registry.slots.iter().enumerate() {
             let snap = slot.snapshot(item.as_str(), now, self.config.shop_timeout);
-            free[index] = snap.free;
             if !snap.live {
                 continue;
             }
@@ -147,40 +204,59 @@ impl Reception {
             }
             in_stock = true;
             if snap.load < 1.0 {
-                candidates.push(Candidate {
+                // At most MAX_SHOPS slots exist (the config is checked).
+                let _ = candidates.try_push(Candidate {
                     index,
                     load: snap.load,
                     rtt: snap.rtt,
+                    free: snap.free,
                 });
             }
         }
         if !any_live {
-            return Outcome::Unavailable;
+            return Ok(Outcome::Unavailable);
         }
         if !carried {
-            return Outcome::UnknownItem;
+            return Ok(Outcome::UnknownItem);
         }
         if !in_stock {
-            return Outcome::SoldOut;
+            return Ok(Outcome::SoldOut);
         }
         self.policy.order(&mut candidates);
-        let sealers = Arc::clone(&self.sealers.read().unwrap_or_else(PoisonError::into_inner));
         if self.config.reservation == Reservation::Lease {
+            let sealers = self.sealers.read().unwrap_or_else(PoisonError::into_inner);
             for candidate in &candidates {
                 let slot = &self.registry.slots[candidate.index];
-                if let Some(outcome) = self.issue_from_lease(slot, &sealers, &item, client, now) {
-                    return outcome;
+                let sealer = &sealers.by_slot[candidate.index];
+                if let Some(outcome) = self.issue_from_lease(slot, sealer, &item, client, now) {
+                    return Ok(outcome);
                 }
             }
         }
-        // Per-ticket reservations (the patent's Sa34), or no lease had a place; a shop with no
-        // free unit of the item would refuse, so it is not asked.
+        Err(Box::new(Pending {
+            item,
+            client,
+            candidates,
+        }))
+    }
+
+    /// [`admit`](Self::admit)'s part that waits: per-ticket reservations (the patent's Sa34,
+    /// one round trip each), or a short wait for a lease on its way.
+    pub async fn admit_later(&self, pending: Box<Pending>) -> Outcome {
+        let Pending {
+            item,
+            client,
+            candidates,
+        } = *pending;
+        let sealers = Arc::clone(&self.sealers.read().unwrap_or_else(PoisonError::into_inner));
+        // A shop with no free unit of the item would refuse, so it is not asked.
         for candidate in &candidates {
-            if free[candidate.index] == Some(0) {
+            if candidate.free == Some(0) {
                 continue;
             }
             let slot = &self.registry.slots[candidate.index];
-            if let Some(outcome) = self.try_shop(slot, &sealers, &item, client).await {
+            let sealer = &sealers.by_slot[candidate.index];
+            if let Some(outcome) = self.try_shop(slot, sealer, &item, client).await {
                 return outcome;
             }
         }
@@ -189,6 +265,7 @@ impl Reception {
         if self.config.reservation == Reservation::Lease {
             for candidate in &candidates {
                 let slot = &self.registry.slots[candidate.index];
+                let sealer = &sealers.by_slot[candidate.index];
                 let Some(conn) = slot.connection() else {
                     continue;
                 };
@@ -197,7 +274,7 @@ impl Reception {
                 granted.as_mut().enable();
                 // A grant may have arrived while the per-ticket request was out.
                 let now = self.clock.instant();
-                if let Some(outcome) = self.issue_from_lease(slot, &sealers, &item, client, now) {
+                if let Some(outcome) = self.issue_from_lease(slot, sealer, &item, client, now) {
                     return outcome;
                 }
                 let in_flight = conn
@@ -212,8 +289,7 @@ impl Reception {
                         .is_ok()
                 {
                     let now = self.clock.instant();
-                    if let Some(outcome) = self.issue_from_lease(slot, &sealers, &item, client, now)
-                    {
+                    if let Some(outcome) = self.issue_from_lease(slot, sealer, &item, client, now) {
                         return outcome;
                     }
                 }
@@ -229,19 +305,19 @@ impl Reception {
     fn issue_from_lease(
         &self,
         slot: &crate::registry::Slot,
-        sealers: &Sealers,
+        sealer: &TicketSealer,
         item: &ItemId,
         client: IpAddr,
         now: std::time::Instant,
     ) -> Option<Outcome> {
-        let conn = slot.connection()?;
-        let sealer = sealers.by_shop.get(&slot.entry.id)?;
+        let conn = slot.conn.read().unwrap_or_else(PoisonError::into_inner);
+        let conn = conn.as_deref()?;
         let lease = conn
             .lease
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .take(now, item.as_str())?;
-        let (url, ticket, expires_at_ms) = self.seal(slot, sealer, &conn, item, client)?;
+            .take(now, item)?;
+        let (url, ticket, expires_at_ms) = self.seal(slot, sealer, conn, item, client)?;
         conn.outbox
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -265,7 +341,11 @@ impl Reception {
         conn: &crate::registry::Conn,
         item: &ItemId,
         client: IpAddr,
-    ) -> Option<(String, usher_ticket::TicketId, u64)> {
+    ) -> Option<(TicketUrl, usher_ticket::TicketId, u64)> {
+        thread_local! {
+            /// The URL is written here, then copied once into its exact-sized header value.
+            static URL: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
         let not_before = self.clock.wall();
         let spec = TicketSpec {
             epoch: conn.epoch,
@@ -274,18 +354,22 @@ impl Reception {
             binding: self.config.binding.bind(client),
             item,
         };
-        let mut url = String::with_capacity(slot.entry.url.len() + 140);
-        url.push_str(&slot.entry.url);
-        url.push_str("/t/");
-        let ticket = match sealer.seal(&spec, &mut url) {
-            Ok(id) => id,
-            Err(e) => {
-                tracing::error!(error = %e, "sealing failed");
-                return None;
-            }
-        };
-        url.push_str("/items/");
-        url.push_str(item.as_str());
+        let (url, ticket) = URL.with_borrow_mut(|url| {
+            url.clear();
+            url.push_str(&slot.entry.url);
+            url.push_str("/t/");
+            let ticket = match sealer.seal(&spec, url) {
+                Ok(id) => id,
+                Err(e) => {
+                    tracing::error!(error = %e, "sealing failed");
+                    return None;
+                }
+            };
+            url.push_str("/items/");
+            url.push_str(item.as_str());
+            let url = http::HeaderValue::from_str(url).ok()?;
+            Some((TicketUrl(url), ticket))
+        })?;
         let nbf = unix_ms(not_before) / 1000;
         let expires_at_ms = (nbf + self.config.ticket_ttl.as_secs()) * 1000;
         Some((url, ticket, expires_at_ms))
@@ -296,12 +380,11 @@ impl Reception {
     async fn try_shop(
         &self,
         slot: &crate::registry::Slot,
-        sealers: &Sealers,
+        sealer: &TicketSealer,
         item: &ItemId,
         client: IpAddr,
     ) -> Option<Outcome> {
         let conn = slot.connection()?;
-        let sealer = sealers.by_shop.get(&slot.entry.id)?;
         let (url, ticket, expires_at_ms) = self.seal(slot, sealer, &conn, item, client)?;
         slot.handed_out.fetch_add(1, Ordering::Relaxed);
         let id = self.registry.next_request();

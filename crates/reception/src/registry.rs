@@ -54,7 +54,7 @@ pub(crate) struct Held {
     /// No ticket is issued from it from this instant on.
     pub(crate) usable_until: Instant,
     /// Units of stock it holds per item; `None` for a shop that does not hold stock.
-    pub(crate) stock: Option<HashMap<String, u32>>,
+    pub(crate) stock: Option<Vec<(usher_ticket::ItemId, u32)>>,
 }
 
 /// What the reception holds of one shop's leases: the current one and, while it runs out, the
@@ -79,13 +79,17 @@ pub(crate) struct LeaseState {
 
 impl LeaseState {
     /// Takes one place (and one unit of `item`) from the lease that ends soonest and has both.
-    pub(crate) fn take(&mut self, now: Instant, item: &str) -> Option<u64> {
+    pub(crate) fn take(&mut self, now: Instant, item: &usher_ticket::ItemId) -> Option<u64> {
         self.held.retain(|h| now < h.usable_until && h.left > 0);
         let lease = self.held.iter_mut().find(|h| match &h.stock {
             None => true,
-            Some(units) => units.get(item).is_some_and(|&u| u > 0),
+            Some(units) => units.iter().any(|(i, u)| i == item && *u > 0),
         })?;
-        if let Some(u) = lease.stock.as_mut().and_then(|s| s.get_mut(item)) {
+        if let Some((_, u)) = lease
+            .stock
+            .as_mut()
+            .and_then(|s| s.iter_mut().find(|(i, _)| i == item))
+        {
             *u -= 1;
         }
         lease.left -= 1;

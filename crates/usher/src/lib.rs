@@ -47,8 +47,7 @@ pub fn start_reception(
     management: TcpListener,
     shutdown: watch::Receiver<bool>,
 ) -> Result<RunningReception> {
-    let reception =
-        Reception::new(config, keyring, clock).context("no randomness for an issuer id")?;
+    let reception = Reception::new(config, keyring, clock).context("cannot start the reception")?;
     let public_addr = public.local_addr()?;
     let management_addr = management.local_addr()?;
     serve::spawn_server(

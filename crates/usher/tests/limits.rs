@@ -32,7 +32,7 @@ async fn get_ok(addr: std::net::SocketAddr) -> bool {
 #[tokio::test]
 async fn a_slow_client_is_cut_off_and_others_are_served() {
     let limits = Limits {
-        header_read_timeout: Duration::from_millis(200),
+        stall_timeout: Duration::from_millis(200),
         ..Limits::default()
     };
     let (addr, _stop) = server(limits).await;
@@ -78,7 +78,7 @@ async fn huge_headers_are_refused_and_the_server_lives_on() {
 async fn connections_beyond_the_limit_wait_their_turn() {
     let limits = Limits {
         connections: 2,
-        header_read_timeout: Duration::from_secs(30),
+        stall_timeout: Duration::from_secs(30),
         ..Limits::default()
     };
     let (addr, _stop) = server(limits).await;

@@ -8,6 +8,7 @@
 //! - [`error`]: [`ErrorBody`], the body of every 4xx refusal at every part.
 //! - [`html`]: the HTML escape the parts' small pages share.
 //! - [`mgmt`]: the messages of the management channel between shops and the reception.
+//! - [`notices`]: the binary frame that carries batches of notices on that channel.
 //! - [`time`]: [`Rfc3339`], a UTC timestamp that travels as RFC 3339 text.
 //!
 //! Nothing here does I/O (the clock reads the time); the crate is types and their (de)serialisation, so that the reception,
@@ -19,6 +20,7 @@ pub mod code;
 pub mod error;
 pub mod html;
 pub mod mgmt;
+pub mod notices;
 pub mod time;
 
 pub use admission::Admission;

@@ -1,7 +1,8 @@
 //! The management channel between a shop and the reception (patent network 15, 0039).
 //!
 //! A shop dials the reception's management address and keeps one WebSocket open; every message is
-//! one JSON text frame. The conversation:
+//! one JSON text frame, except the notices, which go in binary frames
+//! ([`crate::notices`]) because there is one per ticket. The conversation:
 //! ```text
 //! reception → shop   challenge {nonce}                        64 hex digits
 //! shop → reception   hello {server, key_id, epoch, mac}     mac = hex HMAC(management key, nonce …)
@@ -12,7 +13,7 @@
 //! reception → shop   release {ticket}        the reception gave up waiting: free the place
 //! reception → shop   lease {id, places, ttl_ms}            ask for places in advance
 //! shop → reception   leased {id, places}                   granted (maybe fewer), for ttl_ms
-//! reception → shop   notices {batch, lease, notices}       tickets issued from a lease
+//! reception → shop   [binary] batch, lease, notices        tickets issued from a lease
 //! shop → reception   noted {batch, refused}                acknowledged; refused tickets get
 //!                                                          `not_notified` at the gate
 //! reception → shop   ping {id}   /   shop → reception  pong {id}   (round-trip time, 0043)
@@ -69,7 +70,7 @@ pub enum Up {
         #[serde(default)]
         stock: BTreeMap<String, u32>,
     },
-    /// The answer to a [`Down::Notices`]: every notice in the batch is now known to the shop;
+    /// The answer to a notices frame ([`crate::notices`]): every notice in the batch is now known to the shop;
     /// those in `refused` found no place (their lease had run out and the shop is full).
     Noted {
         /// The batch's id.
@@ -168,15 +169,6 @@ pub enum Down {
         #[serde(default)]
         stock: BTreeMap<String, u32>,
     },
-    /// Sa35 in batches: tickets issued against lease `lease`. Resent until [`Up::Noted`].
-    Notices {
-        /// Batch id, echoed in [`Up::Noted`].
-        batch: u64,
-        /// The lease the tickets were issued from.
-        lease: u64,
-        /// One per ticket.
-        notices: Vec<Notice>,
-    },
     /// Round-trip measurement.
     Ping {
         /// Echoed in [`Up::Pong`].
@@ -189,17 +181,6 @@ pub enum Down {
         /// For the operator.
         message: String,
     },
-}
-
-/// One ticket issued from a lease.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Notice {
-    /// The ticket's id (32 hex digits).
-    pub ticket: String,
-    /// The item it admits to.
-    pub item: String,
-    /// When its window closes, unix milliseconds.
-    pub expires_at_ms: u64,
 }
 
 /// Most notices in one batch.

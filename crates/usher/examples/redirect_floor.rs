@@ -1,0 +1,57 @@
+//! The floor under the admission benchmark: usher's own accept loop (`usher::serve`) answering
+//! every request with a fixed `303`, no ticket, no reception. `bench/admission` runs it beside
+//! nginx and the reception to show what the HTTP plumbing alone costs.
+//!
+//! Usage: `redirect_floor ADDR` (prints `listening on ADDR` once bound). `USHER_WORKERS=N` runs
+//! N worker threads as `usher` does; without it, one thread (tokio's current-thread runtime).
+
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::net::SocketAddr;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+
+/// Answers everything with the same redirect.
+#[derive(Clone)]
+struct Floor;
+
+impl usher::serve::PeerService for Floor {
+    type Future = Ready<Result<Response, Infallible>>;
+
+    fn call(&self, _: SocketAddr, _: hyper::Request<hyper::body::Incoming>) -> Self::Future {
+        let mut r = Response::new(axum::body::Body::empty());
+        *r.status_mut() = StatusCode::SEE_OTHER;
+        r.headers_mut().insert(
+            header::LOCATION,
+            HeaderValue::from_static("http://127.0.0.1:1/t/ticket/items/app"),
+        );
+        ready(Ok(r))
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:0".into())
+        .parse()?;
+    let runtime = match std::env::var("USHER_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build()?,
+        None => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+    };
+    runtime.block_on(async move {
+        let listener = usher::serve::bind(addr, "floor").await?;
+        println!("listening on {}", listener.local_addr()?);
+        let (_tx, shutdown) = tokio::sync::watch::channel(false);
+        usher::serve::spawn_server(listener, Floor, shutdown).await?;
+        Ok(())
+    })
+}
