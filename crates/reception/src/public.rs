@@ -179,10 +179,11 @@ fn order_answer(reception: &Reception, outcome: Outcome, item: &str, html: bool)
         Outcome::Admitted { url, .. } => {
             let mut headers = HeaderMap::with_capacity(2);
             headers.insert(header::LOCATION, url.header_value());
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             let mut r = Response::new(axum::body::Body::empty());
             *r.status_mut() = StatusCode::SEE_OTHER;
             *r.headers_mut() = headers;
-            r
+            return r;
         }
         other => match admission(other) {
             Some(answer) if html => crate::pages::answer_page(&answer, item),
