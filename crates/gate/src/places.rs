@@ -1,7 +1,8 @@
 //! The shop's places: reservations (notices), sessions, and the count that must never pass
 //! capacity (invariant 1). Pure state; the caller passes the time in.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -88,6 +89,9 @@ struct Session {
     until: Instant,
 }
 
+/// How often a claimed notice past its window is looked at again while its session lives.
+const CLAIMED_RECHECK: Duration = Duration::from_secs(1);
+
 /// `at + by`, or the far future if that would overflow (a very long configured timeout).
 fn later(at: Instant, by: Duration) -> Instant {
     at.checked_add(by)
@@ -136,6 +140,9 @@ pub struct Places {
     leased: u32,
     high_water: u32,
     notices: HashMap<TicketId, Notice>,
+    /// Every notice by the instant its window ends (claimed ones again later while their
+    /// session lives), so sweeping visits only what has run out.
+    expiries: BinaryHeap<Reverse<(Instant, TicketId)>>,
     sessions: HashMap<SessionId, Session>,
     leases: HashMap<LeaseKey, Lease>,
     stock: Stock,
@@ -152,6 +159,7 @@ impl Places {
             reserved: 0,
             high_water: 0,
             notices: HashMap::new(),
+            expiries: BinaryHeap::new(),
             sessions: HashMap::new(),
             leases: HashMap::new(),
             leased: 0,
@@ -284,6 +292,7 @@ impl Places {
                 state: NoticeState::Reserved,
             },
         );
+        self.expiries.push(Reverse((expires, ticket)));
     }
 
     /// Sb32: turns a verified ticket's reservation into a session. The same client claiming again
@@ -442,24 +451,39 @@ impl Places {
             keep
         });
         self.leased -= freed_leased;
-        let mut freed_reservations = 0;
-        self.notices.retain(|_, n| match n.state {
-            NoticeState::Reserved if now >= n.expires => {
-                freed_reservations += 1;
-                stock.unhold(&n.item, 1);
-                false
+        // Notices in order of expiry: only those past it are visited, so a sweep costs what
+        // ran out, not a pass over every notice (a shop can hold hundreds of thousands).
+        while let Some(Reverse((at, ticket))) = self.expiries.peek().copied() {
+            if at > now {
+                break;
             }
-            NoticeState::Dead => now < n.expires,
-            _ => true,
-        });
-        self.reserved -= freed_reservations;
-        // Claimed notices whose session is gone are dead.
-        let sessions = &self.sessions;
-        for n in self.notices.values_mut() {
-            if let NoticeState::Claimed { session, .. } = n.state
-                && !sessions.contains_key(&session)
-            {
-                n.state = NoticeState::Dead;
+            self.expiries.pop();
+            let Some(n) = self.notices.get_mut(&ticket) else {
+                continue;
+            };
+            if now < n.expires {
+                // An entry left by an earlier notice of the same ticket; this one has its own.
+                continue;
+            }
+            match n.state {
+                NoticeState::Reserved => {
+                    self.reserved -= 1;
+                    stock.unhold(&n.item, 1);
+                    self.notices.remove(&ticket);
+                }
+                NoticeState::Dead => {
+                    self.notices.remove(&ticket);
+                }
+                NoticeState::Claimed { session, .. } => {
+                    if self.sessions.contains_key(&session) {
+                        // It lives with its session: look again later.
+                        self.expiries
+                            .push(Reverse((later(now, CLAIMED_RECHECK), ticket)));
+                    } else {
+                        // Its session is gone and its window has passed.
+                        self.notices.remove(&ticket);
+                    }
+                }
             }
         }
     }
@@ -558,6 +582,34 @@ mod tests {
         assert_eq!(p.stats().in_use(), 3);
         // A resent notice for a claimed ticket is not a new grant.
         assert!(!p.reserve(tid(4), item(), exp, now));
+    }
+
+    /// Guards the expiry queue that replaced a pass over every notice per sweep: what ran out
+    /// is freed, what did not is untouched (also when an older entry of the same ticket is
+    /// still queued), and a claimed notice lives as long as its session.
+    #[test]
+    fn sweeping_frees_exactly_what_ran_out() {
+        let now = Instant::now();
+        let mut p = Places::new(10, Duration::from_secs(600));
+        let soon = now + Duration::from_secs(1);
+        let late = now + Duration::from_secs(60);
+        assert!(p.reserve(tid(1), item(), soon, now));
+        assert!(p.reserve(tid(2), item(), late, now));
+        assert!(p.reserve(tid(3), item(), soon, now));
+        let (session, _) = p.claim(tid(3), A, now).unwrap();
+        // Released, then noticed again with a later window: the early entry must not free it.
+        p.release(tid(2));
+        assert!(p.reserve(tid(2), item(), late, now));
+        p.sweep(soon);
+        assert_eq!(p.stats().reserved, 1, "tid 1 freed, tid 2 kept");
+        assert_eq!(p.stats().sessions, 1);
+        assert_eq!(p.claim(tid(1), A, soon), Err(ClaimRefusal::NotNotified));
+        // The claimed ticket still answers with its session after its window.
+        let after = soon + Duration::from_secs(5);
+        p.sweep(after);
+        assert_eq!(p.claim(tid(3), A, after), Ok((session, false)));
+        p.sweep(late);
+        assert_eq!(p.stats().reserved, 0);
     }
 
     #[test]
