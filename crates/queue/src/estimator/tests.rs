@@ -1,0 +1,166 @@
+use std::time::{Duration, Instant};
+
+use super::{Estimator, MAX_ESTIMATE};
+
+const MS: Duration = Duration::from_millis(1);
+
+/// Frees `batch` places every `every`, `times` times from `start`; returns the last free's time.
+fn feed(est: &mut Estimator, start: Instant, every: Duration, batch: u64, times: u32) -> Instant {
+    let mut now = start;
+    for i in 0..times {
+        now = start + every * i;
+        est.freed(now, batch);
+    }
+    now
+}
+
+fn secs(d: Option<Duration>) -> f64 {
+    d.map_or(f64::NAN, |d| d.as_secs_f64())
+}
+
+fn assert_near(got: Option<Duration>, want: f64, tolerance: f64) {
+    let got = secs(got);
+    assert!(
+        (got - want).abs() <= want * tolerance,
+        "estimate {got:.3} s, expected {want:.3} s ± {:.0}%",
+        tolerance * 100.0
+    );
+}
+
+#[test]
+fn steady_20_per_second() {
+    let mut est = Estimator::default();
+    let t0 = Instant::now();
+    let last = feed(&mut est, t0, 50 * MS, 1, 200);
+    assert_near(est.estimate(100, last), 5.0, 0.01);
+    assert_near(est.estimate(1, last + 20 * MS), 0.05, 0.01);
+}
+
+#[test]
+fn steady_200_per_second() {
+    let mut est = Estimator::default();
+    let t0 = Instant::now();
+    let last = feed(&mut est, t0, 5 * MS, 1, 2000);
+    assert_near(est.estimate(1000, last), 5.0, 0.01);
+    assert_near(est.estimate(20, last + 2 * MS), 0.1, 0.01);
+}
+
+#[test]
+fn batched_reports_give_the_same_rate() {
+    let mut est = Estimator::default();
+    let t0 = Instant::now();
+    let last = feed(&mut est, t0, 200 * MS, 4, 50);
+    assert_near(est.estimate(100, last), 5.0, 0.01);
+}
+
+/// While service holds steady, a waiter moving forward never sees its estimate rise, whether
+/// places free one by one or in report-sized batches, and between frees too.
+#[test]
+fn estimate_never_rises_while_a_waiter_moves_forward() {
+    for (every, batch) in [(50 * MS, 1), (200 * MS, 4), (5 * MS, 1), (300 * MS, 60)] {
+        let mut est = Estimator::default();
+        let t0 = Instant::now();
+        let mut ahead: u64 = 2000;
+        let mut previous: Option<Duration> = None;
+        let mut next_free = t0;
+        for step in 0..4000u32 {
+            let now = t0 + step * MS * 2;
+            while next_free <= now {
+                est.freed(next_free, batch);
+                ahead = ahead.saturating_sub(batch);
+                next_free += every;
+            }
+            let estimate = est.estimate(ahead, now);
+            if let (Some(before), Some(now_seen)) = (previous, estimate) {
+                assert!(
+                    now_seen <= before,
+                    "{batch} every {every:?}: estimate rose from {before:?} to {now_seen:?} at step {step}"
+                );
+            }
+            previous = estimate.or(previous);
+        }
+        assert!(
+            previous.is_some(),
+            "no estimate for {batch} every {every:?}"
+        );
+    }
+}
+
+/// Many places at once and then quiet: each window spans whole bursts, so the rate holds.
+#[test]
+fn bursts_do_not_swing_the_estimate() {
+    let mut est = Estimator::default();
+    let t0 = Instant::now();
+    feed(&mut est, t0, Duration::from_secs(5), 100, 13);
+    for step in 0..400u32 {
+        let now = t0 + Duration::from_secs(20) + step * 100 * MS;
+        if step.is_multiple_of(50) {
+            est.freed(now, 100);
+        }
+        assert_near(est.estimate(100, now), 5.0, 0.01);
+    }
+}
+
+#[test]
+fn irregular_bursts_stay_within_ten_percent() {
+    let mut est = Estimator::default();
+    let t0 = Instant::now();
+    let mut now = t0;
+    let mut worst: f64 = 0.0;
+    for burst in 0..60u32 {
+        now += Duration::from_secs(if burst.is_multiple_of(2) { 1 } else { 3 });
+        est.freed(now, 40);
+        if burst >= 20 {
+            for quarter in 0..4u32 {
+                let at = now + quarter * 250 * MS;
+                let got = secs(est.estimate(100, at));
+                worst = worst.max((got - 5.0).abs() / 5.0);
+            }
+        }
+    }
+    assert!(worst <= 0.10, "worst swing {:.1}%", worst * 100.0);
+}
+
+#[test]
+fn a_stalled_shop_makes_the_estimate_grow() {
+    let mut est = Estimator::default();
+    let t0 = Instant::now();
+    let stall = feed(&mut est, t0, 50 * MS, 1, 200);
+    let at = |s: u64| secs(est.estimate(20, stall + Duration::from_secs(s)));
+    let (start, two, five, ten) = (at(0), at(2), at(5), at(10));
+    assert!((start - 1.0).abs() < 0.01, "{start}");
+    assert!(
+        start < two && two < five && five < ten,
+        "{start} {two} {five} {ten}"
+    );
+    assert!(ten >= 5.0 * start, "after 10 s of stall: {ten} s");
+}
+
+#[test]
+fn falls_back_to_the_average_of_past_waits() {
+    let mut est = Estimator::default();
+    let t0 = Instant::now();
+    assert_eq!(est.estimate(5, t0), None);
+    est.waited(Duration::from_secs(10));
+    est.waited(Duration::from_secs(20));
+    assert_near(est.estimate(5, t0), 15.0, 1e-9);
+    // Two windows are not enough samples yet (the first free only opens a window).
+    feed(&mut est, t0, 500 * MS, 10, 3);
+    assert_near(est.estimate(5, t0 + 1000 * MS), 15.0, 1e-9);
+    est.freed(t0 + 1500 * MS, 10);
+    assert_near(est.estimate(5, t0 + 1500 * MS), 0.25, 0.01);
+}
+
+#[test]
+fn edge_values() {
+    let mut est = Estimator::default();
+    let t0 = Instant::now();
+    assert_eq!(est.estimate(0, t0), Some(Duration::ZERO));
+    let last = feed(&mut est, t0, 50 * MS, 1, 100);
+    assert_eq!(est.estimate(0, last), Some(Duration::ZERO));
+    assert_eq!(est.estimate(u64::MAX, last), Some(MAX_ESTIMATE));
+    let year = last + Duration::from_secs(365 * 24 * 3600);
+    assert_eq!(est.estimate(1, year), Some(MAX_ESTIMATE));
+    est.freed(last, 0);
+    assert!(est.rate(last).is_some());
+}
