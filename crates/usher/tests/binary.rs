@@ -120,6 +120,28 @@ async fn demo_answers_an_order_with_303_and_stops_on_sigterm() {
 }
 
 #[tokio::test]
+async fn demo_capacity_gives_every_shop_that_capacity() {
+    let mut demo = usher(&["demo", "--listen", "127.0.0.1:0", "--capacity", "1"]);
+    let first = line_starting(&mut demo, "usher demo: reception ");
+    let reception = first.split_whitespace().nth(3).unwrap().to_owned();
+    // Three shops of one place each: three tickets, then every shop is full.
+    let mut shops = std::collections::BTreeSet::new();
+    for _ in 0..3 {
+        let location = order_303(&reception).await;
+        shops.insert(location.split("/t/").next().unwrap().to_owned());
+    }
+    assert_eq!(shops.len(), 3, "one ticket per shop: {shops:?}");
+    let busy = client()
+        .get(format!("{reception}/order/concert"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+    signal(&demo, "TERM");
+    assert!(exits(&mut demo).success());
+}
+
+#[tokio::test]
 async fn keys_reload_on_sighup_without_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let master = dir.path().join("master.toml");

@@ -27,9 +27,15 @@ pub(crate) struct DemoArgs {
     /// Capacities of the shops, one shop each (at most 26).
     #[arg(long, value_delimiter = ',', default_value = "5,10,20")]
     capacities: Vec<u32>,
+    /// Give every shop this capacity instead (a small N lets a few browser tabs fill them).
+    #[arg(long, value_name = "N", conflicts_with = "capacities")]
+    capacity: Option<u32>,
 }
 
-pub(crate) async fn run(args: DemoArgs) -> Result<()> {
+pub(crate) async fn run(mut args: DemoArgs) -> Result<()> {
+    if let Some(n) = args.capacity {
+        args.capacities = vec![n; args.capacities.len()];
+    }
     anyhow::ensure!(
         !args.capacities.is_empty() && args.capacities.len() <= 26,
         "--capacities takes 1 to 26 shops"
