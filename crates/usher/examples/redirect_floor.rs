@@ -2,8 +2,8 @@
 //! every request with a fixed `303`, no ticket, no reception. `bench/admission` runs it beside
 //! nginx and the reception to show what the HTTP plumbing alone costs.
 //!
-//! Usage: `redirect_floor ADDR` (prints `listening on ADDR` once bound). `USHER_WORKERS=N` runs
-//! N worker threads as `usher` does; without it, one thread (tokio's current-thread runtime).
+//! Usage: `redirect_floor ADDR` (prints `listening on ADDR` once bound). Its runtime is `usher`'s
+//! own ([`usher::serve::runtime`]): `USHER_WORKERS=1` runs it on one thread.
 
 use std::convert::Infallible;
 use std::future::{Ready, ready};
@@ -35,18 +35,7 @@ fn main() -> anyhow::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:0".into())
         .parse()?;
-    let runtime = match std::env::var("USHER_WORKERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        Some(n) => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(n)
-            .enable_all()
-            .build()?,
-        None => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?,
-    };
+    let runtime = usher::serve::runtime()?;
     runtime.block_on(async move {
         let listener = usher::serve::bind(addr, "floor").await?;
         println!("listening on {}", listener.local_addr()?);

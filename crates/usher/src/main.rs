@@ -51,24 +51,7 @@ fn run_server(command: Command) -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    // USHER_WORKERS pins the number of runtime threads (benchmarks run servers on one core);
-    // with one, everything runs on the main thread (tokio's current-thread runtime), which
-    // spares the hand-offs between a worker and the thread that waits for shutdown.
-    let workers = std::env::var("USHER_WORKERS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| (1..=1024).contains(n));
-    let mut builder = match workers {
-        Some(1) => tokio::runtime::Builder::new_current_thread(),
-        Some(n) => {
-            let mut b = tokio::runtime::Builder::new_multi_thread();
-            b.worker_threads(n);
-            b
-        }
-        None => tokio::runtime::Builder::new_multi_thread(),
-    };
-    builder.enable_all();
-    let runtime = builder.build()?;
+    let runtime = usher::serve::runtime()?;
     runtime.block_on(async move {
         match command {
             Command::Demo(args) => cli::demo::run(args).await,

@@ -15,6 +15,27 @@ use futures_util::task::AtomicWaker;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
+/// The runtime every server runs on. `USHER_WORKERS` pins the number of runtime threads
+/// (benchmarks run servers on one core); with one, everything runs on the main thread (tokio's
+/// current-thread runtime), which spares the hand-offs between a worker and the thread that
+/// waits for shutdown.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let workers = std::env::var("USHER_WORKERS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| (1..=1024).contains(n));
+    let mut builder = match workers {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
+    builder.enable_all().build()
+}
+
 /// A shutdown flag every task watches: it turns true on Ctrl-C or SIGTERM.
 pub fn shutdown_on_signals() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
@@ -236,6 +257,16 @@ struct ConnWatch {
     waker: AtomicWaker,
 }
 
+impl ConnWatch {
+    /// Counts a write that sent something as progress, and passes its result on.
+    fn count(&self, written: Poll<std::io::Result<usize>>) -> Poll<std::io::Result<usize>> {
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            self.written.fetch_add(1, Ordering::Relaxed);
+        }
+        written
+    }
+}
+
 /// Every open connection, so shutdown can reach them; touched once per connection, never per
 /// request.
 #[derive(Debug, Default)]
@@ -394,11 +425,7 @@ impl<T: hyper::rt::Write> hyper::rt::Write for Watched<T> {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let this = self.project();
-        let written = this.io.poll_write(cx, buf);
-        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            this.watch.written.fetch_add(1, Ordering::Relaxed);
-        }
-        written
+        this.watch.count(this.io.poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -407,11 +434,7 @@ impl<T: hyper::rt::Write> hyper::rt::Write for Watched<T> {
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         let this = self.project();
-        let written = this.io.poll_write_vectored(cx, bufs);
-        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            this.watch.written.fetch_add(1, Ordering::Relaxed);
-        }
-        written
+        this.watch.count(this.io.poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
