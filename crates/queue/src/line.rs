@@ -271,8 +271,9 @@ impl Line {
     }
 
     /// How many open places are expected to be claimed yet: each unclaimed place weighted by
-    /// the chance its client still comes, which falls with its age.
-    fn expected_claims(&self, now: Instant) -> f64 {
+    /// the chance its client still comes, which falls with its age. While it is above zero,
+    /// someone whose turn came may still arrive, so newcomers should not take their places.
+    pub fn expected_claims(&self, now: Instant) -> f64 {
         let share = self.shows.share();
         self.groups
             .iter()

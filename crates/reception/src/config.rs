@@ -1,8 +1,10 @@
 //! What a reception is told at start-up.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
+use usher_queue::{EstimatorConfig, LineConfig};
 use usher_ticket::{BindingPolicy, ServerId};
 
 /// A shop the reception may send buyers to: its id and the public URL buyers are sent to.
@@ -73,6 +75,47 @@ pub struct ReceptionConfig {
     pub notice_every: Duration,
     /// A batch not acknowledged within this long is sent again.
     pub notice_resend: Duration,
+    /// The waiting room.
+    pub queue: QueueSettings,
+}
+
+/// How the waiting room behaves (Sa54-Sa56).
+#[derive(Debug, Clone)]
+pub struct QueueSettings {
+    /// Grace period, check-in interval, claim window, shortest return time.
+    pub line: LineConfig,
+    /// How the rate at which places free is measured.
+    pub estimator: EstimatorConfig,
+    /// How often the line's head is moved to match the places free at the shops.
+    pub tick: Duration,
+    /// Places one client prefix may join per [`join_window`](Self::join_window); 0 for no limit.
+    pub join_limit: u32,
+    /// The period [`join_limit`](Self::join_limit) counts over.
+    pub join_window: Duration,
+    /// A queue token older than this is refused as `expired`, however the line stands.
+    pub token_max_age: Duration,
+    /// Client-address prefix queue tokens are bound to (and join limits count by).
+    pub binding: BindingPolicy,
+    /// Where the line's counters are kept, so a restart keeps every place. `None`: in memory
+    /// only (a restart starts a new sale epoch and every old token is `stale_epoch`).
+    pub state_file: Option<PathBuf>,
+}
+
+impl Default for QueueSettings {
+    /// A 90 s grace period, check-ins at most 30 s apart, the head moved every 50 ms, 5,000
+    /// places per /24 (IPv4) or /48 (IPv6) a minute, tokens kept a day, nothing persisted.
+    fn default() -> Self {
+        QueueSettings {
+            line: LineConfig::default(),
+            estimator: EstimatorConfig::default(),
+            tick: Duration::from_millis(50),
+            join_limit: 5_000,
+            join_window: Duration::from_secs(60),
+            token_max_age: Duration::from_secs(24 * 60 * 60),
+            binding: BindingPolicy::QUEUE,
+            state_file: None,
+        }
+    }
 }
 
 impl ReceptionConfig {
@@ -95,6 +138,7 @@ impl ReceptionConfig {
             lease_margin: Duration::from_millis(250),
             notice_every: Duration::from_millis(5),
             notice_resend: Duration::from_millis(250),
+            queue: QueueSettings::default(),
         }
     }
 }

@@ -21,11 +21,17 @@
 mod config;
 mod lease;
 pub mod mgmt;
+mod order;
 mod pages;
 pub mod policy;
 pub mod public;
 mod reception;
 mod registry;
+mod room;
+mod waiting_page;
 
-pub use config::{MAX_SHOPS, ReceptionConfig, Reservation, ShopEntry};
-pub use reception::{Outcome, Pending, Reception, StartError, TicketUrl};
+pub use config::{MAX_SHOPS, QueueSettings, ReceptionConfig, Reservation, ShopEntry};
+pub use order::Pending;
+pub use reception::{Outcome, Reception, StartError, TicketUrl};
+pub use room::Wait;
+pub use room::state::StateError;

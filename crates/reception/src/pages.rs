@@ -1,17 +1,9 @@
 //! The few pages a browser sees at the reception: busy (Sa36), sold out, unavailable.
 
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode, header};
+use http::{StatusCode, header};
 use usher_wire::Admission;
 use usher_wire::html::escape;
-
-/// Whether the client prefers HTML.
-pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"))
-}
 
 /// A small page for a non-admitted answer. The busy page refreshes itself after the wait
 /// (works without JavaScript).

@@ -6,13 +6,15 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::SystemTime;
 
 use usher_ticket::{Issuer, ItemId, Keyring, ServerId, TicketSealer, TicketSpec};
-use usher_wire::Clock;
 use usher_wire::clock::unix_ms;
 use usher_wire::mgmt::Down;
+use usher_wire::{Clock, Code};
 
 use crate::config::{MAX_SHOPS, ReceptionConfig, Reservation};
 use crate::policy::{Candidate, LeastLoaded, SelectionPolicy};
 use crate::registry::Registry;
+use crate::room::state::StateError;
+use crate::room::{Wait, WaitingRoom};
 
 /// What an order gets.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,17 +28,17 @@ pub enum Outcome {
         /// When the ticket's window closes.
         expires_at: SystemTime,
     },
-    /// Sa36: every shop that carries the item is full; come back later.
-    Waiting {
-        /// When to ask again.
-        retry_after_ms: u64,
-    },
+    /// Sa36/Sa56: every shop that carries the item is full; wait in line and come back.
+    Waiting(Wait),
     /// Every live shop that carries the item is out of it.
     SoldOut,
     /// No live shop.
     Unavailable,
     /// No shop carries an item by that name.
     UnknownItem,
+    /// The queue token cannot be honoured (`400`), or the client's prefix joined the line too
+    /// often (`too_many`, `429`).
+    Refused(Code),
 }
 
 /// Why a reception could not start.
@@ -48,6 +50,9 @@ pub enum StartError {
     /// The system gave no randomness for the issuer id.
     #[error("no randomness for an issuer id: {0}")]
     Random(#[from] getrandom::Error),
+    /// The waiting room's state file could not be read or written.
+    #[error(transparent)]
+    State(#[from] StateError),
 }
 
 /// A ticket URL, kept as the `Location` header value it becomes (built once, never copied).
@@ -92,14 +97,15 @@ impl Sealers {
 }
 
 /// The shops that could take an order, best first (at most [`MAX_SHOPS`]).
-type Candidates = arrayvec::ArrayVec<Candidate, MAX_SHOPS>;
+pub(crate) type Candidates = arrayvec::ArrayVec<Candidate, MAX_SHOPS>;
 
-/// An order the synchronous path could not settle: it needs a round trip to a shop (per-ticket
-/// reservations) or a short wait for a lease in flight. See [`Reception::admit_later`].
+/// An admission the synchronous path could not settle: it needs a round trip to a shop
+/// (per-ticket reservations) or a short wait for a lease in flight. See
+/// [`Reception::admit_waiting`].
 #[derive(Debug)]
-pub struct Pending {
-    item: ItemId,
-    client: IpAddr,
+pub(crate) struct Admit {
+    pub(crate) item: ItemId,
+    pub(crate) client: IpAddr,
     candidates: Candidates,
 }
 
@@ -121,6 +127,8 @@ pub struct Reception {
     sealers: RwLock<Arc<Sealers>>,
     issuer: Arc<Issuer>,
     policy: Box<dyn SelectionPolicy>,
+    /// Sa54-Sa56: the line of clients who found every shop busy.
+    pub(crate) room: WaitingRoom,
     pub(crate) clock: Arc<dyn Clock>,
     /// Management connections refused (bad hello, unknown shop), for operators.
     pub(crate) refused: std::sync::atomic::AtomicU64,
@@ -142,7 +150,9 @@ impl Reception {
         let policy = Box::new(LeastLoaded {
             margin: config.tie_margin,
         });
+        let room = WaitingRoom::new(config.queue.clone(), &keyring, &issuer, clock.instant())?;
         Ok(Arc::new(Reception {
+            room,
             registry: Registry::new(&config.shops),
             config,
             keyring: RwLock::new(Arc::new(keyring)),
@@ -167,26 +177,57 @@ impl Reception {
     /// Replaces the keyring (SIGHUP): new tickets are sealed with its active key.
     pub fn reload_keys(&self, keyring: Keyring) {
         let sealers = Sealers::new(&keyring, &self.config, &self.issuer);
+        self.room.reload_keys(&keyring, &self.issuer);
         *self.sealers.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(sealers);
         *self.keyring.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keyring);
     }
 
-    /// Sc31 → Sa33-Sa36: answers one order for `item` from `client`.
-    pub async fn admit(&self, item: &str, client: IpAddr) -> Outcome {
-        match self.admit_now(item, client) {
-            Ok(outcome) => outcome,
-            Err(pending) => self.admit_later(pending).await,
-        }
+    /// Places free at every live shop, as far as the reception knows (what the line's head
+    /// follows).
+    pub fn spare_places(&self, now: std::time::Instant) -> u64 {
+        self.registry
+            .slots
+            .iter()
+            .map(|slot| slot.spare(now, self.config.shop_timeout))
+            .sum()
     }
 
-    /// [`admit`](Self::admit)'s synchronous part: Sa33 (selection) and Sa34-Sa35 from a lease,
-    /// with no round trip and no await. `Err` when the order needs one
-    /// ([`admit_later`](Self::admit_later)).
-    pub fn admit_now(&self, item: &str, client: IpAddr) -> Result<Outcome, Box<Pending>> {
+    /// Sa33 and Sa34-Sa35 from a lease, with no round trip and no await. `Err` when the
+    /// admission needs one ([`admit_waiting`](Self::admit_waiting)). The line is not looked at
+    /// here (see `order.rs`).
+    pub(crate) fn try_admit(&self, item: &str, client: IpAddr) -> Result<Outcome, Box<Admit>> {
         let Ok(item) = ItemId::new(item) else {
             return Ok(Outcome::UnknownItem);
         };
         let now = self.clock.instant();
+        let candidates = match self.survey(&item, now) {
+            Ok(c) => c,
+            Err(outcome) => return Ok(outcome),
+        };
+        if self.config.reservation == Reservation::Lease {
+            let sealers = self.sealers.read().unwrap_or_else(PoisonError::into_inner);
+            for candidate in &candidates {
+                let slot = &self.registry.slots[candidate.index];
+                let sealer = &sealers.by_slot[candidate.index];
+                if let Some(outcome) = self.issue_from_lease(slot, sealer, &item, client, now) {
+                    return Ok(outcome);
+                }
+            }
+        }
+        Err(Box::new(Admit {
+            item,
+            client,
+            candidates,
+        }))
+    }
+
+    /// Sa33: the live shops that could take an order for `item`, best first; or why none can
+    /// (no live shop, unknown item, sold out everywhere).
+    pub(crate) fn survey(
+        &self,
+        item: &ItemId,
+        now: std::time::Instant,
+    ) -> Result<Candidates, Outcome> {
         let mut any_live = false;
         let mut carried = false;
         let mut in_stock = false;
@@ -214,40 +255,26 @@ impl Reception {
             }
         }
         if !any_live {
-            return Ok(Outcome::Unavailable);
+            return Err(Outcome::Unavailable);
         }
         if !carried {
-            return Ok(Outcome::UnknownItem);
+            return Err(Outcome::UnknownItem);
         }
         if !in_stock {
-            return Ok(Outcome::SoldOut);
+            return Err(Outcome::SoldOut);
         }
         self.policy.order(&mut candidates);
-        if self.config.reservation == Reservation::Lease {
-            let sealers = self.sealers.read().unwrap_or_else(PoisonError::into_inner);
-            for candidate in &candidates {
-                let slot = &self.registry.slots[candidate.index];
-                let sealer = &sealers.by_slot[candidate.index];
-                if let Some(outcome) = self.issue_from_lease(slot, sealer, &item, client, now) {
-                    return Ok(outcome);
-                }
-            }
-        }
-        Err(Box::new(Pending {
-            item,
-            client,
-            candidates,
-        }))
+        Ok(candidates)
     }
 
-    /// [`admit`](Self::admit)'s part that waits: per-ticket reservations (the patent's Sa34,
-    /// one round trip each), or a short wait for a lease on its way.
-    pub async fn admit_later(&self, pending: Box<Pending>) -> Outcome {
-        let Pending {
+    /// [`try_admit`](Self::try_admit)'s part that waits: per-ticket reservations (the patent's
+    /// Sa34, one round trip each), or a short wait for a lease on its way.
+    pub(crate) async fn admit_waiting(&self, admit: Box<Admit>) -> Outcome {
+        let Admit {
             item,
             client,
             candidates,
-        } = *pending;
+        } = *admit;
         let sealers = Arc::clone(&self.sealers.read().unwrap_or_else(PoisonError::into_inner));
         // A shop with no free unit of the item would refuse, so it is not asked.
         for candidate in &candidates {
@@ -295,8 +322,17 @@ impl Reception {
                 }
             }
         }
-        Outcome::Waiting {
+        Outcome::Waiting(self.busy())
+    }
+
+    /// Every shop is busy: the plain Sa36 answer, before the line is consulted.
+    pub(crate) fn busy(&self) -> Wait {
+        Wait {
+            queue_token: None,
+            position: None,
+            estimated_wait_ms: None,
             retry_after_ms: u64::try_from(self.config.retry_after.as_millis()).unwrap_or(1000),
+            fresh: false,
         }
     }
 
@@ -445,6 +481,7 @@ impl Reception {
             .collect();
         serde_json::json!({
             "issuer": self.issuer.id().to_string(),
+            "queue": self.room.status(now),
             "refused_connections": self.refused.load(Ordering::Relaxed),
             "shops": shops,
         })

@@ -174,6 +174,27 @@ impl Slot {
         }
     }
 
+    /// Places free at this shop as far as the reception knows (0 when it is not live): its
+    /// capacity, less what it reported in use (places leased to receptions count as free), less
+    /// tickets handed out since. What the waiting room's head follows.
+    pub(crate) fn spare(&self, now: Instant, timeout: Duration) -> u64 {
+        let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
+        let live = self
+            .conn
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+            && view
+                .reported_at
+                .is_some_and(|at| now.saturating_duration_since(at) <= timeout);
+        let Some(report) = view.report.as_ref().filter(|_| live) else {
+            return 0;
+        };
+        let used = u64::from(report.in_use() - report.leased.min(report.in_use()))
+            + u64::from(self.handed_out.load(Ordering::Relaxed));
+        u64::from(report.capacity).saturating_sub(used)
+    }
+
     /// Records a report from connection `generation`, unless a newer connection replaced it.
     pub(crate) fn record_report(&self, generation: u64, report: Report, now: Instant) {
         if !self.is_current(generation) {

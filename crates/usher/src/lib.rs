@@ -58,8 +58,9 @@ pub fn start_reception(
     serve::spawn_server(
         management,
         usher_reception::mgmt::router(Arc::clone(&reception)),
-        shutdown,
+        shutdown.clone(),
     );
+    tokio::spawn(Arc::clone(&reception).run_waiting_room(shutdown));
     Ok(RunningReception {
         reception,
         public: public_addr,

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 /// Why a request was refused. Serialised as its snake_case name (`"not_yet_valid"`).
 ///
 /// The ticket codes (`malformed` … `wrong_client`) are produced by the ticket crate; the gate adds
-/// `not_notified`, `used` and `no_session`; the reception `unknown_item`, `sold_out` and `too_many`;
+/// `not_notified`, `used` and `no_session`; the reception `unknown_item`, `sold_out`, `too_many`
+/// and `given_up`;
 /// any server `bad_request` and `payload_too_large`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -48,11 +49,13 @@ pub enum Code {
     BadRequest,
     /// The request body is larger than this endpoint accepts.
     PayloadTooLarge,
+    /// The queue token's place became eligible and was not claimed within its grace period.
+    GivenUp,
 }
 
 impl Code {
     /// Every code, in declaration order.
-    pub const ALL: [Code; 19] = [
+    pub const ALL: [Code; 20] = [
         Code::Malformed,
         Code::Forged,
         Code::UnknownKey,
@@ -72,6 +75,7 @@ impl Code {
         Code::NotFound,
         Code::BadRequest,
         Code::PayloadTooLarge,
+        Code::GivenUp,
     ];
 
     /// The wire name, the same string serde writes.
@@ -96,6 +100,7 @@ impl Code {
             Code::NotFound => "not_found",
             Code::BadRequest => "bad_request",
             Code::PayloadTooLarge => "payload_too_large",
+            Code::GivenUp => "given_up",
         }
     }
 
@@ -105,7 +110,7 @@ impl Code {
     /// `400` (the caller picks), which is why this is only a default.
     pub const fn default_status(self) -> u16 {
         match self {
-            Code::Malformed | Code::BadRequest => 400,
+            Code::Malformed | Code::BadRequest | Code::GivenUp => 400,
             Code::NoSession => 401,
             Code::UnknownItem | Code::NotFound => 404,
             Code::SoldOut => 410,
@@ -147,6 +152,7 @@ impl Code {
             Code::NotFound => "There is nothing at this address.",
             Code::BadRequest => "The request is not valid.",
             Code::PayloadTooLarge => "The request is too large.",
+            Code::GivenUp => "Your turn came and went while you were away; please join again.",
         }
     }
 }

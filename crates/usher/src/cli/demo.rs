@@ -79,6 +79,7 @@ pub(crate) async fn run(mut args: DemoArgs) -> Result<()> {
         .collect();
     let mut config = ReceptionConfig::new(entries, reception_url.clone());
     config.ping_every = Duration::from_millis(500);
+    config.queue.state_file = Some(data.join("queue.json"));
     let reception = start_reception(
         config,
         keyring.clone(),
@@ -123,6 +124,7 @@ pub(crate) async fn run(mut args: DemoArgs) -> Result<()> {
     println!("Try it:");
     println!("  curl -i {reception_url}/order/concert");
     println!("  open {reception_url}/order/concert in a browser, then buy");
+    println!("  with --capacity 1, open it in a few tabs: the later ones wait in line");
     println!("Ctrl-C stops the demo.");
     serve::until(shutdown).await;
     drop(temp);

@@ -46,6 +46,14 @@ pub(crate) struct ReceptionArgs {
     /// A shop silent this long is out of rotation [default: 1s].
     #[arg(long, value_parser = duration, value_name = "DURATION")]
     shop_timeout: Option<Duration>,
+    /// Where the waiting room keeps its counters, so a restart keeps every place in line
+    /// [default: in memory only; a restart starts a new line].
+    #[arg(long, env = "USHER_QUEUE_STATE", value_name = "FILE")]
+    queue_state: Option<PathBuf>,
+    /// Places one client network (/24, /48) may join the line per minute; 0 for no limit
+    /// [default: 5000].
+    #[arg(long, value_name = "N")]
+    queue_join_limit: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -59,6 +67,8 @@ struct ReceptionFile {
     shop_timeout: Option<String>,
     tie_margin: Option<f64>,
     reservation: Option<String>,
+    queue_state: Option<PathBuf>,
+    queue_join_limit: Option<u32>,
     #[serde(default)]
     trusted_proxies: Vec<IpAddr>,
     #[serde(default)]
@@ -144,6 +154,10 @@ pub(crate) async fn run(args: ReceptionArgs) -> Result<()> {
         config.tie_margin = m;
     }
     config.trusted_proxies = file.trusted_proxies;
+    config.queue.state_file = args.queue_state.or(file.queue_state);
+    if let Some(n) = args.queue_join_limit.or(file.queue_join_limit) {
+        config.queue.join_limit = n;
+    }
     if let Some(mode) = args.reservation {
         config.reservation = mode;
     } else if let Some(mode) = file.reservation {

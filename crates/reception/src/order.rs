@@ -1,0 +1,243 @@
+//! An order as the reception answers it (Sc31 → Sa33-Sa36, Sa53-Sa56): the waiting room in
+//! front of the admission.
+//!
+//! - A newcomer goes straight to a shop while the line is empty (one atomic load); when every
+//!   shop is busy (Sa54), or others are waiting, it joins the line at the back and is told its
+//!   position, the estimated wait and when to come back (Sa56).
+//! - A client back with its queue token (Sc56) keeps its place: not yet its turn → a fresh
+//!   estimate; its turn → its place is claimed (once) and it is admitted (Sa53); if no shop has
+//!   room after all, it keeps its place at the front. An item sold out everywhere is said at
+//!   once, to newcomers and to those waiting for it.
+
+use std::net::IpAddr;
+
+use usher_queue::Place;
+use usher_ticket::ItemId;
+use usher_wire::Code;
+
+use crate::reception::{Admit, Outcome, Reception};
+
+/// How often the line's counters are written when no join asks for it.
+const SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+use crate::room::{CheckIn, Wait};
+
+/// An order the synchronous path could not settle. Finish it with [`Reception::order_later`].
+#[derive(Debug)]
+pub struct Pending(Then);
+
+#[derive(Debug)]
+enum Then {
+    /// A newcomer's admission needs a round trip; if every shop is busy it joins the line.
+    Join(Box<Admit>),
+    /// A claimed client's admission needs a round trip; if no shop has room it keeps its place.
+    Claimed {
+        admit: Box<Admit>,
+        place: Place,
+        token: String,
+        arrived_at_ms: u64,
+    },
+    /// A newcomer joined; the answer waits until its place is on disk.
+    Saving { wait: Wait, place: Place },
+}
+
+impl Reception {
+    /// Sc31 → Sa33-Sa36 with the waiting room: answers one order for `item` from `client`, who
+    /// may bring the queue token of an earlier answer.
+    pub async fn order(&self, item: &str, client: IpAddr, queue_token: Option<&str>) -> Outcome {
+        match self.order_now(item, client, queue_token) {
+            Ok(outcome) => outcome,
+            Err(pending) => self.order_later(pending).await,
+        }
+    }
+
+    /// [`order`](Self::order)'s synchronous part: everything that needs no round trip and no
+    /// disk write. `Err` when the rest must wait ([`order_later`](Self::order_later)).
+    pub fn order_now(
+        &self,
+        item: &str,
+        client: IpAddr,
+        queue_token: Option<&str>,
+    ) -> Result<Outcome, Box<Pending>> {
+        match queue_token {
+            None => self.newcomer(item, client),
+            Some(token) => self.returning(item, client, token),
+        }
+    }
+
+    /// [`order`](Self::order)'s part that waits.
+    pub async fn order_later(&self, pending: Box<Pending>) -> Outcome {
+        match pending.0 {
+            Then::Join(admit) => {
+                let (item, client) = (admit.item, admit.client);
+                match self.admit_waiting(admit).await {
+                    Outcome::Waiting(_) => self.join_saved(&item, client).await,
+                    other => other,
+                }
+            }
+            Then::Claimed {
+                admit,
+                place,
+                token,
+                arrived_at_ms,
+            } => {
+                let outcome = self.admit_waiting(admit).await;
+                self.after_claim(outcome, place, token, arrived_at_ms)
+            }
+            Then::Saving { wait, place } => {
+                self.room.saved(place).await;
+                Outcome::Waiting(wait)
+            }
+        }
+    }
+
+    fn newcomer(&self, item: &str, client: IpAddr) -> Result<Outcome, Box<Pending>> {
+        let now = self.clock.instant();
+        let passes =
+            !self.room.is_gated() || self.room.newcomer_may_pass(now, self.spare_places(now));
+        if passes {
+            return match self.try_admit(item, client) {
+                // Sa54: every shop is busy.
+                Ok(Outcome::Waiting(_)) => match ItemId::new(item) {
+                    Ok(item) => self.join(&item, client),
+                    Err(_) => Ok(Outcome::UnknownItem),
+                },
+                Ok(other) => Ok(other),
+                Err(admit) => Err(Box::new(Pending(Then::Join(admit)))),
+            };
+        }
+        // Others wait: no point asking a shop, but an unknown or sold-out item is said at once.
+        let Ok(item) = ItemId::new(item) else {
+            return Ok(Outcome::UnknownItem);
+        };
+        match self.survey(&item, now) {
+            Err(outcome @ (Outcome::UnknownItem | Outcome::SoldOut | Outcome::Unavailable)) => {
+                Ok(outcome)
+            }
+            _ => self.join(&item, client),
+        }
+    }
+
+    /// Sa54 → Sa56: joins the line and answers with the place.
+    fn join(&self, item: &ItemId, client: IpAddr) -> Result<Outcome, Box<Pending>> {
+        let now = self.clock.instant();
+        match self.room.join(item, client, now, self.clock.wall()) {
+            Ok((wait, place)) if self.room.is_saved(place) => Ok(Outcome::Waiting(wait)),
+            Ok((wait, place)) => Err(Box::new(Pending(Then::Saving { wait, place }))),
+            Err(code) => Ok(Outcome::Refused(code)),
+        }
+    }
+
+    /// [`join`](Self::join), waiting for the place to be on disk.
+    async fn join_saved(&self, item: &ItemId, client: IpAddr) -> Outcome {
+        let now = self.clock.instant();
+        match self.room.join(item, client, now, self.clock.wall()) {
+            Ok((wait, place)) => {
+                self.room.saved(place).await;
+                Outcome::Waiting(wait)
+            }
+            Err(code) => Outcome::Refused(code),
+        }
+    }
+
+    /// Keeps the waiting room going until `shutdown`: every tick the line's head follows the
+    /// places free at the shops (and the wait estimate the rate they free at); places handed
+    /// out are written to disk as soon as they are (one write covers every join since the
+    /// last). Saves once more on the way out.
+    pub async fn run_waiting_room(
+        self: std::sync::Arc<Self>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut tick = tokio::time::interval(self.config.queue.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_save = self.clock.instant();
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let now = self.clock.instant();
+                    self.room.tick(now, self.spare_places(now));
+                    // The head moves without joins: keep it on disk about once a second.
+                    if now.saturating_duration_since(last_save) >= SAVE_EVERY {
+                        last_save = now;
+                        self.save_room(true).await;
+                    }
+                }
+                () = self.room.save_wanted() => self.save_room(false).await,
+                changed = shutdown.changed() => {
+                    if changed.is_err() || *shutdown.borrow_and_update() {
+                        break;
+                    }
+                }
+            }
+        }
+        self.save_room(true).await;
+    }
+
+    async fn save_room(&self, always: bool) {
+        if let Err(e) = self.room.save(always).await {
+            tracing::error!(error = %e, "the waiting room's state was not saved");
+        }
+    }
+
+    fn returning(&self, item: &str, client: IpAddr, token: &str) -> Result<Outcome, Box<Pending>> {
+        let queued = match self.room.open(token, client, item, self.clock.wall()) {
+            Ok(q) => q,
+            Err(rejection) => return Ok(Outcome::Refused(rejection.code())),
+        };
+        let now = self.clock.instant();
+        // Nobody waits for nothing: a sold-out item is said on the next poll.
+        if let Err(outcome @ (Outcome::UnknownItem | Outcome::SoldOut)) =
+            self.survey(&queued.item, now)
+        {
+            return Ok(outcome);
+        }
+        let place = Place(queued.place);
+        match self.room.check_in(place, now) {
+            CheckIn::Wait(mut wait) => {
+                wait.queue_token = Some(token.to_owned());
+                Ok(Outcome::Waiting(wait))
+            }
+            CheckIn::Refused(code) => Ok(Outcome::Refused(code)),
+            // Sa53: its turn.
+            CheckIn::Claimed => match self.try_admit(item, client) {
+                Ok(outcome) => {
+                    Ok(self.after_claim(outcome, place, token.to_owned(), queued.arrived_at_ms))
+                }
+                Err(admit) => Err(Box::new(Pending(Then::Claimed {
+                    admit,
+                    place,
+                    token: token.to_owned(),
+                    arrived_at_ms: queued.arrived_at_ms,
+                }))),
+            },
+        }
+    }
+
+    /// A claimed client's admission ended in `outcome`: admitted → its wait is measured; no room
+    /// after all → it keeps its place at the front; anything else (sold out) ends its wait.
+    fn after_claim(
+        &self,
+        outcome: Outcome,
+        place: Place,
+        token: String,
+        arrived_at_ms: u64,
+    ) -> Outcome {
+        match outcome {
+            Outcome::Admitted { .. } => {
+                self.room.admitted(arrived_at_ms, self.clock.wall());
+                outcome
+            }
+            Outcome::Waiting(_) | Outcome::Unavailable => {
+                let mut wait = self.room.unclaim(place, self.clock.instant());
+                wait.queue_token = Some(token);
+                Outcome::Waiting(wait)
+            }
+            other => other,
+        }
+    }
+}
+
+/// Whether a refusal is about the queue token itself (a browser then drops its cookie and joins
+/// afresh) rather than about the client (`too_many`).
+pub(crate) fn is_token_refusal(code: Code) -> bool {
+    code != Code::TooMany
+}

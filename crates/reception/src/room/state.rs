@@ -1,0 +1,171 @@
+//! The waiting room on disk: the line's counters, the sale's epoch and the issuers whose queue
+//! tokens are honoured, so a restarted reception keeps every place.
+//!
+//! Written whole to a temporary file in the same folder, flushed, then renamed over the old
+//! one: a crash leaves either the old state or the new one, never a mix.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use usher_queue::Counters;
+use usher_ticket::IssuerId;
+
+/// Layout version of the file.
+const VERSION: u32 = 1;
+
+/// Largest state file read: it holds a few numbers.
+const MAX_BYTES: u64 = 64 * 1024;
+
+/// Issuers remembered: each restart adds one, and tokens of the oldest stop being honoured.
+pub(crate) const MAX_ISSUERS: usize = 16;
+
+/// What is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Saved {
+    version: u32,
+    /// The sale's epoch, sealed into every queue token.
+    pub(crate) epoch: u32,
+    /// The line. `issued` is saved before any place at or above it is handed out.
+    pub(crate) counters: Counters,
+    /// Issuer ids (hex) of this reception's runs, newest last.
+    pub(crate) issuers: Vec<String>,
+}
+
+impl Saved {
+    pub(crate) fn new(epoch: u32, counters: Counters, issuers: &[IssuerId]) -> Saved {
+        Saved {
+            version: VERSION,
+            epoch,
+            counters,
+            issuers: issuers.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    /// The issuers, parsed (unparseable entries are refused at load).
+    pub(crate) fn issuer_ids(&self) -> Vec<IssuerId> {
+        self.issuers
+            .iter()
+            .filter_map(|s| IssuerId::from_hex(s))
+            .collect()
+    }
+}
+
+/// The state file could not be used. The reception refuses to start rather than lose places.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Reading failed.
+    #[error("cannot read the queue state {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a state file this version understands.
+    #[error("the queue state {} is not valid: {message}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Writing failed.
+    #[error("cannot write the queue state {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The saved state, or `None` when there is no file yet.
+pub(crate) fn load(path: &Path) -> Result<Option<Saved>, StateError> {
+    let read = |source| StateError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let invalid = |message: String| StateError::Invalid {
+        path: path.to_owned(),
+        message,
+    };
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(read(e)),
+    };
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_BYTES + 1), &mut text)
+        .map_err(read)?;
+    if text.len() as u64 > MAX_BYTES {
+        return Err(invalid(format!("larger than {MAX_BYTES} bytes")));
+    }
+    let saved: Saved = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    if saved.version != VERSION {
+        return Err(invalid(format!("layout version {}", saved.version)));
+    }
+    if saved.issuers.len() > MAX_ISSUERS || saved.issuer_ids().len() != saved.issuers.len() {
+        return Err(invalid("bad issuer list".to_owned()));
+    }
+    Ok(Some(saved))
+}
+
+/// Writes `saved` to `path` atomically and durably (blocking: call off the async runtime,
+/// except at start-up).
+pub(crate) fn save(path: &Path, saved: &Saved) -> Result<(), StateError> {
+    let write = |source| StateError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(write)?;
+    let text = serde_json::to_vec(saved).map_err(|e| write(e.into()))?;
+    file.write_all(&text).map_err(write)?;
+    file.as_file().sync_all().map_err(write)?;
+    file.persist(path).map_err(|e| write(e.error))?;
+    // The rename is durable only once the folder is.
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(write)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_and_a_missing_file_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue.json");
+        assert_eq!(load(&path).unwrap(), None);
+        let counters = Counters {
+            issued: 10,
+            head: 4,
+            open_from: 2,
+        };
+        let saved = Saved::new(7, counters, &[IssuerId(1), IssuerId(u64::MAX)]);
+        save(&path, &saved).unwrap();
+        let back = load(&path).unwrap().unwrap();
+        assert_eq!(back, saved);
+        assert_eq!(back.issuer_ids(), vec![IssuerId(1), IssuerId(u64::MAX)]);
+    }
+
+    #[test]
+    fn a_damaged_state_file_is_refused_not_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue.json");
+        std::fs::write(&path, b"{\"version\":1,\"epoch\":").unwrap();
+        assert!(matches!(load(&path), Err(StateError::Invalid { .. })));
+        std::fs::write(&path, vec![b' '; (MAX_BYTES + 10) as usize]).unwrap();
+        assert!(matches!(load(&path), Err(StateError::Invalid { .. })));
+        let bad = r#"{"version":1,"epoch":1,"counters":{"issued":1,"head":0,"open_from":0},"issuers":["xyz"]}"#;
+        std::fs::write(&path, bad).unwrap();
+        assert!(matches!(load(&path), Err(StateError::Invalid { .. })));
+    }
+}

@@ -1,0 +1,208 @@
+//! The waiting room a browser sees while every shop is full.
+//!
+//! The page works without JavaScript (a `<noscript>` meta refresh reloads it, and the place is
+//! kept by the queue cookie); with JavaScript, `assets/waiting.js` counts down, asks again by
+//! itself and plays a chime when the buyer is let in. Everything the script needs travels as
+//! data attributes on `<main id=room>`, because [`CSP`] forbids inline scripts and styles.
+
+use usher_wire::html::escape;
+
+/// The script the page loads from `/assets/waiting.js`.
+pub(crate) const SCRIPT: &str = include_str!("../assets/waiting.js");
+
+/// The style sheet the page loads from `/assets/waiting.css`.
+pub(crate) const STYLE: &str = include_str!("../assets/waiting.css");
+
+/// The policy sent with the page: only this origin's own script, style and fetches.
+pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// What the waiting page shows.
+pub(crate) struct WaitingView<'a> {
+    /// The item the buyer is waiting for, as it appeared in the order URL.
+    pub(crate) item: &'a str,
+    /// The place in line; 1 means next.
+    pub(crate) position: u64,
+    /// The estimate of the whole wait, when the reception has one.
+    pub(crate) estimated_wait_ms: Option<u64>,
+    /// When to ask again, unrounded (the script counts down to it).
+    pub(crate) retry_after_ms: u64,
+}
+
+/// Renders the waiting page: the estimated wait (Sa56) and position, the countdown after which
+/// the client asks again by itself (Sc55–Sc56; the meta refresh does it without JavaScript),
+/// and the sound toggle for the chime played when the buyer is admitted (0051).
+pub(crate) fn waiting_page(view: &WaitingView<'_>) -> String {
+    let item = escape(view.item);
+    let refresh_secs = view.retry_after_ms.div_ceil(1000).max(1);
+    let position = view.position;
+    let estimate_attr = view
+        .estimated_wait_ms
+        .map_or(String::new(), |ms| format!(" data-estimate-ms=\"{ms}\""));
+    let retry_ms = view.retry_after_ms;
+    let position_text = escape(&position_text(position));
+    let estimate_text = escape(&estimate_text(view.estimated_wait_ms));
+    let unit = if refresh_secs == 1 {
+        "second"
+    } else {
+        "seconds"
+    };
+    format!(
+        "<!doctype html>
+<html lang=en>
+<head>
+<meta charset=utf-8>
+<meta name=viewport content=\"width=device-width,initial-scale=1\">
+<meta name=color-scheme content=\"light dark\">
+<noscript><meta http-equiv=refresh content=\"{refresh_secs}\"></noscript>
+<title>In line for {item}</title>
+<link rel=stylesheet href=\"/assets/waiting.css\">
+<script src=\"/assets/waiting.js\" defer></script>
+</head>
+<body>
+<main id=room data-item=\"{item}\" data-position=\"{position}\"{estimate_attr} data-retry-ms=\"{retry_ms}\">
+<h1 id=heading>You are in line</h1>
+<p class=lead>Every shop selling <strong id=item>{item}</strong> is full right now. \
+Keep this page open: it asks again by itself and takes you in when it is your turn.</p>
+<div id=status class=status role=status aria-live=polite aria-atomic=true>
+<p id=position class=position>{position_text}</p>
+<p id=estimate class=estimate>{estimate_text}</p>
+<p id=message class=message></p>
+</div>
+<p id=countdown class=countdown>Checking again in {refresh_secs} {unit}.</p>
+<button id=sound class=sound type=button aria-pressed=false hidden>\
+<span class=switch aria-hidden=true></span>Play a sound when it is my turn</button>
+<p class=note>Your place is kept if you reload this page.</p>
+</main>
+</body>
+</html>
+"
+    )
+}
+
+/// The place in words; `waiting.js` uses the same wording when it updates it.
+fn position_text(position: u64) -> String {
+    if position <= 1 {
+        "You are next.".to_owned()
+    } else {
+        format!("You are number {position} in line.")
+    }
+}
+
+/// The estimate in words a buyer takes in at a glance; `waiting.js` uses the same steps.
+fn estimate_text(estimated_wait_ms: Option<u64>) -> String {
+    let Some(ms) = estimated_wait_ms else {
+        return "Estimated wait: estimating…".to_owned();
+    };
+    let words = match ms {
+        0..10_000 => "a few seconds".to_owned(),
+        10_000..60_000 => "less than a minute".to_owned(),
+        60_000..90_000 => "about a minute".to_owned(),
+        _ => {
+            let minutes = (ms + 30_000) / 60_000;
+            if minutes < 90 {
+                format!("about {minutes} minutes")
+            } else {
+                format!("about {} hours", (minutes + 30) / 60)
+            }
+        }
+    };
+    format!("Estimated wait: {words}.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(item: &str, position: u64, estimate: Option<u64>, retry: u64) -> String {
+        waiting_page(&WaitingView {
+            item,
+            position,
+            estimated_wait_ms: estimate,
+            retry_after_ms: retry,
+        })
+    }
+
+    #[test]
+    fn hostile_item_is_escaped_in_text_and_attributes() {
+        let html = page(r#"<script>alert("x")</script>'"#, 3, None, 1000);
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(!html.contains(r#"alert("x")"#), "{html}");
+        assert!(
+            html.contains("data-item=\"&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39;\"")
+        );
+        assert!(html.contains("<title>In line for &lt;script&gt;"));
+        assert!(html.contains("<strong id=item>&lt;script&gt;"));
+    }
+
+    #[test]
+    fn noscript_refresh_rounds_the_retry_up_to_whole_seconds() {
+        for (retry_ms, secs) in [(0, 1), (1, 1), (999, 1), (1000, 1), (1001, 2), (2500, 3)] {
+            let html = page("cap", 2, Some(5000), retry_ms);
+            let refresh =
+                format!("<noscript><meta http-equiv=refresh content=\"{secs}\"></noscript>");
+            assert!(html.contains(&refresh), "{retry_ms} ms: {html}");
+            assert!(html.contains(&format!("data-retry-ms=\"{retry_ms}\"")));
+        }
+    }
+
+    #[test]
+    fn page_is_a_complete_accessible_document() {
+        let html = page("cap", 12, Some(120_000), 3000);
+        assert!(html.starts_with("<!doctype html>\n<html lang=en>"));
+        assert!(html.contains("<meta charset=utf-8>"));
+        assert!(html.contains("name=viewport"));
+        assert!(html.contains("role=status aria-live=polite"));
+        assert!(html.contains("<button id=sound class=sound type=button aria-pressed=false"));
+        assert!(html.trim_end().ends_with("</html>"));
+    }
+
+    #[test]
+    fn page_obeys_its_own_policy() {
+        let html = page("cap", 12, Some(120_000), 3000);
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "{html}"
+        );
+        assert!(!html.contains("style="), "inline style attribute");
+        assert!(!html.contains("<style"), "inline style element");
+        assert_eq!(html.matches("<script").count(), 1);
+        assert!(html.contains("<script src=\"/assets/waiting.js\" defer></script>"));
+        for asset in [SCRIPT, STYLE] {
+            assert!(!asset.contains("http://") && !asset.contains("https://"));
+        }
+        assert!(!SCRIPT.contains("eval(") && !SCRIPT.contains("innerHTML"));
+    }
+
+    #[test]
+    fn policy_has_no_escape_hatches() {
+        assert!(!CSP.contains("unsafe"), "{CSP}");
+        assert!(CSP.starts_with("default-src 'none';"));
+    }
+
+    #[test]
+    fn position_and_estimate_are_in_the_html() {
+        let html = page("cap", 12, Some(120_000), 3000);
+        assert!(html.contains("data-position=\"12\""));
+        assert!(html.contains("data-estimate-ms=\"120000\""));
+        assert!(html.contains("You are number 12 in line."));
+        assert!(html.contains("Estimated wait: about 2 minutes."));
+        assert!(html.contains("Checking again in 3 seconds."));
+
+        let next = page("cap", 1, None, 800);
+        assert!(next.contains("You are next."));
+        assert!(next.contains("Estimated wait: estimating…"));
+        assert!(!next.contains("data-estimate-ms"));
+        assert!(next.contains("Checking again in 1 second."));
+    }
+
+    #[test]
+    fn estimates_read_in_human_terms() {
+        let words = |ms| estimate_text(Some(ms));
+        assert_eq!(words(4_000), "Estimated wait: a few seconds.");
+        assert_eq!(words(45_000), "Estimated wait: less than a minute.");
+        assert_eq!(words(70_000), "Estimated wait: about a minute.");
+        assert_eq!(words(90_000), "Estimated wait: about 2 minutes.");
+        assert_eq!(words(59 * 60_000), "Estimated wait: about 59 minutes.");
+        assert_eq!(words(3 * 3_600_000), "Estimated wait: about 3 hours.");
+    }
+}
