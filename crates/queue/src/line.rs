@@ -16,6 +16,16 @@ const GROUPS: usize = 256;
 /// (each lives a grace period after it closes) always fit in [`GROUPS`].
 const GROUP_SPANS: u32 = 240;
 
+/// Share of the expected wait a client is told to stay away. A client back a little before its
+/// turn costs one more short answer; a client back after it leaves its place idle, and the
+/// rate measured from a slowed line would schedule everyone later still. Coming back early
+/// also absorbs the jitter of report ticks and of the client's own timers.
+const EARLY: f64 = 0.8;
+
+/// Longest wait handed out while the rate is unknown (the start of a sale): the line learns
+/// the rate within a few seconds, and clients told a guess should hear the real time soon.
+const UNSURE_CHECK_IN: Duration = Duration::from_secs(2);
+
 /// A place in line: its number, counted from 0 in arrival order. The queue token carries it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -190,8 +200,10 @@ impl Line {
         if missing <= 0.0 {
             return 0;
         }
-        // `as` saturates; the `min` bounds it by the waiting places anyway.
-        let moved = ((missing / (1.0 - share)).ceil() as u64).min(self.waiting());
+        // Rounded, not ceiled: one free place with a 10% no-show share is 1.1 places, and
+        // ceiling that would make two eligible for one place. `as` saturates; the `min`
+        // bounds it by the waiting places anyway.
+        let moved = ((missing / (1.0 - share)).round() as u64).min(self.waiting());
         if moved > 0 {
             self.make_eligible(now, self.head + moved);
         }
@@ -247,27 +259,35 @@ impl Line {
         true
     }
 
-    /// When the client holding `place` should come back (Sc55-Sc56): when its turn is
-    /// expected, in whole milliseconds, so it asks again by itself (Sc51) just in time. Places
-    /// further back get later times, so clients return in place order and spread out without
-    /// random jitter. At most [`LineConfig::check_in`], at least [`LineConfig::retry_floor`]
-    /// (also for eligible places whose client found no free place).
+    /// When the client holding `place` should come back (Sc55-Sc56): a little before its turn
+    /// is expected (the position ÷ the measured rate, × 0.8), in whole milliseconds, so it asks
+    /// again by itself (Sc51) just in time. Places further back get later times, so clients
+    /// return in place order and spread out without random jitter. At most
+    /// [`LineConfig::check_in`], at least [`LineConfig::retry_floor`] (also for eligible places
+    /// whose client found no free place).
     ///
-    /// With nothing to estimate from, each position adds one floor, so the front still comes
-    /// back first and soon.
+    /// With no rate measured yet, each position adds one floor, so the front still comes back
+    /// first and soon, and nobody is told to stay away longer than 2 s.
     pub fn retry_after(&self, place: Place, now: Instant, estimator: &Estimator) -> Duration {
         let floor = self.config.retry_floor;
         let ahead = self.ahead(place);
-        let wait = if ahead == 0 {
-            floor
-        } else {
-            estimator
-                .estimate(ahead, now)
-                .unwrap_or_else(|| floor.saturating_mul(u32::try_from(ahead).unwrap_or(u32::MAX)))
+        let (wait, check_in) = match estimator.rate(now) {
+            _ if ahead == 0 => (floor, self.config.check_in),
+            Some(rate) if rate > 0.0 => {
+                let turn = ahead as f64 / rate * EARLY;
+                let wait = Duration::try_from_secs_f64(turn).unwrap_or(self.config.check_in);
+                (wait, self.config.check_in)
+            }
+            // Nothing measured yet: the front comes back soon, one floor per position, and
+            // everyone checks in again shortly to learn a real time once the rate is known.
+            _ => (
+                floor.saturating_mul(u32::try_from(ahead).unwrap_or(u32::MAX)),
+                UNSURE_CHECK_IN.min(self.config.check_in),
+            ),
         };
         let millis = wait.as_nanos().div_ceil(1_000_000);
         let wait = Duration::from_millis(u64::try_from(millis).unwrap_or(u64::MAX));
-        wait.max(floor).min(self.config.check_in)
+        wait.max(floor).min(check_in)
     }
 
     /// How many open places are expected to be claimed yet: each unclaimed place weighted by

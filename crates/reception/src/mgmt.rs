@@ -177,8 +177,13 @@ async fn serve(reception: Arc<Reception>, socket: WebSocket) {
     notice_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batches = Batches::default();
     let mut skew_warned = false;
+    let mut closing = reception.closing.subscribe();
     loop {
+        if *closing.borrow_and_update() {
+            break;
+        }
         tokio::select! {
+            _ = closing.changed() => {}
             _ = notice_tick.tick(), if leasing => {
                 let now = reception.clock.instant();
                 let mut out: Vec<Message> = batches
@@ -215,9 +220,16 @@ async fn serve(reception: Arc<Reception>, socket: WebSocket) {
                             skew_warned = true;
                         }
                         slot.record_report(generation, report, reception.clock.instant());
+                        reception.room.shop_reported();
                     }
-                    Up::Reserved { id, granted } => conn.answer(id, granted),
+                    Up::Reserved { id, granted } => {
+                        if granted {
+                            slot.granted_since_report.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        conn.answer(id, granted);
+                    }
                     Up::Leased { id, places, stock } => {
+                        slot.granted_since_report.fetch_add(places, std::sync::atomic::Ordering::Relaxed);
                         let rtt = slot
                             .view
                             .read()

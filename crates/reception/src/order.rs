@@ -139,8 +139,8 @@ impl Reception {
         }
     }
 
-    /// Keeps the waiting room going until `shutdown`: every tick the line's head follows the
-    /// places free at the shops (and the wait estimate the rate they free at); places handed
+    /// Keeps the waiting room going until `shutdown`: on every shop report, and every tick
+    /// besides, the line's head follows the places free at the shops (and the wait estimate the rate they free at); places handed
     /// out are written to disk as soon as they are (one write covers every join since the
     /// last). Saves once more on the way out.
     pub async fn run_waiting_room(
@@ -160,6 +160,11 @@ impl Reception {
                         last_save = now;
                         self.save_room(true).await;
                     }
+                }
+                // Places freed at a shop are handed on as soon as its report says so.
+                () = self.room.reported() => {
+                    let now = self.clock.instant();
+                    self.room.tick(now, self.spare_places(now));
                 }
                 () = self.room.save_wanted() => self.save_room(false).await,
                 changed = shutdown.changed() => {

@@ -132,6 +132,9 @@ pub struct Reception {
     pub(crate) clock: Arc<dyn Clock>,
     /// Management connections refused (bad hello, unknown shop), for operators.
     pub(crate) refused: std::sync::atomic::AtomicU64,
+    /// Turns true when the reception shuts down: management links close, so shops reconnect
+    /// to whatever takes its place.
+    pub(crate) closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Reception {
@@ -161,7 +164,14 @@ impl Reception {
             policy,
             clock,
             refused: std::sync::atomic::AtomicU64::new(0),
+            closing: tokio::sync::watch::Sender::new(false),
         }))
+    }
+
+    /// Shutting down: closes every management link (the public listener's in-flight orders
+    /// are the server's to finish).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
     }
 
     /// Settings.
@@ -185,10 +195,11 @@ impl Reception {
     /// Places free at every live shop, as far as the reception knows (what the line's head
     /// follows).
     pub fn spare_places(&self, now: std::time::Instant) -> u64 {
+        let leasing = self.config.reservation == Reservation::Lease;
         self.registry
             .slots
             .iter()
-            .map(|slot| slot.spare(now, self.config.shop_timeout))
+            .map(|slot| slot.spare(now, self.config.shop_timeout, leasing))
             .sum()
     }
 

@@ -124,6 +124,10 @@ pub(crate) struct Slot {
     /// Tickets handed out since the last report, so stale reports do not herd every order onto
     /// one shop.
     pub(crate) handed_out: AtomicU32,
+    /// Places granted since the last report (per-ticket reservations and leases). Counted as
+    /// the grants arrive on the management link, where the reports arrive too, so a report
+    /// reflects exactly the grants before it.
+    pub(crate) granted_since_report: AtomicU32,
 }
 
 /// A snapshot of one shop for one admission decision.
@@ -174,10 +178,12 @@ impl Slot {
         }
     }
 
-    /// Places free at this shop as far as the reception knows (0 when it is not live): its
-    /// capacity, less what it reported in use (places leased to receptions count as free), less
-    /// tickets handed out since. What the waiting room's head follows.
-    pub(crate) fn spare(&self, now: Instant, timeout: Duration) -> u64 {
+    /// Places free at this shop for this reception as far as it knows (0 when the shop is not
+    /// live): its capacity, less what it reported in use (leases included), plus the places
+    /// left in this reception's own leases (free for it to fill; a ticket issued from them
+    /// since the report is still counted in the report's leases, so nothing counts twice),
+    /// less places granted since the report. What the waiting room's head follows.
+    pub(crate) fn spare(&self, now: Instant, timeout: Duration, leasing: bool) -> u64 {
         let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
         let live = self
             .conn
@@ -190,9 +196,19 @@ impl Slot {
         let Some(report) = view.report.as_ref().filter(|_| live) else {
             return 0;
         };
-        let used = u64::from(report.in_use() - report.leased.min(report.in_use()))
-            + u64::from(self.handed_out.load(Ordering::Relaxed));
-        u64::from(report.capacity).saturating_sub(used)
+        let capacity = u64::from(report.capacity);
+        let in_use = u64::from(report.in_use())
+            + u64::from(self.granted_since_report.load(Ordering::Relaxed));
+        if !leasing {
+            return capacity.saturating_sub(in_use);
+        }
+        let ours = self
+            .conn
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map_or(0, |c| u64::from(lock(&c.lease).left(now)));
+        (capacity + ours).saturating_sub(in_use).min(capacity)
     }
 
     /// Records a report from connection `generation`, unless a newer connection replaced it.
@@ -204,6 +220,7 @@ impl Slot {
         view.report = Some(report);
         view.reported_at = Some(now);
         self.handed_out.store(0, Ordering::Relaxed);
+        self.granted_since_report.store(0, Ordering::Relaxed);
     }
 
     pub(crate) fn record_rtt(&self, generation: u64, rtt: Duration) {
@@ -240,6 +257,7 @@ impl Slot {
         // A new connection starts a new run of reports: the old view may be another epoch.
         *self.view.write().unwrap_or_else(PoisonError::into_inner) = View::default();
         self.handed_out.store(0, Ordering::Relaxed);
+        self.granted_since_report.store(0, Ordering::Relaxed);
     }
 
     /// Removes the connection if it is still generation `generation`.
@@ -269,6 +287,7 @@ impl Registry {
                 view: RwLock::new(View::default()),
                 conn: RwLock::new(None),
                 handed_out: AtomicU32::new(0),
+                granted_since_report: AtomicU32::new(0),
             })
             .collect();
         let by_id = slots

@@ -95,6 +95,8 @@ pub(crate) struct WaitingRoom {
     saved: watch::Sender<u64>,
     /// Wakes the saver.
     save_wanted: Notify,
+    /// Wakes the ticker early: a shop reported, so places may have freed.
+    reported: Notify,
 }
 
 impl WaitingRoom {
@@ -150,6 +152,7 @@ impl WaitingRoom {
             gated: AtomicBool::new(gated),
             saved: watch::Sender::new(saved_below),
             save_wanted: Notify::new(),
+            reported: Notify::new(),
             honoured,
             epoch,
             settings,
@@ -300,6 +303,16 @@ impl WaitingRoom {
             changed
         });
         Ok(())
+    }
+
+    /// A shop reported: the head may move now rather than at the next tick.
+    pub(crate) fn shop_reported(&self) {
+        self.reported.notify_one();
+    }
+
+    /// Resolves after [`shop_reported`](Self::shop_reported).
+    pub(crate) async fn reported(&self) {
+        self.reported.notified().await;
     }
 
     /// Resolves when a join handed out a place that is not on disk yet.

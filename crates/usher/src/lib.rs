@@ -60,7 +60,12 @@ pub fn start_reception(
         usher_reception::mgmt::router(Arc::clone(&reception)),
         shutdown.clone(),
     );
-    tokio::spawn(Arc::clone(&reception).run_waiting_room(shutdown));
+    tokio::spawn(Arc::clone(&reception).run_waiting_room(shutdown.clone()));
+    let closing = Arc::clone(&reception);
+    tokio::spawn(async move {
+        serve::until(shutdown).await;
+        closing.close();
+    });
     Ok(RunningReception {
         reception,
         public: public_addr,

@@ -60,8 +60,9 @@ pub struct Cluster {
     pub keyring: Keyring,
     pub clock: Arc<OffsetClock>,
     pub stops: Vec<watch::Sender<bool>>,
-    _stop_reception: watch::Sender<bool>,
-    _data: tempfile::TempDir,
+    pub config: ReceptionConfig,
+    stop_reception: watch::Sender<bool>,
+    pub data: tempfile::TempDir,
 }
 
 pub fn shop_id(i: usize) -> ServerId {
@@ -103,7 +104,7 @@ impl Cluster {
         tune(&mut config);
         let (stop_reception, rx) = watch::channel(false);
         let reception = start_reception(
-            config,
+            config.clone(),
             keyring.clone(),
             clock.clone() as Arc<dyn Clock>,
             reception_public,
@@ -152,12 +153,49 @@ impl Cluster {
             keyring,
             clock,
             stops,
-            _stop_reception: stop_reception,
-            _data: data,
+            config,
+            stop_reception,
+            data,
         };
         let n = specs.len();
         eventually("every shop live", || cluster.live_shops() == n).await;
         cluster
+    }
+
+    /// Stops the reception and starts a new one (a new process, as far as it can tell: a new
+    /// issuer) with the same settings on the same addresses, so the shops reconnect.
+    pub async fn restart_reception(&mut self) {
+        self.stop_reception.send_replace(true);
+        let (public, management) = (self.reception.public, self.reception.management);
+        let start = Instant::now();
+        let (public, management) = loop {
+            match (
+                TcpListener::bind(public).await,
+                TcpListener::bind(management).await,
+            ) {
+                (Ok(p), Ok(m)) => break (p, m),
+                _ => {
+                    assert!(
+                        start.elapsed() < DEADLINE,
+                        "the old reception kept its ports"
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        };
+        let (stop, rx) = watch::channel(false);
+        self.stop_reception = stop;
+        self.reception = start_reception(
+            self.config.clone(),
+            self.keyring.clone(),
+            self.clock.clone() as Arc<dyn Clock>,
+            public,
+            management,
+            rx,
+        )
+        .unwrap();
+        let n = self.shops.len();
+        eventually("every shop back", || self.live_shops() == n).await;
     }
 
     pub fn status(&self) -> serde_json::Value {
