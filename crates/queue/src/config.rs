@@ -9,14 +9,14 @@ const MAX_WINDOW_PLACES: u64 = 1 << 28;
 /// How the [`Line`](crate::Line) treats eligible places and schedules returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineConfig {
-    /// How long a place stays claimable after it became eligible. The default, 90 s, is longer
+    /// How long a place stays claimable after it became eligible. The default, 120 s, is longer
     /// than the longest check-in (30 s) plus the delay of about a minute that browsers impose on
     /// a throttled background tab's timers, so a client that obeys its return times never loses
     /// its place.
     pub grace: Duration,
     /// Places tracked behind the head, one bit each (rounded up to a multiple of 64). It must hold
     /// every place that becomes eligible within one grace period; places pushed out sooner are
-    /// given up early. The default, 2^18 (32 KiB), covers about 2,900 places a second for 90 s.
+    /// given up early. The default, 2^18 (32 KiB), covers about 2,100 places a second for 120 s.
     pub window_places: u64,
     /// Longest time a waiting client is told to stay away before it checks in again, so long
     /// waits are cut into steps and a client learns of a better estimate (Sc56, 0049-0050).
@@ -28,7 +28,7 @@ pub struct LineConfig {
 impl Default for LineConfig {
     fn default() -> Self {
         Self {
-            grace: Duration::from_secs(90),
+            grace: Duration::from_secs(120),
             window_places: 1 << 18,
             check_in: Duration::from_secs(30),
             retry_floor: Duration::from_millis(100),

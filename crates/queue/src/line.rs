@@ -10,17 +10,19 @@ use crate::window::ClaimWindow;
 use crate::{ClaimError, CountersError, Estimator, LineConfig};
 
 /// Groups of eligible places kept at once (see [`Group`]); allocated once, never more.
-const GROUPS: usize = 256;
+const GROUPS: usize = 4096;
 
 /// A group covers at most grace ÷ this much time, so the groups alive within one grace period
 /// (each lives a grace period after it closes) always fit in [`GROUPS`].
-const GROUP_SPANS: u32 = 240;
+const GROUP_SPANS: u32 = 4000;
 
-/// Share of the expected wait a client is told to stay away. A client back a little before its
-/// turn costs one more short answer; a client back after it leaves its place idle, and the
-/// rate measured from a slowed line would schedule everyone later still. Coming back early
-/// also absorbs the jitter of report ticks and of the client's own timers.
-const EARLY: f64 = 0.8;
+/// Share of the expected wait a client is told to stay away. A client back before its turn
+/// costs one more short answer; a client back after it leaves its place idle, and the rate
+/// measured from a slowed line would schedule everyone later still. Halving the rest of the
+/// wait at each check-in brings each client back just before its turn even when the rate
+/// grows after it was told (a sale speeding up), for about log2(wait ÷ 100 ms) answers each;
+/// it also absorbs the jitter of report ticks and of the client's own timers.
+const EARLY: f64 = 0.5;
 
 /// Longest wait handed out while the rate is unknown (the start of a sale): the line learns
 /// the rate within a few seconds, and clients told a guess should hear the real time soon.
@@ -69,7 +71,7 @@ struct Group {
 /// grace period ([`claim`](Line::claim)); afterwards it is given up.
 ///
 /// Memory is fixed at construction: a ring of claim bits for the open places just behind the
-/// head ([`LineConfig::window_places`]), and at most 256 groups recording when they
+/// head ([`LineConfig::window_places`]), and at most 4,096 groups recording when they
 /// became eligible.
 #[derive(Debug, Clone)]
 pub struct Line {
@@ -80,6 +82,9 @@ pub struct Line {
     window: ClaimWindow,
     /// Cover `open_from..head` exactly, oldest first.
     groups: VecDeque<Group>,
+    /// How many groups from the front have been counted in the no-show share already (see
+    /// [`Line::presume`]).
+    presumed: usize,
     shows: Shows,
 }
 
@@ -133,6 +138,7 @@ impl Line {
             head,
             open_from: head,
             groups: VecDeque::with_capacity(GROUPS),
+            presumed: 0,
             shows: Shows::new(),
         }
     }
@@ -245,7 +251,8 @@ impl Line {
     }
 
     /// Hands back a claimed place whose client could not be admitted after all, so it can
-    /// claim again within what is left of its grace period. Returns whether it was claimed.
+    /// claim again within what is left of its grace period (the caller keeps clients waiting at
+    /// the front past it). Returns whether it was claimed.
     pub fn unclaim(&mut self, place: Place, now: Instant) -> bool {
         self.settle(now);
         let p = place.0;
@@ -260,7 +267,7 @@ impl Line {
     }
 
     /// When the client holding `place` should come back (Sc55-Sc56): a little before its turn
-    /// is expected (the position ÷ the measured rate, × 0.8), in whole milliseconds, so it asks
+    /// is expected (half the position ÷ the measured rate), in whole milliseconds, so it asks
     /// again by itself (Sc51) just in time. Places further back get later times, so clients
     /// return in place order and spread out without random jitter. At most
     /// [`LineConfig::check_in`], at least [`LineConfig::retry_floor`] (also for eligible places
@@ -335,14 +342,38 @@ impl Line {
     /// Settles the groups whose grace period has ended: their unclaimed places are given up
     /// and counted as no-shows.
     fn settle(&mut self, now: Instant) {
+        self.presume(now);
         while let Some(group) = self.groups.front() {
             if now.saturating_duration_since(group.until) < self.config.grace {
                 break;
             }
-            self.shows
-                .settled(group.end - self.open_from, group.unclaimed);
+            if self.presumed == 0 {
+                self.shows
+                    .settled(group.end - self.open_from, group.unclaimed);
+            }
+            self.presumed = self.presumed.saturating_sub(1);
             self.open_from = group.end;
             self.groups.pop_front();
+        }
+    }
+
+    /// Counts groups in the no-show share once their places are old enough that almost every
+    /// client who was coming has come (many times the usual claim delay), long before the grace
+    /// period gives them up. The share then follows the sale within seconds: waiting a whole
+    /// grace period to learn it would let the walked-away hold the head back meanwhile. The
+    /// places stay claimable; a rare late claim only nudges the share.
+    fn presume(&mut self, now: Instant) {
+        let after = self.shows.presume_after();
+        while let Some(group) = self.groups.get(self.presumed) {
+            if now.saturating_duration_since(group.until) < after {
+                break;
+            }
+            let start = match self.presumed {
+                0 => self.open_from,
+                i => self.groups[i - 1].end,
+            };
+            self.shows.settled(group.end - start, group.unclaimed);
+            self.presumed += 1;
         }
     }
 
@@ -353,6 +384,7 @@ impl Line {
             if group.end <= floor {
                 self.open_from = group.end;
                 self.groups.pop_front();
+                self.presumed = self.presumed.saturating_sub(1);
                 continue;
             }
             if floor > self.open_from {

@@ -20,6 +20,10 @@ const SETTLE_DECAY: f64 = 0.98;
 const PRIOR_DELAY: f64 = 2.0;
 const MIN_DELAY: f64 = 0.05;
 
+/// Multiple of the mean claim delay after which an unclaimed place counts as a no-show in the
+/// share (with exponential delays, e^-8: one late claim in three thousand).
+const PRESUME_DELAYS: f64 = 8.0;
+
 /// Weight of each claim's delay in the mean, and the multiple of the mean a single delay is
 /// cut to first, so one throttled background tab cannot inflate it.
 const DELAY_SMOOTHING: f64 = 0.05;
@@ -67,6 +71,12 @@ impl Shows {
     pub(crate) fn claimed(&mut self, age: Duration) {
         let age = age.as_secs_f64().min(self.delay * DELAY_CLIP);
         self.delay = (self.delay + DELAY_SMOOTHING * (age - self.delay)).max(MIN_DELAY);
+    }
+
+    /// Age after which an unclaimed place is presumed a no-show for the share: many times the
+    /// usual claim delay, and never under a second.
+    pub(crate) fn presume_after(&self) -> Duration {
+        Duration::from_secs_f64((self.delay * PRESUME_DELAYS).max(1.0))
     }
 
     /// Probability that a place unclaimed at `age` since eligibility will still be claimed,

@@ -102,7 +102,7 @@ pub struct QueueSettings {
 }
 
 impl Default for QueueSettings {
-    /// A 90 s grace period, check-ins at most 30 s apart, the head moved every 50 ms, 5,000
+    /// A 120 s grace period, check-ins at most 30 s apart, the head moved every 50 ms, 5,000
     /// places per /24 (IPv4) or /48 (IPv6) a minute, tokens kept a day, nothing persisted.
     fn default() -> Self {
         QueueSettings {

@@ -224,12 +224,20 @@ async fn serve(reception: Arc<Reception>, socket: WebSocket) {
                     }
                     Up::Reserved { id, granted } => {
                         if granted {
-                            slot.granted_since_report.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let _ = slot.granted_since_report.fetch_update(
+                                std::sync::atomic::Ordering::Relaxed,
+                                std::sync::atomic::Ordering::Relaxed,
+                                |n| Some(n.saturating_add(1)),
+                            );
                         }
                         conn.answer(id, granted);
                     }
                     Up::Leased { id, places, stock } => {
-                        slot.granted_since_report.fetch_add(places, std::sync::atomic::Ordering::Relaxed);
+                        let _ = slot.granted_since_report.fetch_update(
+                            std::sync::atomic::Ordering::Relaxed,
+                            std::sync::atomic::Ordering::Relaxed,
+                            |n| Some(n.saturating_add(places)),
+                        );
                         let rtt = slot
                             .view
                             .read()

@@ -10,16 +10,21 @@
 //!   once, to newcomers and to those waiting for it.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use usher_queue::Place;
 use usher_ticket::ItemId;
 use usher_wire::Code;
 
 use crate::reception::{Admit, Outcome, Reception};
+use crate::room::{CheckIn, InFlight, Wait};
 
-/// How often the line's counters are written when no join asks for it.
-const SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-use crate::room::{CheckIn, Wait};
+/// How often the line's counters are written when no join asks for it (only if they changed).
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+/// Longest a join waits for its place to be on disk; past it the client is told to come back
+/// (`unavailable`) and the place is never handed out, which is safe.
+const SAVE_WAIT: Duration = Duration::from_secs(2);
 
 /// An order the synchronous path could not settle. Finish it with [`Reception::order_later`].
 #[derive(Debug)]
@@ -28,11 +33,15 @@ pub struct Pending(Then);
 #[derive(Debug)]
 enum Then {
     /// A newcomer's admission needs a round trip; if every shop is busy it joins the line.
-    Join(Box<Admit>),
+    Join {
+        admit: Box<Admit>,
+        /// Set when it was let past a gated line.
+        flight: Option<InFlight>,
+    },
     /// A claimed client's admission needs a round trip; if no shop has room it keeps its place.
     Claimed {
         admit: Box<Admit>,
-        place: Place,
+        flight: InFlight,
         token: String,
         arrived_at_ms: u64,
     },
@@ -67,53 +76,58 @@ impl Reception {
     /// [`order`](Self::order)'s part that waits.
     pub async fn order_later(&self, pending: Box<Pending>) -> Outcome {
         match pending.0 {
-            Then::Join(admit) => {
+            Then::Join { admit, flight } => {
                 let (item, client) = (admit.item, admit.client);
-                match self.admit_waiting(admit).await {
+                let outcome = self.admit_waiting(admit).await;
+                drop(flight);
+                match outcome {
                     Outcome::Waiting(_) => self.join_saved(&item, client).await,
                     other => other,
                 }
             }
             Then::Claimed {
                 admit,
-                place,
+                flight,
                 token,
                 arrived_at_ms,
             } => {
                 let outcome = self.admit_waiting(admit).await;
-                self.after_claim(outcome, place, token, arrived_at_ms)
+                self.after_claim(outcome, flight, token, arrived_at_ms)
             }
-            Then::Saving { wait, place } => {
-                self.room.saved(place).await;
-                Outcome::Waiting(wait)
-            }
+            Then::Saving { wait, place } => self.when_saved(wait, place).await,
         }
     }
 
     fn newcomer(&self, item: &str, client: IpAddr) -> Result<Outcome, Box<Pending>> {
         let now = self.clock.instant();
-        let passes =
-            !self.room.is_gated() || self.room.newcomer_may_pass(now, self.spare_places(now));
-        if passes {
-            return match self.try_admit(item, client) {
-                // Sa54: every shop is busy.
-                Ok(Outcome::Waiting(_)) => match ItemId::new(item) {
+        let flight = if !self.room.is_gated() {
+            None
+        } else if self.room.newcomer_may_pass(now, self.spare_places(now)) {
+            Some(InFlight::newcomer(&self.room, &self.clock))
+        } else {
+            // Others wait: no point asking a shop, but an unknown or sold-out item is said at
+            // once.
+            let Ok(item) = ItemId::new(item) else {
+                return Ok(Outcome::UnknownItem);
+            };
+            return match self.survey(&item, now) {
+                Err(outcome @ (Outcome::UnknownItem | Outcome::SoldOut | Outcome::Unavailable)) => {
+                    Ok(outcome)
+                }
+                _ => self.join(&item, client),
+            };
+        };
+        match self.try_admit(item, client) {
+            // Sa54: every shop is busy.
+            Ok(Outcome::Waiting(_)) => {
+                drop(flight);
+                match ItemId::new(item) {
                     Ok(item) => self.join(&item, client),
                     Err(_) => Ok(Outcome::UnknownItem),
-                },
-                Ok(other) => Ok(other),
-                Err(admit) => Err(Box::new(Pending(Then::Join(admit)))),
-            };
-        }
-        // Others wait: no point asking a shop, but an unknown or sold-out item is said at once.
-        let Ok(item) = ItemId::new(item) else {
-            return Ok(Outcome::UnknownItem);
-        };
-        match self.survey(&item, now) {
-            Err(outcome @ (Outcome::UnknownItem | Outcome::SoldOut | Outcome::Unavailable)) => {
-                Ok(outcome)
+                }
             }
-            _ => self.join(&item, client),
+            Ok(other) => Ok(other),
+            Err(admit) => Err(Box::new(Pending(Then::Join { admit, flight }))),
         }
     }
 
@@ -131,54 +145,69 @@ impl Reception {
     async fn join_saved(&self, item: &ItemId, client: IpAddr) -> Outcome {
         let now = self.clock.instant();
         match self.room.join(item, client, now, self.clock.wall()) {
-            Ok((wait, place)) => {
-                self.room.saved(place).await;
-                Outcome::Waiting(wait)
-            }
+            Ok((wait, place)) => self.when_saved(wait, place).await,
             Err(code) => Outcome::Refused(code),
         }
     }
 
+    /// `wait` once `place` is on disk, or `unavailable` if the disk does not say so in time.
+    async fn when_saved(&self, wait: Wait, place: Place) -> Outcome {
+        match tokio::time::timeout(SAVE_WAIT, self.room.saved(place)).await {
+            Ok(()) => Outcome::Waiting(wait),
+            Err(_) => Outcome::Unavailable,
+        }
+    }
+
     /// Keeps the waiting room going until `shutdown`: on every shop report, and every tick
-    /// besides, the line's head follows the places free at the shops (and the wait estimate the rate they free at); places handed
-    /// out are written to disk as soon as they are (one write covers every join since the
-    /// last). Saves once more on the way out.
+    /// besides, the line's head follows the places free at the shops (and the estimate the rate
+    /// they free at). A second loop writes the counters: at once when a join hands out a place
+    /// (one write covers every join since the last), and every second if the head moved. It
+    /// writes once more on the way out, then lets the state file go.
     pub async fn run_waiting_room(
         self: std::sync::Arc<Self>,
-        mut shutdown: tokio::sync::watch::Receiver<bool>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
+        tokio::join!(self.tick_room(shutdown.clone()), self.save_room(shutdown));
+        self.room.release();
+    }
+
+    async fn tick_room(&self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(self.config.queue.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_save = self.clock.instant();
         loop {
             tokio::select! {
-                _ = tick.tick() => {
-                    let now = self.clock.instant();
-                    self.room.tick(now, self.spare_places(now));
-                    // The head moves without joins: keep it on disk about once a second.
-                    if now.saturating_duration_since(last_save) >= SAVE_EVERY {
-                        last_save = now;
-                        self.save_room(true).await;
+                _ = tick.tick() => {}
+                // Places freed at a shop are handed on as soon as its report says so.
+                () = self.room.reported() => {}
+                changed = shutdown.changed() => {
+                    if changed.is_err() || *shutdown.borrow_and_update() {
+                        return;
                     }
                 }
-                // Places freed at a shop are handed on as soon as its report says so.
-                () = self.room.reported() => {
-                    let now = self.clock.instant();
-                    self.room.tick(now, self.spare_places(now));
-                }
-                () = self.room.save_wanted() => self.save_room(false).await,
+            }
+            let now = self.clock.instant();
+            self.room.tick(now, self.spare_places(now));
+        }
+    }
+
+    async fn save_room(&self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                () = self.room.save_wanted() => {}
+                () = tokio::time::sleep(SAVE_EVERY) => {}
                 changed = shutdown.changed() => {
                     if changed.is_err() || *shutdown.borrow_and_update() {
                         break;
                     }
                 }
             }
+            self.save_room_once().await;
         }
-        self.save_room(true).await;
+        self.save_room_once().await;
     }
 
-    async fn save_room(&self, always: bool) {
-        if let Err(e) = self.room.save(always).await {
+    async fn save_room_once(&self) {
+        if let Err(e) = self.room.save().await {
             tracing::error!(error = %e, "the waiting room's state was not saved");
         }
     }
@@ -203,17 +232,23 @@ impl Reception {
             }
             CheckIn::Refused(code) => Ok(Outcome::Refused(code)),
             // Sa53: its turn.
-            CheckIn::Claimed => match self.try_admit(item, client) {
-                Ok(outcome) => {
-                    Ok(self.after_claim(outcome, place, token.to_owned(), queued.arrived_at_ms))
+            CheckIn::Claimed => {
+                let flight = InFlight::claim(&self.room, &self.clock, place);
+                match self.try_admit(item, client) {
+                    Ok(outcome) => Ok(self.after_claim(
+                        outcome,
+                        flight,
+                        token.to_owned(),
+                        queued.arrived_at_ms,
+                    )),
+                    Err(admit) => Err(Box::new(Pending(Then::Claimed {
+                        admit,
+                        flight,
+                        token: token.to_owned(),
+                        arrived_at_ms: queued.arrived_at_ms,
+                    }))),
                 }
-                Err(admit) => Err(Box::new(Pending(Then::Claimed {
-                    admit,
-                    place,
-                    token: token.to_owned(),
-                    arrived_at_ms: queued.arrived_at_ms,
-                }))),
-            },
+            }
         }
     }
 
@@ -222,21 +257,27 @@ impl Reception {
     fn after_claim(
         &self,
         outcome: Outcome,
-        place: Place,
+        flight: InFlight,
         token: String,
         arrived_at_ms: u64,
     ) -> Outcome {
         match outcome {
             Outcome::Admitted { .. } => {
+                flight.finish(true);
                 self.room.admitted(arrived_at_ms, self.clock.wall());
                 outcome
             }
-            Outcome::Waiting(_) | Outcome::Unavailable => {
-                let mut wait = self.room.unclaim(place, self.clock.instant());
-                wait.queue_token = Some(token);
-                Outcome::Waiting(wait)
+            Outcome::Waiting(_) | Outcome::Unavailable => match flight.finish(false) {
+                Some(mut wait) => {
+                    wait.queue_token = Some(token);
+                    Outcome::Waiting(wait)
+                }
+                None => outcome,
+            },
+            other => {
+                flight.finish(true);
+                other
             }
-            other => other,
         }
     }
 }

@@ -2,8 +2,8 @@
 
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
-use usher_wire::Admission;
 use usher_wire::html::escape;
+use usher_wire::{Admission, Code};
 
 /// A small page for a non-admitted answer. The busy page refreshes itself after the wait
 /// (works without JavaScript).
@@ -42,4 +42,24 @@ pub(crate) fn answer_page(answer: &Admission, item: &str) -> Response {
         crate::public::set_retry_after(&mut response, s * 1000);
     }
     response
+}
+
+/// A small page for a refusal a browser can act on (`too_many`): what happened, and a link
+/// back to the reception.
+pub(crate) fn refusal_page(code: Code, reception_url: &str) -> Response {
+    let status = StatusCode::from_u16(code.default_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let message = escape(code.message());
+    let url = escape(reception_url);
+    let page = format!(
+        "<!doctype html><html lang=en><head><meta charset=utf-8>\
+         <meta name=viewport content=\"width=device-width,initial-scale=1\">\
+         <title>{code}</title></head><body><h1>{message}</h1>\
+         <p><code>{code}</code> · <a href=\"{url}/\">back</a></p></body></html>"
+    );
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page,
+    )
+        .into_response()
 }

@@ -328,7 +328,15 @@ fn order_answer(
         _ => None,
     };
     let mut response = match outcome {
+        Outcome::Refused(code) if form == Form::Page => {
+            crate::pages::refusal_page(code, &reception.config.public_url)
+        }
         Outcome::Refused(code) => refusal(reception, code),
+        // The page's script needs no token: the cookie carries it (and stays HttpOnly).
+        Outcome::Waiting(mut wait) if form == Form::Json => {
+            wait.queue_token = None;
+            answer_json(admission(Outcome::Waiting(wait)).unwrap_or(Admission::Unavailable))
+        }
         Outcome::Waiting(wait) if form == Form::Page && wait.position.is_some() => {
             waiting_page(item, &wait)
         }

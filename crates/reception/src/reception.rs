@@ -118,6 +118,24 @@ fn admitted(url: TicketUrl, slot: &crate::registry::Slot, expires_at_ms: u64) ->
     }
 }
 
+/// Sends `release` for a reserved ticket that is not handed out, when dropped armed.
+struct Release<'a> {
+    conn: &'a crate::registry::Conn,
+    ticket: usher_ticket::TicketId,
+    armed: bool,
+}
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let release = Down::Release {
+                ticket: self.ticket.to_string(),
+            };
+            let _ = self.conn.tx.try_send(release);
+        }
+    }
+}
+
 /// A reception: shared by its public and management listeners.
 #[derive(Debug)]
 pub struct Reception {
@@ -128,7 +146,7 @@ pub struct Reception {
     issuer: Arc<Issuer>,
     policy: Box<dyn SelectionPolicy>,
     /// Sa54-Sa56: the line of clients who found every shop busy.
-    pub(crate) room: WaitingRoom,
+    pub(crate) room: Arc<WaitingRoom>,
     pub(crate) clock: Arc<dyn Clock>,
     /// Management connections refused (bad hello, unknown shop), for operators.
     pub(crate) refused: std::sync::atomic::AtomicU64,
@@ -154,6 +172,7 @@ impl Reception {
             margin: config.tie_margin,
         });
         let room = WaitingRoom::new(config.queue.clone(), &keyring, &issuer, clock.instant())?;
+        let room = Arc::new(room);
         Ok(Arc::new(Reception {
             room,
             registry: Registry::new(&config.shops),
@@ -215,6 +234,10 @@ impl Reception {
             Ok(c) => c,
             Err(outcome) => return Ok(outcome),
         };
+        if candidates.is_empty() {
+            // Sa54: every shop that carries the item is busy.
+            return Ok(Outcome::Waiting(self.busy()));
+        }
         if self.config.reservation == Reservation::Lease {
             let sealers = self.sealers.read().unwrap_or_else(PoisonError::into_inner);
             for candidate in &candidates {
@@ -441,17 +464,18 @@ impl Reception {
             item: item.to_string(),
             expires_at_ms,
         };
+        // If no grant is handed out (no answer in time, or the client went away and this
+        // future was dropped while the request was out), the shop is told to free the place.
+        let mut release = Release {
+            conn: &conn,
+            ticket,
+            armed: true,
+        };
         let granted = conn.ask(id, down, self.config.reserve_timeout).await;
+        release.armed = granted.is_none();
         if granted == Some(true) {
             Some(admitted(url, slot, expires_at_ms))
         } else {
-            if granted.is_none() {
-                // No answer in time: if the shop grants it after all, it frees the place again.
-                let release = Down::Release {
-                    ticket: ticket.to_string(),
-                };
-                let _ = conn.tx.try_send(release);
-            }
             let _ = slot
                 .handed_out
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));

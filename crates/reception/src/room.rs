@@ -14,16 +14,19 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{Notify, watch};
-use usher_queue::{ClaimError, Estimator, Line, Place};
+use usher_queue::{ClaimError, Counters, Estimator, Line, Place};
 use usher_ticket::{
     Epoch, Issuer, IssuerId, ItemId, Keyring, QueueContext, QueueOpener, QueueSealer, QueueSpec,
     QueueToken, Rejection,
 };
-use usher_wire::Code;
+use usher_wire::{Clock, Code};
 
 use crate::config::QueueSettings;
 use limit::JoinLimiter;
 use state::{MAX_ISSUERS, Saved, StateError};
+
+/// Most clients kept waiting at the front at once (a few MiB at most).
+const MAX_FRONT: usize = 1 << 16;
 
 /// What a client in line is told (the `503 waiting` body).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +81,21 @@ struct Inner {
     line: Line,
     estimator: Estimator,
     limiter: JoinLimiter,
+    /// Claimed places whose admission is in flight (a handful: one per admission under way).
+    admitting: Vec<u64>,
+    /// Newcomers let past a gated line whose admission is in flight.
+    newcomers: u64,
+    /// Clients whose turn came but who found no free place: they wait at the front, and keep
+    /// their place for a grace period from the last time they were sent back, even after the
+    /// line gave up the places of their time (at most [`MAX_FRONT`], oldest dropped first).
+    front: std::collections::BTreeMap<u64, Instant>,
+}
+
+impl Inner {
+    /// Places about to be taken by admissions in flight, which no report shows yet.
+    fn in_flight(&self) -> u64 {
+        self.admitting.len() as u64 + self.newcomers
+    }
 }
 
 /// See the module documentation.
@@ -97,6 +115,10 @@ pub(crate) struct WaitingRoom {
     save_wanted: Notify,
     /// Wakes the ticker early: a shop reported, so places may have freed.
     reported: Notify,
+    /// The counters last written, so an unchanged line is not written again.
+    last_saved: Mutex<Option<Counters>>,
+    /// Held for the room's life: two receptions never write one state file.
+    lock: Mutex<Option<std::fs::File>>,
 }
 
 impl WaitingRoom {
@@ -109,6 +131,10 @@ impl WaitingRoom {
         issuer: &Arc<Issuer>,
         now: Instant,
     ) -> Result<WaitingRoom, StateError> {
+        let lock = match &settings.state_file {
+            Some(path) => Some(state::lock(path)?),
+            None => None,
+        };
         let saved = match &settings.state_file {
             Some(path) => state::load(path)?,
             None => None,
@@ -148,11 +174,16 @@ impl WaitingRoom {
                 line,
                 estimator: Estimator::new(settings.estimator.clone()),
                 limiter: JoinLimiter::new(settings.join_limit, settings.join_window),
+                admitting: Vec::new(),
+                newcomers: 0,
+                front: std::collections::BTreeMap::new(),
             }),
             gated: AtomicBool::new(gated),
             saved: watch::Sender::new(saved_below),
             save_wanted: Notify::new(),
             reported: Notify::new(),
+            last_saved: Mutex::new(None),
+            lock: Mutex::new(lock),
             honoured,
             epoch,
             settings,
@@ -172,9 +203,14 @@ impl WaitingRoom {
     }
 
     /// Whether a newcomer may pass the line although it is gated: nobody waits and the shops
-    /// have more free places than eligible clients are expected to claim.
+    /// have more free places than eligible clients are expected to claim and admissions in
+    /// flight will take. If so, it counts as in flight until [`InFlight`] ends.
     pub(crate) fn newcomer_may_pass(&self, now: Instant, free: u64) -> bool {
-        self.lock().line.admits_newcomer(now, free)
+        let mut inner = self.lock();
+        let free = free.saturating_sub(inner.in_flight());
+        let passes = inner.line.admits_newcomer(now, free);
+        inner.newcomers += u64::from(passes);
+        passes
     }
 
     /// Sa54: every shop is busy (or others wait), so the client joins the line at the back.
@@ -242,13 +278,37 @@ impl WaitingRoom {
         tokens.opener.verify(token, &context)
     }
 
-    /// Sc56 → Sa53: a client is back with its place. Its turn: the place is claimed (once).
-    /// Not yet: a fresh estimate for the same place, never a penalty and never an advantage.
+    /// Sc56 → Sa53: a client is back with its place. Its turn: the place is claimed (once),
+    /// and its admission is in flight until [`InFlight`] ends. Not yet: a fresh estimate for
+    /// the same place, never a penalty and never an advantage.
     pub(crate) fn check_in(&self, place: Place, now: Instant) -> CheckIn {
         let mut inner = self.lock();
+        let grace = self.settings.line.grace;
         match inner.line.claim(place, now) {
-            Ok(()) => CheckIn::Claimed,
+            Ok(()) => {
+                inner.front.remove(&place.0);
+                inner.admitting.push(place.0);
+                CheckIn::Claimed
+            }
             Err(ClaimError::NotYet) => CheckIn::Wait(wait_for(&inner, place, now)),
+            // The same client asked twice at once (two tabs, a reload): the first is being
+            // admitted, so this one waits a moment rather than lose the place.
+            Err(ClaimError::AlreadyClaimed | ClaimError::GivenUp)
+                if inner.admitting.contains(&place.0) =>
+            {
+                CheckIn::Wait(wait_for(&inner, place, now))
+            }
+            // Waiting at the front since before the line gave up its time's places.
+            Err(ClaimError::GivenUp)
+                if inner
+                    .front
+                    .get(&place.0)
+                    .is_some_and(|&since| now.saturating_duration_since(since) < grace) =>
+            {
+                inner.front.remove(&place.0);
+                inner.admitting.push(place.0);
+                CheckIn::Claimed
+            }
             Err(ClaimError::AlreadyClaimed) => CheckIn::Refused(Code::Used),
             Err(ClaimError::GivenUp) => CheckIn::Refused(Code::GivenUp),
             // A number this line never handed out: the state was lost or the token is not ours.
@@ -256,11 +316,27 @@ impl WaitingRoom {
         }
     }
 
-    /// A claimed client found no free place after all: it keeps its place at the front.
-    pub(crate) fn unclaim(&self, place: Place, now: Instant) -> Wait {
+    /// The admission of a claimed place ended. Not admitted (no shop had room, or the client
+    /// went away): the claim is handed back and the client waits at the front.
+    fn settle_claim(&self, place: Place, now: Instant, admitted: bool) -> Wait {
         let mut inner = self.lock();
-        inner.line.unclaim(place, now);
+        if let Some(at) = inner.admitting.iter().position(|&p| p == place.0) {
+            inner.admitting.swap_remove(at);
+        }
+        if !admitted {
+            inner.line.unclaim(place, now);
+            // It waits at the front, its grace counted from now: obeying never costs the place.
+            inner.front.insert(place.0, now);
+            if inner.front.len() > MAX_FRONT {
+                inner.front.pop_first();
+            }
+        }
         wait_for(&inner, place, now)
+    }
+
+    fn newcomer_done(&self) {
+        let mut inner = self.lock();
+        inner.newcomers = inner.newcomers.saturating_sub(1);
     }
 
     /// A client from the line was admitted after waiting since `arrived_at_ms` (unix ms): its
@@ -271,23 +347,34 @@ impl WaitingRoom {
         self.lock().estimator.waited(waited);
     }
 
-    /// Moves the head to match `free` places at the shops and measures the rate (Sa56).
+    /// Moves the head to match `free` places at the shops (less those admissions in flight
+    /// are about to take) and measures the rate (Sa56).
     pub(crate) fn tick(&self, now: Instant, free: u64) {
         let mut inner = self.lock();
+        let grace = self.settings.line.grace;
+        inner
+            .front
+            .retain(|_, since| now.saturating_duration_since(*since) < grace);
+        let free = free.saturating_sub(inner.in_flight());
         let moved = inner.line.advance(now, free);
         inner.estimator.freed(now, moved);
         let gated = inner.line.waiting() > 0 || inner.line.expected_claims(now) > 0.0;
         self.gated.store(gated, Ordering::Release);
     }
 
-    /// Writes the counters if places were handed out beyond what is on disk (or `always`),
-    /// then tells the joins that waited for it. Blocking I/O runs off the runtime.
-    pub(crate) async fn save(&self, always: bool) -> Result<(), StateError> {
+    /// Writes the counters if they changed since the last write, then tells the joins that
+    /// waited for it. Blocking I/O runs off the runtime.
+    pub(crate) async fn save(&self) -> Result<(), StateError> {
         let Some(path) = self.settings.state_file.clone() else {
             return Ok(());
         };
         let counters = self.lock().line.snapshot();
-        if !always && counters.issued <= *self.saved.borrow() {
+        if *self
+            .last_saved
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            == Some(counters)
+        {
             return Ok(());
         }
         let saved = Saved::new(self.epoch.0, counters, &self.honoured);
@@ -297,12 +384,24 @@ impl WaitingRoom {
                 path: self.settings.state_file.clone().unwrap_or_default(),
                 source: std::io::Error::other(e),
             })??;
+        *self
+            .last_saved
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(counters);
         self.saved.send_if_modified(|below| {
             let changed = counters.issued > *below;
             *below = (*below).max(counters.issued);
             changed
         });
         Ok(())
+    }
+
+    /// Lets another reception take the state file (after the last save).
+    pub(crate) fn release(&self) {
+        self.lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
     }
 
     /// A shop reported: the head may move now rather than at the next tick.
@@ -333,6 +432,9 @@ impl WaitingRoom {
             "rate_per_s": inner.estimator.rate(now),
             "no_show_share": inner.line.no_show_share(),
             "heap_bytes": inner.line.heap_bytes(),
+            "in_flight": inner.in_flight(),
+            "front": inner.front.len(),
+            "expected_claims": inner.line.expected_claims(now),
         })
     }
 
@@ -363,4 +465,65 @@ fn random_u32() -> u32 {
         return usher_wire::clock::unix_ms(SystemTime::now()) as u32;
     }
     u32::from_le_bytes(bytes)
+}
+
+/// An admission from the line under way: a claimed place, or a newcomer let past a gated line.
+/// Until it ends, the place it will take counts as used. Dropped unfinished (the client went
+/// away mid-admission), a claim is handed back, so the client keeps its place.
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    room: Arc<WaitingRoom>,
+    clock: Arc<dyn Clock>,
+    place: Option<Place>,
+    done: bool,
+}
+
+impl InFlight {
+    /// The admission of `place`, claimed by [`WaitingRoom::check_in`].
+    pub(crate) fn claim(room: &Arc<WaitingRoom>, clock: &Arc<dyn Clock>, place: Place) -> Self {
+        InFlight {
+            room: Arc::clone(room),
+            clock: Arc::clone(clock),
+            place: Some(place),
+            done: false,
+        }
+    }
+
+    /// A newcomer let past by [`WaitingRoom::newcomer_may_pass`].
+    pub(crate) fn newcomer(room: &Arc<WaitingRoom>, clock: &Arc<dyn Clock>) -> Self {
+        InFlight {
+            room: Arc::clone(room),
+            clock: Arc::clone(clock),
+            place: None,
+            done: false,
+        }
+    }
+
+    /// The admission ended; `admitted` false hands a claim back. Returns the client's wait
+    /// (for a claim).
+    pub(crate) fn finish(mut self, admitted: bool) -> Option<Wait> {
+        self.done = true;
+        self.end(admitted)
+    }
+
+    fn end(&self, admitted: bool) -> Option<Wait> {
+        match self.place {
+            Some(place) => Some(
+                self.room
+                    .settle_claim(place, self.clock.instant(), admitted),
+            ),
+            None => {
+                self.room.newcomer_done();
+                None
+            }
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if !self.done {
+            self.end(false);
+        }
+    }
 }

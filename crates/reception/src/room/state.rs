@@ -71,6 +71,12 @@ pub enum StateError {
         /// What is wrong.
         message: String,
     },
+    /// Another reception holds the state file.
+    #[error("another reception uses the queue state {}", path.display())]
+    Locked {
+        /// The file.
+        path: PathBuf,
+    },
     /// Writing failed.
     #[error("cannot write the queue state {}: {source}", path.display())]
     Write {
@@ -79,6 +85,33 @@ pub enum StateError {
         /// Why.
         source: std::io::Error,
     },
+}
+
+/// Locks the state file for this process (a lock file beside it, held while the returned file
+/// is open), so that two receptions never write one line's counters.
+pub(crate) fn lock(path: &Path) -> Result<std::fs::File, StateError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|source| StateError::Write {
+            path: lock_path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Locked {
+            path: path.to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(StateError::Write {
+            path: lock_path,
+            source,
+        }),
+    }
 }
 
 /// The saved state, or `None` when there is no file yet.
@@ -154,6 +187,16 @@ mod tests {
         let back = load(&path).unwrap().unwrap();
         assert_eq!(back, saved);
         assert_eq!(back.issuer_ids(), vec![IssuerId(1), IssuerId(u64::MAX)]);
+    }
+
+    #[test]
+    fn one_state_file_serves_one_reception_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue.json");
+        let held = lock(&path).unwrap();
+        assert!(matches!(lock(&path), Err(StateError::Locked { .. })));
+        drop(held);
+        lock(&path).unwrap();
     }
 
     #[test]

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use usher::{RunningReception, RunningShop, ShopSetup, start_reception, start_shop};
-use usher_buyer::{Buyer, BuyerConfig};
+use usher_buyer::{Admitted, Buyer, BuyerConfig};
 use usher_gate::GateConfig;
 use usher_reception::{ReceptionConfig, ShopEntry};
 use usher_shop::Catalogue;
@@ -165,6 +166,12 @@ impl Cluster {
     /// Stops the reception and starts a new one (a new process, as far as it can tell: a new
     /// issuer) with the same settings on the same addresses, so the shops reconnect.
     pub async fn restart_reception(&mut self) {
+        self.restart_reception_with(|| {}).await;
+    }
+
+    /// [`restart_reception`](Self::restart_reception), calling `between` once the old one has
+    /// stopped and before the new one starts (to make the disk look as a crash would leave it).
+    pub async fn restart_reception_with(&mut self, between: impl FnOnce()) {
         self.stop_reception.send_replace(true);
         let (public, management) = (self.reception.public, self.reception.management);
         let start = Instant::now();
@@ -183,17 +190,40 @@ impl Cluster {
                 }
             }
         };
+        // The old reception lets its state file go after its last write.
+        let lock = self.config.queue.state_file.as_ref().map(|f| {
+            let mut name = f.as_os_str().to_owned();
+            name.push(".lock");
+            std::fs::File::create(std::path::PathBuf::from(name)).unwrap()
+        });
+        if let Some(lock) = lock {
+            eventually("the old reception to let the state go", || {
+                lock.try_lock().is_ok()
+            })
+            .await;
+        }
+        between();
         let (stop, rx) = watch::channel(false);
         self.stop_reception = stop;
-        self.reception = start_reception(
-            self.config.clone(),
-            self.keyring.clone(),
-            self.clock.clone() as Arc<dyn Clock>,
-            public,
-            management,
-            rx,
-        )
-        .unwrap();
+        let (mut public, mut management) = (Some(public), Some(management));
+        self.reception = loop {
+            match start_reception(
+                self.config.clone(),
+                self.keyring.clone(),
+                self.clock.clone() as Arc<dyn Clock>,
+                public.take().unwrap(),
+                management.take().unwrap(),
+                rx.clone(),
+            ) {
+                Ok(running) => break running,
+                Err(e) => {
+                    assert!(start.elapsed() < DEADLINE, "no restart: {e:#}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    public = Some(TcpListener::bind(self.reception.public).await.unwrap());
+                    management = Some(TcpListener::bind(self.reception.management).await.unwrap());
+                }
+            }
+        };
         let n = self.shops.len();
         eventually("every shop back", || self.live_shops() == n).await;
     }
@@ -332,4 +362,78 @@ async fn pump(
             return;
         }
     }
+}
+
+/// An API client of the reception (`POST /api/v1/admissions`), from one source address.
+pub struct Api {
+    pub http: reqwest::Client,
+    pub url: String,
+}
+
+impl Api {
+    pub fn new(cluster: &Cluster, from: &str) -> Api {
+        let http = reqwest::Client::builder()
+            .local_address(from.parse::<IpAddr>().unwrap())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        Api {
+            http,
+            url: format!("http://{}/api/v1/admissions", cluster.reception.public),
+        }
+    }
+
+    pub async fn ask(&self, item: &str, token: Option<&str>) -> (u16, Value) {
+        let mut body = serde_json::json!({ "item": item });
+        if let Some(t) = token {
+            body["queue_token"] = Value::from(t);
+        }
+        let response = self.http.post(&self.url).json(&body).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    /// Joins the line (every shop must be full): the token and the position.
+    pub async fn join(&self, item: &str) -> (String, u64) {
+        let (status, body) = self.ask(item, None).await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["status"], "waiting", "{body}");
+        let token = body["queue_token"].as_str().unwrap().to_owned();
+        (token, body["position"].as_u64().unwrap())
+    }
+}
+
+/// Buyers admitted and holding their session at a shop, until they buy.
+pub async fn fill(cluster: &Cluster, n: usize) -> Vec<(Buyer, url::Url)> {
+    let mut held = Vec::new();
+    for _ in 0..n {
+        let buyer = cluster.buyer();
+        let admitted = buyer.order("concert").await.unwrap();
+        assert_eq!(admitted.attempts, 1, "the shop should have had room");
+        let page = buyer.claim(&admitted).await.unwrap();
+        held.push((buyer, page));
+    }
+    held
+}
+
+pub fn admitted_of(body: &Value) -> Admitted {
+    Admitted {
+        url: body["url"].as_str().unwrap().parse().unwrap(),
+        server: body["server"].as_str().map(str::to_owned),
+        attempts: 1,
+        waited: Duration::ZERO,
+    }
+}
+
+/// Kendall's τ between arrival order and admission order (1 = the same order).
+pub fn kendall_tau(pairs: &[(usize, u64)]) -> f64 {
+    let (mut concordant, mut discordant) = (0i64, 0i64);
+    for (i, a) in pairs.iter().enumerate() {
+        for b in &pairs[i + 1..] {
+            let s = (a.0 as i64 - b.0 as i64).signum() * (a.1 as i64 - b.1 as i64).signum();
+            concordant += i64::from(s > 0);
+            discordant += i64::from(s < 0);
+        }
+    }
+    (concordant - discordant) as f64 / (concordant + discordant).max(1) as f64
 }
