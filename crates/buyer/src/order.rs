@@ -30,6 +30,10 @@ pub struct Admitted {
     pub attempts: u32,
     /// Time spent waiting between asks.
     pub waited: Duration,
+    /// The first wait the reception estimated, when it put the buyer in line (API path).
+    pub first_estimate: Option<Duration>,
+    /// How long each ask of the reception took, in order.
+    pub asks: Vec<Duration>,
 }
 
 /// Counters kept across the asks of one order, so a failure still reports them.
@@ -37,6 +41,8 @@ pub struct Admitted {
 pub(crate) struct Progress {
     pub(crate) attempts: u32,
     pub(crate) waited: Duration,
+    pub(crate) first_estimate: Option<Duration>,
+    pub(crate) asks: Vec<Duration>,
 }
 
 /// One ask's answer, reduced to what the loop acts on.
@@ -48,6 +54,7 @@ enum Answer {
     Wait {
         after: Duration,
         queue_token: Option<String>,
+        estimate: Option<Duration>,
     },
     SoldOut,
 }
@@ -78,11 +85,13 @@ impl Buyer {
         let mut queue_token = None;
         loop {
             progress.attempts += 1;
+            let asked = Instant::now();
             let answer = if self.config.api {
                 self.ask_api(item, queue_token.as_deref()).await?
             } else {
                 self.ask_browser(item).await?
             };
+            progress.asks.push(asked.elapsed());
             match answer {
                 Answer::Admitted { url, server } => {
                     tracing::debug!(item, attempts = progress.attempts, ?server, "admitted");
@@ -91,15 +100,21 @@ impl Buyer {
                         server,
                         attempts: progress.attempts,
                         waited: progress.waited,
+                        first_estimate: progress.first_estimate,
+                        asks: std::mem::take(&mut progress.asks),
                     });
                 }
                 Answer::SoldOut => return Err(BuyerError::SoldOut),
                 Answer::Wait {
                     after,
                     queue_token: token,
+                    estimate,
                 } => {
                     if token.is_some() {
                         queue_token = token;
+                    }
+                    if progress.first_estimate.is_none() {
+                        progress.first_estimate = estimate;
                     }
                     let pause = after.min(MAX_CHECK_IN);
                     if progress.attempts >= self.config.max_attempts
@@ -146,6 +161,7 @@ impl Buyer {
                 Ok(Answer::Wait {
                     after,
                     queue_token: None,
+                    estimate: None,
                 })
             }
             StatusCode::GONE => Ok(Answer::SoldOut),
@@ -184,17 +200,20 @@ impl Buyer {
                 Ok(Admission::Waiting {
                     queue_token,
                     retry_after_ms,
+                    estimated_wait_ms,
                     ..
                 }),
             ) => Ok(Answer::Wait {
                 after: Duration::from_millis(retry_after_ms),
                 queue_token,
+                estimate: estimated_wait_ms.map(Duration::from_millis),
             }),
             // Unavailable, or a 503 from something in front of the reception: try again later.
             (StatusCode::SERVICE_UNAVAILABLE, Ok(Admission::Unavailable) | Err(_)) => {
                 Ok(Answer::Wait {
                     after: header_wait.unwrap_or(DEFAULT_RETRY),
                     queue_token: None,
+                    estimate: None,
                 })
             }
             (StatusCode::SERVICE_UNAVAILABLE, Ok(other)) => Err(BuyerError::BadResponse(format!(

@@ -77,6 +77,8 @@ pub struct ReceptionConfig {
     pub notice_resend: Duration,
     /// The waiting room.
     pub queue: QueueSettings,
+    /// How a shop is chosen (Sa33); least-loaded unless compared against others.
+    pub policy: crate::policy::PolicyKind,
 }
 
 /// How the waiting room behaves (Sa54-Sa56).
@@ -139,6 +141,7 @@ impl ReceptionConfig {
             notice_every: Duration::from_millis(5),
             notice_resend: Duration::from_millis(250),
             queue: QueueSettings::default(),
+            policy: crate::policy::PolicyKind::LeastLoaded,
         }
     }
 }

@@ -11,7 +11,7 @@ use usher_wire::mgmt::Down;
 use usher_wire::{Clock, Code};
 
 use crate::config::{MAX_SHOPS, ReceptionConfig, Reservation};
-use crate::policy::{Candidate, LeastLoaded, SelectionPolicy};
+use crate::policy::{Candidate, SelectionPolicy};
 use crate::registry::Registry;
 use crate::room::state::StateError;
 use crate::room::{Wait, WaitingRoom};
@@ -168,9 +168,7 @@ impl Reception {
         }
         let issuer = Arc::new(Issuer::random()?);
         let sealers = Sealers::new(&keyring, &config, &issuer);
-        let policy = Box::new(LeastLoaded {
-            margin: config.tie_margin,
-        });
+        let policy = config.policy.build(config.tie_margin);
         let room = WaitingRoom::new(config.queue.clone(), &keyring, &issuer, clock.instant())?;
         let room = Arc::new(room);
         Ok(Arc::new(Reception {

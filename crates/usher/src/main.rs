@@ -23,6 +23,8 @@ enum Command {
     Reception(cli::reception::ReceptionArgs),
     /// A shop: the reference shop app behind its gate.
     Shop(cli::shop::ShopArgs),
+    /// A crowd of buyers against a running usher, with a report of what they met.
+    Crowd(cli::crowd::CrowdArgs),
     /// Make, rotate and derive keys; read a ticket or queue token.
     #[command(subcommand)]
     Keys(cli::keys::KeysCommand),
@@ -57,6 +59,7 @@ fn run_server(command: Command) -> anyhow::Result<()> {
             Command::Demo(args) => cli::demo::run(args).await,
             Command::Reception(args) => cli::reception::run(args).await,
             Command::Shop(args) => cli::shop::run(args).await,
+            Command::Crowd(args) => cli::crowd::run(args).await,
             Command::Keys(_) => Ok(()),
         }
     })

@@ -25,6 +25,8 @@ fn admitted(url: Url) -> Admitted {
         server: None,
         attempts: 1,
         waited: Duration::ZERO,
+        first_estimate: None,
+        asks: Vec::new(),
     }
 }
 

@@ -30,6 +30,10 @@ pub(crate) struct DemoArgs {
     /// Give every shop this capacity instead (a small N lets a few browser tabs fill them).
     #[arg(long, value_name = "N", conflicts_with = "capacities")]
     capacity: Option<u32>,
+    /// How the reception chooses a shop: `least-loaded` (the default), `p2c`, `round-robin` or
+    /// `random`.
+    #[arg(long, default_value = "least-loaded", value_name = "POLICY")]
+    policy: usher_reception::policy::PolicyKind,
 }
 
 pub(crate) async fn run(mut args: DemoArgs) -> Result<()> {
@@ -80,6 +84,7 @@ pub(crate) async fn run(mut args: DemoArgs) -> Result<()> {
     let mut config = ReceptionConfig::new(entries, reception_url.clone());
     config.ping_every = Duration::from_millis(500);
     config.queue.state_file = Some(data.join("queue.json"));
+    config.policy = args.policy;
     let reception = start_reception(
         config,
         keyring.clone(),

@@ -1,5 +1,6 @@
 //! The subcommands.
 
+pub(crate) mod crowd;
 pub(crate) mod demo;
 pub(crate) mod keys;
 pub(crate) mod reception;

@@ -46,6 +46,10 @@ pub(crate) struct ReceptionArgs {
     /// A shop silent this long is out of rotation [default: 1s].
     #[arg(long, value_parser = duration, value_name = "DURATION")]
     shop_timeout: Option<Duration>,
+    /// How a shop is chosen: `least-loaded` (the default), `p2c`, `round-robin` or `random`
+    /// (the others are there to compare against).
+    #[arg(long, env = "USHER_POLICY", value_name = "POLICY")]
+    policy: Option<usher_reception::policy::PolicyKind>,
     /// Where the waiting room keeps its counters, so a restart keeps every place in line
     /// [default: in memory only; a restart starts a new line].
     #[arg(long, env = "USHER_QUEUE_STATE", value_name = "FILE")]
@@ -69,6 +73,7 @@ struct ReceptionFile {
     reservation: Option<String>,
     queue_state: Option<PathBuf>,
     queue_join_limit: Option<u32>,
+    policy: Option<String>,
     #[serde(default)]
     trusted_proxies: Vec<IpAddr>,
     #[serde(default)]
@@ -155,6 +160,13 @@ pub(crate) async fn run(args: ReceptionArgs) -> Result<()> {
     }
     config.trusted_proxies = file.trusted_proxies;
     config.queue.state_file = args.queue_state.or(file.queue_state);
+    if let Some(policy) = args.policy {
+        config.policy = policy;
+    } else if let Some(policy) = file.policy {
+        config.policy = policy
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("policy: {e}"))?;
+    }
     if let Some(n) = args.queue_join_limit.or(file.queue_join_limit) {
         config.queue.join_limit = n;
     }

@@ -422,6 +422,8 @@ pub fn admitted_of(body: &Value) -> Admitted {
         server: body["server"].as_str().map(str::to_owned),
         attempts: 1,
         waited: Duration::ZERO,
+        first_estimate: None,
+        asks: Vec::new(),
     }
 }
 

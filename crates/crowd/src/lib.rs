@@ -1,0 +1,77 @@
+//! A crowd: the patent's client (the buyer crate: order, wait as told, ask again by itself,
+//! follow the ticket, buy) run by the thousand against a live usher, and the report that says
+//! whether the invariants held and how the buyers fared.
+//!
+//! # Layout
+//! - `run.rs`: [`run::run`] runs a [`run::Scenario`] against a [`run::Target`]: buyers arrive
+//!   (all at once, at a steady rate, or on a ramp), each from its own loopback address if asked,
+//!   some walk away; a sampler reads the reception's management `/status` meanwhile.
+//! - `metrics.rs`: the measures, pure functions over what the run recorded: Kendall's τ of
+//!   admission order against arrival order, overruns from each shop's high-water mark,
+//!   utilisation while the queue is non-empty, the median error of wait estimates, latency
+//!   percentiles.
+//! - `report.rs`: [`Report`], written as JSON and as one self-contained HTML file (charts
+//!   inline, nothing fetched).
+//!
+//! # Data flow
+//! A run records one [`BuyerRecord`] per buyer and one [`Sample`] per tick of the system's state;
+//! [`Report::build`] turns them into the figures.
+
+pub mod metrics;
+pub mod report;
+pub mod run;
+
+pub use report::Report;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// What happened to one buyer, as the crowd saw it. Times are milliseconds since the run began.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BuyerRecord {
+    /// Arrival order (0 = first to ask).
+    pub arrival: u64,
+    /// When it first asked the reception.
+    pub arrived_ms: u64,
+    /// Whether it obeyed every return time (an abandoner or an early retrier did not).
+    pub obedient: bool,
+    /// The first wait the reception estimated for it, if it was put in line.
+    pub first_estimate_ms: Option<u64>,
+    /// When the reception admitted it.
+    pub admitted_ms: Option<u64>,
+    /// When its order completed at the shop.
+    pub bought_ms: Option<u64>,
+    /// Latencies of its calls, milliseconds: each ask of the reception, the claim at the shop
+    /// (ticket → session), the buy.
+    pub admission_latency_ms: Vec<f64>,
+    /// See `admission_latency_ms`.
+    pub claim_latency_ms: Option<f64>,
+    /// See `admission_latency_ms`.
+    pub order_latency_ms: Option<f64>,
+    /// The refusal or failure code that ended it, if any (`sold_out`, `too_many`, `timeout`, …).
+    pub error: Option<String>,
+}
+
+/// The state of the system at one moment of the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Milliseconds since the run began.
+    pub at_ms: u64,
+    /// Clients waiting in the reception's line.
+    pub queue_len: u64,
+    /// Per shop id: places in use (sessions + reservations + unused lease places) and capacity.
+    pub shops: BTreeMap<String, ShopSample>,
+}
+
+/// One shop at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShopSample {
+    /// Places in use.
+    pub in_use: u32,
+    /// Places in all.
+    pub capacity: u32,
+    /// The most places ever in use at once in this run of the shop (read from the shop itself,
+    /// so no peak between samples is missed).
+    pub high_water: u32,
+}

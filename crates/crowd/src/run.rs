@@ -1,0 +1,428 @@
+//! Running a crowd: buyers arrive on a schedule, each one the patent's client (Sc31 order,
+//! Sc55-Sc56 wait as told and ask again, Sb31 claim, buy), while a sampler reads the system's
+//! state from the reception's management side.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use url::Url;
+use usher_buyer::{Buyer, BuyerConfig, BuyerError, ErrorKind};
+
+use crate::{BuyerRecord, Sample, ShopSample};
+
+/// How buyers arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Arrival {
+    /// All at once: a flash crowd.
+    Flash,
+    /// At a steady rate.
+    Steady {
+        /// Buyers per second.
+        per_second: f64,
+    },
+    /// A rate that grows (or falls) linearly.
+    Ramp {
+        /// Buyers per second at the start.
+        from: f64,
+        /// Buyers per second at the end of `over`.
+        to: f64,
+        /// How long the ramp lasts (then the rate stays at `to`).
+        over_ms: u64,
+    },
+}
+
+impl Arrival {
+    /// When buyer `n` (0-based) arrives, from the start of the run.
+    pub fn at(&self, n: u64) -> Duration {
+        let n = n as f64;
+        match *self {
+            Arrival::Flash => Duration::ZERO,
+            Arrival::Steady { per_second } => secs(n / per_second.max(1e-3)),
+            Arrival::Ramp { from, to, over_ms } => {
+                let (from, to) = (from.max(1e-3), to.max(1e-3));
+                let over = over_ms as f64 / 1000.0;
+                // Buyers arrived by time t during the ramp: from·t + (to − from)·t²/(2·over).
+                let during = (from + to) / 2.0 * over;
+                if n >= during || over <= 0.0 {
+                    return secs(over.max(0.0) + (n - during.min(n)) / to);
+                }
+                let a = (to - from) / (2.0 * over);
+                if a.abs() < 1e-12 {
+                    return secs(n / from);
+                }
+                secs((-from + (from * from + 4.0 * a * n).sqrt()) / (2.0 * a))
+            }
+        }
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)
+}
+
+/// A crowd to run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scenario {
+    /// How many buyers.
+    pub clients: u64,
+    /// When they arrive.
+    pub arrival: Arrival,
+    /// What they buy.
+    pub item: String,
+    /// Share of buyers who walk away after their first wait answer.
+    pub abandon_waiting: f64,
+    /// Share of admitted buyers who never open their ticket.
+    pub abandon_admitted: f64,
+    /// How long an admitted buyer stays at the shop before buying.
+    pub hold_ms: u64,
+    /// Give every buyer its own source address in 127.0.0.0/8 (client binding and per-network
+    /// limits see distinct clients, as with a real crowd).
+    pub spread_sources: bool,
+    /// The whole run stops after this long, finished or not.
+    pub deadline_ms: u64,
+}
+
+impl Scenario {
+    /// Whether buyer `n` walks away while waiting (spread evenly, so runs are repeatable).
+    fn abandons_waiting(&self, n: u64) -> bool {
+        picks(n, self.abandon_waiting, 0)
+    }
+
+    fn abandons_admitted(&self, n: u64) -> bool {
+        picks(n, self.abandon_admitted, 7)
+    }
+}
+
+/// Whether `n` is among the `share` picked, evenly spread (`offset` decorrelates two shares).
+fn picks(n: u64, share: f64, offset: u64) -> bool {
+    let share = share.clamp(0.0, 1.0);
+    let at = |k: u64| (k as f64 * share).floor();
+    let k = n + offset;
+    at(k + 1) > at(k)
+}
+
+/// Where the crowd goes.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The reception's public base URL.
+    pub reception: Url,
+    /// The reception's management `/status` URL (queue length, each shop's places and
+    /// high-water mark).
+    pub status: Url,
+}
+
+/// Live counts for a progress display.
+#[derive(Debug, Default)]
+pub struct Live {
+    /// Buyers who have asked at least once.
+    pub arrived: AtomicU64,
+    /// Buyers admitted.
+    pub admitted: AtomicU64,
+    /// Orders completed.
+    pub bought: AtomicU64,
+    /// Buyers whose run ended in an error.
+    pub errors: AtomicU64,
+    /// Clients waiting in line, as last sampled.
+    pub waiting: AtomicU64,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// One per buyer, in arrival order.
+    pub records: Vec<BuyerRecord>,
+    /// The system's state over time.
+    pub samples: Vec<Sample>,
+    /// How long the run took.
+    pub duration: Duration,
+}
+
+/// How often the sampler reads the reception's status.
+const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
+/// Runs `scenario` against `target`, updating `live` as it goes. Stops by itself at the
+/// scenario's deadline.
+pub async fn run(target: &Target, scenario: &Scenario, live: Arc<Live>) -> Run {
+    let start = Instant::now();
+    let deadline = start + Duration::from_millis(scenario.deadline_ms);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sampler = tokio::spawn(sample(
+        target.status.clone(),
+        start,
+        Arc::clone(&live),
+        stop_rx,
+    ));
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..scenario.clients {
+        let (target, scenario, live) = (target.clone(), scenario.clone(), Arc::clone(&live));
+        tasks.spawn(async move {
+            let arrive = start + scenario.arrival.at(n);
+            tokio::time::sleep_until(arrive.into()).await;
+            let mut record = BuyerRecord {
+                arrival: n,
+                ..BuyerRecord::default()
+            };
+            let work = one_buyer(&target, &scenario, n, start, &live, &mut record);
+            if tokio::time::timeout_at(deadline.into(), work)
+                .await
+                .is_err()
+            {
+                record.error = Some("deadline".to_owned());
+                live.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            record
+        });
+    }
+    let mut records = Vec::with_capacity(usize::try_from(scenario.clients).unwrap_or(0));
+    while let Some(done) = tasks.join_next().await {
+        if let Ok(record) = done {
+            records.push(record);
+        }
+    }
+    records.sort_by_key(|r| r.arrival);
+    let duration = start.elapsed();
+    let _ = stop_tx.send(true);
+    let samples = sampler.await.unwrap_or_default();
+    Run {
+        records,
+        samples,
+        duration,
+    }
+}
+
+/// Buyer `n`'s source address: 127.x.y.z, never .0 or .255 at the end.
+fn source(n: u64) -> IpAddr {
+    let k = n % (127 * 256 * 254);
+    let z = (k % 254 + 1) as u8;
+    let y = ((k / 254) % 256) as u8;
+    let x = (k / (254 * 256) + 1) as u8;
+    IpAddr::V4(Ipv4Addr::new(127, x, y, z))
+}
+
+fn ms_since(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+async fn one_buyer(
+    target: &Target,
+    scenario: &Scenario,
+    n: u64,
+    start: Instant,
+    live: &Live,
+    record: &mut BuyerRecord,
+) {
+    let abandons = scenario.abandons_waiting(n);
+    let walks_off = scenario.abandons_admitted(n);
+    record.obedient = !abandons && !walks_off;
+    let mut config = BuyerConfig::new(target.reception.clone());
+    config.api = true;
+    config.max_wait = Duration::from_millis(scenario.deadline_ms);
+    if abandons {
+        config.max_attempts = 1;
+    }
+    if scenario.spread_sources {
+        config.local_address = Some(source(n));
+    }
+    let buyer = match Buyer::new(config) {
+        Ok(b) => b,
+        Err(e) => return fail(record, live, &e),
+    };
+    record.arrived_ms = ms_since(start);
+    live.arrived.fetch_add(1, Ordering::Relaxed);
+    let admitted = match buyer.order(&scenario.item).await {
+        Ok(a) => a,
+        Err(BuyerError::GaveUp { .. }) if abandons => return,
+        Err(e) => return fail(record, live, &e),
+    };
+    record.admitted_ms = Some(ms_since(start));
+    record.first_estimate_ms = admitted
+        .first_estimate
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    record.admission_latency_ms = admitted.asks.iter().map(|d| ms(*d)).collect();
+    live.admitted.fetch_add(1, Ordering::Relaxed);
+    if walks_off {
+        return;
+    }
+    let asked = Instant::now();
+    let page = match buyer.claim(&admitted).await {
+        Ok(p) => p,
+        Err(e) => return fail(record, live, &e),
+    };
+    record.claim_latency_ms = Some(ms(asked.elapsed()));
+    tokio::time::sleep(Duration::from_millis(scenario.hold_ms)).await;
+    let asked = Instant::now();
+    match buyer.buy(&page).await {
+        Ok(_) => {
+            record.order_latency_ms = Some(ms(asked.elapsed()));
+            record.bought_ms = Some(ms_since(start));
+            live.bought.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => fail(record, live, &e),
+    }
+}
+
+fn fail(record: &mut BuyerRecord, live: &Live, error: &BuyerError) {
+    let code = match error.refusal_code() {
+        Some(code) => code.as_str().to_owned(),
+        None => match error.kind() {
+            ErrorKind::SoldOut => "sold_out".to_owned(),
+            ErrorKind::GaveUp => "gave_up".to_owned(),
+            ErrorKind::Timeout => "timeout".to_owned(),
+            ErrorKind::Connect => "connect".to_owned(),
+            ErrorKind::UnexpectedStatus => format!("status_{}", error.status().unwrap_or(0)),
+            other => format!("{other:?}").to_lowercase(),
+        },
+    };
+    tracing::debug!(arrival = record.arrival, %code, "buyer failed");
+    record.error = Some(code);
+    live.errors.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Reads the reception's status every [`SAMPLE_EVERY`] until told to stop.
+async fn sample(
+    status: Url,
+    start: Instant,
+    live: Arc<Live>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Vec<Sample> {
+    let http = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+    {
+        Ok(c) => c,
+        Err(_) => return Vec::new(),
+    };
+    let mut samples = Vec::new();
+    let mut tick = tokio::time::interval(SAMPLE_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => {
+                // One last look, so the high-water marks are as of the end.
+                if let Some(s) = read_status(&http, &status, start).await {
+                    samples.push(s);
+                }
+                return samples;
+            }
+        }
+        if let Some(s) = read_status(&http, &status, start).await {
+            live.waiting.store(s.queue_len, Ordering::Relaxed);
+            samples.push(s);
+        }
+    }
+}
+
+async fn read_status(http: &reqwest::Client, status: &Url, start: Instant) -> Option<Sample> {
+    let body: serde_json::Value = http
+        .get(status.clone())
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    Some(parse_status(&body, ms_since(start)))
+}
+
+/// A sample from the reception's `/status` body.
+pub fn parse_status(body: &serde_json::Value, at_ms: u64) -> Sample {
+    let count = |v: &serde_json::Value| u32::try_from(v.as_u64().unwrap_or(0)).unwrap_or(u32::MAX);
+    let shops = body["shops"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|shop| {
+            let id = shop["id"].as_str()?.to_owned();
+            let report = &shop["report"];
+            let in_use = count(&report["sessions"])
+                .saturating_add(count(&report["reserved"]))
+                .saturating_add(count(&report["leased"]));
+            Some((
+                id,
+                ShopSample {
+                    in_use,
+                    capacity: count(&report["capacity"]),
+                    high_water: count(&report["high_water"]),
+                },
+            ))
+        })
+        .collect();
+    Sample {
+        at_ms,
+        queue_len: body["queue"]["waiting"].as_u64().unwrap_or(0),
+        shops,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steady_and_ramp_arrivals_are_spread_as_asked() {
+        let steady = Arrival::Steady { per_second: 100.0 };
+        assert_eq!(steady.at(0), Duration::ZERO);
+        assert_eq!(steady.at(50), Duration::from_millis(500));
+        let ramp = Arrival::Ramp {
+            from: 10.0,
+            to: 30.0,
+            over_ms: 10_000,
+        };
+        // 200 arrive during the ramp (average 20/s over 10 s), then 30/s.
+        let end = ramp.at(200).as_secs_f64();
+        assert!((end - 10.0).abs() < 1e-6, "{end}");
+        assert!((ramp.at(230).as_secs_f64() - 11.0).abs() < 1e-6);
+        let times: Vec<_> = (0..300).map(|n| ramp.at(n)).collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(Arrival::Flash.at(999), Duration::ZERO);
+    }
+
+    #[test]
+    fn shares_pick_evenly() {
+        let picked = (0..1000).filter(|&n| picks(n, 0.2, 0)).count();
+        assert_eq!(picked, 200);
+        assert_eq!((0..100).filter(|&n| picks(n, 0.0, 0)).count(), 0);
+        assert_eq!((0..100).filter(|&n| picks(n, 1.0, 0)).count(), 100);
+    }
+
+    #[test]
+    fn sources_are_distinct_loopback_addresses() {
+        let mut seen = std::collections::HashSet::new();
+        for n in 0..100_000 {
+            let ip = source(n);
+            assert!(ip.is_loopback());
+            let IpAddr::V4(v4) = ip else { unreachable!() };
+            assert!(!matches!(v4.octets()[3], 0 | 255));
+            assert!(seen.insert(ip), "{ip} twice");
+        }
+    }
+
+    #[test]
+    fn a_status_body_becomes_a_sample() {
+        let body = serde_json::json!({
+            "queue": {"waiting": 12},
+            "shops": [{"id": "shop-a", "report": {"sessions": 3, "reserved": 1, "leased": 2,
+                "capacity": 10, "high_water": 9}}, {"id": "shop-b", "report": null}]
+        });
+        let s = parse_status(&body, 5);
+        assert_eq!(s.queue_len, 12);
+        assert_eq!(
+            s.shops["shop-a"],
+            ShopSample {
+                in_use: 6,
+                capacity: 10,
+                high_water: 9
+            }
+        );
+        assert_eq!(s.shops["shop-b"].capacity, 0);
+    }
+}
