@@ -34,6 +34,10 @@ pub struct BuyerRecord {
     pub arrival: u64,
     /// When it first asked the reception.
     pub arrived_ms: u64,
+    /// When the reception's first answer reached it: the order the reception saw the buyers in
+    /// (in a flash crowd they all ask at the same instant). τ ranks arrivals by this.
+    #[serde(default)]
+    pub answered_ms: Option<u64>,
     /// Whether it obeyed every return time (an abandoner or an early retrier did not).
     pub obedient: bool,
     /// The first wait the reception estimated for it, if it was put in line.

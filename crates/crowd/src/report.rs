@@ -123,8 +123,8 @@ pub struct Latencies {
 impl Report {
     /// Turns what a run recorded into its figures. Fairness (τ) and the estimate error look only
     /// at obedient buyers: one who came back early or late chose its own place, and the reception
-    /// promised nothing about it. τ pairs arrival with admission time; as τ depends only on
-    /// order, that is the same as pairing it with the rank of admission.
+    /// promised nothing about it. τ pairs the time the reception first answered a buyer (its
+    /// arrival as the reception saw it) with its admission time; τ depends only on order.
     pub fn build(
         label: &str,
         scenario: serde_json::Value,
@@ -134,7 +134,10 @@ impl Report {
     ) -> Report {
         let obedient = || records.iter().filter(|record| record.obedient);
         let fair_pairs: Vec<(u64, u64)> = obedient()
-            .filter_map(|record| Some((record.arrival, record.admitted_ms?)))
+            .filter_map(|record| {
+                let arrived = record.answered_ms.unwrap_or(record.arrived_ms);
+                Some((arrived, record.admitted_ms?))
+            })
             .collect();
         let admission: Vec<f64> = records
             .iter()
@@ -235,6 +238,7 @@ pub(crate) mod tests {
         let buyer = |arrival: u64, admitted: Option<u64>| BuyerRecord {
             arrival,
             arrived_ms: arrival * 100,
+            answered_ms: None,
             obedient: arrival != 5,
             first_estimate_ms: admitted
                 .filter(|_| arrival >= 2)

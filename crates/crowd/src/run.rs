@@ -243,6 +243,10 @@ async fn one_buyer(
         Err(e) => return fail(record, live, &e),
     };
     record.admitted_ms = Some(ms_since(start));
+    if let Some(first) = admitted.asks.first() {
+        let answered = Duration::from_millis(record.arrived_ms) + *first;
+        record.answered_ms = Some(u64::try_from(answered.as_millis()).unwrap_or(u64::MAX));
+    }
     record.first_estimate_ms = admitted
         .first_estimate
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
