@@ -24,6 +24,10 @@ const GROUP_SPANS: u32 = 4000;
 /// it also absorbs the jitter of report ticks and of the client's own timers.
 const EARLY: f64 = 0.5;
 
+/// How many places just ahead of a claim are checked for clients on their way (see
+/// [`Line::is_behind`]).
+const PRECEDENCE: u64 = 16;
+
 /// Longest wait handed out while the rate is unknown (the start of a sale): the line learns
 /// the rate within a few seconds, and clients told a guess should hear the real time soon.
 const UNSURE_CHECK_IN: Duration = Duration::from_secs(2);
@@ -250,6 +254,24 @@ impl Line {
         Ok(())
     }
 
+    /// Whether an eligible `place` should let the places just ahead of it go first: one of
+    /// the [`PRECEDENCE`] places before it is unclaimed and became eligible less than a
+    /// precedence hold ago (about twice the usual claim delay), so its client is most likely on
+    /// its way. Asking before claiming keeps admissions in arrival order when several places
+    /// become eligible at once; places of people who walked away hold nobody back for longer
+    /// than that short hold.
+    pub fn is_behind(&self, place: Place, now: Instant) -> bool {
+        let p = place.0;
+        let hold = self.shows.precedence_hold();
+        let from = p.saturating_sub(PRECEDENCE).max(self.open_from);
+        (from..p).any(|q| {
+            !self.window.get(q)
+                && self
+                    .group(q)
+                    .is_some_and(|g| now.saturating_duration_since(g.until) < hold)
+        })
+    }
+
     /// Hands back a claimed place whose client could not be admitted after all, so it can
     /// claim again within what is left of its grace period (the caller keeps clients waiting at
     /// the front past it). Returns whether it was claimed.
@@ -395,6 +417,12 @@ impl Line {
             break;
         }
         self.open_from = self.open_from.max(floor);
+    }
+
+    /// The group holding open place `place`.
+    fn group(&self, place: u64) -> Option<&Group> {
+        let index = self.groups.partition_point(|g| g.end <= place);
+        self.groups.get(index)
     }
 
     /// The group holding open place `place`.

@@ -79,6 +79,13 @@ impl Shows {
         Duration::from_secs_f64((self.delay * PRESUME_DELAYS).max(1.0))
     }
 
+    /// How long a freshly eligible place keeps the places behind it from overtaking: the usual
+    /// claim delay, within 50 and 200 ms. Short on purpose: a place whose client walked away
+    /// holds the ones behind it that long, and clients at the front ask every 100 ms.
+    pub(crate) fn precedence_hold(&self) -> Duration {
+        Duration::from_secs_f64(self.delay.clamp(0.05, 0.2))
+    }
+
     /// Probability that a place unclaimed at `age` since eligibility will still be claimed,
     /// given the current `share` (passed in so a caller summing many places computes it once).
     pub(crate) fn chance(&self, age: Duration, share: f64) -> f64 {

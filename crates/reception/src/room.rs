@@ -284,6 +284,10 @@ impl WaitingRoom {
     pub(crate) fn check_in(&self, place: Place, now: Instant) -> CheckIn {
         let mut inner = self.lock();
         let grace = self.settings.line.grace;
+        // Several places became eligible at once: the ones ahead go first, briefly.
+        if inner.line.is_eligible(place) && inner.line.is_behind(place, now) {
+            return CheckIn::Wait(wait_for(&inner, place, now));
+        }
         match inner.line.claim(place, now) {
             Ok(()) => {
                 inner.front.remove(&place.0);

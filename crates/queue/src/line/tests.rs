@@ -298,3 +298,25 @@ fn retry_times_follow_place_order_within_bounds() {
     assert!(times.iter().all(|t| t.subsec_nanos() % 1_000_000 == 0));
     assert_eq!(line.retry_after(Place(0), now, &est), 100 * MS);
 }
+
+#[test]
+fn a_place_lets_the_fresh_places_just_ahead_go_first() {
+    let mut line = line_with(3);
+    let t0 = Instant::now();
+    assert_eq!(line.advance(t0, 3), 3);
+    // All three became eligible at once: the third waits while the first two are fresh.
+    assert!(line.is_behind(Place(2), t0));
+    assert!(!line.is_behind(Place(0), t0), "the first goes at once");
+    line.claim(Place(0), t0).expect("eligible");
+    assert!(
+        line.is_behind(Place(2), t0),
+        "the second is still on its way"
+    );
+    line.claim(Place(1), t0).expect("eligible");
+    assert!(!line.is_behind(Place(2), t0));
+    // Someone who walked away holds the places behind for a moment only.
+    let mut line = line_with(2);
+    assert_eq!(line.advance(t0, 2), 2);
+    assert!(line.is_behind(Place(1), t0));
+    assert!(!line.is_behind(Place(1), t0 + 250 * MS));
+}
