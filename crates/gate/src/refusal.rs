@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use usher_wire::html::escape;
+use usher_wire::html::refusal_page;
 use usher_wire::{Code, ErrorBody};
 
 /// Whether the client prefers HTML (a browser) over JSON.
@@ -20,14 +20,10 @@ pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
 pub(crate) fn refusal(code: Code, status: StatusCode, retry: String, html: bool) -> Response {
     let body = ErrorBody::new(code).with_retry(retry);
     let mut response = if html {
-        let page = format!(
-            "<!doctype html><html lang=en><head><meta charset=utf-8>\
-             <meta name=viewport content=\"width=device-width,initial-scale=1\">\
-             <title>Not admitted</title></head><body><h1>Not admitted</h1><p>{}</p>\
-             <p><code>{}</code></p><p><a href=\"{}\">Start again</a></p></body></html>",
-            escape(&body.message),
+        let page = refusal_page(
+            &body.message,
             body.error,
-            escape(body.retry.as_deref().unwrap_or("/")),
+            body.retry.as_deref().unwrap_or("/"),
         );
         (
             status,

@@ -224,20 +224,12 @@ async fn serve(reception: Arc<Reception>, socket: WebSocket) {
                     }
                     Up::Reserved { id, granted } => {
                         if granted {
-                            let _ = slot.granted_since_report.fetch_update(
-                                std::sync::atomic::Ordering::Relaxed,
-                                std::sync::atomic::Ordering::Relaxed,
-                                |n| Some(n.saturating_add(1)),
-                            );
+                            slot.granted(1);
                         }
                         conn.answer(id, granted);
                     }
                     Up::Leased { id, places, stock } => {
-                        let _ = slot.granted_since_report.fetch_update(
-                            std::sync::atomic::Ordering::Relaxed,
-                            std::sync::atomic::Ordering::Relaxed,
-                            |n| Some(n.saturating_add(places)),
-                        );
+                        slot.granted(places);
                         let rtt = slot
                             .view
                             .read()

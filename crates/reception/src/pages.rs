@@ -48,14 +48,7 @@ pub(crate) fn answer_page(answer: &Admission, item: &str) -> Response {
 /// back to the reception.
 pub(crate) fn refusal_page(code: Code, reception_url: &str) -> Response {
     let status = StatusCode::from_u16(code.default_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let message = escape(code.message());
-    let url = escape(reception_url);
-    let page = format!(
-        "<!doctype html><html lang=en><head><meta charset=utf-8>\
-         <meta name=viewport content=\"width=device-width,initial-scale=1\">\
-         <title>{code}</title></head><body><h1>{message}</h1>\
-         <p><code>{code}</code> · <a href=\"{url}/\">back</a></p></body></html>"
-    );
+    let page = usher_wire::html::refusal_page(code.message(), code, &format!("{reception_url}/"));
     (
         status,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],

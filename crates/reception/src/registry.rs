@@ -142,16 +142,22 @@ pub(crate) struct Snapshot {
 }
 
 impl Slot {
-    pub(crate) fn snapshot(&self, item: &str, now: Instant, timeout: Duration) -> Snapshot {
-        let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
+    /// Live: connected, and its last report (in `view`) younger than `timeout`.
+    fn is_live(&self, view: &View, now: Instant, timeout: Duration) -> bool {
         let connected = self
             .conn
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .is_some();
-        let fresh = view
-            .reported_at
-            .is_some_and(|at| now.saturating_duration_since(at) <= timeout);
+        connected
+            && view
+                .reported_at
+                .is_some_and(|at| now.saturating_duration_since(at) <= timeout)
+    }
+
+    pub(crate) fn snapshot(&self, item: &str, now: Instant, timeout: Duration) -> Snapshot {
+        let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
+        let live = self.is_live(&view, now, timeout);
         let Some(report) = view.report.as_ref() else {
             return Snapshot {
                 live: false,
@@ -170,7 +176,7 @@ impl Slot {
             used / f64::from(report.capacity)
         };
         Snapshot {
-            live: connected && fresh,
+            live,
             stock: report.stock.get(item).copied(),
             free: report.stock_free.get(item).copied(),
             load,
@@ -185,14 +191,7 @@ impl Slot {
     /// less places granted since the report. What the waiting room's head follows.
     pub(crate) fn spare(&self, now: Instant, timeout: Duration, leasing: bool) -> u64 {
         let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
-        let live = self
-            .conn
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some()
-            && view
-                .reported_at
-                .is_some_and(|at| now.saturating_duration_since(at) <= timeout);
+        let live = self.is_live(&view, now, timeout);
         let Some(report) = view.report.as_ref().filter(|_| live) else {
             return 0;
         };
@@ -209,6 +208,15 @@ impl Slot {
             .as_ref()
             .map_or(0, |c| u64::from(lock(&c.lease).left(now)));
         (capacity + ours).saturating_sub(in_use).min(capacity)
+    }
+
+    /// The shop granted `places` (a reservation or a lease), after its last report.
+    pub(crate) fn granted(&self, places: u32) {
+        let _ = self
+            .granted_since_report
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_add(places))
+            });
     }
 
     /// Records a report from connection `generation`, unless a newer connection replaced it.

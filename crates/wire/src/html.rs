@@ -1,4 +1,6 @@
-//! The one HTML escape the parts' small pages share.
+//! The one HTML escape the parts' small pages share, and the refusal page they all show.
+
+use crate::Code;
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(text: &str) -> String {
@@ -16,9 +18,30 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// The small page a browser gets for a refusal, at any part: what happened, the code, and a
+/// link to start again. `message` and `retry` are escaped here.
+pub fn refusal_page(message: &str, code: Code, retry: &str) -> String {
+    format!(
+        "<!doctype html><html lang=en><head><meta charset=utf-8>\
+         <meta name=viewport content=\"width=device-width,initial-scale=1\">\
+         <title>Not admitted</title></head><body><h1>Not admitted</h1><p>{}</p>\
+         <p><code>{code}</code></p><p><a href=\"{}\">Start again</a></p></body></html>",
+        escape(message),
+        escape(retry),
+    )
+}
+
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::{Code, escape, refusal_page};
+
+    #[test]
+    fn a_refusal_page_escapes_what_it_is_given() {
+        let page = refusal_page("<b>no</b>", Code::TooMany, "/\"x");
+        assert!(page.contains("&lt;b&gt;no&lt;/b&gt;"));
+        assert!(page.contains("<code>too_many</code>"));
+        assert!(page.contains("href=\"/&quot;x\""));
+    }
 
     #[test]
     fn escapes_markup_and_quotes() {
