@@ -18,6 +18,9 @@ pub(crate) const JSON_ACCEPT: HeaderValue = HeaderValue::from_static("applicatio
 /// Largest HTML page (waiting page, item page) the buyer reads.
 pub(crate) const PAGE_LIMIT: usize = 1024 * 1024;
 
+/// How long an idle connection is kept for the next ask: under the servers' own idle limit.
+const IDLE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// One client of the shop: one connection pool, one cookie jar, one local address.
 ///
 /// Redirects are never followed by the HTTP client: each `303` is checked and followed by the step
@@ -45,6 +48,9 @@ impl Buyer {
             .cookie_store(true)
             .redirect(Policy::none())
             .timeout(config.request_timeout)
+            // Servers close idle connections (usher's after 10 s); dropping ours sooner keeps a
+            // request from going out on one the server is closing (a reset POST is not retried).
+            .pool_idle_timeout(IDLE)
             .user_agent(concat!("usher-buyer/", env!("CARGO_PKG_VERSION")));
         if let Some(address) = config.local_address {
             builder = builder.local_address(address);

@@ -374,6 +374,8 @@ impl Api {
     pub fn new(cluster: &Cluster, from: &str) -> Api {
         let http = reqwest::Client::builder()
             .local_address(from.parse::<IpAddr>().unwrap())
+            // Under the reception's 10 s idle limit, so no ask goes out on a closing connection.
+            .pool_idle_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap();
