@@ -63,6 +63,26 @@ impl Buyer {
                 "the gate redirected to another origin".into(),
             ));
         }
+        self.open_page(page).await
+    }
+
+    /// Walks straight into a shop's item page, `{shop}/items/{item}`, with no ticket: the
+    /// prior art (DNS round robin sends buyers to a shop in turn), which only a shop that lets
+    /// walk-ins in accepts. Returns the page's URL, where [`Buyer::buy`] starts. One attempt;
+    /// a busy answer (`503`, …) is an error with its status.
+    pub async fn walk_in(&self, shop: &Url, item: &str) -> Result<Url, BuyerError> {
+        let mut page = shop.clone();
+        page.set_query(None);
+        page.set_fragment(None);
+        page.path_segments_mut()
+            .map_err(|()| BuyerError::BadResponse("the shop URL cannot be a base".into()))?
+            .pop_if_empty()
+            .extend(["items", item]);
+        self.open_page(page).await
+    }
+
+    /// Opens an item page, which must answer `200`.
+    async fn open_page(&self, page: Url) -> Result<Url, BuyerError> {
         let mut response = self
             .client
             .get(page.clone())

@@ -118,6 +118,9 @@ pub struct Latencies {
     pub claim: Percentiles,
     /// The buy.
     pub order: Percentiles,
+    /// A buyer's whole visit: from its first ask to its completed order (what the buyer feels;
+    /// the figure policies differ on when shops differ in speed).
+    pub to_buy: Percentiles,
 }
 
 impl Report {
@@ -151,6 +154,10 @@ impl Report {
             .iter()
             .filter_map(|record| record.order_latency_ms)
             .collect();
+        let to_buy: Vec<f64> = records
+            .iter()
+            .filter_map(|record| Some(record.bought_ms?.saturating_sub(record.arrived_ms) as f64))
+            .collect();
 
         let mut ordered: Vec<&Sample> = samples.iter().collect();
         ordered.sort_by_key(|sample| sample.at_ms);
@@ -182,6 +189,7 @@ impl Report {
                 admission: metrics::percentiles(&admission),
                 claim: metrics::percentiles(&claim),
                 order: metrics::percentiles(&order),
+                to_buy: metrics::percentiles(&to_buy),
             },
             queue: ordered
                 .iter()

@@ -113,7 +113,15 @@ pub struct Target {
     /// The reception's management `/status` URL (queue length, each shop's places and
     /// high-water mark).
     pub status: Url,
+    /// Shops' public base URLs to walk straight into, bypassing the reception: buyer `n` goes
+    /// to shop `n mod len`, in turn, as DNS round robin would send it (the patent's prior art,
+    /// fig. 6), or to one balancer in front of them. Empty: every buyer orders at the reception.
+    pub direct: Vec<Url>,
 }
+
+/// How long a walk-in who found the shop busy waits before asking again (a person pressing
+/// reload; the prior art tells it nothing better).
+const WALK_IN_RETRY: Duration = Duration::from_secs(1);
 
 /// Live counts for a progress display.
 #[derive(Debug, Default)]
@@ -237,6 +245,15 @@ async fn one_buyer(
     };
     record.arrived_ms = ms_since(start);
     live.arrived.fetch_add(1, Ordering::Relaxed);
+    if !target.direct.is_empty() {
+        let shop = &target.direct[(n % target.direct.len() as u64) as usize];
+        let run = Shared {
+            scenario,
+            start,
+            live,
+        };
+        return walk_in(&buyer, shop, run, abandons, walks_off, record).await;
+    }
     let admitted = match buyer.order(&scenario.item).await {
         Ok(a) => a,
         Err(BuyerError::GaveUp { .. }) if abandons => return,
@@ -261,9 +278,21 @@ async fn one_buyer(
         Err(e) => return fail(record, live, &e),
     };
     record.claim_latency_ms = Some(ms(asked.elapsed()));
+    hold_and_buy(&buyer, &page, scenario, start, live, record).await;
+}
+
+/// At the shop with a session: stays a while, then buys.
+async fn hold_and_buy(
+    buyer: &Buyer,
+    page: &Url,
+    scenario: &Scenario,
+    start: Instant,
+    live: &Live,
+    record: &mut BuyerRecord,
+) {
     tokio::time::sleep(Duration::from_millis(scenario.hold_ms)).await;
     let asked = Instant::now();
-    match buyer.buy(&page).await {
+    match buyer.buy(page).await {
         Ok(_) => {
             record.order_latency_ms = Some(ms(asked.elapsed()));
             record.bought_ms = Some(ms_since(start));
@@ -271,6 +300,54 @@ async fn one_buyer(
         }
         Err(e) => fail(record, live, &e),
     }
+}
+
+/// What every buyer of a run shares.
+#[derive(Clone, Copy)]
+struct Shared<'a> {
+    scenario: &'a Scenario,
+    start: Instant,
+    live: &'a Live,
+}
+
+/// The prior art's buyer: straight into `shop`'s item page with no ticket, again after
+/// [`WALK_IN_RETRY`] while the shop (or a balancer in front of it) answers busy, then buys.
+/// Being let in counts as admitted.
+async fn walk_in(
+    buyer: &Buyer,
+    shop: &Url,
+    run: Shared<'_>,
+    abandons: bool,
+    walks_off: bool,
+    record: &mut BuyerRecord,
+) {
+    let Shared {
+        scenario,
+        start,
+        live,
+    } = run;
+    let page = loop {
+        let asked = Instant::now();
+        let answer = buyer.walk_in(shop, &scenario.item).await;
+        record.admission_latency_ms.push(ms(asked.elapsed()));
+        if record.answered_ms.is_none() {
+            record.answered_ms = Some(ms_since(start));
+        }
+        match answer {
+            Ok(page) => break page,
+            Err(e) if matches!(e.status(), Some(429 | 502 | 503 | 504)) && !abandons => {
+                tokio::time::sleep(WALK_IN_RETRY).await;
+            }
+            Err(_) if abandons => return,
+            Err(e) => return fail(record, live, &e),
+        }
+    };
+    record.admitted_ms = Some(ms_since(start));
+    live.admitted.fetch_add(1, Ordering::Relaxed);
+    if walks_off {
+        return;
+    }
+    hold_and_buy(buyer, &page, scenario, start, live, record).await;
 }
 
 fn fail(record: &mut BuyerRecord, live: &Live, error: &BuyerError) {
@@ -334,6 +411,27 @@ async fn read_status(http: &reqwest::Client, status: &Url, start: Instant) -> Op
         .await
         .ok()?;
     Some(parse_status(&body, ms_since(start)))
+}
+
+/// Waits until the reception behind `status` has a report from `shops` shops (a system just
+/// started), polling every 20 ms; `false` if that took longer than `within`.
+pub async fn wait_for_shops(status: &Url, shops: usize, within: Duration) -> bool {
+    let Ok(http) = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+    else {
+        return false;
+    };
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Some(sample) = read_status(&http, status, Instant::now()).await
+            && sample.shops.values().filter(|s| s.capacity > 0).count() >= shops
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
 }
 
 /// A sample from the reception's `/status` body.

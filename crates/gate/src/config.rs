@@ -28,6 +28,12 @@ pub struct GateConfig {
     /// The binding policy tickets are checked against is carried in each ticket; this is only
     /// used to describe the deployment.
     pub binding: BindingPolicy,
+    /// Let anyone in without a ticket, as a plain web server would: a request for an item with
+    /// no session opens one at once, whatever the load. Sessions are still counted and the
+    /// high-water mark kept, but capacity is not enforced. This is the patent's failing prior
+    /// art (DNS round robin, fig. 6), there so `usher crowd compare` can measure it; never for
+    /// a real sale.
+    pub walk_ins: bool,
 }
 
 impl GateConfig {
@@ -45,6 +51,7 @@ impl GateConfig {
             notice_wait: Duration::from_millis(100),
             secure_cookies: false,
             binding: BindingPolicy::TICKET,
+            walk_ins: false,
         }
     }
 

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use usher_ticket::{
-    Epoch, IssuerId, KeyId, Rejection, ServerKeys, Ticket, TicketId, TicketOpener, VerifyContext,
+    Epoch, IssuerId, ItemId, KeyId, Rejection, ServerKeys, Ticket, TicketId, TicketOpener,
+    VerifyContext,
 };
 use usher_wire::Clock;
 use usher_wire::clock::unix_ms;
@@ -161,6 +162,8 @@ impl Gate {
     }
 
     /// Grants up to `places` to a reception's lease for `ttl_ms` (at most [`MAX_TICKET_LIFE`]).
+    /// A shop that lets walk-ins in grants none: nobody comes through the reception, and places
+    /// held for it would count against the walk-ins' capacity.
     pub fn grant(
         &self,
         link: u64,
@@ -169,6 +172,9 @@ impl Gate {
         stock: &BTreeMap<String, u32>,
         ttl_ms: u64,
     ) -> (u32, BTreeMap<String, u32>) {
+        if self.config.walk_ins {
+            return (0, BTreeMap::new());
+        }
         let ttl = Duration::from_millis(ttl_ms).min(MAX_TICKET_LIFE);
         let wanted: Vec<_> = stock
             .iter()
@@ -293,6 +299,16 @@ impl Gate {
     /// The live session behind a cookie, for `item`.
     pub fn session(&self, id: SessionId, item: &str) -> Option<SessionInfo> {
         lock(&self.places).touch(id, item, self.clock.instant())
+    }
+
+    /// A session without a ticket, when the gate lets walk-ins in (`GateConfig::walk_ins`);
+    /// `None` otherwise or for an item id that is not one.
+    pub fn walk_in(&self, item: &str) -> Option<(SessionId, SessionInfo)> {
+        if !self.config.walk_ins {
+            return None;
+        }
+        let item = ItemId::new(item).ok()?;
+        lock(&self.places).walk_in(item, self.clock.instant()).ok()
     }
 
     /// Claim 7: the session's order completed.

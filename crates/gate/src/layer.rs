@@ -7,7 +7,8 @@
 //! - `/items/{item}…`: needs that item's session cookie; passed through with
 //!   [`SessionInfo`](crate::SessionInfo) in the request's extensions. When the app's answer
 //!   carries [`ORDER_COMPLETE_HEADER`](crate::ORDER_COMPLETE_HEADER) the session's order is
-//!   complete (claim 7) and the header is removed.
+//!   complete (claim 7) and the header is removed. With `walk_ins` (the prior art, for
+//!   comparisons only) a request without a session opens one, whatever the load.
 //! - anything else: `403 no_session`.
 
 use std::convert::Infallible;
@@ -154,6 +155,14 @@ where
                 let session = cookie(req.headers(), &name)
                     .and_then(SessionId::from_hex)
                     .and_then(|id| gate.session(id, item).map(|info| (id, info)));
+                // A walk-in (prior-art mode only) gets its cookie on the answer.
+                let (session, walked_in) = match session {
+                    Some(found) => (Some(found), None),
+                    None => match gate.walk_in(item) {
+                        Some((id, info)) => (Some((id, info)), session_cookie(&gate, item, id)),
+                        None => (None, None),
+                    },
+                };
                 let Some((id, info)) = session else {
                     let retry = gate.config().retry_url(Some(item));
                     let response = refusal(Code::NoSession, StatusCode::FORBIDDEN, retry, html);
@@ -189,6 +198,9 @@ where
                         return Ok(failed);
                     };
                     response.headers_mut().remove(crate::ORDER_COMPLETE_HEADER);
+                    if let Some(cookie) = walked_in {
+                        response.headers_mut().append(header::SET_COOKIE, cookie);
+                    }
                     guard_headers(response.headers_mut());
                     Ok(response)
                 })
@@ -202,6 +214,21 @@ where
     }
 }
 
+/// The `Set-Cookie` value for `session` at `item`.
+fn session_cookie(gate: &Gate, item: &str, session: SessionId) -> Option<HeaderValue> {
+    let config = gate.config();
+    let cookie = format!(
+        "{}={session}; Path=/; HttpOnly; SameSite=Lax{}",
+        config.cookie_name(item),
+        if config.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        }
+    );
+    HeaderValue::from_str(&cookie).ok()
+}
+
 /// Sb32-Sb33: a ticket URL becomes a session cookie and a redirect to the clean path.
 async fn claim(gate: &Gate, token: &str, item: &str, client: IpAddr, html: bool) -> Response {
     let wait = gate.config().notice_wait;
@@ -211,16 +238,7 @@ async fn claim(gate: &Gate, token: &str, item: &str, client: IpAddr, html: bool)
             let config = gate.config();
             let location = format!("{}{item}", config.session_prefix);
             let mut response = see_other(&location);
-            let cookie = format!(
-                "{}={session}; Path=/; HttpOnly; SameSite=Lax{}",
-                config.cookie_name(item),
-                if config.secure_cookies {
-                    "; Secure"
-                } else {
-                    ""
-                }
-            );
-            if let Ok(value) = HeaderValue::from_str(&cookie) {
+            if let Some(value) = session_cookie(gate, item, session) {
                 response.headers_mut().insert(header::SET_COOKIE, value);
             }
             response

@@ -7,7 +7,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use usher_ticket::{ItemId, TicketId};
+use usher_ticket::{IssuerId, ItemId, TicketId};
 
 use crate::stock::Stock;
 
@@ -347,6 +347,42 @@ impl Places {
             }
             NoticeState::Claimed { .. } | NoticeState::Dead => Err(ClaimRefusal::Used),
         }
+    }
+
+    /// A session opened without a ticket (`GateConfig::walk_ins`, the prior art): counted like
+    /// any other and in the high-water mark, but never refused, so the count can pass capacity.
+    /// Its order is keyed by a made-up ticket id (issuer 0, a random serial).
+    pub fn walk_in(
+        &mut self,
+        item: ItemId,
+        now: Instant,
+    ) -> Result<(SessionId, crate::SessionInfo), getrandom::Error> {
+        let id = SessionId::random()?;
+        let mut serial = [0u8; 8];
+        getrandom::fill(&mut serial)?;
+        let ticket = TicketId {
+            issuer: IssuerId(0),
+            serial: u64::from_le_bytes(serial),
+        };
+        self.stock.hold(&item, 1);
+        self.sessions_open += 1;
+        self.high_water = self.high_water.max(self.in_use());
+        self.sessions.insert(
+            id,
+            Session {
+                ticket,
+                item,
+                last_seen: now,
+                completed: false,
+                until: later(now, self.idle_timeout),
+            },
+        );
+        let info = crate::SessionInfo {
+            ticket,
+            item,
+            completed: false,
+        };
+        Ok((id, info))
     }
 
     /// The session behind a cookie, if it is alive and for `item`; marks it as seen.

@@ -45,15 +45,15 @@ async fn buy(Extension(session): Extension<SessionInfo>) -> impl IntoResponse {
 }
 
 async fn start(id: &str, capacity: u32) -> Shop {
-    start_with(id, capacity, false).await
+    start_with(id, capacity, |_| {}).await
 }
 
-async fn start_with(id: &str, capacity: u32, secure: bool) -> Shop {
+async fn start_with(id: &str, capacity: u32, adjust: impl FnOnce(&mut GateConfig)) -> Shop {
     let ring = ring();
     let clock = Arc::new(OffsetClock::new());
     let server = ServerId::new(id).unwrap();
     let mut config = GateConfig::new(server, capacity, "http://reception.invalid");
-    config.secure_cookies = secure;
+    adjust(&mut config);
     let gate = Gate::new(
         config,
         ring.derive_server(&server),
@@ -158,7 +158,7 @@ async fn claim_opens_a_session_and_redirects_to_the_clean_path() {
 
 #[tokio::test]
 async fn cookies_are_secure_when_the_shop_is_served_over_https() {
-    let shop = start_with("shop-a", 5, true).await;
+    let shop = start_with("shop-a", 5, |c| c.secure_cookies = true).await;
     let url = shop.ticket("concert", "127.0.0.1", true);
     let r = client("127.0.0.1").get(&url).send().await.unwrap();
     let cookie = r.headers()["set-cookie"].to_str().unwrap();
@@ -372,6 +372,51 @@ async fn no_session() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// The prior art `usher crowd compare` measures: with walk-ins allowed, anyone gets a session
+/// without a ticket, past capacity, and the high-water mark shows the overrun.
+#[tokio::test]
+async fn walk_ins_get_a_session_without_a_ticket_and_overrun_capacity() {
+    let shop = start_with("shop-a", 2, |c| c.walk_ins = true).await;
+    let mut buyers = Vec::new();
+    for n in 1..=3 {
+        let c = client(&format!("127.0.0.{n}"));
+        let r = c
+            .get(format!("{}/items/concert", shop.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "walk-in {n} let in");
+        assert!(r.headers().contains_key("set-cookie"));
+        assert_eq!(r.text().await.unwrap(), "item concert completed false");
+        buyers.push(c);
+    }
+    let stats = shop.gate.stats();
+    assert_eq!(
+        (stats.sessions, stats.high_water),
+        (3, 3),
+        "past capacity 2"
+    );
+    // The cookie keeps the session: a buy completes it and frees the place.
+    let r = buyers[0]
+        .post(format!("{}/items/concert/buy", shop.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(shop.gate.stats().sessions, 2);
+    // Nobody comes through a reception, so no places are held for one.
+    let (granted, _) = shop.gate.grant(1, 1, 5, &Default::default(), 10_000);
+    assert_eq!((granted, shop.gate.stats().leased), (0, 0));
+    // Without the setting (the default) the same request is refused.
+    let strict = start("shop-b", 2).await;
+    let r = client("127.0.0.1")
+        .get(format!("{}/items/concert", strict.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code_of(r).await.1, "no_session");
 }
 
 #[tokio::test]

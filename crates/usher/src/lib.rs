@@ -8,6 +8,7 @@
 //!   its load reports and its management server.
 //! - [`serve`]: listening, graceful shutdown and key reload shared by every server.
 
+pub mod demo;
 pub mod serve;
 
 use std::net::SocketAddr;
@@ -88,6 +89,10 @@ pub struct ShopSetup {
     pub receptions: Vec<String>,
     /// How often it reports its load.
     pub report_every: Duration,
+    /// How long the shop takes per request when idle, to model a slower machine beside faster
+    /// ones (`usher crowd compare`); busier, it takes longer ([`pace_factor`]). Zero (the
+    /// default): as fast as it is.
+    pub pace: Duration,
 }
 
 /// A running shop.
@@ -149,7 +154,14 @@ pub async fn start_shop(
         ));
     }
 
-    let app = usher_shop::router(shop.clone()).layer(gate.layer());
+    let mut app = usher_shop::router(shop.clone());
+    if !setup.pace.is_zero() {
+        app = app.layer(axum::middleware::from_fn_with_state(
+            (Arc::clone(&gate), setup.pace),
+            pace_request,
+        ));
+    }
+    let app = app.layer(gate.layer());
     serve::spawn_server(public, app, shutdown.clone());
     let status_gate = Arc::clone(&gate);
     let ops = Router::new()
@@ -168,6 +180,31 @@ pub async fn start_shop(
         public: public_addr,
         management: management_addr,
     })
+}
+
+/// Makes an app request take the shop's pace stretched by its load (see [`pace_factor`]).
+async fn pace_request(
+    axum::extract::State((gate, pace)): axum::extract::State<(Arc<Gate>, Duration)>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let stats = gate.stats();
+    let load = f64::from(stats.sessions) / f64::from(stats.capacity.max(1));
+    tokio::time::sleep(pace.mul_f64(pace_factor(load))).await;
+    next.run(request).await
+}
+
+/// How much longer a request takes at `load` (sessions ÷ capacity) than on an idle shop: a
+/// processor shared among its buyers answers in 1 ÷ (1 − load) times its idle time (the M/M/1
+/// response time), capped at 10× from 90 % load; past capacity (only walk-ins get there) it
+/// slows further in proportion to the overload.
+pub fn pace_factor(load: f64) -> f64 {
+    const CAP: f64 = 0.9;
+    if load <= CAP {
+        (1.0 / (1.0 - load.max(0.0))).min(10.0)
+    } else {
+        10.0 * load.max(1.0)
+    }
 }
 
 async fn refresh_app_load(gate: &Gate, shop: &Shop) {
@@ -220,4 +257,22 @@ async fn resident_memory() -> u64 {
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
     pages * 4096
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pace_factor;
+
+    #[test]
+    fn a_busier_shop_answers_slower_and_an_overrun_one_slower_still() {
+        assert_eq!(pace_factor(0.0), 1.0);
+        assert!((pace_factor(0.5) - 2.0).abs() < 1e-9);
+        let steps: Vec<f64> = [0.0, 0.3, 0.6, 0.9, 0.95, 1.0, 2.0, 3.0]
+            .into_iter()
+            .map(pace_factor)
+            .collect();
+        assert!(steps.windows(2).all(|w| w[0] <= w[1]), "{steps:?}");
+        assert_eq!(pace_factor(3.0), 30.0);
+        assert_eq!(pace_factor(-1.0), 1.0);
+    }
 }

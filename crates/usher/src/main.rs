@@ -46,10 +46,16 @@ fn main() -> ExitCode {
 }
 
 fn run_server(command: Command) -> anyhow::Result<()> {
+    // A crowd (and the systems `crowd compare` starts) logs only what went wrong: its progress
+    // bar and report say the rest.
+    let level = match command {
+        Command::Crowd(_) => "warn",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("USHER_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
         )
         .with_writer(std::io::stderr)
         .init();

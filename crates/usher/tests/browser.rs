@@ -3,17 +3,23 @@
 //! the position and a countdown and keeps its place across a reload; when a place frees it asks
 //! again by itself, chimes, and lands on the shop's page; without JavaScript it still reloads
 //! itself. The screenshot of the waiting page is kept as `target/artifacts/waiting-page.png`.
+//! And a crowd's HTML report (and a comparison) opens offline with every chart drawn
+//! (`tests/browser/report.mjs`), screenshots in `target/artifacts/crowd-*.png`.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use tokio::io::{AsyncBufReadExt as _, BufReader, Lines};
 use tokio::process::{ChildStdout, Command};
+use usher_crowd::Report;
+use usher_crowd::report::Comparison;
+use usher_crowd::run::{Arrival, Live, Scenario, Target, run};
 
 const STEP: Duration = Duration::from_secs(90);
 
@@ -31,23 +37,31 @@ async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>, prefix: &str) -> S
     line
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_waiting_page_counts_down_keeps_its_place_and_chimes_when_admitted() {
+fn artifacts() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn assert_browser_ready() {
     assert!(
         Path::new("/usr/bin/chromium").exists()
             && browser_dir().join("node_modules/playwright-core").exists(),
         "the browser test needs Debian's chromium and playwright-core: run scripts/test, which \
          installs both"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_waiting_page_counts_down_keeps_its_place_and_chimes_when_admitted() {
+    assert_browser_ready();
     let cluster = Cluster::start(&[ShopSpec::new(1)]).await;
     // Fill the one place, so the browser waits.
     let holder = cluster.buyer();
     let admitted = holder.order("concert").await.unwrap();
     let page = holder.claim(&admitted).await.unwrap();
 
-    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let screenshot = artifacts.join("waiting-page.png");
+    let screenshot = artifacts().join("waiting-page.png");
     let _ = std::fs::remove_file(&screenshot);
     let mut child = Command::new("node")
         .arg(browser_dir().join("waiting.mjs"))
@@ -83,4 +97,97 @@ async fn the_waiting_page_counts_down_keeps_its_place_and_chimes_when_admitted()
         .expect("the browser script ends")
         .unwrap();
     assert!(status.success(), "the browser script failed: {status}");
+}
+
+/// Opens `html` with `report.mjs` and returns its `CHARTS …` line; the screenshot must be saved.
+async fn open_report(html: &str, name: &str) -> String {
+    let dir = artifacts();
+    let (file, screenshot) = (
+        dir.join(format!("{name}.html")),
+        dir.join(format!("{name}.png")),
+    );
+    std::fs::write(&file, html).unwrap();
+    let _ = std::fs::remove_file(&screenshot);
+    let mut child = Command::new("node")
+        .arg(browser_dir().join("report.mjs"))
+        .arg("--file")
+        .arg(&file)
+        .arg("--screenshot")
+        .arg(&screenshot)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = next_line(&mut lines, "CHARTS").await;
+    let status = tokio::time::timeout(STEP, child.wait())
+        .await
+        .expect("the browser script ends")
+        .unwrap();
+    assert!(status.success(), "the report script failed: {status}");
+    let png = std::fs::metadata(&screenshot).expect("the screenshot is saved");
+    assert!(
+        png.len() > 10_000,
+        "a screenshot of {} bytes is blank",
+        png.len()
+    );
+    eprintln!("browser: {name}: {line}");
+    line
+}
+
+/// The number after `key=` in a `CHARTS` line.
+fn field(line: &str, key: &str) -> usize {
+    line.split(' ')
+        .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {line:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_crowd_report_opens_offline_with_every_chart_drawn() {
+    assert_browser_ready();
+    // A crowd bigger than the two shops, so the queue and the places charts have something to show.
+    let cluster = Cluster::start(&[ShopSpec::new(2), ShopSpec::new(3)]).await;
+    let target = Target {
+        reception: cluster.reception_url(),
+        status: format!("http://{}/status", cluster.reception.management)
+            .parse()
+            .unwrap(),
+        direct: Vec::new(),
+    };
+    let scenario = Scenario {
+        clients: 40,
+        arrival: Arrival::Flash,
+        item: "app".to_owned(),
+        abandon_waiting: 0.0,
+        abandon_admitted: 0.0,
+        hold_ms: 200,
+        spread_sources: false,
+        deadline_ms: 60_000,
+    };
+    let outcome = run(&target, &scenario, Arc::new(Live::default())).await;
+    let report = Report::build(
+        "browser",
+        serde_json::to_value(&scenario).unwrap(),
+        &outcome.records,
+        &outcome.samples,
+        u64::try_from(outcome.duration.as_millis()).unwrap(),
+    );
+    assert_eq!(report.bought, 40, "{:?}", report.errors);
+
+    let page = report.to_html();
+    let line = open_report(&page, "crowd-report").await;
+    assert_eq!(
+        field(&line, "n"),
+        page.matches("<svg").count(),
+        "every chart in the file is drawn: admissions, queue, one per shop"
+    );
+    assert!(field(&line, "n") >= 4);
+
+    let mut other = report.clone();
+    other.label = "another run".to_owned();
+    let comparison = Comparison::new(vec![report, other]).to_html();
+    let line = open_report(&comparison, "crowd-comparison").await;
+    assert_eq!(field(&line, "n"), comparison.matches("<svg").count());
 }

@@ -1,6 +1,7 @@
 //! A CI-sized crowd (`usher crowd`'s library) against three small shops of unequal capacity:
 //! the report must show no overrun and every obedient buyer served; its τ and estimate error are
 //! asserted only with margins a loaded CI machine cannot break (the figures go in the issue).
+//! And `usher crowd compare` as a user runs it: usher's policies against the prior art.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
@@ -19,6 +20,7 @@ async fn a_ci_sized_crowd_meets_the_goals() {
         status: format!("http://{}/status", cluster.reception.management)
             .parse()
             .unwrap(),
+        direct: Vec::new(),
     };
     let scenario = Scenario {
         clients: 300,
@@ -67,4 +69,75 @@ async fn a_ci_sized_crowd_meets_the_goals() {
     assert!(tau >= 0.9, "admission order follows arrival order: {tau}");
     let html = report.to_html();
     assert!(html.contains("<svg"));
+}
+
+/// `usher crowd compare`, the real binary: a fresh usher per policy and the prior art (DNS round
+/// robin straight to shops that let anyone in). usher never overruns a shop and serves every
+/// buyer; the prior art overruns the small shops.
+#[test]
+fn compare_puts_policies_beside_the_prior_art() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, html) = (dir.path().join("c.json"), dir.path().join("c.html"));
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_usher"))
+        .args([
+            "crowd",
+            "compare",
+            "--clients",
+            "120",
+            "--arrival",
+            "steady:120",
+            "--hold",
+            "300ms",
+            "--capacities",
+            "2,3,5",
+            "--paces",
+            "0,0,20ms",
+            "--policies",
+            "least-loaded,round-robin",
+            "--deadline",
+            "60s",
+            "--report-json",
+        ])
+        .arg(&json)
+        .arg("--report-html")
+        .arg(&html)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    eprintln!("{stdout}");
+    let comparison: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rows = comparison["rows"].as_array().unwrap();
+    let labels: Vec<&str> = rows.iter().map(|r| r["label"].as_str().unwrap()).collect();
+    assert_eq!(
+        labels,
+        [
+            "usher least-loaded",
+            "usher round-robin",
+            "DNS round robin, no reception (prior art)"
+        ]
+    );
+    for usher in &rows[..2] {
+        assert_eq!(usher["overruns"], 0, "invariant 1 under {}", usher["label"]);
+        assert_eq!(
+            usher["bought"], 120,
+            "every buyer served: {}",
+            usher["errors"]
+        );
+        assert_eq!(usher["scenario"]["shops"][2]["pace_ms"], 20.0);
+    }
+    let prior_art = &rows[2];
+    assert!(
+        prior_art["overruns"].as_u64().unwrap() > 0,
+        "shops of 2, 3 and 5 places, ~12 buyers each at once: {prior_art}"
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert_eq!(page.matches("<tr><td>").count(), 3);
+    assert!(page.contains("<svg") && page.contains("prior art"));
+    assert!(stdout.contains("usher round-robin") && stdout.contains("overruns"));
 }

@@ -135,6 +135,7 @@ async fn invariant_1_holds_with_two_receptions_faults_and_a_restart() {
                 data_dir: dir,
                 receptions: proxies.iter().map(|p| format!("ws://{p}")).collect(),
                 report_every: Duration::from_millis(30),
+                pace: Duration::ZERO,
             };
             let (stop, rx) = watch::channel(false);
             let shop = start_shop(setup, clock, listener, local().await, rx)

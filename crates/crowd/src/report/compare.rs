@@ -26,8 +26,8 @@ impl Comparison {
         let mut body = format!(
             "<h1>usher crowd · comparison</h1>\n<p class=\"meta\">{} runs</p>\n<h2>Runs</h2>\n\
              <table>\n<thead><tr><th>Run</th><th>Buyers</th><th>Overruns</th><th>τ</th>\
-             <th>Utilisation while queued</th><th>p99 admission (ms)</th><th>Served</th>\
-             <th>Errors</th></tr></thead>\n<tbody>\n",
+             <th>Utilisation while queued</th><th>p99 admission (ms)</th>\
+             <th>p50 / p99 to buy (ms)</th><th>Served</th><th>Errors</th></tr></thead>\n<tbody>\n",
             self.rows.len()
         );
         for report in &self.rows {
@@ -80,13 +80,15 @@ fn row(report: &Report) -> String {
         _ => format!("{total} ({})", detail.join(", ")),
     };
     format!(
-        "<tr><td>{}</td><td>{}</td>{}{}{}<td>{}</td><td>{}</td><td>{errors}</td></tr>\n",
+        "<tr><td>{}</td><td>{}</td>{}{}{}<td>{}</td><td>{} / {}</td><td>{}</td><td>{errors}</td></tr>\n",
         escape(&report.label),
         report.buyers,
         judged(&overruns),
         judged(&tau),
         judged(&utilisation),
         markup::latency(report.latency_ms.admission.p99),
+        markup::latency(report.latency_ms.to_buy.p50),
+        markup::latency(report.latency_ms.to_buy.p99),
         markup::percent(report.share_served()),
     )
 }

@@ -197,11 +197,12 @@ impl Report {
         let latency = &self.latency_ms;
         format!(
             "<h2>Latency (ms)</h2>\n<table>\n<thead><tr><th>Call</th><th>Count</th><th>p50</th>\
-             <th>p99</th><th>p99.9</th><th>Max</th></tr></thead>\n<tbody>\n{}{}{}</tbody>\n\
+             <th>p99</th><th>p99.9</th><th>Max</th></tr></thead>\n<tbody>\n{}{}{}{}</tbody>\n\
              </table>\n",
             row("Admission (each ask)", &latency.admission),
             row("Claim at the shop", &latency.claim),
-            row("Order", &latency.order)
+            row("Order", &latency.order),
+            row("Whole visit (first ask to order)", &latency.to_buy)
         )
     }
 

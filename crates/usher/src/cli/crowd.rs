@@ -6,24 +6,55 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use clap::Args;
+use clap::{Args, Subcommand};
 use usher::serve::duration;
 use usher_crowd::Report;
 use usher_crowd::run::{Arrival, Live, Scenario, Target};
+
+mod compare;
 
 /// Most buyers one crowd runs.
 const MAX_CLIENTS: u64 = 1_000_000;
 
 /// Settings of `usher crowd`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub(crate) struct CrowdArgs {
+    #[command(subcommand)]
+    command: Option<CrowdCommand>,
     /// The reception's public base URL (as `usher demo` prints it).
-    #[arg(long, value_name = "URL")]
-    reception: String,
+    #[arg(long, value_name = "URL", required = true)]
+    reception: Option<String>,
     /// The reception's management status URL (`http://MANAGEMENT/status`, as `usher demo`
     /// prints it): the queue length and each shop's places and high-water mark.
-    #[arg(long, value_name = "URL")]
-    status: String,
+    #[arg(long, value_name = "URL", required = true)]
+    status: Option<String>,
+    /// Bypass the reception: buyers walk straight into these shops' item pages in turn, as
+    /// DNS round robin would send them (the prior art; the shops must let walk-ins in, e.g.
+    /// `usher demo --walk-ins`), or into one balancer in front of them. Comma-separated base
+    /// URLs.
+    #[arg(long, value_delimiter = ',', value_name = "URLS")]
+    direct: Vec<String>,
+    #[command(flatten)]
+    scenario: ScenarioArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+    /// A name for this run in the report.
+    #[arg(long, default_value = "usher", value_name = "TEXT")]
+    label: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum CrowdCommand {
+    /// Run the same crowd against an usher of its own per selection policy and against the
+    /// prior art (DNS round robin straight to the shops, no reception), on shops of unequal
+    /// capacity and speed; one table and one chart side by side.
+    Compare(compare::CompareArgs),
+}
+
+/// What the crowd does, shared by `usher crowd` and `usher crowd compare`.
+#[derive(Debug, Args)]
+struct ScenarioArgs {
     /// How many buyers (at most 1,000,000).
     #[arg(long, default_value_t = 100, value_name = "N")]
     clients: u64,
@@ -31,8 +62,8 @@ pub(crate) struct CrowdArgs {
     /// `ramp:FROM:TO:SECONDS`.
     #[arg(long, default_value = "flash", value_name = "PATTERN")]
     arrival: String,
-    /// What they buy.
-    #[arg(long, default_value = "concert", value_name = "ITEM")]
+    /// What they buy (the demo's `app` has a million in stock; its `concert` only 50 a shop).
+    #[arg(long, default_value = "app", value_name = "ITEM")]
     item: String,
     /// Share of buyers who walk away after their first wait answer (0 to 1).
     #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
@@ -49,15 +80,58 @@ pub(crate) struct CrowdArgs {
     /// Stop the whole run after this long, finished or not.
     #[arg(long, default_value = "5m", value_parser = duration, value_name = "DURATION")]
     deadline: Duration,
+}
+
+impl ScenarioArgs {
+    /// The scenario, checked.
+    fn scenario(&self) -> Result<Scenario> {
+        anyhow::ensure!(
+            (1..=MAX_CLIENTS).contains(&self.clients),
+            "--clients must be 1 to {MAX_CLIENTS}"
+        );
+        for (name, share) in [
+            ("--abandon", self.abandon),
+            ("--abandon-admitted", self.abandon_admitted),
+        ] {
+            anyhow::ensure!((0.0..=1.0).contains(&share), "{name} must be within 0 to 1");
+        }
+        Ok(Scenario {
+            clients: self.clients,
+            arrival: arrival(&self.arrival)?,
+            item: self.item.clone(),
+            abandon_waiting: self.abandon,
+            abandon_admitted: self.abandon_admitted,
+            hold_ms: u64::try_from(self.hold.as_millis()).unwrap_or(u64::MAX),
+            spread_sources: self.spread,
+            deadline_ms: u64::try_from(self.deadline.as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+}
+
+/// Where the report goes.
+#[derive(Debug, Args)]
+struct OutputArgs {
     /// Write the report as JSON here.
     #[arg(long, value_name = "FILE")]
     report_json: Option<PathBuf>,
     /// Write the report as one self-contained HTML file here.
     #[arg(long, value_name = "FILE")]
     report_html: Option<PathBuf>,
-    /// A name for this run in the report.
-    #[arg(long, default_value = "usher", value_name = "TEXT")]
-    label: String,
+}
+
+impl OutputArgs {
+    /// Writes `json` and `html` where asked.
+    fn write(&self, json: impl FnOnce() -> String, html: impl FnOnce() -> String) -> Result<()> {
+        if let Some(path) = &self.report_json {
+            std::fs::write(path, json())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        if let Some(path) = &self.report_html {
+            std::fs::write(path, html())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(())
+    }
 }
 
 /// Parses `flash`, `steady:RATE` or `ramp:FROM:TO:SECONDS`.
@@ -104,39 +178,42 @@ fn raise_open_files() -> u64 {
 }
 
 pub(crate) async fn run(args: CrowdArgs) -> Result<()> {
-    anyhow::ensure!(
-        (1..=MAX_CLIENTS).contains(&args.clients),
-        "--clients must be 1 to {MAX_CLIENTS}"
-    );
-    for (name, share) in [
-        ("--abandon", args.abandon),
-        ("--abandon-admitted", args.abandon_admitted),
-    ] {
-        anyhow::ensure!((0.0..=1.0).contains(&share), "{name} must be within 0 to 1");
+    if let Some(CrowdCommand::Compare(compare)) = args.command {
+        return compare::run(compare).await;
     }
+    let scenario = args.scenario.scenario()?;
+    let url = |text: Option<&str>, name: &str| -> Result<url::Url> {
+        text.with_context(|| format!("{name} is missing"))?
+            .parse()
+            .with_context(|| format!("{name} is not a URL"))
+    };
     let target = Target {
-        reception: args.reception.parse().context("--reception is not a URL")?,
-        status: args.status.parse().context("--status is not a URL")?,
+        reception: url(args.reception.as_deref(), "--reception")?,
+        status: url(args.status.as_deref(), "--status")?,
+        direct: args
+            .direct
+            .iter()
+            .map(|u| url(Some(u), "--direct"))
+            .collect::<Result<_>>()?,
     };
-    let scenario = Scenario {
-        clients: args.clients,
-        arrival: arrival(&args.arrival)?,
-        item: args.item.clone(),
-        abandon_waiting: args.abandon,
-        abandon_admitted: args.abandon_admitted,
-        hold_ms: u64::try_from(args.hold.as_millis()).unwrap_or(u64::MAX),
-        spread_sources: args.spread,
-        deadline_ms: u64::try_from(args.deadline.as_millis()).unwrap_or(u64::MAX),
-    };
+    let report = crowd(&target, &scenario, &args.label).await?;
+    args.output
+        .write(|| report.to_json(), || report.to_html())?;
+    println!("{}", summary(&report));
+    Ok(())
+}
+
+/// Runs one crowd with a progress bar and builds its report.
+async fn crowd(target: &Target, scenario: &Scenario, label: &str) -> Result<Report> {
     let files = raise_open_files();
-    if files < args.clients.saturating_mul(2) {
+    if files < scenario.clients.saturating_mul(2) {
         eprintln!(
             "usher crowd: only {files} open files allowed; {} buyers may run out",
-            args.clients
+            scenario.clients
         );
     }
     let live = Arc::new(Live::default());
-    let bar = progress_bar(args.clients);
+    let bar = progress_bar(scenario.clients, label);
     let ticker = {
         let (live, bar) = (Arc::clone(&live), bar.clone());
         tokio::spawn(async move {
@@ -155,33 +232,23 @@ pub(crate) async fn run(args: CrowdArgs) -> Result<()> {
             }
         })
     };
-    let outcome = usher_crowd::run::run(&target, &scenario, Arc::clone(&live)).await;
+    let outcome = usher_crowd::run::run(target, scenario, Arc::clone(&live)).await;
     ticker.abort();
     bar.finish_and_clear();
     let duration_ms = u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX);
-    let report = Report::build(
-        &args.label,
-        serde_json::to_value(&scenario)?,
+    Ok(Report::build(
+        label,
+        serde_json::to_value(scenario)?,
         &outcome.records,
         &outcome.samples,
         duration_ms,
-    );
-    if let Some(path) = &args.report_json {
-        std::fs::write(path, report.to_json())
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    if let Some(path) = &args.report_html {
-        std::fs::write(path, report.to_html())
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    println!("{}", summary(&report));
-    Ok(())
+    ))
 }
 
-fn progress_bar(clients: u64) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(clients);
+fn progress_bar(clients: u64, label: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(clients).with_prefix(label.to_owned());
     if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:30}] admitted {pos}/{len} · {msg}",
+        "{prefix} {elapsed_precise} [{bar:30}] admitted {pos}/{len} · {msg}",
     ) {
         bar.set_style(style.progress_chars("=> "));
     }
@@ -192,8 +259,9 @@ fn progress_bar(clients: u64) -> indicatif::ProgressBar {
 fn summary(report: &Report) -> String {
     let figure = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.3}"));
     format!(
-        "usher crowd: {} buyers, {} admitted, {} bought in {:.1} s; overruns {}, kendall tau {}, \
+        "{}: {} buyers, {} admitted, {} bought in {:.1} s; overruns {}, kendall tau {}, \
          utilisation while queued {}, median estimate error {}, errors {}",
+        report.label,
         report.buyers,
         report.admitted,
         report.bought,

@@ -2,18 +2,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::Args;
+use usher::demo::{DemoSetup, DemoShop, start_demo};
 use usher::serve;
-use usher::{ShopSetup, start_reception, start_shop};
-use usher_gate::GateConfig;
-use usher_reception::{ReceptionConfig, ShopEntry};
-use usher_shop::Catalogue;
-use usher_ticket::{Keyring, ServerId};
-use usher_wire::{Clock, SystemClock};
 
 /// Settings of `usher demo`.
 #[derive(Debug, Args)]
@@ -34,6 +28,16 @@ pub(crate) struct DemoArgs {
     /// `random`.
     #[arg(long, default_value = "least-loaded", value_name = "POLICY")]
     policy: usher_reception::policy::PolicyKind,
+    /// How long each shop takes per request when idle, in the order of the capacities
+    /// (`0,0,40ms`): a slower machine beside faster ones; a busier shop takes longer (as a
+    /// shared processor does: idle time ÷ (1 − load), at most 10×, more past capacity).
+    /// Missing entries are 0.
+    #[arg(long, value_delimiter = ',', value_name = "DURATIONS", value_parser = usher::serve::duration)]
+    paces: Vec<Duration>,
+    /// Shops let anyone in without a ticket, as plain web servers would (the prior art, to
+    /// measure against: `usher crowd --direct`). The reception still watches them.
+    #[arg(long)]
+    walk_ins: bool,
 }
 
 pub(crate) async fn run(mut args: DemoArgs) -> Result<()> {
@@ -41,14 +45,12 @@ pub(crate) async fn run(mut args: DemoArgs) -> Result<()> {
         args.capacities = vec![n; args.capacities.len()];
     }
     anyhow::ensure!(
-        !args.capacities.is_empty() && args.capacities.len() <= 26,
-        "--capacities takes 1 to 26 shops"
+        args.paces.len() <= args.capacities.len(),
+        "--paces has more entries than there are shops"
     );
     anyhow::ensure!(
-        args.capacities
-            .iter()
-            .all(|&c| (1..=1_000_000).contains(&c)),
-        "each capacity must be 1 to 1,000,000"
+        args.paces.iter().all(|p| *p <= Duration::from_secs(10)),
+        "each pace must be at most 10s"
     );
     let temp = match &args.data {
         Some(_) => None,
@@ -59,70 +61,43 @@ pub(crate) async fn run(mut args: DemoArgs) -> Result<()> {
         .clone()
         .or_else(|| temp.as_ref().map(|t| t.path().to_owned()))
         .context("no data directory")?;
-    let keyring = Keyring::generate()?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let shutdown = serve::shutdown_on_signals();
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-
-    let reception_public = serve::bind(args.listen, "reception's public listener").await?;
-    let reception_mgmt = serve::bind(loopback, "reception's management listener").await?;
-    let reception_url = format!("http://{}", reception_public.local_addr()?);
-    let mut shops = Vec::new();
-    for (i, &capacity) in args.capacities.iter().enumerate() {
-        let id = ServerId::new(&format!("shop-{}", char::from(b'a' + i as u8)))?;
-        let public = serve::bind(loopback, "shop's public listener").await?;
-        let url = format!("http://{}", public.local_addr()?);
-        shops.push((id, capacity, public, url));
-    }
-    let entries = shops
+    let shops = args
+        .capacities
         .iter()
-        .map(|(id, _, _, url)| ShopEntry {
-            id: *id,
-            url: url.clone(),
+        .enumerate()
+        .map(|(i, &capacity)| DemoShop {
+            capacity,
+            pace: args.paces.get(i).copied().unwrap_or_default(),
         })
         .collect();
-    let mut config = ReceptionConfig::new(entries, reception_url.clone());
-    config.ping_every = Duration::from_millis(500);
-    config.queue.state_file = Some(data.join("queue.json"));
-    config.policy = args.policy;
-    let reception = start_reception(
-        config,
-        keyring.clone(),
-        Arc::clone(&clock),
-        reception_public,
-        reception_mgmt,
-        shutdown.clone(),
-    )?;
-    let mut lines = Vec::new();
-    for (id, capacity, public, url) in shops {
-        let setup = ShopSetup {
-            gate: GateConfig::new(id, capacity, reception_url.clone()),
-            keys: keyring.derive_server(&id),
-            catalogue: Catalogue::demo(),
-            data_dir: data.join(id.as_str()),
-            receptions: vec![format!("ws://{}", reception.management)],
-            report_every: Duration::from_millis(200),
-        };
-        let management = serve::bind(loopback, "shop's management listener").await?;
-        let running = start_shop(
-            setup,
-            Arc::clone(&clock),
-            public,
-            management,
-            shutdown.clone(),
-        )
-        .await?;
-        lines.push(format!(
-            "  {id}  {url}  capacity {capacity}  (status: http://{}/status)",
-            running.management
-        ));
-    }
+    let setup = DemoSetup {
+        shops,
+        policy: args.policy,
+        walk_ins: args.walk_ins,
+        ..DemoSetup::new(args.listen, data.clone())
+    };
+    let shutdown = serve::shutdown_on_signals();
+    let demo = start_demo(setup, shutdown.clone()).await?;
+    let reception_url = &demo.reception_url;
     println!(
-        "usher demo: reception {reception_url}  (status: http://{}/status)",
-        reception.management
+        "usher demo: reception {reception_url}  (status: {})",
+        demo.status_url()
     );
-    for line in lines {
-        println!("{line}");
+    for (i, (id, url, shop)) in demo.shops.iter().enumerate() {
+        let config = shop.gate.config();
+        let pace = args
+            .paces
+            .get(i)
+            .filter(|p| !p.is_zero())
+            .map(|p| format!("  pace {}", humantime::format_duration(*p)))
+            .unwrap_or_default();
+        println!(
+            "  {id}  {url}  capacity {}{pace}  (status: http://{}/status)",
+            config.capacity, shop.management
+        );
+    }
+    if args.walk_ins {
+        println!("shops let walk-ins in (no ticket needed): the prior art, for comparisons");
     }
     println!("data: {}", data.display());
     println!();

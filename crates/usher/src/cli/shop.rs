@@ -146,6 +146,7 @@ pub(crate) async fn run(args: ShopArgs) -> Result<()> {
             vec!["ws://127.0.0.1:9080".into()]
         },
         report_every,
+        pace: Duration::ZERO,
     };
     let public = args
         .public

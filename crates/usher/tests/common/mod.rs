@@ -131,6 +131,7 @@ impl Cluster {
                 data_dir: data.path().join(id.as_str()),
                 receptions: vec![format!("ws://{target}")],
                 report_every: Duration::from_millis(50),
+                pace: Duration::ZERO,
             };
             let (stop, rx) = watch::channel(false);
             let shop = start_shop(

@@ -1,0 +1,159 @@
+//! A whole usher on loopback: one reception and its shops in this process, with embedded
+//! defaults. `usher demo` runs one until stopped; `usher crowd compare` starts one per run.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use tokio::sync::watch;
+use usher_gate::GateConfig;
+use usher_reception::policy::PolicyKind;
+use usher_reception::{ReceptionConfig, ShopEntry};
+use usher_shop::Catalogue;
+use usher_ticket::{Keyring, ServerId};
+use usher_wire::{Clock, SystemClock};
+
+use crate::{RunningReception, RunningShop, ShopSetup, serve, start_reception, start_shop};
+
+/// The most shops a demo runs (their ids are `shop-a` to `shop-z`).
+pub const MAX_SHOPS: usize = 26;
+
+/// One shop of a demo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DemoShop {
+    /// Places in all.
+    pub capacity: u32,
+    /// How long it takes per request (see [`ShopSetup::pace`]).
+    pub pace: Duration,
+}
+
+/// What a demo is made of.
+#[derive(Debug, Clone)]
+pub struct DemoSetup {
+    /// The reception's public address; everything else takes a free loopback port.
+    pub listen: SocketAddr,
+    /// Where the shops' databases and the queue's state file go.
+    pub data: PathBuf,
+    /// The shops, `shop-a` first.
+    pub shops: Vec<DemoShop>,
+    /// How the reception chooses a shop.
+    pub policy: PolicyKind,
+    /// Shops let buyers in without a ticket ([`GateConfig::walk_ins`]): the prior art, for
+    /// comparisons. The reception still watches them.
+    pub walk_ins: bool,
+}
+
+impl DemoSetup {
+    /// Three shops of capacity 5, 10 and 20 at full speed, least-loaded, on `listen`.
+    pub fn new(listen: SocketAddr, data: PathBuf) -> DemoSetup {
+        let shop = |capacity| DemoShop {
+            capacity,
+            pace: Duration::ZERO,
+        };
+        DemoSetup {
+            listen,
+            data,
+            shops: vec![shop(5), shop(10), shop(20)],
+            policy: PolicyKind::default(),
+            walk_ins: false,
+        }
+    }
+}
+
+/// A running demo.
+#[derive(Debug, Clone)]
+pub struct RunningDemo {
+    /// The reception.
+    pub reception: RunningReception,
+    /// Its public base URL.
+    pub reception_url: String,
+    /// The shops with their ids and public base URLs, in order.
+    pub shops: Vec<(ServerId, String, RunningShop)>,
+}
+
+impl RunningDemo {
+    /// The reception's management `/status` URL.
+    pub fn status_url(&self) -> String {
+        format!("http://{}/status", self.reception.management)
+    }
+}
+
+/// Starts a demo; it runs until `shutdown` turns true.
+pub async fn start_demo(setup: DemoSetup, shutdown: watch::Receiver<bool>) -> Result<RunningDemo> {
+    anyhow::ensure!(
+        !setup.shops.is_empty() && setup.shops.len() <= MAX_SHOPS,
+        "a demo has 1 to {MAX_SHOPS} shops"
+    );
+    anyhow::ensure!(
+        setup
+            .shops
+            .iter()
+            .all(|s| (1..=1_000_000).contains(&s.capacity)),
+        "each capacity must be 1 to 1,000,000"
+    );
+    let keyring = Keyring::generate()?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+
+    let reception_public = serve::bind(setup.listen, "reception's public listener").await?;
+    let reception_mgmt = serve::bind(loopback, "reception's management listener").await?;
+    let reception_url = format!("http://{}", reception_public.local_addr()?);
+    let mut listeners = Vec::new();
+    for (i, shop) in setup.shops.iter().enumerate() {
+        let letter = char::from(b'a' + u8::try_from(i).unwrap_or(25));
+        let id = ServerId::new(&format!("shop-{letter}"))?;
+        let public = serve::bind(loopback, "shop's public listener").await?;
+        let url = format!("http://{}", public.local_addr()?);
+        listeners.push((id, *shop, public, url));
+    }
+    let entries = listeners
+        .iter()
+        .map(|(id, _, _, url)| ShopEntry {
+            id: *id,
+            url: url.clone(),
+        })
+        .collect();
+    let mut config = ReceptionConfig::new(entries, reception_url.clone());
+    config.ping_every = Duration::from_millis(500);
+    config.queue.state_file = Some(setup.data.join("queue.json"));
+    config.policy = setup.policy;
+    let reception = start_reception(
+        config,
+        keyring.clone(),
+        Arc::clone(&clock),
+        reception_public,
+        reception_mgmt,
+        shutdown.clone(),
+    )?;
+    let mut shops = Vec::new();
+    for (id, shop, public, url) in listeners {
+        let mut gate = GateConfig::new(id, shop.capacity, reception_url.clone());
+        gate.walk_ins = setup.walk_ins;
+        let shop_setup = ShopSetup {
+            gate,
+            keys: keyring.derive_server(&id),
+            catalogue: Catalogue::demo(),
+            data_dir: setup.data.join(id.as_str()),
+            receptions: vec![format!("ws://{}", reception.management)],
+            report_every: Duration::from_millis(200),
+            pace: shop.pace,
+        };
+        let management = serve::bind(loopback, "shop's management listener").await?;
+        let running = start_shop(
+            shop_setup,
+            Arc::clone(&clock),
+            public,
+            management,
+            shutdown.clone(),
+        )
+        .await?;
+        shops.push((id, url, running));
+    }
+    Ok(RunningDemo {
+        reception,
+        reception_url,
+        shops,
+    })
+}
