@@ -32,6 +32,9 @@ pub struct Admitted {
     pub waited: Duration,
     /// The first wait the reception estimated, when it put the buyer in line (API path).
     pub first_estimate: Option<Duration>,
+    /// When that estimate arrived, counted from the first ask: the wait it predicts starts
+    /// there.
+    pub first_estimate_after: Duration,
     /// How long each ask of the reception took, in order.
     pub asks: Vec<Duration>,
 }
@@ -42,6 +45,7 @@ pub(crate) struct Progress {
     pub(crate) attempts: u32,
     pub(crate) waited: Duration,
     pub(crate) first_estimate: Option<Duration>,
+    pub(crate) first_estimate_after: Duration,
     pub(crate) asks: Vec<Duration>,
 }
 
@@ -83,6 +87,7 @@ impl Buyer {
         progress: &mut Progress,
     ) -> Result<Admitted, BuyerError> {
         let mut queue_token = None;
+        let started = Instant::now();
         loop {
             progress.attempts += 1;
             let asked = Instant::now();
@@ -101,6 +106,7 @@ impl Buyer {
                         attempts: progress.attempts,
                         waited: progress.waited,
                         first_estimate: progress.first_estimate,
+                        first_estimate_after: progress.first_estimate_after,
                         asks: std::mem::take(&mut progress.asks),
                     });
                 }
@@ -113,8 +119,9 @@ impl Buyer {
                     if token.is_some() {
                         queue_token = token;
                     }
-                    if progress.first_estimate.is_none() {
+                    if progress.first_estimate.is_none() && estimate.is_some() {
                         progress.first_estimate = estimate;
+                        progress.first_estimate_after = started.elapsed();
                     }
                     let pause = after.min(MAX_CHECK_IN);
                     if progress.attempts >= self.config.max_attempts

@@ -42,6 +42,10 @@ pub struct BuyerRecord {
     pub obedient: bool,
     /// The first wait the reception estimated for it, if it was put in line.
     pub first_estimate_ms: Option<u64>,
+    /// When that estimate reached it (the wait it predicts starts there; in a flash crowd the
+    /// first answers may carry none, before anything is measured).
+    #[serde(default)]
+    pub estimated_ms: Option<u64>,
     /// When the reception admitted it.
     pub admitted_ms: Option<u64>,
     /// When its order completed at the shop.

@@ -70,14 +70,16 @@ pub fn utilisation_while_queued(samples: &[Sample]) -> Option<f64> {
 }
 
 /// The median of |estimated − actual| ÷ actual wait, a fraction (0.08 = 8 %): whether buyers
-/// told "come back in 40 s" can plan on it. Actual wait = admission − arrival; waits under
+/// told "come back in 40 s" can plan on it. Actual wait = admission − the moment the estimate
+/// arrived (arrival, for records without that moment); waits under
 /// [`ESTIMATE_FLOOR_MS`] are skipped. `None` if no buyer with an estimate waited that long.
 pub fn estimate_error<'a>(records: impl IntoIterator<Item = &'a BuyerRecord>) -> Option<f64> {
     let mut errors: Vec<f64> = records
         .into_iter()
         .filter_map(|record| {
             let estimate = record.first_estimate_ms?;
-            let actual = record.admitted_ms?.checked_sub(record.arrived_ms)?;
+            let from = record.estimated_ms.unwrap_or(record.arrived_ms);
+            let actual = record.admitted_ms?.checked_sub(from)?;
             (actual >= ESTIMATE_FLOOR_MS).then(|| estimate.abs_diff(actual) as f64 / actual as f64)
         })
         .collect();
@@ -310,6 +312,17 @@ mod tests {
         let records = [waited(0, 1000, 1000), waited(0, 1200, 1000)];
         let error = estimate_error(&records).unwrap();
         assert!((error - 0.10).abs() < 1e-12, "{error}");
+    }
+
+    /// A buyer whose first answers carried no estimate (nothing measured yet, as in a flash
+    /// crowd) is judged from the moment its estimate arrived, not from its arrival.
+    #[test]
+    fn estimate_error_counts_from_when_the_estimate_arrived() {
+        let late = BuyerRecord {
+            estimated_ms: Some(2000),
+            ..waited(0, 3000, 5000)
+        };
+        assert_eq!(estimate_error(&[late]), Some(0.0));
     }
 
     #[test]

@@ -209,9 +209,11 @@ impl Report {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
-    /// Admitted ÷ buyers: how much of the crowd got in. `None` for an empty crowd.
+    /// Bought ÷ buyers: how much of the crowd left with an order (being let in is not enough:
+    /// behind a plain balancer a buyer can get in and then be turned away at the till).
+    /// `None` for an empty crowd.
     pub fn share_served(&self) -> Option<f64> {
-        (self.buyers > 0).then(|| self.admitted as f64 / self.buyers as f64)
+        (self.buyers > 0).then(|| self.bought as f64 / self.buyers as f64)
     }
 }
 
@@ -251,6 +253,7 @@ pub(crate) mod tests {
             first_estimate_ms: admitted
                 .filter(|_| arrival >= 2)
                 .map(|_| 1000 * (arrival - 1)),
+            estimated_ms: None,
             admitted_ms: admitted,
             bought_ms: admitted.map(|at| at + 50),
             admission_latency_ms: vec![2.0, 4.0],

@@ -149,6 +149,30 @@ pub struct Run {
     pub duration: Duration,
 }
 
+impl Run {
+    /// The report of this run, labelled `label`.
+    pub fn report(&self, label: &str, scenario: &Scenario) -> crate::Report {
+        crate::Report::build(
+            label,
+            serde_json::to_value(scenario).unwrap_or_default(),
+            &self.records,
+            &self.samples,
+            u64::try_from(self.duration.as_millis()).unwrap_or(u64::MAX),
+        )
+    }
+
+    /// Every buyer's record, one JSON object per line (the raw data behind the report).
+    pub fn records_json_lines(&self) -> String {
+        let mut out = String::with_capacity(self.records.len() * 256);
+        for record in &self.records {
+            // Plain numbers and strings: serialising cannot fail.
+            out.push_str(&serde_json::to_string(record).unwrap_or_default());
+            out.push('\n');
+        }
+        out
+    }
+}
+
 /// How often the sampler reads the reception's status.
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
@@ -267,6 +291,10 @@ async fn one_buyer(
     record.first_estimate_ms = admitted
         .first_estimate
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    if record.first_estimate_ms.is_some() {
+        let at = Duration::from_millis(record.arrived_ms) + admitted.first_estimate_after;
+        record.estimated_ms = Some(u64::try_from(at.as_millis()).unwrap_or(u64::MAX));
+    }
     record.admission_latency_ms = admitted.asks.iter().map(|d| ms(*d)).collect();
     live.admitted.fetch_add(1, Ordering::Relaxed);
     if walks_off {

@@ -57,6 +57,9 @@ pub struct Gate {
     in_app: std::sync::atomic::AtomicU32,
     /// Woken whenever notices arrive, so a claim that came first can wait for its notice.
     noticed: tokio::sync::Notify,
+    /// Bumped whenever an order completes and frees a place, so each management link can
+    /// report it at once instead of at its next tick (the line waits on that report).
+    freed: tokio::sync::watch::Sender<u64>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -82,6 +85,7 @@ impl Gate {
             seq: AtomicU64::new(0),
             links: AtomicU64::new(1),
             in_app: std::sync::atomic::AtomicU32::new(0),
+            freed: tokio::sync::watch::Sender::new(0),
             noticed: tokio::sync::Notify::new(),
         })
     }
@@ -314,6 +318,12 @@ impl Gate {
     /// Claim 7: the session's order completed.
     pub fn complete(&self, id: SessionId) {
         lock(&self.places).complete(id, self.clock.instant());
+        self.freed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes whenever an order completes and frees a place.
+    pub fn freed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.freed.subscribe()
     }
 
     /// Frees expired reservations and idle sessions now.

@@ -1,5 +1,6 @@
 //! The management link: the shop dials the reception's management address and keeps one
-//! WebSocket open (patent network 15). Reports go up every 200 ms (Sa31); reservations, which
+//! WebSocket open (patent network 15). Reports go up every 200 ms, and within a few
+//! milliseconds of an order freeing a place (Sa31); reservations, which
 //! are the notices of tickets (Sa34, Sa35), come down and are answered; pings measure the
 //! round-trip time the reception breaks near-ties with (0043).
 
@@ -15,6 +16,10 @@ use usher_ticket::{IssuerId, ItemId, TicketId};
 use usher_wire::mgmt::{CONNECT_PATH, Down, MAX_MESSAGE_LEN, READ_BUFFER_LEN, Up};
 
 use crate::Gate;
+
+/// Shortest gap between a report and one sent early because a place was freed: a burst of
+/// completed orders costs one report.
+const PROMPT_GAP: Duration = Duration::from_millis(5);
 
 /// Where and how often.
 #[derive(Debug, Clone)]
@@ -133,10 +138,30 @@ async fn session(
 
     let mut tick = tokio::time::interval(config.report_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A freed place is reported at once (at most one such report per `PROMPT_GAP`), so the
+    // reception's line moves on it without waiting for the tick.
+    let mut freed = gate.freed();
+    let prompt = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(prompt);
+    let mut armed = false;
+    let mut last_report = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {
                 tx.send(send(&Up::Report(gate.report()))?).await?;
+                last_report = tokio::time::Instant::now();
+                armed = false;
+            }
+            Ok(()) = freed.changed(), if !armed => {
+                freed.borrow_and_update();
+                prompt.as_mut().reset(last_report + PROMPT_GAP);
+                armed = true;
+            }
+            () = &mut prompt, if armed => {
+                tx.send(send(&Up::Report(gate.report()))?).await?;
+                last_report = tokio::time::Instant::now();
+                armed = false;
+                tick.reset();
             }
             down = incoming(&mut rx) => {
                 let down = match down? {

@@ -31,7 +31,7 @@ impl Default for LineConfig {
             grace: Duration::from_secs(120),
             window_places: 1 << 18,
             check_in: Duration::from_secs(30),
-            retry_floor: Duration::from_millis(100),
+            retry_floor: Duration::from_millis(25),
         }
     }
 }
@@ -57,7 +57,8 @@ pub struct EstimatorConfig {
     /// windows, roughly five seconds, of history.
     pub smoothing: f64,
     /// Windows needed before the rate is trusted; until then the average of past waits is used
-    /// (patent 0048).
+    /// (patent 0048). Default 1: early in a sale the line grows, so past waits are all shorter
+    /// than the next one's, and one window's rate is the better guess.
     pub min_windows: u32,
 }
 
@@ -66,7 +67,7 @@ impl Default for EstimatorConfig {
         Self {
             window: Duration::from_millis(500),
             smoothing: 0.1,
-            min_windows: 3,
+            min_windows: 1,
         }
     }
 }

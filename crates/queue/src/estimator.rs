@@ -90,6 +90,25 @@ impl Estimator {
         self.close_window(count, span.as_secs_f64());
     }
 
+    /// Someone joined while nobody waited at `now`. If nothing was freed within the last
+    /// window (the line is starting afresh), the open window is dropped, so that time spent
+    /// with nobody waiting (when nothing is fed in) never counts as one slow window, and a
+    /// stall is counted from now. The first free after this opens the next window. A line
+    /// that empties and refills while places keep freeing keeps its window.
+    ///
+    /// The window does not open here: frees right after a line forms say little about the
+    /// rate (the shops may have filled just before, or long ago), and a rate measured too low
+    /// feeds itself, as clients told to come back late leave places idle.
+    pub fn line_formed(&mut self, now: Instant) {
+        let fresh = self
+            .last_free
+            .is_none_or(|last| now.saturating_duration_since(last) > self.config.window);
+        if fresh {
+            self.open = None;
+            self.last_free = Some(now);
+        }
+    }
+
     /// Records a completed wait, from joining the line to admission, for the fallback of
     /// patent 0048.
     pub fn waited(&mut self, wait: Duration) {
@@ -130,16 +149,14 @@ impl Estimator {
 
     /// Folds one closed window into the averages. Written as `m += w·(x − m)` so that equal
     /// windows leave the averages exactly unchanged: steady service gives a steady estimate.
+    /// The first windows are averaged with equal weight (w = 1/n) until that falls to the
+    /// smoothing weight, so one noisy first window does not linger as it would with a plain
+    /// moving average started from it.
     fn close_window(&mut self, count: f64, span: f64) {
-        if self.windows == 0 {
-            self.mean_count = count;
-            self.mean_span = span;
-        } else {
-            let weight = self.config.smoothing;
-            self.mean_count += weight * (count - self.mean_count);
-            self.mean_span += weight * (span - self.mean_span);
-        }
         self.windows = self.windows.saturating_add(1);
+        let weight = self.config.smoothing.max(1.0 / f64::from(self.windows));
+        self.mean_count += weight * (count - self.mean_count);
+        self.mean_span += weight * (span - self.mean_span);
     }
 }
 

@@ -29,8 +29,9 @@ const EARLY: f64 = 0.5;
 const PRECEDENCE: u64 = 16;
 
 /// Longest wait handed out while the rate is unknown (the start of a sale): the line learns
-/// the rate within a few seconds, and clients told a guess should hear the real time soon.
-const UNSURE_CHECK_IN: Duration = Duration::from_secs(2);
+/// the rate from its first window (about half a second of frees), and clients told a guess
+/// should hear the real time soon after, not sit out places that became theirs meanwhile.
+const UNSURE_CHECK_IN: Duration = Duration::from_secs(1);
 
 /// A place in line: its number, counted from 0 in arrival order. The queue token carries it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -296,7 +297,7 @@ impl Line {
     /// whose client found no free place).
     ///
     /// With no rate measured yet, each position adds one floor, so the front still comes back
-    /// first and soon, and nobody is told to stay away longer than 2 s.
+    /// first and soon, and nobody is told to stay away longer than 1 s.
     pub fn retry_after(&self, place: Place, now: Instant, estimator: &Estimator) -> Duration {
         let floor = self.config.retry_floor;
         let ahead = self.ahead(place);

@@ -229,6 +229,9 @@ impl WaitingRoom {
             if !inner.limiter.admit(&binding, now) {
                 return Err(Code::TooMany);
             }
+            if inner.line.waiting() == 0 {
+                inner.estimator.line_formed(now);
+            }
             let place = inner.line.join();
             self.gated.store(true, Ordering::Release);
             (place, wait_for(&inner, place, now))

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use tokio::sync::watch;
 use usher_gate::GateConfig;
 use usher_reception::policy::PolicyKind;
@@ -27,6 +27,35 @@ pub struct DemoShop {
     pub capacity: u32,
     /// How long it takes per request (see [`ShopSetup::pace`]).
     pub pace: Duration,
+}
+
+/// The most a demo shop's [`DemoShop::pace`] may be.
+pub const MAX_PACE: Duration = Duration::from_secs(10);
+
+impl DemoShop {
+    /// Shops of these capacities, paced in the same order (missing paces are 0).
+    pub fn list(capacities: &[u32], paces: &[Duration]) -> Result<Vec<DemoShop>> {
+        anyhow::ensure!(
+            (1..=MAX_SHOPS).contains(&capacities.len()),
+            "a demo has 1 to {MAX_SHOPS} shops"
+        );
+        anyhow::ensure!(
+            paces.len() <= capacities.len(),
+            "there are more paces than shops"
+        );
+        anyhow::ensure!(
+            paces.iter().all(|p| *p <= MAX_PACE),
+            "each pace must be at most {MAX_PACE:?}"
+        );
+        Ok(capacities
+            .iter()
+            .enumerate()
+            .map(|(i, &capacity)| DemoShop {
+                capacity,
+                pace: paces.get(i).copied().unwrap_or_default(),
+            })
+            .collect())
+    }
 }
 
 /// What a demo is made of.
@@ -93,6 +122,8 @@ pub async fn start_demo(setup: DemoSetup, shutdown: watch::Receiver<bool>) -> Re
             .all(|s| (1..=1_000_000).contains(&s.capacity)),
         "each capacity must be 1 to 1,000,000"
     );
+    std::fs::create_dir_all(&setup.data)
+        .with_context(|| format!("cannot create the data directory {}", setup.data.display()))?;
     let keyring = Keyring::generate()?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));

@@ -24,7 +24,7 @@ enum Command {
     /// A shop: the reference shop app behind its gate.
     Shop(cli::shop::ShopArgs),
     /// A crowd of buyers against a running usher, with a report of what they met.
-    Crowd(cli::crowd::CrowdArgs),
+    Crowd(Box<cli::crowd::CrowdArgs>),
     /// Make, rotate and derive keys; read a ticket or queue token.
     #[command(subcommand)]
     Keys(cli::keys::KeysCommand),
@@ -65,7 +65,7 @@ fn run_server(command: Command) -> anyhow::Result<()> {
             Command::Demo(args) => cli::demo::run(args).await,
             Command::Reception(args) => cli::reception::run(args).await,
             Command::Shop(args) => cli::shop::run(args).await,
-            Command::Crowd(args) => cli::crowd::run(args).await,
+            Command::Crowd(args) => cli::crowd::run(*args).await,
             Command::Keys(_) => Ok(()),
         }
     })

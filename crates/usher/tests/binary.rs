@@ -119,9 +119,21 @@ async fn demo_answers_an_order_with_303_and_stops_on_sigterm() {
     assert!(exits(&mut demo).success(), "graceful shutdown exits 0");
 }
 
+/// Also guards against `--data` naming a directory that does not exist yet: the demo creates it
+/// (it used to fail to write its queue state there).
 #[tokio::test]
 async fn demo_capacity_gives_every_shop_that_capacity() {
-    let mut demo = usher(&["demo", "--listen", "127.0.0.1:0", "--capacity", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("not/yet");
+    let mut demo = usher(&[
+        "demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--capacity",
+        "1",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
     let first = line_starting(&mut demo, "usher demo: reception ");
     let reception = first.split_whitespace().nth(3).unwrap().to_owned();
     // Three shops of one place each: three tickets, then every shop is full.
@@ -139,6 +151,10 @@ async fn demo_capacity_gives_every_shop_that_capacity() {
     assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
     signal(&demo, "TERM");
     assert!(exits(&mut demo).success());
+    assert!(
+        data.join("queue.json").exists(),
+        "the line's counters kept in --data"
+    );
 }
 
 #[tokio::test]

@@ -17,7 +17,6 @@ use std::time::Duration;
 use common::*;
 use tokio::io::{AsyncBufReadExt as _, BufReader, Lines};
 use tokio::process::{ChildStdout, Command};
-use usher_crowd::Report;
 use usher_crowd::report::Comparison;
 use usher_crowd::run::{Arrival, Live, Scenario, Target, run};
 
@@ -167,13 +166,7 @@ async fn the_crowd_report_opens_offline_with_every_chart_drawn() {
         deadline_ms: 60_000,
     };
     let outcome = run(&target, &scenario, Arc::new(Live::default())).await;
-    let report = Report::build(
-        "browser",
-        serde_json::to_value(&scenario).unwrap(),
-        &outcome.records,
-        &outcome.samples,
-        u64::try_from(outcome.duration.as_millis()).unwrap(),
-    );
+    let report = outcome.report("browser", &scenario);
     assert_eq!(report.bought, 40, "{:?}", report.errors);
 
     let page = report.to_html();

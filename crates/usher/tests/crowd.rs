@@ -9,7 +9,6 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use usher_crowd::Report;
 use usher_crowd::run::{Arrival, Live, Scenario, Target, run};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -33,13 +32,7 @@ async fn a_ci_sized_crowd_meets_the_goals() {
         deadline_ms: 90_000,
     };
     let outcome = run(&target, &scenario, Arc::new(Live::default())).await;
-    let report = Report::build(
-        "ci",
-        serde_json::to_value(&scenario).unwrap(),
-        &outcome.records,
-        &outcome.samples,
-        u64::try_from(outcome.duration.as_millis()).unwrap(),
-    );
+    let report = outcome.report("ci", &scenario);
     eprintln!(
         "crowd: {} buyers, {} admitted in {} ms; overruns {}, tau {:?}, utilisation {:?}, \
          estimate error {:?}, errors {:?}",

@@ -194,9 +194,8 @@ async fn invariant_6_stock_never_below_zero_and_one_order_per_ticket() {
     )
     .unwrap();
     let spec = ShopSpec {
-        capacity: 20,
         catalogue,
-        proxied: false,
+        ..ShopSpec::new(20)
     };
     let cluster = Cluster::start(&[spec]).await;
     let mut handles = Vec::new();

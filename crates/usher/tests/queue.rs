@@ -59,6 +59,31 @@ async fn a_queue_token_admits_only_once() {
     );
 }
 
+/// Guards against the line waiting for a shop's next report tick to learn that an order freed
+/// a place: the shop reports at once. Here its ticks are 60 s apart and reservations go per
+/// ticket (no lease to learn a free place from), so only that prompt report can move the line
+/// within the test's deadline.
+#[tokio::test]
+async fn a_freed_place_moves_the_line_before_the_next_report_tick() {
+    let slow = ShopSpec {
+        report_every: Duration::from_secs(60),
+        ..ShopSpec::new(1)
+    };
+    let cluster = Cluster::start_with(&[slow], |config| {
+        config.reservation = usher_reception::Reservation::PerTicket;
+        config.shop_timeout = Duration::from_secs(120);
+    })
+    .await;
+    let held = fill(&cluster, 1).await;
+    let api = Api::new(&cluster, "127.0.0.1");
+    let (token, _) = api.join("concert").await;
+    let (status, _) = api.ask("concert", Some(&token)).await;
+    assert_eq!(status, 503, "the one place is taken");
+    held[0].0.buy(&held[0].1).await.unwrap();
+    let body = admit_when_its_turn_comes(&api, "concert", &token).await;
+    assert_eq!(body["status"], "admitted");
+}
+
 async fn admit_when_its_turn_comes(api: &Api, item: &str, token: &str) -> Value {
     let start = Instant::now();
     loop {
@@ -109,9 +134,8 @@ async fn an_item_sold_out_while_people_wait_tells_each_waiter() {
     )
     .unwrap();
     let cluster = Cluster::start(&[ShopSpec {
-        capacity: 1,
         catalogue: one_left,
-        proxied: false,
+        ..ShopSpec::new(1)
     }])
     .await;
     let held = fill(&cluster, 1).await;
@@ -224,9 +248,8 @@ async fn a_client_waiting_at_the_front_keeps_its_place_past_the_grace() {
         &[
             ShopSpec::new(1),
             ShopSpec {
-                capacity: 1,
                 catalogue: app_only,
-                proxied: false,
+                ..ShopSpec::new(1)
             },
         ],
         |config| config.queue.line.grace = grace,

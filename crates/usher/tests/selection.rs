@@ -69,9 +69,8 @@ async fn a_shop_without_stock_for_the_item_is_never_chosen() {
     .unwrap();
     let cluster = Cluster::start(&[
         ShopSpec {
-            capacity: 50,
             catalogue: empty,
-            proxied: false,
+            ..ShopSpec::new(50)
         },
         ShopSpec::new(50),
     ])

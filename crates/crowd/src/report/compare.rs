@@ -52,7 +52,7 @@ impl Comparison {
                 .collect(),
         }));
         body.push_str(
-            "</figure>\n<p class=\"note\">Served is admitted ÷ buyers. Marks compare overruns, τ \
+            "</figure>\n<p class=\"note\">Served is bought ÷ buyers. Marks compare overruns, τ \
              and utilisation with their goals (0, ≥ 0.99, ≥ 0.95).</p>\n",
         );
         markup::page("usher crowd: comparison", &body)

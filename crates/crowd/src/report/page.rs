@@ -44,14 +44,14 @@ impl Report {
             n => format!(r#"<p class="banner fail">✘ {n} goals missed</p>"#),
         };
         format!(
-            "<h1>usher crowd · {}</h1>\n<p class=\"meta\">{} buyers over {} · {} admitted ({}) \
-             · {} bought · {} of {} obedient buyers served</p>\n{banner}\n",
+            "<h1>usher crowd · {}</h1>\n<p class=\"meta\">{} buyers over {} · {} admitted · {} \
+             bought ({}) · {} of {} obedient buyers served</p>\n{banner}\n",
             escape(&self.label),
             self.buyers,
             markup::seconds(self.duration_ms),
             self.admitted,
-            markup::percent(self.share_served()),
             self.bought,
+            markup::percent(self.share_served()),
             self.obedient_served,
             self.obedient,
         )

@@ -144,11 +144,58 @@ fn falls_back_to_the_average_of_past_waits() {
     est.waited(Duration::from_secs(10));
     est.waited(Duration::from_secs(20));
     assert_near(est.estimate(5, t0), 15.0, 1e-9);
-    // Two windows are not enough samples yet (the first free only opens a window).
-    feed(&mut est, t0, 500 * MS, 10, 3);
-    assert_near(est.estimate(5, t0 + 1000 * MS), 15.0, 1e-9);
-    est.freed(t0 + 1500 * MS, 10);
-    assert_near(est.estimate(5, t0 + 1500 * MS), 0.25, 0.01);
+    // The first free only opens a window: still the average of past waits.
+    est.freed(t0, 10);
+    assert_near(est.estimate(5, t0 + 100 * MS), 15.0, 1e-9);
+    // One window closed: 10 places in 500 ms.
+    est.freed(t0 + 500 * MS, 10);
+    assert_near(est.estimate(5, t0 + 500 * MS), 0.25, 0.01);
+}
+
+/// Guards against a rate measured from the moment the line formed: the shops had filled
+/// long before (here 2 s of joins with nothing freed), and 10 places freed after that said 5 a
+/// second where the shops free 20 (clients told to come back that late leave places idle,
+/// which keeps the measured rate low). The first free opens the first window instead.
+#[test]
+fn the_wait_before_the_first_free_is_not_a_window() {
+    let mut est = Estimator::default();
+    let t0 = Instant::now();
+    est.line_formed(t0);
+    est.freed(t0 + 2000 * MS, 10);
+    assert_eq!(est.rate(t0 + 2000 * MS), None);
+    est.freed(t0 + 2500 * MS, 10);
+    assert_near(est.estimate(20, t0 + 2500 * MS), 1.0, 0.01);
+}
+
+/// Guards against a queue that formed again after a quiet spell folding the quiet time into
+/// one huge, slow window (nothing is freed into the line while nobody waits).
+#[test]
+fn time_with_nobody_waiting_is_not_a_slow_window() {
+    let mut est = Estimator::default();
+    let t0 = Instant::now();
+    let last = feed(&mut est, t0, 50 * MS, 1, 200);
+    assert_near(est.estimate(20, last), 1.0, 0.01);
+    let again = last + Duration::from_secs(60);
+    est.line_formed(again);
+    let last = feed(&mut est, again + 50 * MS, 50 * MS, 1, 12);
+    assert_near(est.estimate(20, last), 1.0, 0.02);
+    // A line that empties and refills while places keep freeing keeps its window.
+    est.line_formed(last + 10 * MS);
+    let last = feed(&mut est, last + 50 * MS, 50 * MS, 1, 40);
+    assert_near(est.estimate(20, last), 1.0, 0.02);
+}
+
+/// The first windows are averaged, not smoothed from the first one on: a first window twice as
+/// fast as the rest is mostly forgotten after twenty (a moving average started from it would
+/// still be 13% off).
+#[test]
+fn a_noisy_first_window_does_not_linger() {
+    let mut est = Estimator::default();
+    let t0 = Instant::now();
+    est.freed(t0, 1);
+    est.freed(t0 + 500 * MS, 20);
+    let last = feed(&mut est, t0 + 1000 * MS, 500 * MS, 10, 20);
+    assert_near(est.estimate(20, last), 1.0, 0.05);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
 use usher::serve::duration;
 use usher_crowd::Report;
-use usher_crowd::run::{Arrival, Live, Scenario, Target};
+use usher_crowd::run::{Arrival, Live, Run, Scenario, Target};
 
 mod compare;
 
@@ -42,6 +42,10 @@ pub(crate) struct CrowdArgs {
     /// A name for this run in the report.
     #[arg(long, default_value = "usher", value_name = "TEXT")]
     label: String,
+    /// Write every buyer's record here, one JSON object per line (arrival, first estimate,
+    /// admission and purchase times, latencies, error).
+    #[arg(long, value_name = "FILE")]
+    records: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -196,15 +200,19 @@ pub(crate) async fn run(args: CrowdArgs) -> Result<()> {
             .map(|u| url(Some(u), "--direct"))
             .collect::<Result<_>>()?,
     };
-    let report = crowd(&target, &scenario, &args.label).await?;
+    let (report, outcome) = crowd(&target, &scenario, &args.label).await?;
     args.output
         .write(|| report.to_json(), || report.to_html())?;
+    if let Some(path) = &args.records {
+        std::fs::write(path, outcome.records_json_lines())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     println!("{}", summary(&report));
     Ok(())
 }
 
 /// Runs one crowd with a progress bar and builds its report.
-async fn crowd(target: &Target, scenario: &Scenario, label: &str) -> Result<Report> {
+async fn crowd(target: &Target, scenario: &Scenario, label: &str) -> Result<(Report, Run)> {
     let files = raise_open_files();
     if files < scenario.clients.saturating_mul(2) {
         eprintln!(
@@ -235,14 +243,7 @@ async fn crowd(target: &Target, scenario: &Scenario, label: &str) -> Result<Repo
     let outcome = usher_crowd::run::run(target, scenario, Arc::clone(&live)).await;
     ticker.abort();
     bar.finish_and_clear();
-    let duration_ms = u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX);
-    Ok(Report::build(
-        label,
-        serde_json::to_value(scenario)?,
-        &outcome.records,
-        &outcome.samples,
-        duration_ms,
-    ))
+    Ok((outcome.report(label, scenario), outcome))
 }
 
 fn progress_bar(clients: u64, label: &str) -> indicatif::ProgressBar {

@@ -44,14 +44,7 @@ pub(crate) async fn run(mut args: DemoArgs) -> Result<()> {
     if let Some(n) = args.capacity {
         args.capacities = vec![n; args.capacities.len()];
     }
-    anyhow::ensure!(
-        args.paces.len() <= args.capacities.len(),
-        "--paces has more entries than there are shops"
-    );
-    anyhow::ensure!(
-        args.paces.iter().all(|p| *p <= Duration::from_secs(10)),
-        "each pace must be at most 10s"
-    );
+    let shops = DemoShop::list(&args.capacities, &args.paces)?;
     let temp = match &args.data {
         Some(_) => None,
         None => Some(tempfile::Builder::new().prefix("usher-demo").tempdir()?),
@@ -61,15 +54,6 @@ pub(crate) async fn run(mut args: DemoArgs) -> Result<()> {
         .clone()
         .or_else(|| temp.as_ref().map(|t| t.path().to_owned()))
         .context("no data directory")?;
-    let shops = args
-        .capacities
-        .iter()
-        .enumerate()
-        .map(|(i, &capacity)| DemoShop {
-            capacity,
-            pace: args.paces.get(i).copied().unwrap_or_default(),
-        })
-        .collect();
     let setup = DemoSetup {
         shops,
         policy: args.policy,

@@ -41,6 +41,8 @@ pub struct ShopSpec {
     pub catalogue: Catalogue,
     /// Route its management link through a [`Proxy`].
     pub proxied: bool,
+    /// How often it reports on its own (besides at once when an order frees a place).
+    pub report_every: Duration,
 }
 
 impl ShopSpec {
@@ -49,6 +51,7 @@ impl ShopSpec {
             capacity,
             catalogue: Catalogue::demo(),
             proxied: false,
+            report_every: Duration::from_millis(50),
         }
     }
 }
@@ -130,7 +133,7 @@ impl Cluster {
                 catalogue: spec.catalogue.clone(),
                 data_dir: data.path().join(id.as_str()),
                 receptions: vec![format!("ws://{target}")],
-                report_every: Duration::from_millis(50),
+                report_every: spec.report_every,
                 pace: Duration::ZERO,
             };
             let (stop, rx) = watch::channel(false);
@@ -426,6 +429,7 @@ pub fn admitted_of(body: &Value) -> Admitted {
         attempts: 1,
         waited: Duration::ZERO,
         first_estimate: None,
+        first_estimate_after: Duration::ZERO,
         asks: Vec::new(),
     }
 }

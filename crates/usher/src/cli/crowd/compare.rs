@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::Args;
-use usher::demo::{DemoSetup, DemoShop, MAX_SHOPS, start_demo};
+use usher::demo::{DemoSetup, DemoShop, start_demo};
 use usher_crowd::Report;
 use usher_crowd::report::Comparison;
 use usher_crowd::run::{Target, wait_for_shops};
@@ -86,27 +86,7 @@ fn policy_name(policy: PolicyKind) -> &'static str {
 
 pub(crate) async fn run(args: CompareArgs) -> Result<()> {
     let scenario = args.scenario.scenario()?;
-    anyhow::ensure!(
-        (1..=MAX_SHOPS).contains(&args.capacities.len()),
-        "--capacities takes 1 to {MAX_SHOPS} shops"
-    );
-    anyhow::ensure!(
-        args.paces.len() <= args.capacities.len(),
-        "--paces has more entries than there are shops"
-    );
-    anyhow::ensure!(
-        args.paces.iter().all(|p| *p <= Duration::from_secs(10)),
-        "each pace must be at most 10s"
-    );
-    let shops: Vec<DemoShop> = args
-        .capacities
-        .iter()
-        .enumerate()
-        .map(|(i, &capacity)| DemoShop {
-            capacity,
-            pace: args.paces.get(i).copied().unwrap_or_default(),
-        })
-        .collect();
+    let shops = DemoShop::list(&args.capacities, &args.paces)?;
     let mut contenders: Vec<Contender> =
         args.policies.iter().map(|&p| Contender::Usher(p)).collect();
     if !args.no_baseline {
@@ -165,7 +145,9 @@ async fn one_run(
         wait_for_shops(&target.status, shops.len(), READY_WITHIN).await,
         "the shops did not report to the reception within {READY_WITHIN:?}"
     );
-    let mut report = crowd(&target, scenario, &contender.label()).await;
+    let mut report = crowd(&target, scenario, &contender.label())
+        .await
+        .map(|(report, _)| report);
     if let Ok(report) = &mut report {
         report.scenario["shops"] = serde_json::json!(
             shops
