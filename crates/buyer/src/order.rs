@@ -35,6 +35,8 @@ pub struct Admitted {
     /// When that estimate arrived, counted from the first ask: the wait it predicts starts
     /// there.
     pub first_estimate_after: Duration,
+    /// The place in line the reception gave it (1 = first to join the sale), if it waited.
+    pub place: Option<u64>,
     /// How long each ask of the reception took, in order.
     pub asks: Vec<Duration>,
 }
@@ -46,6 +48,7 @@ pub(crate) struct Progress {
     pub(crate) waited: Duration,
     pub(crate) first_estimate: Option<Duration>,
     pub(crate) first_estimate_after: Duration,
+    pub(crate) place: Option<u64>,
     pub(crate) asks: Vec<Duration>,
 }
 
@@ -59,6 +62,7 @@ enum Answer {
         after: Duration,
         queue_token: Option<String>,
         estimate: Option<Duration>,
+        place: Option<u64>,
     },
     SoldOut,
 }
@@ -107,6 +111,7 @@ impl Buyer {
                         waited: progress.waited,
                         first_estimate: progress.first_estimate,
                         first_estimate_after: progress.first_estimate_after,
+                        place: progress.place,
                         asks: std::mem::take(&mut progress.asks),
                     });
                 }
@@ -115,7 +120,9 @@ impl Buyer {
                     after,
                     queue_token: token,
                     estimate,
+                    place,
                 } => {
+                    progress.place = progress.place.or(place);
                     if token.is_some() {
                         queue_token = token;
                     }
@@ -169,6 +176,7 @@ impl Buyer {
                     after,
                     queue_token: None,
                     estimate: None,
+                    place: None,
                 })
             }
             StatusCode::GONE => Ok(Answer::SoldOut),
@@ -208,12 +216,14 @@ impl Buyer {
                     queue_token,
                     retry_after_ms,
                     estimated_wait_ms,
+                    place,
                     ..
                 }),
             ) => Ok(Answer::Wait {
                 after: Duration::from_millis(retry_after_ms),
                 queue_token,
                 estimate: estimated_wait_ms.map(Duration::from_millis),
+                place,
             }),
             // Unavailable, or a 503 from something in front of the reception: try again later.
             (StatusCode::SERVICE_UNAVAILABLE, Ok(Admission::Unavailable) | Err(_)) => {
@@ -221,6 +231,7 @@ impl Buyer {
                     after: header_wait.unwrap_or(DEFAULT_RETRY),
                     queue_token: None,
                     estimate: None,
+                    place: None,
                 })
             }
             (StatusCode::SERVICE_UNAVAILABLE, Ok(other)) => Err(BuyerError::BadResponse(format!(

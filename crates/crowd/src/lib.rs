@@ -46,6 +46,10 @@ pub struct BuyerRecord {
     /// first answers may carry none, before anything is measured).
     #[serde(default)]
     pub estimated_ms: Option<u64>,
+    /// Its place in the sale's line (1 = first to join), if it waited: the order the reception
+    /// put the buyers in, which τ ranks by.
+    #[serde(default)]
+    pub place: Option<u64>,
     /// When the reception admitted it.
     pub admitted_ms: Option<u64>,
     /// When its order completed at the shop.

@@ -38,8 +38,8 @@ pub struct Report {
     pub scenario: serde_json::Value,
     /// Places handed out beyond capacity, summed over shops (goal: 0).
     pub overruns: u64,
-    /// Kendall's τ-b of admission order against arrival order among obedient admitted buyers
-    /// (goal ≥ 0.99); null when fewer than two were admitted.
+    /// Kendall's τ-b of admission order against arrival order (places in line) among obedient
+    /// buyers who waited (goal ≥ 0.99); null when fewer than two were admitted.
     pub kendall_tau: Option<f64>,
     /// Places in use ÷ places in all while someone waited (goal ≥ 0.95); null if nobody waited.
     pub utilisation_while_queued: Option<f64>,
@@ -126,8 +126,10 @@ pub struct Latencies {
 impl Report {
     /// Turns what a run recorded into its figures. Fairness (τ) and the estimate error look only
     /// at obedient buyers: one who came back early or late chose its own place, and the reception
-    /// promised nothing about it. τ pairs the time the reception first answered a buyer (its
-    /// arrival as the reception saw it) with its admission time; τ depends only on order.
+    /// promised nothing about it. τ pairs each place in line (the order the reception took the
+    /// buyers in) with its admission time, among buyers who waited; when fewer than two waited,
+    /// the time the reception first answered each buyer stands for its place. τ depends only
+    /// on order.
     pub fn build(
         label: &str,
         scenario: serde_json::Value,
@@ -136,12 +138,20 @@ impl Report {
         duration_ms: u64,
     ) -> Report {
         let obedient = || records.iter().filter(|record| record.obedient);
-        let fair_pairs: Vec<(u64, u64)> = obedient()
+        let served: Vec<(u64, u64)> = obedient()
             .filter_map(|record| {
                 let arrived = record.answered_ms.unwrap_or(record.arrived_ms);
                 Some((arrived, record.admitted_ms?))
             })
             .collect();
+        let in_line: Vec<(u64, u64)> = obedient()
+            .filter_map(|record| Some((record.place?, record.admitted_ms?)))
+            .collect();
+        let fair_pairs = if in_line.len() >= 2 {
+            &in_line
+        } else {
+            &served
+        };
         let admission: Vec<f64> = records
             .iter()
             .flat_map(|record| record.admission_latency_ms.iter().copied())
@@ -166,7 +176,7 @@ impl Report {
             label: label.to_owned(),
             scenario,
             overruns: metrics::overruns(samples),
-            kendall_tau: metrics::kendall_tau(&fair_pairs),
+            kendall_tau: metrics::kendall_tau(fair_pairs),
             utilisation_while_queued: metrics::utilisation_while_queued(samples),
             wait_estimate_median_abs_error: metrics::estimate_error(obedient()),
             buyers: records.len() as u64,
@@ -175,7 +185,7 @@ impl Report {
                 .iter()
                 .filter(|record| record.admitted_ms.is_some())
                 .count() as u64,
-            obedient_served: fair_pairs.len() as u64,
+            obedient_served: served.len() as u64,
             bought: records
                 .iter()
                 .filter(|record| record.bought_ms.is_some())
@@ -254,6 +264,7 @@ pub(crate) mod tests {
                 .filter(|_| arrival >= 2)
                 .map(|_| 1000 * (arrival - 1)),
             estimated_ms: None,
+            place: None,
             admitted_ms: admitted,
             bought_ms: admitted.map(|at| at + 50),
             admission_latency_ms: vec![2.0, 4.0],
@@ -286,6 +297,35 @@ pub(crate) mod tests {
             })
             .collect();
         Report::build("small", json!({ "buyers": 6 }), &records, &samples, 3500)
+    }
+
+    /// Guards against ranking a flash crowd by when answers reached the buyers: a crowd on a
+    /// busy machine reads its answers in no useful order, so τ ranks by place in line.
+    #[test]
+    fn tau_ranks_those_who_waited_by_their_place_in_line() {
+        let records: Vec<BuyerRecord> = (0..6u64)
+            .map(|n| BuyerRecord {
+                arrival: n,
+                answered_ms: Some(100 - n * 10),
+                obedient: true,
+                place: Some(n + 1),
+                admitted_ms: Some(1000 + n * 100),
+                ..BuyerRecord::default()
+            })
+            .collect();
+        let report = Report::build("flash", json!({}), &records, &[], 2000);
+        assert_eq!(report.kendall_tau, Some(1.0));
+        assert_eq!(report.obedient_served, 6);
+        let unplaced: Vec<BuyerRecord> = records
+            .into_iter()
+            .map(|r| BuyerRecord { place: None, ..r })
+            .collect();
+        let report = Report::build("flash", json!({}), &unplaced, &[], 2000);
+        assert_eq!(
+            report.kendall_tau,
+            Some(-1.0),
+            "no places: answer order stands in"
+        );
     }
 
     #[test]

@@ -291,6 +291,7 @@ async fn one_buyer(
     record.first_estimate_ms = admitted
         .first_estimate
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    record.place = admitted.place;
     if record.first_estimate_ms.is_some() {
         let at = Duration::from_millis(record.arrived_ms) + admitted.first_estimate_after;
         record.estimated_ms = Some(u64::try_from(at.as_millis()).unwrap_or(u64::MAX));

@@ -477,6 +477,7 @@ fn admission(outcome: Outcome) -> Option<Admission> {
         Outcome::Waiting(wait) => Admission::Waiting {
             queue_token: wait.queue_token,
             position: wait.position,
+            place: wait.place,
             estimated_wait_ms: wait.estimated_wait_ms,
             retry_after_ms: wait.retry_after_ms,
         },

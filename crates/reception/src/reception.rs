@@ -362,6 +362,7 @@ impl Reception {
         Wait {
             queue_token: None,
             position: None,
+            place: None,
             estimated_wait_ms: None,
             retry_after_ms: u64::try_from(self.config.retry_after.as_millis()).unwrap_or(1000),
             fresh: false,

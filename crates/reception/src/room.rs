@@ -35,6 +35,8 @@ pub struct Wait {
     pub queue_token: Option<String>,
     /// 1 = next (also for a client whose turn came but found no free place: it is at the front).
     pub position: Option<u64>,
+    /// The place in line, counted from the sale's start (1 = first to join).
+    pub place: Option<u64>,
     /// Sa56: the honest estimate of the rest of the wait; `None` while there is nothing to
     /// estimate from.
     pub estimated_wait_ms: Option<u64>,
@@ -458,6 +460,7 @@ fn wait_for(inner: &Inner, place: Place, now: Instant) -> Wait {
     Wait {
         queue_token: None,
         position: Some(ahead.max(1)),
+        place: Some(place.0.saturating_add(1)),
         estimated_wait_ms: estimate.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         retry_after_ms: u64::try_from(retry.as_millis()).unwrap_or(u64::MAX),
         fresh: false,

@@ -40,6 +40,23 @@ async fn nobody_is_admitted_before_its_place_is_eligible() {
     assert_eq!(body["status"], "admitted");
 }
 
+/// The waiting answer names the place in line: fixed for the whole wait, in joining order
+/// (what `usher crowd` ranks fairness by).
+#[tokio::test]
+async fn the_waiting_answer_names_a_fixed_place_in_line() {
+    let cluster = Cluster::start(&[ShopSpec::new(1)]).await;
+    let _held = fill(&cluster, 1).await;
+    let api = Api::new(&cluster, "127.0.0.1");
+    let (first, _) = api.join("concert").await;
+    let (second, _) = api.join("app").await;
+    for _ in 0..2 {
+        for (item, token, place) in [("concert", &first, 1), ("app", &second, 2)] {
+            let (status, body) = api.ask(item, Some(token)).await;
+            assert_eq!((status, &body["place"]), (503, &place.into()), "{body}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_queue_token_admits_only_once() {
     let cluster = Cluster::start(&[ShopSpec::new(1)]).await;

@@ -27,6 +27,11 @@ pub enum Admission {
         /// 1 means next.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         position: Option<u64>,
+        /// The place held in the sale's one line, counted from its start (1 = the first to
+        /// join): fixed for the whole wait, so clients and load tests can check that places are
+        /// let in in order.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        place: Option<u64>,
         /// The honest estimate of the whole wait.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         estimated_wait_ms: Option<u64>,
@@ -79,12 +84,14 @@ mod tests {
             Admission::Waiting {
                 queue_token: Some("q".into()),
                 position: Some(1),
+                place: Some(7),
                 estimated_wait_ms: Some(1500),
                 retry_after_ms: 1200,
             },
             Admission::Waiting {
                 queue_token: None,
                 position: None,
+                place: None,
                 estimated_wait_ms: None,
                 retry_after_ms: 1000,
             },

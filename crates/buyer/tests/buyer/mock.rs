@@ -224,6 +224,7 @@ async fn order_api(State(mock): State<Arc<Mock>>, Json(body): Json<Value>) -> Re
         Decision::Wait(place) => Admission::Waiting {
             queue_token: Some(format!("q{place}")),
             position: Some(u64::from(mock.script.waits.saturating_sub(place) + 1)),
+            place: Some(u64::from(place) + 1),
             estimated_wait_ms: Some(mock.script.retry_after_ms),
             retry_after_ms: mock.script.retry_after_ms,
         },

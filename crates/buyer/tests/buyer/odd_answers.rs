@@ -27,6 +27,7 @@ fn admitted(url: Url) -> Admitted {
         waited: Duration::ZERO,
         first_estimate: None,
         first_estimate_after: Duration::ZERO,
+        place: None,
         asks: Vec::new(),
     }
 }

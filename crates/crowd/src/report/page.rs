@@ -22,12 +22,13 @@ impl Report {
             escape(&serde_json::to_string_pretty(&self.scenario).unwrap_or_default())
         ));
         body.push_str(&format!(
-            "<p class=\"note\">τ is Kendall's τ-b between arrival and admission order among \
-             buyers who obeyed every return time (admissions in the same millisecond tie, which \
-             lowers τ-b slightly). Utilisation is places in use ÷ places in all, \
-             weighted by time, while anyone waited. The estimate error is |first estimate − \
-             actual wait| ÷ actual wait, median over obedient buyers who waited at least \
-             {ESTIMATE_FLOOR_MS} ms.</p>\n"
+            "<p class=\"note\">τ is Kendall's τ-b between place in line (arrival order as the \
+             reception took it) and admission order among buyers who waited and obeyed every \
+             return time (admissions in the same millisecond tie, which lowers τ-b slightly). \
+             Utilisation is places in use ÷ places in all, weighted by time, while anyone \
+             waited. The estimate error is |first estimate − actual wait| ÷ actual wait, \
+             counted from when the estimate arrived, median over obedient buyers who waited at \
+             least {ESTIMATE_FLOOR_MS} ms.</p>\n"
         ));
         markup::page(&format!("usher crowd: {}", self.label), &body)
     }

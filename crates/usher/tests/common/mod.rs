@@ -430,6 +430,7 @@ pub fn admitted_of(body: &Value) -> Admitted {
         waited: Duration::ZERO,
         first_estimate: None,
         first_estimate_after: Duration::ZERO,
+        place: None,
         asks: Vec::new(),
     }
 }
