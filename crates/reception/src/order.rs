@@ -6,8 +6,10 @@
 //!   position, the estimated wait and when to come back (Sa56).
 //! - A client back with its queue token (Sc56) keeps its place: not yet its turn → a fresh
 //!   estimate; its turn → its place is claimed (once) and it is admitted (Sa53); if no shop has
-//!   room after all, it keeps its place at the front. An item sold out everywhere is said at
-//!   once, to newcomers and to those waiting for it.
+//!   room after all, it keeps its place at the front. A client near the front who is not let
+//!   in yet is held (up to half a second) and let in the moment room is made, rather than at
+//!   its next check-in. An item sold out everywhere is said at once, to newcomers and to those
+//!   waiting for it.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -47,6 +49,13 @@ enum Then {
     },
     /// A newcomer joined; the answer waits until its place is on disk.
     Saving { wait: Wait, place: Place },
+    /// A client near the front is held until room is made for it, or the hold time passes.
+    Hold {
+        item: String,
+        client: IpAddr,
+        token: String,
+        _permit: tokio::sync::OwnedSemaphorePermit,
+    },
 }
 
 impl Reception {
@@ -69,7 +78,7 @@ impl Reception {
     ) -> Result<Outcome, Box<Pending>> {
         match queue_token {
             None => self.newcomer(item, client),
-            Some(token) => self.returning(item, client, token),
+            Some(token) => self.returning(item, client, token, true),
         }
     }
 
@@ -95,6 +104,28 @@ impl Reception {
                 self.after_claim(outcome, flight, token, arrived_at_ms)
             }
             Then::Saving { wait, place } => self.when_saved(wait, place).await,
+            Then::Hold {
+                item,
+                client,
+                token,
+                _permit,
+            } => {
+                let deadline = tokio::time::Instant::now() + self.room.hold_for();
+                loop {
+                    let made = self.room.room_made();
+                    tokio::pin!(made);
+                    made.as_mut().enable();
+                    let wait = match self.returning(&item, client, &token, false) {
+                        Ok(Outcome::Waiting(wait)) => wait,
+                        Ok(other) => return other,
+                        Err(pending) => return Box::pin(self.order_later(pending)).await,
+                    };
+                    tokio::select! {
+                        () = made => {}
+                        () = tokio::time::sleep_until(deadline) => return Outcome::Waiting(wait),
+                    }
+                }
+            }
         }
     }
 
@@ -212,7 +243,15 @@ impl Reception {
         }
     }
 
-    fn returning(&self, item: &str, client: IpAddr, token: &str) -> Result<Outcome, Box<Pending>> {
+    /// A client back with its token. Near the front and not let in yet, it is held (when
+    /// `may_hold`) rather than answered at once.
+    fn returning(
+        &self,
+        item: &str,
+        client: IpAddr,
+        token: &str,
+        may_hold: bool,
+    ) -> Result<Outcome, Box<Pending>> {
         let queued = match self.room.open(token, client, item, self.clock.wall()) {
             Ok(q) => q,
             Err(rejection) => return Ok(Outcome::Refused(rejection.code())),
@@ -228,6 +267,17 @@ impl Reception {
         match self.room.check_in(place, now) {
             CheckIn::Wait(mut wait) => {
                 wait.queue_token = Some(token.to_owned());
+                if may_hold
+                    && self.room.may_hold(&wait)
+                    && let Some(permit) = self.room.hold()
+                {
+                    return Err(Box::new(Pending(Then::Hold {
+                        item: item.to_owned(),
+                        client,
+                        token: token.to_owned(),
+                        _permit: permit,
+                    })));
+                }
                 Ok(Outcome::Waiting(wait))
             }
             CheckIn::Refused(code) => Ok(Outcome::Refused(code)),

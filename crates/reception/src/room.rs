@@ -28,6 +28,15 @@ use state::{MAX_ISSUERS, Saved, StateError};
 /// Most clients kept waiting at the front at once (a few MiB at most).
 const MAX_FRONT: usize = 1 << 16;
 
+/// Clients this near the front (position) who check in and are not let in yet are held for up
+/// to [`QueueSettings::hold`] rather than answered at once: the moment a place frees they are
+/// let in, instead of at their next check-in, so no place stands idle between one buyer and
+/// the next.
+pub(crate) const HOLD_POSITIONS: u64 = 64;
+
+/// Most requests held at once (one client can send several).
+const MAX_HELD: usize = 1024;
+
 /// What a client in line is told (the `503 waiting` body).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Wait {
@@ -87,6 +96,8 @@ struct Inner {
     admitting: Vec<u64>,
     /// Newcomers let past a gated line whose admission is in flight.
     newcomers: u64,
+    /// Places free at the last tick, so held clients are woken only when more are.
+    last_free: u64,
     /// Clients whose turn came but who found no free place: they wait at the front, and keep
     /// their place for a grace period from the last time they were sent back, even after the
     /// line gave up the places of their time (at most [`MAX_FRONT`], oldest dropped first).
@@ -117,6 +128,10 @@ pub(crate) struct WaitingRoom {
     save_wanted: Notify,
     /// Wakes the ticker early: a shop reported, so places may have freed.
     reported: Notify,
+    /// Wakes the clients held near the front: the head moved, or places are free.
+    room_made: Notify,
+    /// Bounds how many requests are held at once.
+    holds: Arc<tokio::sync::Semaphore>,
     /// The counters last written, so an unchanged line is not written again.
     last_saved: Mutex<Option<Counters>>,
     /// Held for the room's life: two receptions never write one state file.
@@ -178,12 +193,15 @@ impl WaitingRoom {
                 limiter: JoinLimiter::new(settings.join_limit, settings.join_window),
                 admitting: Vec::new(),
                 newcomers: 0,
+                last_free: 0,
                 front: std::collections::BTreeMap::new(),
             }),
             gated: AtomicBool::new(gated),
             saved: watch::Sender::new(saved_below),
             save_wanted: Notify::new(),
             reported: Notify::new(),
+            room_made: Notify::new(),
+            holds: Arc::new(tokio::sync::Semaphore::new(MAX_HELD)),
             last_saved: Mutex::new(None),
             lock: Mutex::new(lock),
             honoured,
@@ -357,7 +375,8 @@ impl WaitingRoom {
     }
 
     /// Moves the head to match `free` places at the shops (less those admissions in flight
-    /// are about to take) and measures the rate (Sa56).
+    /// are about to take) and measures the rate (Sa56); wakes the clients held near the front
+    /// when the head moved or more places are free.
     pub(crate) fn tick(&self, now: Instant, free: u64) {
         let mut inner = self.lock();
         let grace = self.settings.line.grace;
@@ -369,6 +388,33 @@ impl WaitingRoom {
         inner.estimator.freed(now, moved);
         let gated = inner.line.waiting() > 0 || inner.line.expected_claims(now) > 0.0;
         self.gated.store(gated, Ordering::Release);
+        let more_free = free > inner.last_free;
+        inner.last_free = free;
+        drop(inner);
+        if moved > 0 || more_free {
+            self.room_made.notify_waiters();
+        }
+    }
+
+    /// A client this near the front may be held (see [`hold`](Self::hold)).
+    pub(crate) fn may_hold(&self, wait: &Wait) -> bool {
+        !self.settings.hold.is_zero() && wait.position.is_some_and(|p| p <= HOLD_POSITIONS)
+    }
+
+    /// How long a request near the front is held at most.
+    pub(crate) fn hold_for(&self) -> Duration {
+        self.settings.hold
+    }
+
+    /// A permit to hold one request near the front, while fewer than [`MAX_HELD`] are.
+    pub(crate) fn hold(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        Arc::clone(&self.holds).try_acquire_owned().ok()
+    }
+
+    /// Resolves when the head next moves or places free (create it before checking, so a wake
+    /// in between is not missed).
+    pub(crate) fn room_made(&self) -> tokio::sync::futures::Notified<'_> {
+        self.room_made.notified()
     }
 
     /// Writes the counters if they changed since the last write, then tells the joins that
@@ -443,6 +489,7 @@ impl WaitingRoom {
             "heap_bytes": inner.line.heap_bytes(),
             "in_flight": inner.in_flight(),
             "front": inner.front.len(),
+            "held": MAX_HELD - self.holds.available_permits(),
             "expected_claims": inner.line.expected_claims(now),
         })
     }

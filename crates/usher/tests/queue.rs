@@ -57,6 +57,36 @@ async fn the_waiting_answer_names_a_fixed_place_in_line() {
     }
 }
 
+/// Guards against a place standing idle until the next client in line checks in again: a client
+/// near the front is held and let in the moment the place frees, on the same request.
+#[tokio::test]
+async fn a_client_near_the_front_is_let_in_the_moment_a_place_frees() {
+    // Held long enough that a loaded machine buys well within it.
+    let cluster = Cluster::start_with(&[ShopSpec::new(1)], |config| {
+        config.queue.hold = Duration::from_secs(8);
+    })
+    .await;
+    let held = fill(&cluster, 1).await;
+    let api = Api::new(&cluster, "127.0.0.1");
+    let (token, _) = api.join("concert").await;
+    let asking = {
+        let api = Api::new(&cluster, "127.0.0.1");
+        tokio::spawn(async move { api.ask("concert", Some(&token)).await })
+    };
+    eventually("the request to be held", || {
+        cluster.status()["queue"]["held"] == 1
+    })
+    .await;
+    held[0].0.buy(&held[0].1).await.unwrap();
+    let (status, body) = asking.await.unwrap();
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &"admitted".into()),
+        "{body}"
+    );
+    assert_eq!(cluster.status()["queue"]["held"], 0);
+}
+
 #[tokio::test]
 async fn a_queue_token_admits_only_once() {
     let cluster = Cluster::start(&[ShopSpec::new(1)]).await;
