@@ -241,3 +241,33 @@ async fn keys_reload_on_sighup_without_a_restart() {
         assert!(exits(child).success());
     }
 }
+
+/// A hold past 5 s is refused with a clear error before anything listens (a held request ties up
+/// a connection; the server cuts a silent one at 10 s).
+#[test]
+fn reception_refuses_a_queue_hold_past_five_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let master = dir.path().join("master.toml");
+    KeyFile::Master(Keyring::generate().unwrap())
+        .save(&master, false)
+        .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_usher"))
+        .args(["reception", "--keys"])
+        .arg(&master)
+        .args([
+            "--shop",
+            "shop-a=http://127.0.0.1:9",
+            "--public",
+            "127.0.0.1:0",
+            "--management",
+            "127.0.0.1:0",
+            "--queue-hold",
+            "6s",
+        ])
+        .env("USHER_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("queue_hold must be at most 5s"), "{stderr}");
+}

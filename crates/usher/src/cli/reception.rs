@@ -58,6 +58,10 @@ pub(crate) struct ReceptionArgs {
     /// [default: 5000].
     #[arg(long, value_name = "N")]
     queue_join_limit: Option<u32>,
+    /// How long a client near the front who asks before its turn is held, to be let in the
+    /// moment a place frees; 0 answers at once (at most 5s) [default: 500ms].
+    #[arg(long, value_parser = duration, value_name = "DURATION")]
+    queue_hold: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -73,6 +77,7 @@ struct ReceptionFile {
     reservation: Option<String>,
     queue_state: Option<PathBuf>,
     queue_join_limit: Option<u32>,
+    queue_hold: Option<String>,
     policy: Option<String>,
     #[serde(default)]
     trusted_proxies: Vec<IpAddr>,
@@ -169,6 +174,16 @@ pub(crate) async fn run(args: ReceptionArgs) -> Result<()> {
     }
     if let Some(n) = args.queue_join_limit.or(file.queue_join_limit) {
         config.queue.join_limit = n;
+    }
+    if let Some(hold) = args
+        .queue_hold
+        .or(file_duration(file.queue_hold.as_deref(), "queue_hold")?)
+    {
+        anyhow::ensure!(
+            hold <= Duration::from_secs(5),
+            "queue_hold must be at most 5s"
+        );
+        config.queue.hold = hold;
     }
     if let Some(mode) = args.reservation {
         config.reservation = mode;
