@@ -112,6 +112,8 @@ impl Reception {
             } => {
                 let deadline = tokio::time::Instant::now() + self.room.hold_for();
                 loop {
+                    // The first pass checks again what `returning` just found: only now is the
+                    // wake armed, so room made in between is not missed.
                     let made = self.room.room_made();
                     tokio::pin!(made);
                     made.as_mut().enable();
@@ -267,10 +269,7 @@ impl Reception {
         match self.room.check_in(place, now) {
             CheckIn::Wait(mut wait) => {
                 wait.queue_token = Some(token.to_owned());
-                if may_hold
-                    && self.room.may_hold(&wait)
-                    && let Some(permit) = self.room.hold()
-                {
+                if may_hold && let Some(permit) = self.room.hold(&wait) {
                     return Err(Box::new(Pending(Then::Hold {
                         item: item.to_owned(),
                         client,

@@ -32,7 +32,7 @@ const MAX_FRONT: usize = 1 << 16;
 /// to [`QueueSettings::hold`] rather than answered at once: the moment a place frees they are
 /// let in, instead of at their next check-in, so no place stands idle between one buyer and
 /// the next.
-pub(crate) const HOLD_POSITIONS: u64 = 64;
+const HOLD_POSITIONS: u64 = 64;
 
 /// Most requests held at once (one client can send several).
 const MAX_HELD: usize = 1024;
@@ -396,18 +396,18 @@ impl WaitingRoom {
         }
     }
 
-    /// A client this near the front may be held (see [`hold`](Self::hold)).
-    pub(crate) fn may_hold(&self, wait: &Wait) -> bool {
-        !self.settings.hold.is_zero() && wait.position.is_some_and(|p| p <= HOLD_POSITIONS)
-    }
-
     /// How long a request near the front is held at most.
     pub(crate) fn hold_for(&self) -> Duration {
         self.settings.hold
     }
 
-    /// A permit to hold one request near the front, while fewer than [`MAX_HELD`] are.
-    pub(crate) fn hold(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    /// A permit to hold the request that was told `wait`: only near the front (position at
+    /// most [`HOLD_POSITIONS`]), with holding on, and while fewer than [`MAX_HELD`] are held.
+    pub(crate) fn hold(&self, wait: &Wait) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let near = wait.position.is_some_and(|p| p <= HOLD_POSITIONS);
+        if !near || self.settings.hold.is_zero() {
+            return None;
+        }
         Arc::clone(&self.holds).try_acquire_owned().ok()
     }
 

@@ -18,12 +18,29 @@ use common::*;
 use tokio::io::{AsyncBufReadExt as _, BufReader, Lines};
 use tokio::process::{ChildStdout, Command};
 use usher_crowd::report::Comparison;
-use usher_crowd::run::{Arrival, Live, Scenario, Target, run};
+use usher_crowd::run::{Arrival, Live, Scenario, run};
 
 const STEP: Duration = Duration::from_secs(90);
 
 fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+/// Starts `node tests/browser/{script}` with `args`, its stdout read line by line.
+fn spawn_script(
+    script: &str,
+    args: &[&std::ffi::OsStr],
+) -> (tokio::process::Child, Lines<BufReader<ChildStdout>>) {
+    let mut child = Command::new("node")
+        .arg(browser_dir().join(script))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    (child, lines)
 }
 
 async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>, prefix: &str) -> String {
@@ -62,18 +79,18 @@ async fn the_waiting_page_counts_down_keeps_its_place_and_chimes_when_admitted()
 
     let screenshot = artifacts().join("waiting-page.png");
     let _ = std::fs::remove_file(&screenshot);
-    let mut child = Command::new("node")
-        .arg(browser_dir().join("waiting.mjs"))
-        .args(["--reception", cluster.reception_url().as_str()])
-        .args(["--item", "concert"])
-        .arg("--screenshot")
-        .arg(&screenshot)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node runs");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let reception = cluster.reception_url().to_string();
+    let (mut child, mut lines) = spawn_script(
+        "waiting.mjs",
+        &[
+            "--reception".as_ref(),
+            reception.as_ref(),
+            "--item".as_ref(),
+            "concert".as_ref(),
+            "--screenshot".as_ref(),
+            screenshot.as_os_str(),
+        ],
+    );
 
     let waiting = next_line(&mut lines, "WAITING").await;
     assert!(
@@ -107,18 +124,15 @@ async fn open_report(html: &str, name: &str) -> String {
     );
     std::fs::write(&file, html).unwrap();
     let _ = std::fs::remove_file(&screenshot);
-    let mut child = Command::new("node")
-        .arg(browser_dir().join("report.mjs"))
-        .arg("--file")
-        .arg(&file)
-        .arg("--screenshot")
-        .arg(&screenshot)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node runs");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut child, mut lines) = spawn_script(
+        "report.mjs",
+        &[
+            "--file".as_ref(),
+            file.as_os_str(),
+            "--screenshot".as_ref(),
+            screenshot.as_os_str(),
+        ],
+    );
     let line = next_line(&mut lines, "CHARTS").await;
     let status = tokio::time::timeout(STEP, child.wait())
         .await
@@ -148,13 +162,7 @@ async fn the_crowd_report_opens_offline_with_every_chart_drawn() {
     assert_browser_ready();
     // A crowd bigger than the two shops, so the queue and the places charts have something to show.
     let cluster = Cluster::start(&[ShopSpec::new(2), ShopSpec::new(3)]).await;
-    let target = Target {
-        reception: cluster.reception_url(),
-        status: format!("http://{}/status", cluster.reception.management)
-            .parse()
-            .unwrap(),
-        direct: Vec::new(),
-    };
+    let target = cluster.crowd_target();
     let scenario = Scenario {
         clients: 40,
         arrival: Arrival::Flash,

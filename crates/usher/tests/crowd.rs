@@ -9,18 +9,12 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use usher_crowd::run::{Arrival, Live, Scenario, Target, run};
+use usher_crowd::run::{Arrival, Live, Scenario, run};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ci_sized_crowd_meets_the_goals() {
     let cluster = Cluster::start(&[ShopSpec::new(5), ShopSpec::new(10), ShopSpec::new(15)]).await;
-    let target = Target {
-        reception: cluster.reception_url(),
-        status: format!("http://{}/status", cluster.reception.management)
-            .parse()
-            .unwrap(),
-        direct: Vec::new(),
-    };
+    let target = cluster.crowd_target();
     let scenario = Scenario {
         clients: 300,
         arrival: Arrival::Steady { per_second: 150.0 },

@@ -8,15 +8,9 @@
 // A failed check prints `FAIL <reason>` on stderr and exits 1.
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
+import { check, runInChromium } from './harness.mjs';
 
 const OVERALL_MS = 60_000;
-
-class Failure extends Error {}
-
-function check(ok, reason) {
-  if (!ok) throw new Failure(reason);
-}
 
 const { values: args } = parseArgs({
   options: { file: { type: 'string' }, screenshot: { type: 'string' } },
@@ -27,26 +21,7 @@ if (!args.file || !args.screenshot) {
 }
 const url = pathToFileURL(args.file).href;
 
-let browser = null;
-let finishing = false;
-
-async function finish(code, reason) {
-  if (finishing) return;
-  finishing = true;
-  if (reason) process.stderr.write(`FAIL ${reason}\n`);
-  await Promise.race([browser?.close(), new Promise((done) => setTimeout(done, 5_000))]).catch(() => {});
-  process.exit(code);
-}
-
-setTimeout(() => finish(1, `not done within ${OVERALL_MS / 1000} s`), OVERALL_MS).unref();
-
-try {
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+await runInChromium(OVERALL_MS, async (browser) => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   const outside = [];
@@ -90,7 +65,4 @@ try {
   const width = Math.round(Math.min(...charts.map((chart) => chart.width)));
   console.log(`CHARTS n=${charts.length} marks=${marks} width=${width} title=${title}`);
   await context.close();
-  await finish(0);
-} catch (error) {
-  await finish(1, error instanceof Failure ? error.message : `unexpected: ${error?.stack ?? error}`);
-}
+});

@@ -7,18 +7,12 @@
 //   NOJS ok                without JavaScript the page reloads itself
 // A failed check prints `FAIL <reason>` on stderr and exits 1.
 import { parseArgs } from 'node:util';
-import { chromium } from 'playwright-core';
+import { Failure, check, runInChromium } from './harness.mjs';
 
 const OVERALL_MS = 120_000;
 const COUNTDOWN_MS = 2_500;
 const ADMIT_MS = 60_000;
 const NOJS_SLACK_MS = 5_000;
-
-class Failure extends Error {}
-
-function check(ok, reason) {
-  if (!ok) throw new Failure(reason);
-}
 
 const { values: args } = parseArgs({
   options: { reception: { type: 'string' }, item: { type: 'string' }, screenshot: { type: 'string' } },
@@ -32,20 +26,6 @@ const item = args.item;
 const orderUrl = new URL(`/order/${encodeURIComponent(item)}`, reception).href;
 // The server names the cookie after the item as it sees it in the path, which may be encoded.
 const cookieNames = new Set([`usher-queue-${item}`, `usher-queue-${encodeURIComponent(item)}`]);
-
-let browser = null;
-let finishing = false;
-
-async function finish(code, reason) {
-  if (finishing) return;
-  finishing = true;
-  if (reason) process.stderr.write(`FAIL ${reason}\n`);
-  // A browser that hangs on close must not keep the test past its deadline.
-  await Promise.race([browser?.close(), new Promise((done) => setTimeout(done, 5_000))]).catch(() => {});
-  process.exit(code);
-}
-
-setTimeout(() => finish(1, `not done within ${OVERALL_MS / 1000} s`), OVERALL_MS).unref();
 
 async function queueCookie(context) {
   const cookies = await context.cookies(reception.href);
@@ -61,7 +41,7 @@ async function shownPosition(page) {
 }
 
 // Step 1 and 2: a buyer with JavaScript waits, reloads, and is let in.
-async function buyerWithScript() {
+async function buyerWithScript(browser) {
   const context = await browser.newContext({ viewport: { width: 430, height: 860 } });
   const page = await context.newPage();
   const problems = [];
@@ -127,7 +107,7 @@ async function buyerWithScript() {
 }
 
 // Step 3: a buyer without JavaScript joins behind and the page reloads itself.
-async function buyerWithoutScript() {
+async function buyerWithoutScript(browser) {
   const context = await browser.newContext({ javaScriptEnabled: false });
   const page = await context.newPage();
   let visits = 0;
@@ -156,16 +136,7 @@ async function buyerWithoutScript() {
   await context.close();
 }
 
-try {
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
-  await buyerWithScript();
-  await buyerWithoutScript();
-  await finish(0);
-} catch (error) {
-  await finish(1, error instanceof Failure ? error.message : `unexpected: ${error?.stack ?? error}`);
-}
+await runInChromium(OVERALL_MS, async (browser) => {
+  await buyerWithScript(browser);
+  await buyerWithoutScript(browser);
+});

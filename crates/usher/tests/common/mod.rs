@@ -236,6 +236,17 @@ impl Cluster {
         self.reception.reception.status()
     }
 
+    /// Where a crowd finds this cluster: its reception and the reception's `/status`.
+    pub fn crowd_target(&self) -> usher_crowd::run::Target {
+        usher_crowd::run::Target {
+            reception: self.reception_url(),
+            status: format!("http://{}/status", self.reception.management)
+                .parse()
+                .unwrap(),
+            direct: Vec::new(),
+        }
+    }
+
     pub fn live_shops(&self) -> usize {
         self.status()["shops"]
             .as_array()
