@@ -5,7 +5,8 @@
 //! # Layout
 //! - `run.rs`: [`run::run`] runs a [`run::Scenario`] against a [`run::Target`]: buyers arrive
 //!   (all at once, at a steady rate, or on a ramp), each from its own loopback address if asked,
-//!   some walk away; a sampler reads the reception's management `/status` meanwhile.
+//!   some walk away; meanwhile `sampler.rs` reads the reception's management `/status`
+//!   (`usher_wire::status::ReceptionStatus`) into [`Sample`]s.
 //! - `metrics.rs`: the measures, pure functions over what the run recorded: Kendall's τ of
 //!   admission order against arrival order, overruns from each shop's high-water mark,
 //!   utilisation while the queue is non-empty, the median error of wait estimates, latency
@@ -20,6 +21,7 @@
 pub mod metrics;
 pub mod report;
 pub mod run;
+mod sampler;
 
 pub use report::Report;
 

@@ -11,7 +11,10 @@ use serde::Serialize;
 use url::Url;
 use usher_buyer::{Buyer, BuyerConfig, BuyerError, ErrorKind};
 
-use crate::{BuyerRecord, Sample, ShopSample};
+use crate::sampler::sample;
+use crate::{BuyerRecord, Sample};
+
+pub use crate::sampler::wait_for_shops;
 
 /// How buyers arrive.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -173,19 +176,17 @@ impl Run {
     }
 }
 
-/// How often the sampler reads the reception's status.
-const SAMPLE_EVERY: Duration = Duration::from_millis(100);
-
 /// Runs `scenario` against `target`, updating `live` as it goes. Stops by itself at the
 /// scenario's deadline.
 pub async fn run(target: &Target, scenario: &Scenario, live: Arc<Live>) -> Run {
     let start = Instant::now();
     let deadline = start + Duration::from_millis(scenario.deadline_ms);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sampled = Arc::clone(&live);
     let sampler = tokio::spawn(sample(
         target.status.clone(),
         start,
-        Arc::clone(&live),
+        move |s: &Sample| sampled.waiting.store(s.queue_len, Ordering::Relaxed),
         stop_rx,
     ));
     let mut tasks = tokio::task::JoinSet::new();
@@ -396,104 +397,6 @@ fn fail(record: &mut BuyerRecord, live: &Live, error: &BuyerError) {
     live.errors.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Reads the reception's status every [`SAMPLE_EVERY`] until told to stop.
-async fn sample(
-    status: Url,
-    start: Instant,
-    live: Arc<Live>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) -> Vec<Sample> {
-    let http = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-    {
-        Ok(c) => c,
-        Err(_) => return Vec::new(),
-    };
-    let mut samples = Vec::new();
-    let mut tick = tokio::time::interval(SAMPLE_EVERY);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.changed() => {
-                // One last look, so the high-water marks are as of the end.
-                if let Some(s) = read_status(&http, &status, start).await {
-                    samples.push(s);
-                }
-                return samples;
-            }
-        }
-        if let Some(s) = read_status(&http, &status, start).await {
-            live.waiting.store(s.queue_len, Ordering::Relaxed);
-            samples.push(s);
-        }
-    }
-}
-
-async fn read_status(http: &reqwest::Client, status: &Url, start: Instant) -> Option<Sample> {
-    let body: serde_json::Value = http
-        .get(status.clone())
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
-    Some(parse_status(&body, ms_since(start)))
-}
-
-/// Waits until the reception behind `status` has a report from `shops` shops (a system just
-/// started), polling every 20 ms; `false` if that took longer than `within`.
-pub async fn wait_for_shops(status: &Url, shops: usize, within: Duration) -> bool {
-    let Ok(http) = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-    else {
-        return false;
-    };
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if let Some(sample) = read_status(&http, status, Instant::now()).await
-            && sample.shops.values().filter(|s| s.capacity > 0).count() >= shops
-        {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
-}
-
-/// A sample from the reception's `/status` body.
-pub fn parse_status(body: &serde_json::Value, at_ms: u64) -> Sample {
-    let count = |v: &serde_json::Value| u32::try_from(v.as_u64().unwrap_or(0)).unwrap_or(u32::MAX);
-    let shops = body["shops"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|shop| {
-            let id = shop["id"].as_str()?.to_owned();
-            let report = &shop["report"];
-            let in_use = count(&report["sessions"])
-                .saturating_add(count(&report["reserved"]))
-                .saturating_add(count(&report["leased"]));
-            Some((
-                id,
-                ShopSample {
-                    in_use,
-                    capacity: count(&report["capacity"]),
-                    high_water: count(&report["high_water"]),
-                },
-            ))
-        })
-        .collect();
-    Sample {
-        at_ms,
-        queue_len: body["queue"]["waiting"].as_u64().unwrap_or(0),
-        shops,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -535,25 +438,5 @@ mod tests {
             assert!(!matches!(v4.octets()[3], 0 | 255));
             assert!(seen.insert(ip), "{ip} twice");
         }
-    }
-
-    #[test]
-    fn a_status_body_becomes_a_sample() {
-        let body = serde_json::json!({
-            "queue": {"waiting": 12},
-            "shops": [{"id": "shop-a", "report": {"sessions": 3, "reserved": 1, "leased": 2,
-                "capacity": 10, "high_water": 9}}, {"id": "shop-b", "report": null}]
-        });
-        let s = parse_status(&body, 5);
-        assert_eq!(s.queue_len, 12);
-        assert_eq!(
-            s.shops["shop-a"],
-            ShopSample {
-                in_use: 6,
-                capacity: 10,
-                high_water: 9
-            }
-        );
-        assert_eq!(s.shops["shop-b"].capacity, 0);
     }
 }

@@ -1,37 +1,40 @@
 //! The reception: the front door of usher (the patent's reception server).
 //!
 //! It watches every configured shop's load over the management listener (Sa31), answers each
-//! order (Sc31) by ranking live shops that carry the item with stock left (Sa33), asking the
-//! best one to hold a place for a freshly sealed ticket (Sa34, which is also the notice, Sa35),
-//! and redirecting the client to that shop with the ticket; when every shop is full it says so
-//! with a time to come back (Sa36).
+//! order (Sc31) by ranking live shops that carry the item with stock left (Sa33), taking a place
+//! the best one granted for a freshly sealed ticket (Sa34, whose notice is Sa35), and
+//! redirecting the client to that shop with the ticket; when every shop is full, the client
+//! joins one fair line for the sale and is told its place, the estimated wait and when to come
+//! back (Sa36, Sa54-Sa56).
 //!
 //! # Layout
-//! - [`Reception`] (`reception.rs`): the admission decision and ticket sealing.
-//! - `registry.rs`: per-shop view (last report, RTT, tickets handed out since the report) and
-//!   the shop's management connection.
-//! - [`policy`]: [`SelectionPolicy`](policy::SelectionPolicy) and the default
-//!   [`LeastLoaded`](policy::LeastLoaded).
-//! - [`public`]: `GET /order/{item}`, `POST /api/v1/admissions`.
-//! - [`mgmt`]: the management WebSocket shops dial, and `/status`.
+//! - [`Reception`] (`reception.rs`): an order from start to end, the line in front of the
+//!   admission; `outcome.rs`: [`Outcome`], what an order gets; `config.rs`: the settings.
+//! - `admit/`: the admission (Sa33-Sa35): the registry of shops and their links, the
+//!   [`policy`] that ranks them, leases of places and their batched notices, sealing.
+//! - `room/`: the waiting room (Sa54-Sa56): the line's logic, the seam to its state
+//!   (`store.rs`) with today's in-memory store and its state file, join limits, the waiting
+//!   page and its assets.
+//! - [`public`]: the public listener (`GET /order/{item}`, `POST /api/v1/admissions`).
+//! - [`mgmt`]: the management listener (the WebSocket shops dial, `/status`).
 //!
-//! Deliberately absent: the reception never sees a shop's sessions or orders, and never admits
-//! without a place the shop granted.
+//! The folders point one way: `public` and `mgmt` use the reception; the reception uses
+//! `admit` and `room`; `admit` uses `room` only for the busy answer; `room` uses neither.
+//!
+//! Deliberately absent: the reception never sees a shop's sessions or orders, never admits
+//! without a place the shop granted, and holds no state per waiting client.
 
+mod admit;
 mod config;
-mod lease;
 pub mod mgmt;
-mod order;
-mod pages;
-pub mod policy;
+mod outcome;
 pub mod public;
 mod reception;
-mod registry;
 mod room;
-mod waiting_page;
 
+pub use admit::policy;
 pub use config::{MAX_SHOPS, QueueSettings, ReceptionConfig, Reservation, ShopEntry};
-pub use order::Pending;
-pub use reception::{Outcome, Reception, StartError, TicketUrl};
+pub use outcome::{Outcome, TicketUrl};
+pub use reception::{Pending, Reception, StartError};
 pub use room::Wait;
 pub use room::state::StateError;

@@ -88,9 +88,7 @@ async fn invariant_6_acknowledged_orders_survive_kill_9() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let live = |reception: &usher::RunningReception| {
-        reception.reception.status()["shops"][0]["live"] == true
-    };
+    let live = |reception: &usher::RunningReception| reception.reception.status().shops[0].live;
 
     let mut child = spawn_shop(&args);
     eventually("the shop process live", || live(&reception)).await;

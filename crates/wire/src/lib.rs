@@ -9,6 +9,7 @@
 //! - [`html`]: the HTML escape the parts' small pages share.
 //! - [`mgmt`]: the messages of the management channel between shops and the reception.
 //! - [`notices`]: the binary frame that carries batches of notices on that channel.
+//! - [`status`]: the status documents of the management listeners (reception and shop).
 //! - [`time`]: [`Rfc3339`], a UTC timestamp that travels as RFC 3339 text.
 //!
 //! Nothing here does I/O (the clock reads the time); the crate is types and their (de)serialisation, so that the reception,
@@ -21,6 +22,7 @@ pub mod error;
 pub mod html;
 pub mod mgmt;
 pub mod notices;
+pub mod status;
 pub mod time;
 
 pub use admission::Admission;

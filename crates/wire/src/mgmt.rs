@@ -120,9 +120,7 @@ pub struct Report {
 impl Report {
     /// Places in use now.
     pub fn in_use(&self) -> u32 {
-        self.sessions
-            .saturating_add(self.reserved)
-            .saturating_add(self.leased)
+        crate::status::places_in_use(self.sessions, self.reserved, self.leased)
     }
 }
 

@@ -232,8 +232,9 @@ impl Cluster {
         eventually("every shop back", || self.live_shops() == n).await;
     }
 
+    /// The reception's status document, as `GET /status` would show it.
     pub fn status(&self) -> serde_json::Value {
-        self.reception.reception.status()
+        serde_json::to_value(self.reception.reception.status()).unwrap()
     }
 
     /// Where a crowd finds this cluster: its reception and the reception's `/status`.
@@ -248,18 +249,20 @@ impl Cluster {
     }
 
     pub fn live_shops(&self) -> usize {
-        self.status()["shops"]
-            .as_array()
-            .unwrap()
+        self.reception
+            .reception
+            .status()
+            .shops
             .iter()
-            .filter(|s| s["live"] == true)
+            .filter(|s| s.live)
             .count()
     }
 
     /// The in-use count the reception last heard from shop `i`.
     pub fn reported_in_use(&self, i: usize) -> Option<u64> {
-        let report = &self.status()["shops"][i]["report"];
-        Some(report["sessions"].as_u64()? + report["reserved"].as_u64()?)
+        let status = self.reception.reception.status();
+        let report = status.shops.get(i)?.report.as_ref()?;
+        Some(u64::from(report.sessions) + u64::from(report.reserved))
     }
 
     pub fn reception_url(&self) -> url::Url {

@@ -8,10 +8,10 @@
 use usher_wire::html::escape;
 
 /// The script the page loads from `/assets/waiting.js`.
-pub(crate) const SCRIPT: &str = include_str!("../assets/waiting.js");
+pub(crate) const SCRIPT: &str = include_str!("../../assets/waiting.js");
 
 /// The style sheet the page loads from `/assets/waiting.css`.
-pub(crate) const STYLE: &str = include_str!("../assets/waiting.css");
+pub(crate) const STYLE: &str = include_str!("../../assets/waiting.css");
 
 /// The policy sent with the page: only this origin's own script, style and fetches.
 pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";

@@ -5,6 +5,8 @@ use http::{StatusCode, header};
 use usher_wire::html::escape;
 use usher_wire::{Admission, Code};
 
+use super::answer::retry_after;
+
 /// A small page for a non-admitted answer. The busy page refreshes itself after the wait
 /// (works without JavaScript).
 pub(crate) fn answer_page(answer: &Admission, item: &str) -> Response {
@@ -39,7 +41,7 @@ pub(crate) fn answer_page(answer: &Admission, item: &str) -> Response {
     )
         .into_response();
     if let Some(s) = refresh {
-        crate::public::set_retry_after(&mut response, s * 1000);
+        retry_after(&mut response, s * 1000);
     }
     response
 }

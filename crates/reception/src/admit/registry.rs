@@ -2,110 +2,15 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
-use usher_ticket::{Epoch, ServerId};
-use usher_wire::mgmt::{Down, Report};
+use usher_ticket::ServerId;
+use usher_wire::mgmt::Report;
+use usher_wire::status::ShopView;
 
+use super::conn::Conn;
 use crate::config::ShopEntry;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The open management connection of one shop.
-#[derive(Debug)]
-pub(crate) struct Conn {
-    /// Increases per connection, so a stale connection's cleanup cannot undo a newer one.
-    pub(crate) generation: u64,
-    /// The shop's run, from its hello: tickets for this connection are sealed for it.
-    pub(crate) epoch: Epoch,
-    pub(crate) tx: mpsc::Sender<Down>,
-    pub(crate) pending: Mutex<HashMap<u64, oneshot::Sender<bool>>>,
-    /// The current lease of places at this shop.
-    pub(crate) lease: Mutex<LeaseState>,
-    /// Notices of tickets issued from leases, waiting for the next batch: lease, ticket, item,
-    /// window end (unix ms). Kept as plain values; written as text only when the batch goes.
-    pub(crate) outbox: Mutex<Vec<Queued>>,
-    /// Woken when a lease is granted: a place held for a lease in flight is usable only then.
-    pub(crate) lease_granted: tokio::sync::Notify,
-}
-
-/// A notice waiting for its batch.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Queued {
-    pub(crate) lease: u64,
-    pub(crate) ticket: usher_ticket::TicketId,
-    pub(crate) item: usher_ticket::ItemId,
-    pub(crate) expires_at_ms: u64,
-}
-
-/// One lease the reception holds at a shop.
-#[derive(Debug, Clone)]
-pub(crate) struct Held {
-    /// The lease's id (the request's id).
-    pub(crate) id: u64,
-    /// Places left in it.
-    pub(crate) left: u32,
-    /// Places it had when granted.
-    pub(crate) size: u32,
-    /// No ticket is issued from it from this instant on.
-    pub(crate) usable_until: Instant,
-    /// Units of stock it holds per item; `None` for a shop that does not hold stock.
-    pub(crate) stock: Option<Vec<(usher_ticket::ItemId, u32)>>,
-}
-
-/// What the reception holds of one shop's leases: the current one and, while it runs out, the
-/// next (so a refill never strands the places left in the old one).
-#[derive(Debug, Default)]
-pub(crate) struct LeaseState {
-    /// Usable leases, soonest to end first.
-    pub(crate) held: Vec<Held>,
-    /// An outstanding request: its id, when it was sent, and its time to live.
-    pub(crate) requested: Option<(u64, Instant, Duration)>,
-    /// Tickets issued from leases, ever.
-    pub(crate) issued: u64,
-    /// The shop holds stock for admitted buyers, so leases carry units per item.
-    pub(crate) tracks_stock: bool,
-    /// The shop granted nothing last time: do not ask again before this.
-    pub(crate) quiet_until: Option<Instant>,
-    /// Where the issue rate was last measured: when, and `issued` then.
-    pub(crate) rate_mark: Option<(Instant, u64)>,
-    /// Tickets issued from leases per second, smoothed.
-    pub(crate) rate: f64,
-}
-
-impl LeaseState {
-    /// Takes one place (and one unit of `item`) from the lease that ends soonest and has both.
-    pub(crate) fn take(&mut self, now: Instant, item: &usher_ticket::ItemId) -> Option<u64> {
-        self.held.retain(|h| now < h.usable_until && h.left > 0);
-        let lease = self.held.iter_mut().find(|h| match &h.stock {
-            None => true,
-            Some(units) => units.iter().any(|(i, u)| i == item && *u > 0),
-        })?;
-        if let Some((_, u)) = lease
-            .stock
-            .as_mut()
-            .and_then(|s| s.iter_mut().find(|(i, _)| i == item))
-        {
-            *u -= 1;
-        }
-        lease.left -= 1;
-        self.issued += 1;
-        Some(lease.id)
-    }
-
-    /// Places left in every usable lease.
-    pub(crate) fn left(&self, now: Instant) -> u32 {
-        self.held
-            .iter()
-            .filter(|h| now < h.usable_until)
-            .map(|h| h.left)
-            .sum()
-    }
-}
 
 /// The latest view of one shop.
 #[derive(Debug, Clone, Default)]
@@ -120,7 +25,7 @@ pub(crate) struct View {
 pub(crate) struct Slot {
     pub(crate) entry: ShopEntry,
     pub(crate) view: RwLock<View>,
-    pub(crate) conn: RwLock<Option<std::sync::Arc<Conn>>>,
+    pub(crate) conn: RwLock<Option<Arc<Conn>>>,
     /// Tickets handed out since the last report, so stale reports do not herd every order onto
     /// one shop.
     pub(crate) handed_out: AtomicU32,
@@ -206,7 +111,7 @@ impl Slot {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
-            .map_or(0, |c| u64::from(lock(&c.lease).left(now)));
+            .map_or(0, |c| u64::from(c.lease().left(now)));
         (capacity + ours).saturating_sub(in_use).min(capacity)
     }
 
@@ -244,6 +149,39 @@ impl Slot {
         };
     }
 
+    /// The last report on the current link, if any.
+    pub(crate) fn report(&self) -> Option<Report> {
+        self.view
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .report
+            .clone()
+    }
+
+    /// The smoothed round-trip time on the management link.
+    pub(crate) fn rtt(&self) -> Duration {
+        self.view.read().unwrap_or_else(PoisonError::into_inner).rtt
+    }
+
+    /// What operators see of this shop.
+    pub(crate) fn status(&self, now: Instant, timeout: Duration) -> ShopView {
+        let view = self
+            .view
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let live = self.snapshot("", now, timeout).live;
+        ShopView {
+            id: self.entry.id.to_string(),
+            url: self.entry.url.clone(),
+            live,
+            rtt_us: u64::try_from(view.rtt.as_micros()).unwrap_or(u64::MAX),
+            report: view.report,
+            handed_out_since_report: self.handed_out.load(Ordering::Relaxed),
+            lease_places_left: self.connection().map_or(0, |c| c.lease().left(now)),
+        }
+    }
+
     fn is_current(&self, generation: u64) -> bool {
         self.conn
             .read()
@@ -252,7 +190,7 @@ impl Slot {
             .is_some_and(|c| c.generation == generation)
     }
 
-    pub(crate) fn connection(&self) -> Option<std::sync::Arc<Conn>> {
+    pub(crate) fn connection(&self) -> Option<Arc<Conn>> {
         self.conn
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -260,7 +198,7 @@ impl Slot {
     }
 
     /// Installs a new connection, replacing (and so dropping) any older one.
-    pub(crate) fn connect(&self, conn: std::sync::Arc<Conn>) {
+    pub(crate) fn connect(&self, conn: Arc<Conn>) {
         *self.conn.write().unwrap_or_else(PoisonError::into_inner) = Some(conn);
         // A new connection starts a new run of reports: the old view may be another epoch.
         *self.view.write().unwrap_or_else(PoisonError::into_inner) = View::default();
@@ -321,32 +259,5 @@ impl Registry {
 
     pub(crate) fn next_request(&self) -> u64 {
         self.request_ids.fetch_add(1, Ordering::Relaxed)
-    }
-}
-
-impl Conn {
-    /// Sends a request and waits for its answer, all within `timeout`; `None` on timeout or a
-    /// dropped connection.
-    pub(crate) async fn ask(&self, id: u64, down: Down, timeout: Duration) -> Option<bool> {
-        let (tx, rx) = oneshot::channel();
-        lock(&self.pending).insert(id, tx);
-        let asked = async {
-            self.tx.send(down).await.ok()?;
-            rx.await.ok()
-        };
-        let answer = tokio::time::timeout(timeout, asked).await;
-        lock(&self.pending).remove(&id);
-        answer.ok().flatten()
-    }
-
-    /// Fails every request still waiting (the connection ended).
-    pub(crate) fn fail_pending(&self) {
-        lock(&self.pending).clear();
-    }
-
-    pub(crate) fn answer(&self, id: u64, granted: bool) {
-        if let Some(tx) = lock(&self.pending).remove(&id) {
-            let _ = tx.send(granted);
-        }
     }
 }

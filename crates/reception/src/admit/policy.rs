@@ -181,9 +181,20 @@ mod tests {
     }
 
     #[test]
-    fn no_candidates_is_fine() {
-        let mut cs: [Candidate; 0] = [];
-        LeastLoaded { margin: 0.05 }.order(&mut cs);
+    fn every_policy_takes_no_candidates_and_keeps_a_lone_one() {
+        for kind in [
+            PolicyKind::LeastLoaded,
+            PolicyKind::PowerOfTwo,
+            PolicyKind::RoundRobin,
+            PolicyKind::Random,
+        ] {
+            let policy = kind.build(0.05);
+            let mut none: [Candidate; 0] = [];
+            policy.order(&mut none);
+            let mut one = [c(3, 0.5, 1)];
+            policy.order(&mut one);
+            assert_eq!(one.map(|c| c.index), [3], "{kind:?}");
+        }
     }
 
     #[test]

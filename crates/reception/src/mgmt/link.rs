@@ -1,0 +1,317 @@
+//! One shop's management link, from the reception's side: the handshake (challenge → hello
+//! MAC under the shop's own derived key → welcome with the issuer id), then a loop that applies
+//! each message from the shop (report, reserved, leased, noted, pong), forwards requests from
+//! the admission path, and on its ticks sends batched notices, lease refills and pings.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{Message, WebSocket};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::sync::mpsc;
+use usher_ticket::{Epoch, KeyId, ServerId};
+use usher_wire::Code;
+use usher_wire::clock::unix_ms;
+use usher_wire::mgmt::{Down, Report, Up};
+
+use crate::admit::conn::Conn;
+use crate::admit::notices::Batches;
+use crate::admit::registry::Slot;
+use crate::config::Reservation;
+use crate::reception::Reception;
+
+/// How long a shop has to answer the challenge.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Clock skew between a shop and the reception worth a warning.
+const SKEW_WARNING: Duration = Duration::from_secs(1);
+/// Requests from the admission path queued for the link at most.
+const DOWN_QUEUE: usize = 1024;
+
+type Tx = SplitSink<WebSocket, Message>;
+type Rx = SplitStream<WebSocket>;
+
+/// Serves one management connection until it ends or the reception closes.
+pub(super) async fn serve(reception: Arc<Reception>, socket: WebSocket) {
+    let (mut tx, mut rx) = socket.split();
+    let Some((index, epoch)) = handshake(&reception, &mut tx, &mut rx).await else {
+        return;
+    };
+    let Some((mut link, down_rx)) = Link::connect(&reception, index, epoch, &mut tx).await else {
+        return;
+    };
+    link.run(&mut tx, &mut rx, down_rx).await;
+    link.disconnect();
+}
+
+/// Challenge → hello: the shop's slot and run, or `None` (refused and told why, or gone).
+async fn handshake(reception: &Reception, tx: &mut Tx, rx: &mut Rx) -> Option<(usize, Epoch)> {
+    let mut nonce = [0u8; 32];
+    getrandom::fill(&mut nonce).ok()?;
+    let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+    let challenge = text(&Down::Challenge {
+        nonce: nonce.clone(),
+    })?;
+    tx.send(challenge).await.ok()?;
+    let hello = tokio::time::timeout(HELLO_TIMEOUT, next_up(rx))
+        .await
+        .ok()??;
+    match authenticate(reception, &nonce, hello) {
+        Ok(ok) => Some(ok),
+        Err((error, message)) => {
+            tracing::warn!(%error, %message, "management connection refused");
+            reception
+                .refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let Some(m) = text(&Down::Refused { error, message }) {
+                let _ = tx.send(m).await;
+            }
+            let _ = tx.close().await;
+            None
+        }
+    }
+}
+
+/// Checks a hello; the shop's slot and epoch on success.
+fn authenticate(
+    reception: &Reception,
+    nonce: &str,
+    hello: Up,
+) -> Result<(usize, Epoch), (Code, String)> {
+    let Up::Hello {
+        server,
+        key_id,
+        epoch,
+        mac,
+    } = hello
+    else {
+        return Err((Code::BadRequest, "expected a hello".into()));
+    };
+    let id = ServerId::new(&server).map_err(|e| (Code::BadRequest, e.to_string()))?;
+    let index = reception
+        .desk
+        .registry
+        .index(&id)
+        .ok_or_else(|| (Code::WrongServer, format!("{id} is not a configured shop")))?;
+    let keys = reception.keyring().derive_server(&id);
+    let key = keys.management_key(KeyId(key_id)).ok_or_else(|| {
+        (
+            Code::UnknownKey,
+            format!("key {key_id} is not in the keyring"),
+        )
+    })?;
+    let mac = unhex(&mac).ok_or((Code::Malformed, "the mac is not hex".to_owned()))?;
+    if !usher_ticket::hello::verify_hello(key, &id, nonce.as_bytes(), Epoch(epoch), &mac) {
+        return Err((Code::Forged, format!("{id}'s hello does not verify")));
+    }
+    Ok((index, Epoch(epoch)))
+}
+
+/// An authenticated link and what it keeps while it lives.
+struct Link<'r> {
+    reception: &'r Reception,
+    slot: &'r Slot,
+    conn: Arc<Conn>,
+    epoch: Epoch,
+    batches: Batches,
+    /// Pings sent and not answered yet, by id.
+    pings: HashMap<u64, Instant>,
+    skew_warned: bool,
+}
+
+impl<'r> Link<'r> {
+    /// Installs the link in the shop's slot (replacing any older one) and welcomes the shop.
+    async fn connect(
+        reception: &'r Reception,
+        index: usize,
+        epoch: Epoch,
+        tx: &mut Tx,
+    ) -> Option<(Link<'r>, mpsc::Receiver<Down>)> {
+        let slot = &reception.desk.registry.slots[index];
+        let (down_tx, down_rx) = mpsc::channel::<Down>(DOWN_QUEUE);
+        let generation = reception.desk.registry.next_generation();
+        let conn = Arc::new(Conn::new(generation, epoch, down_tx));
+        slot.connect(Arc::clone(&conn));
+        let link = Link {
+            reception,
+            slot,
+            conn,
+            epoch,
+            batches: Batches::default(),
+            pings: HashMap::new(),
+            skew_warned: false,
+        };
+        let welcome = Down::Welcome {
+            issuers: vec![reception.issuer().to_string()],
+        };
+        if let Some(m) = text(&welcome)
+            && tx.send(m).await.is_err()
+        {
+            link.disconnect();
+            return None;
+        }
+        tracing::info!(shop = %slot.entry.id, epoch = epoch.0, "shop connected");
+        Some((link, down_rx))
+    }
+
+    /// Until the shop goes, a message breaks the protocol, or the reception closes.
+    async fn run(&mut self, tx: &mut Tx, rx: &mut Rx, mut down_rx: mpsc::Receiver<Down>) {
+        let config = self.reception.config();
+        let mut ping_tick = tokio::time::interval(config.ping_every);
+        let leasing = config.reservation == Reservation::Lease;
+        let mut notice_tick = tokio::time::interval(config.notice_every);
+        notice_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut closing = self.reception.closing.subscribe();
+        loop {
+            if *closing.borrow_and_update() {
+                return;
+            }
+            let out = tokio::select! {
+                _ = closing.changed() => continue,
+                _ = notice_tick.tick(), if leasing => self.notice_tick(),
+                up = next_up(rx) => {
+                    let Some(up) = up else { return };
+                    if !self.apply(up) {
+                        return;
+                    }
+                    continue;
+                }
+                down = down_rx.recv() => match down {
+                    Some(down) => text(&down).into_iter().collect(),
+                    None => return,
+                },
+                _ = ping_tick.tick() => self.ping_tick(),
+            };
+            if !out.is_empty()
+                && tx
+                    .send_all(&mut futures_util::stream::iter(out.into_iter().map(Ok)))
+                    .await
+                    .is_err()
+            {
+                return;
+            }
+        }
+    }
+
+    /// Sa35 in batches: the notices queued since the last tick, those overdue for an
+    /// acknowledgement, and a lease request if the lease runs low.
+    fn notice_tick(&mut self) -> Vec<Message> {
+        let reception = self.reception;
+        let config = reception.config();
+        let now = reception.clock.instant();
+        let mut out: Vec<Message> = self
+            .batches
+            .flush(&self.conn.outbox, now)
+            .into_iter()
+            .chain(self.batches.overdue(now, config.notice_resend))
+            .map(Message::Binary)
+            .collect();
+        let report = self.slot.report();
+        let next_id = || reception.desk.registry.next_request();
+        let refill = self
+            .conn
+            .lease()
+            .refill(config, report.as_ref(), next_id, now);
+        out.extend(refill.as_ref().and_then(text));
+        out
+    }
+
+    /// A ping to measure the round-trip time (patent 0043: the nearer of equally loaded shops).
+    fn ping_tick(&mut self) -> Vec<Message> {
+        let id = self.reception.desk.registry.next_request();
+        self.pings
+            .retain(|_, at| at.elapsed() < Duration::from_secs(10));
+        self.pings.insert(id, Instant::now());
+        text(&Down::Ping { id }).into_iter().collect()
+    }
+
+    /// Applies one message from the shop; `false` ends the link.
+    fn apply(&mut self, up: Up) -> bool {
+        match up {
+            Up::Report(report) => return self.report(report),
+            Up::Reserved { id, granted } => {
+                if granted {
+                    self.slot.granted(1);
+                }
+                self.conn.answer(id, granted);
+            }
+            Up::Leased { id, places, stock } => {
+                self.slot.granted(places);
+                let rtt = self.slot.rtt();
+                self.conn
+                    .lease()
+                    .granted(self.reception.config(), id, places, stock, rtt);
+                self.conn.lease_granted.notify_waiters();
+            }
+            Up::Noted { batch, refused } => {
+                self.batches.ack(batch);
+                if !refused.is_empty() {
+                    tracing::debug!(shop = %self.slot.entry.id, refused = refused.len(), "late notices refused");
+                }
+            }
+            Up::Pong { id } => {
+                if let Some(sent) = self.pings.remove(&id) {
+                    self.slot.record_rtt(self.conn.generation, sent.elapsed());
+                }
+            }
+            // A second hello mid-link breaks the protocol.
+            Up::Hello { .. } => return false,
+        }
+        true
+    }
+
+    /// Sa31: the shop's load; the line may move on it at once. A report for another run ends
+    /// the link.
+    fn report(&mut self, report: Report) -> bool {
+        let reception = self.reception;
+        if report.epoch != self.epoch.0 {
+            tracing::warn!(shop = %self.slot.entry.id, "report for another epoch");
+            return false;
+        }
+        let ours = unix_ms(reception.clock.wall());
+        let skew = Duration::from_millis(ours.abs_diff(report.wall_clock_ms));
+        if skew > SKEW_WARNING && !self.skew_warned {
+            tracing::warn!(shop = %self.slot.entry.id, skew_ms = skew.as_millis() as u64, "clock skew");
+            self.skew_warned = true;
+        }
+        self.slot
+            .record_report(self.conn.generation, report, reception.clock.instant());
+        reception.room.shop_reported();
+        true
+    }
+
+    /// The link ended: the slot forgets it (unless a newer one replaced it) and requests
+    /// waiting on it fail.
+    fn disconnect(&self) {
+        self.slot.disconnect(self.conn.generation);
+        self.conn.fail_pending();
+        tracing::info!(shop = %self.slot.entry.id, "shop disconnected");
+    }
+}
+
+fn text(down: &Down) -> Option<Message> {
+    serde_json::to_string(down)
+        .ok()
+        .map(|t| Message::Text(t.into()))
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || text.len() > 128 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+async fn next_up(rx: &mut Rx) -> Option<Up> {
+    loop {
+        match rx.next().await? {
+            Ok(Message::Text(t)) => return serde_json::from_str(t.as_str()).ok(),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Outcomes written as HTTP answers: the JSON bodies of SPEC's wire contract, the refusal
+//! shape, `Retry-After` and `Cache-Control: no-store`.
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use usher_wire::{Admission, Code, ErrorBody, Rfc3339};
+
+use crate::outcome::Outcome;
+
+/// Marks `response` as never to be cached (every answer of the reception).
+pub(crate) fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Sets `Retry-After` to `ms` rounded up to whole seconds (at least 1).
+pub(crate) fn retry_after(response: &mut Response, ms: u64) {
+    let secs = ms.div_ceil(1000).max(1);
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+}
+
+/// A refusal in the one error shape.
+pub(crate) fn error(code: Code, status: StatusCode, retry: Option<String>) -> Response {
+    let mut body = ErrorBody::new(code);
+    body.retry = retry;
+    no_store((status, axum::Json(body)).into_response())
+}
+
+/// A queue token refused (`400` with its code), or too many joins (`429`).
+pub(crate) fn refusal(public_url: &str, code: Code) -> Response {
+    let status = if code == Code::TooMany {
+        StatusCode::TOO_MANY_REQUESTS
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let mut response = error(code, status, Some(format!("{public_url}/")));
+    if code == Code::TooMany {
+        retry_after(&mut response, 60_000);
+    }
+    response
+}
+
+/// No shop carries the item.
+pub(crate) fn unknown_item(public_url: &str) -> Response {
+    error(
+        Code::UnknownItem,
+        StatusCode::NOT_FOUND,
+        Some(format!("{public_url}/")),
+    )
+}
+
+/// The wire answer for an outcome; `None` for an unknown item or a refusal (errors, not
+/// answers).
+pub(crate) fn admission(outcome: Outcome) -> Option<Admission> {
+    Some(match outcome {
+        Outcome::Admitted {
+            url,
+            server,
+            expires_at,
+        } => Admission::Admitted {
+            url: url.as_str().to_owned(),
+            server: server.to_string(),
+            expires_at: Rfc3339(expires_at),
+        },
+        Outcome::Waiting(wait) => Admission::Waiting {
+            queue_token: wait.queue_token,
+            position: wait.position,
+            place: wait.place,
+            estimated_wait_ms: wait.estimated_wait_ms,
+            retry_after_ms: wait.retry_after_ms,
+        },
+        Outcome::SoldOut => Admission::SoldOut,
+        Outcome::Unavailable => Admission::Unavailable,
+        Outcome::UnknownItem | Outcome::Refused(_) => return None,
+    })
+}
+
+/// `answer` as JSON with its status, and `Retry-After` where the client should come back.
+pub(crate) fn answer_json(answer: Admission) -> Response {
+    let status = StatusCode::from_u16(answer.status()).unwrap_or(StatusCode::OK);
+    let wait = match &answer {
+        Admission::Waiting { retry_after_ms, .. } => Some(*retry_after_ms),
+        Admission::Unavailable => Some(1000),
+        _ => None,
+    };
+    let mut response = (status, axum::Json(answer)).into_response();
+    if let Some(ms) = wait {
+        retry_after(&mut response, ms);
+    }
+    response
+}

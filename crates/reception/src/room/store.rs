@@ -1,0 +1,105 @@
+//! The seam between the waiting room's logic and the line's state: what several receptions
+//! selling one sale would share (the counters, the claim bits, the clients waiting at the
+//! front, the sale's epoch and the issuers whose tokens are honoured) and how it is kept.
+//!
+//! [`LineStore`] is that state's whole interface; [`MemoryStore`](super::memory::MemoryStore)
+//! (in memory, its counters in a state file) is today's one implementation. Each method is one
+//! atomic step, so a shared store can run each as one transaction. What stays per reception
+//! sits above the seam, in the room: the estimate, join limits, admissions in flight.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use usher_queue::{ClaimError, Counters, Estimator, Place};
+use usher_ticket::{Epoch, IssuerId};
+
+/// A future a store returns (boxed, so stores can sit behind `dyn`).
+pub(crate) type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a client back with its place finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Claim {
+    /// Its turn: the place is claimed (once), and no longer waits at the front.
+    Claimed,
+    /// Eligible, but places made eligible together just ahead of it go first, briefly.
+    Behind,
+    /// Not claimed (not yet, already, given up, unknown).
+    Refused(ClaimError),
+}
+
+/// The head moved (or not) at a tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Advanced {
+    /// Places made eligible.
+    pub(crate) moved: u64,
+    /// Newcomers must look at the line: someone waits, or an eligible client may still come.
+    pub(crate) gated: bool,
+}
+
+/// Where a place stands in line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Standing {
+    /// Places ahead of it (0 once eligible).
+    pub(crate) ahead: u64,
+    /// When its client should come back (Sc55).
+    pub(crate) retry_after: Duration,
+}
+
+/// The line's state, for operators.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct LineView {
+    pub(crate) counters: Counters,
+    pub(crate) waiting: u64,
+    pub(crate) no_show_share: f64,
+    pub(crate) heap_bytes: usize,
+    pub(crate) front: usize,
+    pub(crate) expected_claims: f64,
+}
+
+/// See the module documentation. `now` is the caller's monotonic clock throughout.
+pub(crate) trait LineStore: Send + Sync + std::fmt::Debug {
+    /// The sale's epoch, sealed into every queue token.
+    fn epoch(&self) -> Epoch;
+
+    /// Issuers whose queue tokens are honoured: earlier runs' and this run's (newest last).
+    fn honoured(&self) -> Vec<IssuerId>;
+
+    /// Sa54: a place at the back of the line; `true` with it when nobody was waiting.
+    fn join(&self) -> (Place, bool);
+
+    /// Sa53: claims `place` if its turn came. A client whose turn came earlier and who waits at
+    /// the front (handed back within the grace period) claims it even after the line gave up
+    /// its time's places.
+    fn claim(&self, place: Place, now: Instant) -> Claim;
+
+    /// A claimed place found no room after all: the claim is handed back and the client waits
+    /// at the front, its grace counted from `now`.
+    fn hand_back(&self, place: Place, now: Instant);
+
+    /// Moves the head to match `free` places at the shops; forgets clients at the front whose
+    /// grace ran out.
+    fn advance(&self, now: Instant, free: u64) -> Advanced;
+
+    /// Whether a newcomer may take one of `free` places now, ahead of nobody.
+    fn admits_newcomer(&self, now: Instant, free: u64) -> bool;
+
+    /// Whether newcomers must look at the line (see [`Advanced::gated`]).
+    fn is_gated(&self, now: Instant) -> bool;
+
+    /// Where `place` stands, and when to tell its client to come back given the `estimator`.
+    fn standing(&self, place: Place, now: Instant, estimator: &Estimator) -> Standing;
+
+    /// The state, for operators.
+    fn view(&self, now: Instant) -> LineView;
+
+    /// Whether `place` is kept durably (no restart can hand its number out again).
+    fn is_saved(&self, place: Place) -> bool;
+
+    /// Resolves once `place` is kept durably.
+    fn saved(&self, place: Place) -> StoreFuture<'_, ()>;
+
+    /// Keeps the state durable until `shutdown`, then once more, and lets it go (another
+    /// reception may take it). Errors are logged; places not yet durable are never answered.
+    fn persist(&self, shutdown: tokio::sync::watch::Receiver<bool>) -> StoreFuture<'_, ()>;
+}

@@ -1,0 +1,195 @@
+//! What every [`LineStore`] must do, written against the seam: each test takes a store, so a
+//! store shared through another server runs the same tests by adding itself to [`stores`].
+
+use std::time::{Duration, Instant};
+
+use usher_queue::{ClaimError, Estimator, EstimatorConfig, LineConfig, Place};
+use usher_ticket::IssuerId;
+
+use super::memory::MemoryStore;
+use super::store::{Claim, LineStore};
+
+/// A fresh line in every kind of store, each with the name it is reported under, and the
+/// folder its state lives in (kept alive for the test).
+fn stores(now: Instant) -> Vec<(&'static str, Box<dyn LineStore>, tempfile::TempDir)> {
+    let in_memory = tempfile::tempdir().unwrap();
+    let on_disk = tempfile::tempdir().unwrap();
+    let file = on_disk.path().join("queue.json");
+    vec![
+        (
+            "memory",
+            Box::new(MemoryStore::open(LineConfig::default(), None, IssuerId(1), now).unwrap()),
+            in_memory,
+        ),
+        (
+            "memory + state file",
+            Box::new(
+                MemoryStore::open(LineConfig::default(), Some(file), IssuerId(1), now).unwrap(),
+            ),
+            on_disk,
+        ),
+    ]
+}
+
+#[test]
+fn places_are_handed_out_in_arrival_order_and_the_first_is_told_the_line_formed() {
+    let now = Instant::now();
+    for (name, store, _dir) in stores(now) {
+        assert!(!store.is_gated(now), "{name}");
+        let joined: Vec<_> = (0..3).map(|_| store.join()).collect();
+        assert_eq!(
+            joined,
+            [(Place(0), true), (Place(1), false), (Place(2), false)],
+            "{name}"
+        );
+        assert!(store.is_gated(now), "{name}");
+        assert_eq!(store.view(now).waiting, 3, "{name}");
+        assert_eq!(store.view(now).counters.issued, 3, "{name}");
+    }
+}
+
+#[test]
+fn no_place_is_claimed_before_it_is_eligible_and_each_is_claimed_once() {
+    let now = Instant::now();
+    for (name, store, _dir) in stores(now) {
+        for _ in 0..3 {
+            store.join();
+        }
+        assert_eq!(
+            store.claim(Place(0), now),
+            Claim::Refused(ClaimError::NotYet),
+            "{name}"
+        );
+        let advanced = store.advance(now, 2);
+        assert!((1..=2).contains(&advanced.moved), "{name}: {advanced:?}");
+        assert!(advanced.gated, "{name}: one still waits");
+        // A place made eligible with the one ahead of it lets that one go first, briefly.
+        if advanced.moved == 2 {
+            assert_eq!(store.claim(Place(1), now), Claim::Behind, "{name}");
+        }
+        assert_eq!(store.claim(Place(0), now), Claim::Claimed, "{name}");
+        assert_eq!(
+            store.claim(Place(0), now),
+            Claim::Refused(ClaimError::AlreadyClaimed),
+            "{name}"
+        );
+        assert_eq!(
+            store.claim(Place(2), now),
+            Claim::Refused(ClaimError::NotYet),
+            "{name}"
+        );
+        assert_eq!(
+            store.claim(Place(99), now),
+            Claim::Refused(ClaimError::Unknown),
+            "{name}: never handed out"
+        );
+    }
+}
+
+#[test]
+fn a_place_handed_back_waits_at_the_front_and_claims_again() {
+    let now = Instant::now();
+    for (name, store, _dir) in stores(now) {
+        store.join();
+        store.advance(now, 1);
+        assert_eq!(store.claim(Place(0), now), Claim::Claimed, "{name}");
+        store.hand_back(Place(0), now);
+        assert_eq!(store.view(now).front, 1, "{name}");
+        let later = now + Duration::from_secs(1);
+        assert_eq!(store.claim(Place(0), later), Claim::Claimed, "{name}");
+        assert_eq!(store.view(later).front, 0, "{name}");
+    }
+}
+
+#[test]
+fn the_front_keeps_a_place_past_the_lines_grace_but_not_past_its_own() {
+    let now = Instant::now();
+    let grace = LineConfig::default().grace;
+    for (name, store, _dir) in stores(now) {
+        store.join();
+        store.advance(now, 1);
+        assert_eq!(store.claim(Place(0), now), Claim::Claimed, "{name}");
+        // Sent back just before the line would give its time's places up.
+        let sent_back = now + grace - Duration::from_secs(1);
+        store.hand_back(Place(0), sent_back);
+        let past_the_line = now + grace + Duration::from_secs(1);
+        store.advance(past_the_line, 0);
+        assert_eq!(
+            store.claim(Place(0), past_the_line),
+            Claim::Claimed,
+            "{name}"
+        );
+        store.hand_back(Place(0), past_the_line);
+        let past_its_own = past_the_line + grace + Duration::from_secs(1);
+        store.advance(past_its_own, 0);
+        assert_eq!(
+            store.claim(Place(0), past_its_own),
+            Claim::Refused(ClaimError::GivenUp),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn standing_counts_the_places_ahead_and_the_front_comes_back_first() {
+    let now = Instant::now();
+    let estimator = Estimator::new(EstimatorConfig::default());
+    for (name, store, _dir) in stores(now) {
+        for _ in 0..5 {
+            store.join();
+        }
+        store.advance(now, 1);
+        let standings: Vec<_> = (0..5)
+            .map(|p| store.standing(Place(p), now, &estimator))
+            .collect();
+        let ahead: Vec<_> = standings.iter().map(|s| s.ahead).collect();
+        assert_eq!(ahead, [0, 1, 2, 3, 4], "{name}");
+        assert!(
+            standings
+                .windows(2)
+                .all(|w| w[0].retry_after <= w[1].retry_after),
+            "{name}: {standings:?}"
+        );
+    }
+}
+
+#[test]
+fn a_newcomer_passes_only_an_empty_line_with_places_to_spare() {
+    let now = Instant::now();
+    for (name, store, _dir) in stores(now) {
+        assert!(store.admits_newcomer(now, 1), "{name}");
+        assert!(!store.admits_newcomer(now, 0), "{name}");
+        store.join();
+        assert!(!store.admits_newcomer(now, 10), "{name}: someone waits");
+    }
+}
+
+#[tokio::test]
+async fn a_place_is_durable_before_it_is_answered_and_a_reopened_store_keeps_the_line() {
+    let now = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("queue.json");
+    let store =
+        MemoryStore::open(LineConfig::default(), Some(file.clone()), IssuerId(1), now).unwrap();
+    let epoch = store.epoch();
+    let (place, _) = store.join();
+    assert!(!store.is_saved(place), "not on disk until saved");
+    store.save().await.unwrap();
+    assert!(store.is_saved(place));
+    tokio::time::timeout(Duration::from_secs(5), store.saved(place))
+        .await
+        .unwrap();
+    // The file is locked while its store lives: a second reception is refused.
+    assert!(
+        MemoryStore::open(LineConfig::default(), Some(file.clone()), IssuerId(2), now).is_err()
+    );
+    // Shutting down: a last save, then the file is let go.
+    let (tx, shutdown) = tokio::sync::watch::channel(false);
+    drop(tx);
+    store.persist(shutdown).await;
+    let reopened = MemoryStore::open(LineConfig::default(), Some(file), IssuerId(2), now).unwrap();
+    assert_eq!(reopened.epoch(), epoch);
+    assert_eq!(reopened.view(now).counters.issued, 1);
+    assert_eq!(reopened.honoured(), [IssuerId(1), IssuerId(2)]);
+    assert_eq!(reopened.join().0, Place(1), "no number is handed out twice");
+}
