@@ -15,7 +15,7 @@ use usher_wire::clock::unix_ms;
 use usher_wire::mgmt::Report;
 
 use crate::config::GateConfig;
-use crate::places::{ClaimRefusal, PlaceStats, Places, SessionId};
+use crate::places::{ClaimRefusal, LeaseKey, PlaceStats, Places, SessionId};
 use crate::{GateLayer, SessionInfo};
 
 /// The longest a reservation is held, however late its ticket's window says it closes.
@@ -184,8 +184,13 @@ impl Gate {
             .iter()
             .filter_map(|(k, v)| usher_ticket::ItemId::new(k).ok().map(|id| (id, *v)))
             .collect();
-        let (granted, units) =
-            lock(&self.places).grant((link, lease), places, &wanted, ttl, self.clock.instant());
+        let (granted, units) = lock(&self.places).grant(
+            LeaseKey { link, lease },
+            places,
+            &wanted,
+            ttl,
+            self.clock.instant(),
+        );
         (
             granted,
             units.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
@@ -238,7 +243,7 @@ impl Gate {
                 let left = Duration::from_millis(n.expires_at_ms.saturating_sub(now_ms))
                     .min(MAX_TICKET_LIFE)
                     + self.config.skew;
-                if !places.note((link, lease), ticket, item, now + left, now) {
+                if !places.note(LeaseKey { link, lease }, ticket, item, now + left, now) {
                     refused.push(ticket);
                 }
             }

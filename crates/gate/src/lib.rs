@@ -8,10 +8,19 @@
 //!
 //! # Layout
 //! - [`Gate`] (`gate.rs`): shared state: keys, [`places`], epoch, reports.
-//! - [`places`]: the notice/session state machine and the capacity count. Pure; time passed in.
-//! - [`GateLayer`] (`layer.rs`): the tower layer for axum apps: claim, session, open paths.
-//! - [`link`]: the management connection the shop dials to the reception.
-//! - [`SessionInfo`] and [`ORDER_COMPLETE_HEADER`]: the contract with the app behind the gate.
+//! - [`places`] (`places/`): the notice/session state machine and the capacity count. Pure; time
+//!   passed in. `mod.rs` holds [`places::Places`] and the rules that move a place between its
+//!   parts: `leases.rs` (places granted to receptions in advance), `notices.rs` (each ticket's
+//!   reservation and claim), `sessions.rs` ([`SessionId`] and the sessions); `tests.rs`.
+//! - `stock.rs`: units of stock held for admitted buyers, so nobody admitted finds it sold out.
+//! - [`GateLayer`] (`layer.rs`): the tower layer for axum apps: claim, session, open paths;
+//!   `refusal.rs`: its refusals (the code, a link back, nothing of the content).
+//! - [`link`] (`link/`): the management connection the shop dials to the reception: `mod.rs`
+//!   reconnects, `socket.rs` dials and frames, `handshake.rs` authenticates, `connection.rs`
+//!   reports and answers each message.
+//! - [`GateConfig`] (`config.rs`): what a gate is told at start-up.
+//! - [`SessionInfo`] and [`ORDER_COMPLETE_HEADER`] (`session.rs`): the contract with the app
+//!   behind the gate.
 //!
 //! Deliberately absent: no call to the reception when verifying; the ticket text is never logged.
 

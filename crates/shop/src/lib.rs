@@ -11,8 +11,10 @@
 //! - `routes`: [`router`], the HTTP handlers; `pages`: their HTML; `error`: the one type that turns
 //!   a failure into a response (the usher error body, or a small page for browsers); `accept`: JSON
 //!   or HTML from `Accept`; `download`: the bytes a download item delivers.
-//! - [`Shop`]: the cheap-to-clone handle (catalogue + store) the router and the gate's load reports
-//!   share.
+//! - [`Shop`] (`shop.rs`): the cheap-to-clone handle (catalogue + store) the router and the gate's
+//!   load reports share.
+//! - `load`: [`report_load`] and [`refresh_load`], the shop's part of the gate's load reports
+//!   (stock, orders, memory), refreshed on every report tick.
 //!
 //! # Data flow
 //! The gate claims a buyer's ticket and passes requests on `/items/{item}` with an
@@ -37,12 +39,14 @@ pub mod store;
 mod accept;
 mod download;
 mod error;
+mod load;
 mod pages;
 mod routes;
 mod shop;
 
 pub use api::{Purchase, Receipt};
 pub use catalogue::{Catalogue, CatalogueError, Item, Kind};
+pub use load::{refresh_load, report_load};
 pub use order::Order;
 pub use routes::{MAX_PATH_BYTES, MAX_QUERY_BYTES, router};
 pub use shop::Shop;

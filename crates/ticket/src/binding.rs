@@ -11,8 +11,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use serde::{Serialize, Serializer};
 use thiserror::Error;
 
-use crate::SealError;
-use crate::envelope::{RawBuf, put};
+use crate::error::SealError;
+use crate::format::{RawBuf, put};
 
 /// How wide a binding is, per address family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -13,64 +13,31 @@
 
 use std::sync::{Arc, LazyLock};
 
-use arrayvec::ArrayVec;
 use base64::Engine as _;
 use base64::engine::Simd;
 use base64::engine::general_purpose::NO_PAD;
 use ring::aead::{Aad, LessSafeKey, NONCE_LEN, Nonce};
 
+use crate::binding::Binding;
+use crate::derive::{Secret, issuer_subkey};
+use crate::error::SealError;
+use crate::format::{Kind, MAX_RAW, RawBuf, VERSION, put};
 use crate::ids::{IssuerId, ItemId, KeyId, MAX_SERVER_ID_LEN, TicketId};
 use crate::issuer::Issuer;
-use crate::keys::{Secret, issuer_subkey};
 use crate::rejection::Rejection;
-use crate::{Binding, SealError};
 
 /// base64url without padding, canonical (no stray trailing bits), with the AVX2/NEON kernels when
 /// the CPU has them (detected once).
 static BASE64: LazyLock<Simd> = LazyLock::new(|| Simd::url_safe(NO_PAD));
 
-/// Format version in the high nibble of the first byte.
-const VERSION: u8 = 1;
 /// AES-256-GCM tag length.
 pub(crate) const TAG_LEN: usize = 16;
 /// Header bytes before the scope.
 pub(crate) const HEADER_FIXED: usize = 1 + 2 + 8 + 8 + 1;
 /// Byte offset of the serial inside the header.
 const SERIAL_AT: usize = 1 + 2 + 8;
-/// The largest raw token either kind can produce, with room to spare.
-pub(crate) const MAX_RAW: usize = 192;
 /// Longest token text accepted: anything longer is refused before decoding.
 pub const MAX_TOKEN_LEN: usize = MAX_RAW.div_ceil(3) * 4;
-
-/// A raw token under construction or being opened, on the stack.
-pub(crate) type RawBuf = ArrayVec<u8, MAX_RAW>;
-
-/// Which kind of token an envelope holds; part of the authenticated header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Ticket = 1,
-    Queue = 2,
-}
-
-impl Kind {
-    fn from_byte(byte: u8) -> Option<Kind> {
-        if byte >> 4 != VERSION {
-            return None;
-        }
-        match byte & 0x0F {
-            1 => Some(Kind::Ticket),
-            2 => Some(Kind::Queue),
-            _ => None,
-        }
-    }
-}
-
-/// Appends `bytes`, failing only if a token would outgrow [`MAX_RAW`], which the field limits
-/// rule out.
-pub(crate) fn put(buf: &mut RawBuf, bytes: &[u8]) -> Result<(), SealError> {
-    buf.try_extend_from_slice(bytes)
-        .map_err(|_| SealError::TooLong)
-}
 
 fn nonce(serial: u64) -> Nonce {
     let mut bytes = [0u8; NONCE_LEN];

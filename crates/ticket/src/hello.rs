@@ -4,8 +4,8 @@
 
 use ring::hmac;
 
+use crate::derive::Secret;
 use crate::ids::{Epoch, ServerId};
-use crate::keys::Secret;
 
 const LABEL: &[u8] = b"usher v1 hello";
 /// Longest challenge nonce used in the MAC.

@@ -2,8 +2,12 @@
 
 use serde::Serialize;
 
-use crate::envelope::{Kind, Opened};
-use crate::{QueueToken, Rejection, ServerId, Ticket};
+use crate::envelope::Opened;
+use crate::format::Kind;
+use crate::ids::ServerId;
+use crate::queue::QueueToken;
+use crate::rejection::Rejection;
+use crate::ticket::Ticket;
 
 /// An opened token of either kind, serialised with a `kind` field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::SealError;
+use crate::error::SealError;
 use crate::ids::IssuerId;
 
 /// Serials stop here, far before the counter could wrap and repeat a nonce.

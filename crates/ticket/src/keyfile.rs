@@ -39,8 +39,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::derive::Secret;
+use crate::error::MAX_KEYS;
 use crate::ids::{KeyId, ServerId};
-use crate::keys::{Keyring, MAX_KEYS, Secret, ServerKey, ServerKeys};
+use crate::keys::{Keyring, ServerKey, ServerKeys};
 
 /// The format version this code reads and writes.
 pub const FORMAT: u32 = 1;

@@ -8,14 +8,24 @@
 //! and writing key files ([`keyfile`]).
 //!
 //! # Layout
-//! - [`keys`]: master [`Keyring`] → per-server [`ServerKeys`] → per-issuer sealing subkeys (HKDF-SHA256).
+//! Modules point one way: `error`, `ids`, `rejection` and `format` at the ground; `derive` (key
+//! material) ← `envelope` ← `subkeys` ← `ticket` / `queue` ← `inspect` ← `keys` ← [`keyfile`].
+//! - [`keys`]: who holds which key: the master [`Keyring`] → per-server [`ServerKeys`].
+//! - `derive.rs`: [`Secret`] and the HKDF-SHA256 steps from a master key to an issuer's sealing
+//!   subkey.
+//! - `subkeys.rs`: the subkeys a verifier holds per key id and admitted issuer.
+//! - `envelope.rs`: the sealed envelope both kinds of token share; `format.rs` its version-and-kind
+//!   byte and raw buffer.
 //! - [`keyfile`]: the TOML key-file format, written 0600 and refused when others can read it.
-//! - [`Issuer`]: one sealing process, a random 64-bit id and a nonce counter.
-//! - [`TicketSealer`] / [`TicketOpener`]: seal and verify tickets; [`QueueSealer`] / [`QueueOpener`]
-//!   the same for queue tokens. A verifier yields the fields or a [`Rejection`], each of which maps
-//!   to one wire [`usher_wire::Code`].
+//! - [`Issuer`] (`issuer.rs`): one sealing process, a random 64-bit id and a nonce counter.
+//! - [`TicketSealer`] / [`TicketOpener`] (`ticket.rs`): seal and verify tickets; [`QueueSealer`] /
+//!   [`QueueOpener`] (`queue.rs`) the same for queue tokens. A verifier yields the fields or a
+//!   [`Rejection`] (`rejection.rs`), each of which maps to one wire [`usher_wire::Code`].
+//! - [`Inspection`] (`inspect.rs`): a token read for an operator, never to admit anyone.
+//! - [`SealError`] and [`KeyError`] (`error.rs`): why a seal or a key operation failed.
 //! - [`hello`]: HMAC authentication of a server on the management channel.
 //! - [`Binding`] / [`BindingPolicy`]: the client address prefix a token is bound to.
+//! - [`ids`]: the ids tokens carry (server, item, key, issuer, ticket, epoch).
 //!
 //! # Why nonces never repeat
 //! Tokens are sealed with ring's AES-256-GCM (the fastest well-kept AEAD measured here), whose
@@ -42,7 +52,10 @@
 //! (32 and 64 bytes) give at most 161 bytes, 215 characters.
 
 pub mod binding;
+mod derive;
 mod envelope;
+mod error;
+mod format;
 pub mod hello;
 pub mod ids;
 mod inspect;
@@ -51,10 +64,12 @@ pub mod keyfile;
 pub mod keys;
 mod queue;
 mod rejection;
+mod subkeys;
 mod ticket;
 
 pub use binding::{Binding, BindingPolicy};
 pub use envelope::MAX_TOKEN_LEN;
+pub use error::SealError;
 pub use ids::{Epoch, InvalidId, IssuerId, ItemId, KeyId, ServerId, TicketId};
 pub use inspect::Inspection;
 pub use issuer::Issuer;
@@ -62,6 +77,4 @@ pub use keyfile::{KeyFile, KeyFileError};
 pub use keys::{KeyError, Keyring, MAX_ISSUERS, Secret, ServerKeys};
 pub use queue::{QueueContext, QueueOpener, QueueSealer, QueueSpec, QueueToken};
 pub use rejection::Rejection;
-pub use ticket::{
-    DEFAULT_SKEW, SealError, Ticket, TicketOpener, TicketSealer, TicketSpec, VerifyContext,
-};
+pub use ticket::{DEFAULT_SKEW, Ticket, TicketOpener, TicketSealer, TicketSpec, VerifyContext};

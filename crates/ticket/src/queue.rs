@@ -10,12 +10,16 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::envelope::{Envelope, Header, Kind, MAX_RAW, Reader, SealingKey};
-use crate::ids::{Epoch, ItemId, KeyId, TicketId};
+use crate::binding::Binding;
+use crate::derive::Secret;
+use crate::envelope::{Envelope, Header, Reader, SealingKey};
+use crate::error::{KeyError, SealError};
+use crate::format::{Kind, MAX_RAW};
+use crate::ids::{Epoch, IssuerId, ItemId, KeyId, TicketId};
 use crate::issuer::Issuer;
-use crate::keys::{KeyError, Secret, Subkeys};
+use crate::rejection::Rejection;
+use crate::subkeys::Subkeys;
 use crate::ticket::{DEFAULT_SKEW, check_window, unix_ms};
-use crate::{Binding, IssuerId, Rejection, SealError};
 
 /// What a reception puts in a queue token.
 #[derive(Debug, Clone, Copy)]

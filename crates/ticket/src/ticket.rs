@@ -9,11 +9,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::envelope::{Envelope, Header, Kind, MAX_RAW, Reader, SealingKey};
-use crate::ids::{Epoch, ItemId, KeyId, ServerId, TicketId};
+use crate::binding::Binding;
+use crate::derive::Secret;
+use crate::envelope::{Envelope, Header, Reader, SealingKey};
+use crate::error::{KeyError, SealError};
+use crate::format::{Kind, MAX_RAW};
+use crate::ids::{Epoch, IssuerId, ItemId, KeyId, ServerId, TicketId};
 use crate::issuer::Issuer;
-use crate::keys::{KeyError, Secret, Subkeys};
-use crate::{Binding, IssuerId, Rejection};
+use crate::rejection::Rejection;
+use crate::subkeys::Subkeys;
 
 /// The clock-skew allowance a verifier grants on each side of a window unless told otherwise.
 pub const DEFAULT_SKEW: Duration = Duration::from_secs(2);
@@ -89,23 +93,6 @@ impl Ticket {
             item,
         })
     }
-}
-
-/// Why a token could not be sealed. Field limits make these rare; none is a client's doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum SealError {
-    /// The window is empty, longer than 65,535 s, or starts outside 1970..2106.
-    #[error("the ticket window must start between 1970 and 2106 and last 1 to 65535 seconds")]
-    Window,
-    /// A hand-built binding with a prefix wider than its family or host bits set.
-    #[error("the binding's prefix is too long for its family or has host bits set")]
-    Binding,
-    /// The token would exceed the format's size.
-    #[error("the token would be too long")]
-    TooLong,
-    /// This issuer has sealed 2^63 tokens; start a new one.
-    #[error("this issuer's serials are used up; start a new issuer")]
-    SerialsExhausted,
 }
 
 /// Seals tickets for one shop under the active key, for one issuer. Cheap to call from many

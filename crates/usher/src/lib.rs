@@ -22,7 +22,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use usher_gate::link::LinkConfig;
-use usher_gate::{AppLoad, Gate, GateConfig};
+use usher_gate::{Gate, GateConfig};
 use usher_reception::{Reception, ReceptionConfig};
 use usher_shop::{Catalogue, Shop};
 use usher_ticket::{Keyring, ServerKeys};
@@ -137,8 +137,8 @@ pub async fn start_shop(
     let management_addr = management.local_addr()?;
 
     // The app's part of the load report, refreshed before the first report goes up.
-    refresh_app_load(&gate, &shop).await;
-    tokio::spawn(app_load_loop(
+    usher_shop::refresh_load(&gate, &shop).await;
+    tokio::spawn(usher_shop::report_load(
         Arc::clone(&gate),
         shop.clone(),
         setup.report_every,
@@ -205,58 +205,6 @@ pub fn pace_factor(load: f64) -> f64 {
     } else {
         10.0 * load.max(1.0)
     }
-}
-
-async fn refresh_app_load(gate: &Gate, shop: &Shop) {
-    let seen = gate.completions();
-    let stock = match shop.stock().await {
-        Ok(stock) => stock,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read stock");
-            return;
-        }
-    };
-    let orders_completed = shop.orders_completed().await.unwrap_or(0);
-    let memory_bytes = resident_memory().await;
-    gate.set_app_load(
-        seen,
-        AppLoad {
-            stock,
-            orders_completed,
-            memory_bytes,
-        },
-    );
-}
-
-async fn app_load_loop(
-    gate: Arc<Gate>,
-    shop: Shop,
-    every: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut tick = tokio::time::interval(every);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                gate.sweep();
-                refresh_app_load(&gate, &shop).await;
-            }
-            _ = shutdown.changed() => return,
-        }
-    }
-}
-
-/// Resident set size of this process, from procfs (0 where there is none).
-async fn resident_memory() -> u64 {
-    let Ok(statm) = tokio::fs::read_to_string("/proc/self/statm").await else {
-        return 0;
-    };
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
 }
 
 #[cfg(test)]

@@ -1,0 +1,255 @@
+//! The places state machine: capacity, claims, leases, stock, expiry.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use usher_ticket::{ItemId, TicketId};
+
+use super::{ClaimRefusal, LeaseKey, Places, SessionId};
+
+fn tid(n: u64) -> TicketId {
+    TicketId {
+        issuer: usher_ticket::IssuerId(1),
+        serial: n,
+    }
+}
+
+/// Lease `lease` of management link `link`.
+fn lease(link: u64, lease: u64) -> LeaseKey {
+    LeaseKey { link, lease }
+}
+
+fn item() -> ItemId {
+    ItemId::new("concert").unwrap()
+}
+
+const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1));
+const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
+
+#[test]
+fn reservations_stop_at_capacity_and_high_water_never_passes_it() {
+    let now = Instant::now();
+    let mut p = Places::new(3, Duration::from_secs(600));
+    let exp = now + Duration::from_secs(30);
+    assert!(p.reserve(tid(1), item(), exp, now));
+    assert!(p.reserve(tid(2), item(), exp, now));
+    assert!(p.reserve(tid(3), item(), exp, now));
+    assert!(!p.reserve(tid(4), item(), exp, now));
+    assert!(
+        p.reserve(tid(3), item(), exp, now),
+        "a resent notice is idempotent"
+    );
+    assert_eq!(p.stats().high_water, 3);
+    assert_eq!(p.stats().in_use(), 3);
+    // A released reservation gives its place back; a resent notice for it is not granted.
+    p.release(tid(3));
+    assert_eq!(p.stats().in_use(), 2);
+    assert!(p.reserve(tid(4), item(), exp, now));
+    assert!(!p.reserve(tid(5), item(), exp, now));
+    // A claimed ticket is not released: its session keeps the place.
+    let (_, _) = p.claim(tid(4), A, now).unwrap();
+    p.release(tid(4));
+    assert_eq!(p.stats().in_use(), 3);
+    // A resent notice for a claimed ticket is not a new grant.
+    assert!(!p.reserve(tid(4), item(), exp, now));
+}
+
+/// Guards the expiry queue that replaced a pass over every notice per sweep: what ran out
+/// is freed, what did not is untouched (also when an older entry of the same ticket is
+/// still queued), and a claimed notice lives as long as its session.
+#[test]
+fn sweeping_frees_exactly_what_ran_out() {
+    let now = Instant::now();
+    let mut p = Places::new(10, Duration::from_secs(600));
+    let soon = now + Duration::from_secs(1);
+    let late = now + Duration::from_secs(60);
+    assert!(p.reserve(tid(1), item(), soon, now));
+    assert!(p.reserve(tid(2), item(), late, now));
+    assert!(p.reserve(tid(3), item(), soon, now));
+    let (session, _) = p.claim(tid(3), A, now).unwrap();
+    // Released, then noticed again with a later window: the early entry must not free it.
+    p.release(tid(2));
+    assert!(p.reserve(tid(2), item(), late, now));
+    p.sweep(soon);
+    assert_eq!(p.stats().reserved, 1, "tid 1 freed, tid 2 kept");
+    assert_eq!(p.stats().sessions, 1);
+    assert_eq!(p.claim(tid(1), A, soon), Err(ClaimRefusal::NotNotified));
+    // The claimed ticket still answers with its session after its window.
+    let after = soon + Duration::from_secs(5);
+    p.sweep(after);
+    assert_eq!(p.claim(tid(3), A, after), Ok((session, false)));
+    p.sweep(late);
+    assert_eq!(p.stats().reserved, 0);
+}
+
+#[test]
+fn claim_turns_a_reservation_into_a_session_once() {
+    let now = Instant::now();
+    let mut p = Places::new(2, Duration::from_secs(600));
+    assert_eq!(p.claim(tid(9), A, now), Err(ClaimRefusal::NotNotified));
+    p.reserve(tid(1), item(), now + Duration::from_secs(30), now);
+    let (s, fresh) = p.claim(tid(1), A, now).unwrap();
+    assert!(fresh);
+    assert_eq!(p.stats().sessions, 1);
+    assert_eq!(p.stats().reserved, 0);
+    // The same client again: the same session.
+    assert_eq!(p.claim(tid(1), A, now), Ok((s, false)));
+    // Anyone else: used.
+    assert_eq!(p.claim(tid(1), B, now), Err(ClaimRefusal::Used));
+    assert!(p.touch(s, "concert", now).is_some());
+    assert!(p.touch(s, "opera", now).is_none());
+}
+
+#[test]
+fn leases_count_against_capacity_until_used_or_expired() {
+    let now = Instant::now();
+    let mut p = Places::new(10, Duration::from_secs(600));
+    let exp = now + Duration::from_secs(30);
+    p.reserve(tid(100), item(), exp, now);
+    assert_eq!(
+        p.grant(lease(1, 1), 6, &[], Duration::from_secs(2), now).0,
+        6
+    );
+    assert_eq!(
+        p.grant(lease(2, 1), 6, &[], Duration::from_secs(2), now).0,
+        3,
+        "only what is free"
+    );
+    assert_eq!(p.stats().in_use(), 10);
+    assert!(
+        !p.reserve(tid(101), item(), exp, now),
+        "leases hold their places"
+    );
+    // A notice moves a place from the lease to a reservation: in use does not change.
+    assert!(p.note(lease(1, 1), tid(1), item(), exp, now));
+    assert_eq!(p.stats().leased, 8);
+    assert_eq!(p.stats().reserved, 2);
+    assert_eq!(p.stats().in_use(), 10);
+    assert!(
+        p.note(lease(1, 1), tid(1), item(), exp, now),
+        "a resent notice is idempotent"
+    );
+    assert_eq!(p.stats().in_use(), 10);
+    // The leases expire: their unused places come back; the reservations stay.
+    let later = now + Duration::from_secs(3);
+    p.sweep(later);
+    assert_eq!(p.stats().leased, 0);
+    assert_eq!(p.stats().in_use(), 2);
+    assert!(p.stats().high_water <= 10);
+}
+
+#[test]
+fn units_of_stock_are_held_from_admission_to_order() {
+    let now = Instant::now();
+    let exp = now + Duration::from_secs(30);
+    let mut p = Places::new(10, Duration::from_secs(600));
+    p.set_stock(
+        0,
+        &std::collections::BTreeMap::from([("concert".to_owned(), 3)]),
+    );
+    // A lease asks for 5 units and gets the 3 there are.
+    let (places, units) = p.grant(lease(1, 1), 5, &[(item(), 5)], Duration::from_secs(2), now);
+    assert_eq!((places, units), (5, vec![(item(), 3)]));
+    assert_eq!(p.stock().1["concert"], 0);
+    // Nobody else is admitted for it meanwhile.
+    assert!(!p.reserve(tid(9), item(), exp, now));
+    // Three notices use the lease's units; a fourth finds none.
+    for n in 1..=3 {
+        assert!(p.note(lease(1, 1), tid(n), item(), exp, now));
+    }
+    assert!(!p.note(lease(1, 1), tid(4), item(), exp, now));
+    // One order completes: its unit is sold; one buyer walks away: its unit comes back.
+    let (s1, _) = p.claim(tid(1), A, now).unwrap();
+    p.complete(s1, now);
+    p.release(tid(2));
+    assert_eq!(p.stock().0["concert"], 2);
+    assert_eq!(p.stock().1["concert"], 1);
+    // A store reading taken before that sale is ignored.
+    p.set_stock(
+        0,
+        &std::collections::BTreeMap::from([("concert".to_owned(), 3)]),
+    );
+    assert_eq!(p.stock().0["concert"], 2);
+}
+
+#[test]
+fn a_late_notice_gets_a_place_only_if_one_is_free() {
+    let now = Instant::now();
+    let mut p = Places::new(2, Duration::from_secs(600));
+    let exp = now + Duration::from_secs(30);
+    assert_eq!(
+        p.grant(lease(1, 1), 2, &[], Duration::from_secs(1), now).0,
+        2
+    );
+    let later = now + Duration::from_secs(2);
+    // The lease ran out before its notices arrived; someone else took the places meanwhile.
+    assert!(p.reserve(tid(50), item(), exp, later));
+    assert!(p.reserve(tid(51), item(), exp, later));
+    assert!(
+        !p.note(lease(1, 1), tid(1), item(), exp, later),
+        "no place: refused"
+    );
+    assert_eq!(p.claim(tid(1), A, later), Err(ClaimRefusal::NotNotified));
+    assert!(p.stats().high_water <= 2);
+}
+
+#[test]
+fn completion_frees_the_place_and_kills_the_ticket() {
+    let now = Instant::now();
+    let mut p = Places::new(1, Duration::from_secs(600));
+    p.reserve(tid(1), item(), now + Duration::from_secs(30), now);
+    let (s, _) = p.claim(tid(1), A, now).unwrap();
+    p.complete(s, now);
+    assert_eq!(p.stats().in_use(), 0);
+    assert_eq!(p.claim(tid(1), A, now), Err(ClaimRefusal::Used));
+    assert!(p.touch(s, "concert", now).unwrap().completed);
+    assert!(p.reserve(tid(2), item(), now + Duration::from_secs(30), now));
+}
+
+#[test]
+fn unclaimed_reservations_expire_with_their_ticket() {
+    let now = Instant::now();
+    let mut p = Places::new(1, Duration::from_secs(600));
+    p.reserve(tid(1), item(), now + Duration::from_secs(30), now);
+    assert!(!p.reserve(tid(2), item(), now + Duration::from_secs(30), now));
+    let later = now + Duration::from_secs(31);
+    assert!(p.reserve(tid(2), item(), later + Duration::from_secs(30), later));
+    assert_eq!(p.claim(tid(1), A, later), Err(ClaimRefusal::NotNotified));
+}
+
+/// Guards the per-request paths that no longer sweep every notice (a sweep per request made
+/// admissions slow down as notices piled up): they must still expire what they touch.
+#[test]
+fn claim_and_touch_expire_what_they_touch_without_a_sweep() {
+    let now = Instant::now();
+    let mut p = Places::new(2, Duration::from_secs(5));
+    p.reserve(tid(1), item(), now + Duration::from_secs(1), now);
+    p.reserve(tid(2), item(), now + Duration::from_secs(30), now);
+    let (s, _) = p.claim(tid(2), A, now).unwrap();
+    let later = now + Duration::from_secs(6);
+    assert_eq!(p.claim(tid(1), A, later), Err(ClaimRefusal::NotNotified));
+    assert!(p.touch(s, "concert", later).is_none());
+    assert_eq!(p.stats().in_use(), 0);
+}
+
+#[test]
+fn idle_sessions_end_and_free_their_place() {
+    let now = Instant::now();
+    let mut p = Places::new(1, Duration::from_secs(5));
+    p.reserve(tid(1), item(), now + Duration::from_secs(30), now);
+    let (s, _) = p.claim(tid(1), A, now).unwrap();
+    let later = now + Duration::from_secs(6);
+    assert!(p.touch(s, "concert", later).is_none());
+    assert_eq!(p.stats().in_use(), 0);
+    // Within the ticket's window the ticket is dead, not re-usable.
+    assert_eq!(p.claim(tid(1), A, later), Err(ClaimRefusal::Used));
+}
+
+#[test]
+fn session_ids_round_trip_and_debug_hides_them() {
+    let id = SessionId::random().unwrap();
+    assert_eq!(SessionId::from_hex(&id.to_string()), Some(id));
+    assert_eq!(SessionId::from_hex("zz"), None);
+    assert_eq!(SessionId::from_hex(&"é".repeat(16)), None);
+    assert!(format!("{id:?}").len() < 20);
+}
