@@ -61,11 +61,70 @@ impl GateConfig {
         format!("usher-{}-{}", self.server, item)
     }
 
+    /// Checks the settings an operator may set, so that no way of starting a gate (the binary,
+    /// the demo, a test) runs one without places or with an idle timeout out of range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=MAX_CAPACITY).contains(&self.capacity) {
+            return Err(ConfigError::Capacity(self.capacity));
+        }
+        if self.idle_timeout < Duration::from_secs(1) || self.idle_timeout > MAX_IDLE_TIMEOUT {
+            return Err(ConfigError::IdleTimeout(self.idle_timeout));
+        }
+        Ok(())
+    }
+
     /// Where a refused client for `item` starts again.
     pub fn retry_url(&self, item: Option<&str>) -> String {
         match item {
             Some(item) => format!("{}/order/{item}", self.reception_url),
             None => format!("{}/", self.reception_url),
         }
+    }
+}
+
+/// The most places one gate counts.
+pub const MAX_CAPACITY: u32 = 10_000_000;
+
+/// The longest [`GateConfig::idle_timeout`]: a day.
+pub const MAX_IDLE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// A [`GateConfig`] setting out of range; the messages name the settings as operators write
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// [`GateConfig::capacity`] is 0 or over [`MAX_CAPACITY`].
+    #[error("capacity must be 1 to 10,000,000")]
+    Capacity(u32),
+    /// [`GateConfig::idle_timeout`] is under 1 s or over [`MAX_IDLE_TIMEOUT`].
+    #[error("idle_timeout must be 1 s to 24 h")]
+    IdleTimeout(Duration),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(capacity: u32) -> GateConfig {
+        GateConfig::new(ServerId::new("shop-a").unwrap(), capacity, "http://x")
+    }
+
+    #[test]
+    fn the_defaults_are_valid() {
+        assert_eq!(config(10).validate(), Ok(()));
+        assert_eq!(config(MAX_CAPACITY).validate(), Ok(()));
+    }
+
+    #[test]
+    fn settings_out_of_range_are_refused() {
+        assert_eq!(config(0).validate(), Err(ConfigError::Capacity(0)));
+        let refused = config(MAX_CAPACITY + 1).validate().unwrap_err();
+        assert_eq!(refused.to_string(), "capacity must be 1 to 10,000,000");
+        let mut c = config(10);
+        c.idle_timeout = Duration::from_millis(999);
+        assert!(matches!(c.validate(), Err(ConfigError::IdleTimeout(_))));
+        c.idle_timeout = MAX_IDLE_TIMEOUT + Duration::from_millis(1);
+        assert!(matches!(c.validate(), Err(ConfigError::IdleTimeout(_))));
+        c.idle_timeout = MAX_IDLE_TIMEOUT;
+        assert_eq!(c.validate(), Ok(()));
     }
 }

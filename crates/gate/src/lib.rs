@@ -34,6 +34,7 @@ mod session;
 mod stock;
 
 pub use config::GateConfig;
+pub use config::{ConfigError, MAX_CAPACITY, MAX_IDLE_TIMEOUT};
 pub use gate::{AppLoad, ClaimError, Gate, MAX_TICKET_LIFE};
 pub use layer::{GateLayer, GateService};
 pub use places::{PlaceStats, SessionId};

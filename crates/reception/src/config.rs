@@ -149,4 +149,110 @@ impl ReceptionConfig {
             policy: crate::policy::PolicyKind::LeastLoaded,
         }
     }
+
+    /// Checks the settings an operator may set, so that no way of starting a reception (the
+    /// binary, the demo, a test) runs one with a ticket life, margin or hold out of range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.shops.len() > MAX_SHOPS {
+            return Err(ConfigError::TooManyShops(self.shops.len()));
+        }
+        if let Some(shop) = self
+            .shops
+            .iter()
+            .find(|s| !(s.url.starts_with("http://") || s.url.starts_with("https://")))
+        {
+            return Err(ConfigError::ShopUrl {
+                id: shop.id,
+                url: shop.url.clone(),
+            });
+        }
+        if !(1..=3600).contains(&self.ticket_ttl.as_secs()) {
+            return Err(ConfigError::TicketTtl(self.ticket_ttl));
+        }
+        if !(0.0..=1.0).contains(&self.tie_margin) {
+            return Err(ConfigError::TieMargin(self.tie_margin));
+        }
+        if self.queue.hold > MAX_QUEUE_HOLD {
+            return Err(ConfigError::QueueHold(self.queue.hold));
+        }
+        Ok(())
+    }
+}
+
+/// The longest a client near the front may be held: a held request ties up a connection, and
+/// the server cuts a silent one at 10 s.
+pub const MAX_QUEUE_HOLD: Duration = Duration::from_secs(5);
+
+/// A [`ReceptionConfig`] setting out of range; the messages name the settings as operators write
+/// them.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    /// More shops than [`MAX_SHOPS`].
+    #[error("{0} shops configured; one reception serves at most {MAX_SHOPS}")]
+    TooManyShops(usize),
+    /// A shop's URL is not http(s): buyers could not be sent there.
+    #[error("shop {id}: {url:?} is not an http(s) URL")]
+    ShopUrl {
+        /// The shop.
+        id: ServerId,
+        /// Its URL as configured.
+        url: String,
+    },
+    /// [`ReceptionConfig::ticket_ttl`] is under 1 s or over 1 h.
+    #[error("ticket_ttl must be 1 s to 1 h")]
+    TicketTtl(Duration),
+    /// [`ReceptionConfig::tie_margin`] is outside 0 to 1.
+    #[error("tie_margin must be within 0 to 1")]
+    TieMargin(f64),
+    /// [`QueueSettings::hold`] is over [`MAX_QUEUE_HOLD`].
+    #[error("queue_hold must be at most 5s")]
+    QueueHold(Duration),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(url: &str) -> ReceptionConfig {
+        let shop = ShopEntry {
+            id: ServerId::new("shop-a").unwrap(),
+            url: url.into(),
+        };
+        ReceptionConfig::new(vec![shop], "http://127.0.0.1:8080")
+    }
+
+    #[test]
+    fn the_defaults_are_valid() {
+        assert_eq!(config("http://127.0.0.1:8081").validate(), Ok(()));
+    }
+
+    #[test]
+    fn settings_out_of_range_are_refused() {
+        let mut c = config("http://127.0.0.1:8081");
+        c.ticket_ttl = Duration::from_millis(900);
+        assert!(matches!(c.validate(), Err(ConfigError::TicketTtl(_))));
+        c.ticket_ttl = Duration::from_secs(3601);
+        assert!(matches!(c.validate(), Err(ConfigError::TicketTtl(_))));
+        c.ticket_ttl = Duration::from_secs(3600);
+        assert_eq!(c.validate(), Ok(()));
+
+        c.tie_margin = 1.5;
+        assert_eq!(c.validate(), Err(ConfigError::TieMargin(1.5)));
+        c.tie_margin = 1.0;
+
+        c.queue.hold = Duration::from_secs(6);
+        let refused = c.validate().unwrap_err();
+        assert_eq!(refused.to_string(), "queue_hold must be at most 5s");
+        c.queue.hold = MAX_QUEUE_HOLD;
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_shop_that_is_not_http_is_refused() {
+        let refused = config("ftp://127.0.0.1").validate().unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            r#"shop shop-a: "ftp://127.0.0.1" is not an http(s) URL"#
+        );
+    }
 }

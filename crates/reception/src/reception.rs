@@ -21,7 +21,7 @@ use usher_wire::Clock;
 use usher_wire::status::ReceptionStatus;
 
 use crate::admit::{Admit, TicketDesk};
-use crate::config::{MAX_SHOPS, ReceptionConfig};
+use crate::config::ReceptionConfig;
 use crate::outcome::Outcome;
 use crate::room::in_flight::InFlight;
 use crate::room::state::StateError;
@@ -34,9 +34,9 @@ const SAVE_WAIT: Duration = Duration::from_secs(2);
 /// Why a reception could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// More shops than [`MAX_SHOPS`].
-    #[error("{0} shops configured; one reception serves at most {MAX_SHOPS}")]
-    TooManyShops(usize),
+    /// A setting is out of range ([`ReceptionConfig::validate`]).
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// The system gave no randomness for the issuer id.
     #[error("no randomness for an issuer id: {0}")]
     Random(#[from] getrandom::Error),
@@ -63,16 +63,15 @@ pub struct Reception {
 }
 
 impl Reception {
-    /// A reception for the shops in `config` (at most [`MAX_SHOPS`]), sealing with `keyring`'s
-    /// active key under a fresh random issuer id.
+    /// A reception for the shops in `config` (at most [`MAX_SHOPS`](crate::MAX_SHOPS)), sealing
+    /// with `keyring`'s active key under a fresh random issuer id. Settings out of range are
+    /// refused here, whoever built them (the CLI, the demo, a test).
     pub fn new(
         config: ReceptionConfig,
         keyring: Keyring,
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Reception>, StartError> {
-        if config.shops.len() > MAX_SHOPS {
-            return Err(StartError::TooManyShops(config.shops.len()));
-        }
+        config.validate()?;
         let issuer = Arc::new(Issuer::random()?);
         let room = WaitingRoom::new(config.queue.clone(), &keyring, &issuer, clock.instant())?;
         Ok(Arc::new(Reception {

@@ -150,6 +150,7 @@ pub async fn start_demo(setup: DemoSetup, shutdown: watch::Receiver<bool>) -> Re
     config.ping_every = Duration::from_millis(500);
     config.queue.state_file = Some(setup.data.join("queue.json"));
     config.policy = setup.policy;
+    config.validate()?;
     let reception = start_reception(
         config,
         keyring.clone(),
@@ -162,6 +163,7 @@ pub async fn start_demo(setup: DemoSetup, shutdown: watch::Receiver<bool>) -> Re
     for (id, shop, public, url) in listeners {
         let mut gate = GateConfig::new(id, shop.capacity, reception_url.clone());
         gate.walk_ins = setup.walk_ins;
+        gate.validate()?;
         let shop_setup = ShopSetup {
             gate,
             keys: keyring.derive_server(&id),

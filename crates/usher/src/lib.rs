@@ -116,6 +116,7 @@ pub async fn start_shop(
     management: TcpListener,
     shutdown: watch::Receiver<bool>,
 ) -> Result<RunningShop> {
+    setup.gate.validate()?;
     anyhow::ensure!(
         setup.keys.server() == &setup.gate.server,
         "the key file is for {}, not for {}",

@@ -58,6 +58,9 @@ fn run_server(command: Command) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
         )
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal: a log redirected to a file or a pipe stays
+        // plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = usher::serve::runtime()?;
     runtime.block_on(async move {

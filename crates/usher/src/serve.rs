@@ -449,8 +449,3 @@ impl<T: hyper::rt::Write> hyper::rt::Write for Watched<T> {
         self.project().io.poll_shutdown(cx)
     }
 }
-
-/// Parses `30s`, `200ms`, `1m`.
-pub fn duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| e.to_string())
-}

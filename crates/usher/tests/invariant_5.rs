@@ -63,10 +63,6 @@ async fn invariant_5_places_become_eligible_in_arrival_order() {
                     n += 1;
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
-                if std::env::var_os("USHER_DEBUG_CROWD").is_some() && n % 50 == 0 {
-                    let st = cluster.status();
-                    eprintln!("DBG q={} stats={:?}", st["queue"], stats);
-                }
             }
             sum / f64::from(n.max(1))
         })

@@ -120,8 +120,14 @@ pub struct Report {
 impl Report {
     /// Places in use now.
     pub fn in_use(&self) -> u32 {
-        crate::status::places_in_use(self.sessions, self.reserved, self.leased)
+        places_in_use(self.sessions, self.reserved, self.leased)
     }
+}
+
+/// Places in use at a shop: sessions, places reserved for tickets and places leased to
+/// receptions. The one sum every part uses (the gate's capacity check, reports, the crowd).
+pub fn places_in_use(sessions: u32, reserved: u32, leased: u32) -> u32 {
+    sessions.saturating_add(reserved).saturating_add(leased)
 }
 
 /// What the reception sends down.

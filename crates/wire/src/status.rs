@@ -5,16 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::mgmt::Report;
+pub use crate::mgmt::{Report, places_in_use};
 
 /// A shop's `GET /status`: its load report as it would send it now.
 pub type ShopStatus = Report;
-
-/// Places in use at a shop: sessions, places reserved for tickets and places leased to
-/// receptions. The one sum every part uses (the gate's capacity check, reports, the crowd).
-pub fn places_in_use(sessions: u32, reserved: u32, leased: u32) -> u32 {
-    sessions.saturating_add(reserved).saturating_add(leased)
-}
 
 /// The reception's `GET /status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

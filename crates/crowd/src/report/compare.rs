@@ -3,9 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::figures::Report;
+use super::goals::{self, Check};
 use super::markup::{self, PALETTE, escape};
 use super::svg::{self, BarChart, BarGroup};
-use super::{Check, Report};
 
 /// Reports put side by side, in the order given.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -65,7 +66,7 @@ fn row(report: &Report) -> String {
     let judged = |check: &Check| {
         format!(
             "<td class=\"{}\">{}</td>",
-            markup::verdict_class(check.verdict),
+            goals::verdict_class(check.verdict),
             escape(&check.shown)
         )
     };

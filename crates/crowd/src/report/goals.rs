@@ -1,7 +1,8 @@
 //! The headline figures against the goals usher is built to meet, so the page, the comparison
 //! and a runner deciding its exit status all judge a run the same way.
 
-use super::{Report, markup};
+use super::figures::Report;
+use super::markup;
 
 /// Places handed out beyond capacity: none, ever.
 pub const GOAL_OVERRUNS: u64 = 0;
@@ -58,6 +59,25 @@ impl Check {
             },
         }
     }
+}
+
+/// The class that colours a cell judged against a goal.
+pub(super) fn verdict_class(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Pass => "pass",
+        Verdict::Fail => "fail",
+        Verdict::NotMeasured => "na",
+    }
+}
+
+/// The mark shown for a verdict: a symbol and a word, so it reads without colour.
+pub(super) fn verdict_mark(verdict: Verdict) -> String {
+    let text = match verdict {
+        Verdict::Pass => "✔ pass",
+        Verdict::Fail => "✘ fail",
+        Verdict::NotMeasured => "– not measured",
+    };
+    format!(r#"<span class="{}">{text}</span>"#, verdict_class(verdict))
 }
 
 impl Report {

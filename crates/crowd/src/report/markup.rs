@@ -2,8 +2,6 @@
 //! marks and the page shell with its stylesheet (inline, since the page is a file opened
 //! offline).
 
-use super::Verdict;
-
 /// Shop ids, labels and error codes come from the run; a page that ran a shop id as script
 /// would be a page nobody could trust. The one HTML escape every part shares.
 pub(super) use usher_wire::html::escape;
@@ -33,25 +31,6 @@ pub(super) fn latency(ms: f64) -> String {
         ms if ms < 1000.0 => format!("{ms:.1}"),
         ms => format!("{ms:.0}"),
     }
-}
-
-/// The class that colours a cell judged against a goal.
-pub(super) fn verdict_class(verdict: Verdict) -> &'static str {
-    match verdict {
-        Verdict::Pass => "pass",
-        Verdict::Fail => "fail",
-        Verdict::NotMeasured => "na",
-    }
-}
-
-/// The mark shown for a verdict: a symbol and a word, so it reads without colour.
-pub(super) fn verdict_mark(verdict: Verdict) -> String {
-    let text = match verdict {
-        Verdict::Pass => "✔ pass",
-        Verdict::Fail => "✘ fail",
-        Verdict::NotMeasured => "– not measured",
-    };
-    format!(r#"<span class="{}">{text}</span>"#, verdict_class(verdict))
 }
 
 /// Colours of chart lines and bars, in order of use.

@@ -1,9 +1,10 @@
 //! [`Report::to_html`]: the run on one page, verdicts first, then the charts that explain them,
 //! then the detail (latency, errors, scenario).
 
+use super::figures::{RATE_BUCKET_MS, Report};
+use super::goals::{self, Verdict};
 use super::markup::{self, LIMIT_COLOUR, PALETTE, escape};
 use super::svg::{self, Line, LineChart};
-use super::{RATE_BUCKET_MS, Report, Verdict};
 use crate::metrics::{ESTIMATE_FLOOR_MS, Percentiles};
 
 impl Report {
@@ -69,7 +70,7 @@ impl Report {
                 escape(check.figure),
                 escape(&check.shown),
                 escape(&check.goal),
-                markup::verdict_mark(check.verdict)
+                goals::verdict_mark(check.verdict)
             ));
         }
         goals.push_str("</tbody>\n</table>\n");

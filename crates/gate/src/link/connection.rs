@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 use usher_ticket::{IssuerId, ItemId, TicketId};
 use usher_wire::mgmt::{Down, Up};
 
-use super::LinkError;
+use super::config::LinkError;
 use super::socket::{Incoming, Rx, Tx, encode, incoming};
 use crate::Gate;
 

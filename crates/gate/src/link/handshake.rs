@@ -3,7 +3,7 @@
 use futures_util::SinkExt as _;
 use usher_wire::mgmt::{Down, Up};
 
-use super::LinkError;
+use super::config::LinkError;
 use super::connection::admit;
 use super::socket::{Rx, Tx, encode, next};
 use crate::Gate;

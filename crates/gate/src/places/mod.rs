@@ -7,6 +7,7 @@
 //! - `leases.rs`: [`LeaseKey`] and the places granted to receptions in advance.
 //! - `notices.rs`: each ticket's reservation and claim state, by expiry; [`ClaimRefusal`].
 //! - `sessions.rs`: [`SessionId`] and the sessions claimed tickets and walk-ins become.
+//! - `time.rs`: deadlines that cannot overflow.
 //! - `tests.rs`: the state machine's tests.
 
 use std::collections::{BTreeMap, HashMap};
@@ -24,6 +25,7 @@ mod notices;
 mod sessions;
 #[cfg(test)]
 mod tests;
+mod time;
 
 pub use leases::LeaseKey;
 pub use notices::ClaimRefusal;
@@ -32,13 +34,7 @@ pub use sessions::SessionId;
 use leases::Leases;
 use notices::{Lookup, NoticeState, Notices};
 use sessions::{Sessions, Touched};
-
-/// `at + by`, or the far future if that would overflow (a very long configured timeout).
-fn later(at: Instant, by: Duration) -> Instant {
-    at.checked_add(by)
-        .or_else(|| at.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
-        .unwrap_or(at)
-}
+use time::later;
 
 /// The counts a report carries.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

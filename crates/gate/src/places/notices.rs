@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use usher_ticket::{ItemId, TicketId};
 
-use super::later;
 use super::sessions::SessionId;
+use super::time::later;
 use crate::stock::Stock;
 
 /// How often a claimed notice past its window is looked at again while its session lives.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use usher_ticket::{ItemId, TicketId};
 
-use super::later;
+use super::time::later;
 use crate::SessionInfo;
 
 /// A session's id: 128 random bits, written as 32 hex digits in the cookie.

@@ -56,7 +56,8 @@ impl PublicService {
         B: axum::body::HttpBody<Data = bytes::Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,
     {
-        if (request.method() == Method::GET || request.method() == Method::HEAD)
+        let head = request.method() == Method::HEAD;
+        if (head || request.method() == Method::GET)
             && let Some(item) = request.uri().path().strip_prefix("/order/")
         {
             let headers = request.headers();
@@ -65,19 +66,19 @@ impl PublicService {
             let (settled, cookie) = browser::browser_order(&self.reception, item, client, cookie);
             let form = Form::of(headers);
             return match settled {
-                Ok(outcome) => PublicFuture::Ready(Some(browser::order_answer(
-                    &self.reception,
-                    outcome,
-                    item,
-                    form,
-                    cookie,
-                ))),
+                Ok(outcome) => {
+                    let answer =
+                        browser::order_answer(&self.reception, outcome, item, form, cookie);
+                    PublicFuture::Ready(Some(if head { headers_only(answer) } else { answer }))
+                }
                 Err(pending) => {
                     let reception = Arc::clone(&self.reception);
                     let item = item.to_owned();
                     PublicFuture::Later(Box::pin(async move {
                         let outcome = reception.order_later(pending).await;
-                        browser::order_answer(&reception, outcome, &item, form, cookie)
+                        let answer =
+                            browser::order_answer(&reception, outcome, &item, form, cookie);
+                        if head { headers_only(answer) } else { answer }
                     }))
                 }
             };
@@ -144,6 +145,18 @@ fn router(reception: Arc<Reception>) -> Router {
         .with_state(reception)
 }
 
+/// The answer to a `HEAD`: the headers a `GET` would get, its length, no body (HTTP/1 drops
+/// the body by itself, HTTP/2 does not).
+fn headers_only(mut response: Response) -> Response {
+    if let Some(len) = axum::body::HttpBody::size_hint(response.body()).exact() {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    *response.body_mut() = axum::body::Body::empty();
+    response
+}
+
 /// An order is a `GET` (or `HEAD`); any other method is `405` with `Allow`.
 async fn order_method_not_allowed() -> Response {
     (
@@ -167,4 +180,66 @@ async fn style() -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
         waiting::STYLE,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt as _;
+    use usher_ticket::Keyring;
+    use usher_wire::SystemClock;
+
+    use super::*;
+    use crate::ReceptionConfig;
+
+    async fn ask(method: Method) -> (StatusCode, http::HeaderMap, bytes::Bytes) {
+        // No shop configured: every order is `503 unavailable`, with a body.
+        let config = ReceptionConfig::new(Vec::new(), "http://127.0.0.1:1");
+        let reception =
+            Reception::new(config, Keyring::generate().unwrap(), Arc::new(SystemClock)).unwrap();
+        let request = http::Request::builder()
+            .method(method)
+            .uri("/order/app")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let peer = SocketAddr::from(([127, 0, 0, 1], 1));
+        let response = service(reception).call(peer, request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        (
+            parts.status,
+            parts.headers,
+            body.collect().await.unwrap().to_bytes(),
+        )
+    }
+
+    /// Guards the hot path's `HEAD`: the headers of a `GET` and no body, also where the server
+    /// would not drop the body itself (HTTP/2).
+    #[tokio::test]
+    async fn a_head_order_gets_the_headers_of_a_get_and_no_body() {
+        let (get_status, get_headers, get_body) = ask(Method::GET).await;
+        let (status, headers, body) = ask(Method::HEAD).await;
+        assert_eq!(get_status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!get_body.is_empty());
+        assert_eq!(status, get_status);
+        assert!(body.is_empty(), "{body:?}");
+        assert_eq!(
+            headers.get(header::CONTENT_LENGTH),
+            Some(&HeaderValue::from(get_body.len()))
+        );
+        assert_eq!(
+            headers.get(header::CACHE_CONTROL),
+            get_headers.get(header::CACHE_CONTROL)
+        );
+        assert_eq!(
+            headers.get(header::RETRY_AFTER),
+            get_headers.get(header::RETRY_AFTER)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_order_by_any_other_method_is_405_with_allow() {
+        let (status, headers, _) = ask(Method::POST).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(headers.get(header::ALLOW).unwrap(), "GET,HEAD");
+        assert_eq!(headers.get(header::CACHE_CONTROL).unwrap(), "no-store");
+    }
 }

@@ -6,6 +6,11 @@
 //! (in memory, its counters in a state file) is today's one implementation. Each method is one
 //! atomic step, so a shared store can run each as one transaction. What stays per reception
 //! sits above the seam, in the room: the estimate, join limits, admissions in flight.
+//!
+//! The room calls the store with its own lock held, so one reception's steps never interleave
+//! (a claim and the standing it then reports, say). Across receptions sharing a store they can:
+//! the standing is then read a moment after the claim, which only ever finds the line further
+//! on (the head never moves back), so a client is told a position no worse than its own.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,20 +1,17 @@
 //! `usher crowd`: the patent's client by the thousand against a live usher, with a report.
+//! `one.rs` is one crowd (its settings, its run, its summary); `compare.rs` runs it against
+//! several systems.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
-use usher::serve::duration;
-use usher_crowd::Report;
-use usher_crowd::run::{Arrival, Live, Run, Scenario, Target};
+use usher_crowd::run::Target;
+
+use one::{OutputArgs, ScenarioArgs, crowd, summary};
 
 mod compare;
-
-/// Most buyers one crowd runs.
-const MAX_CLIENTS: u64 = 1_000_000;
+mod one;
 
 /// Settings of `usher crowd`.
 #[derive(Debug, Args)]
@@ -56,131 +53,6 @@ enum CrowdCommand {
     Compare(compare::CompareArgs),
 }
 
-/// What the crowd does, shared by `usher crowd` and `usher crowd compare`.
-#[derive(Debug, Args)]
-struct ScenarioArgs {
-    /// How many buyers (at most 1,000,000).
-    #[arg(long, default_value_t = 100, value_name = "N")]
-    clients: u64,
-    /// When they arrive: `flash` (all at once), `steady:RATE` (per second), or
-    /// `ramp:FROM:TO:SECONDS`.
-    #[arg(long, default_value = "flash", value_name = "PATTERN")]
-    arrival: String,
-    /// What they buy (the demo's `app` has a million in stock; its `concert` only 50 a shop).
-    #[arg(long, default_value = "app", value_name = "ITEM")]
-    item: String,
-    /// Share of buyers who walk away after their first wait answer (0 to 1).
-    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
-    abandon: f64,
-    /// Share of admitted buyers who never open their ticket (0 to 1).
-    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
-    abandon_admitted: f64,
-    /// How long an admitted buyer stays at the shop before buying.
-    #[arg(long, default_value = "1s", value_parser = duration, value_name = "DURATION")]
-    hold: Duration,
-    /// Give every buyer its own source address in 127.0.0.0/8 (loopback targets only).
-    #[arg(long)]
-    spread: bool,
-    /// Stop the whole run after this long, finished or not.
-    #[arg(long, default_value = "5m", value_parser = duration, value_name = "DURATION")]
-    deadline: Duration,
-}
-
-impl ScenarioArgs {
-    /// The scenario, checked.
-    fn scenario(&self) -> Result<Scenario> {
-        anyhow::ensure!(
-            (1..=MAX_CLIENTS).contains(&self.clients),
-            "--clients must be 1 to {MAX_CLIENTS}"
-        );
-        for (name, share) in [
-            ("--abandon", self.abandon),
-            ("--abandon-admitted", self.abandon_admitted),
-        ] {
-            anyhow::ensure!((0.0..=1.0).contains(&share), "{name} must be within 0 to 1");
-        }
-        Ok(Scenario {
-            clients: self.clients,
-            arrival: arrival(&self.arrival)?,
-            item: self.item.clone(),
-            abandon_waiting: self.abandon,
-            abandon_admitted: self.abandon_admitted,
-            hold_ms: u64::try_from(self.hold.as_millis()).unwrap_or(u64::MAX),
-            spread_sources: self.spread,
-            deadline_ms: u64::try_from(self.deadline.as_millis()).unwrap_or(u64::MAX),
-        })
-    }
-}
-
-/// Where the report goes.
-#[derive(Debug, Args)]
-struct OutputArgs {
-    /// Write the report as JSON here.
-    #[arg(long, value_name = "FILE")]
-    report_json: Option<PathBuf>,
-    /// Write the report as one self-contained HTML file here.
-    #[arg(long, value_name = "FILE")]
-    report_html: Option<PathBuf>,
-}
-
-impl OutputArgs {
-    /// Writes `json` and `html` where asked.
-    fn write(&self, json: impl FnOnce() -> String, html: impl FnOnce() -> String) -> Result<()> {
-        if let Some(path) = &self.report_json {
-            std::fs::write(path, json())
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
-        if let Some(path) = &self.report_html {
-            std::fs::write(path, html())
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
-        Ok(())
-    }
-}
-
-/// Parses `flash`, `steady:RATE` or `ramp:FROM:TO:SECONDS`.
-fn arrival(text: &str) -> Result<Arrival> {
-    let parts: Vec<&str> = text.split(':').collect();
-    let number = |s: &str| -> Result<f64> {
-        let v: f64 = s
-            .parse()
-            .with_context(|| format!("{s:?} is not a number"))?;
-        anyhow::ensure!(v.is_finite() && v > 0.0, "{s:?} must be above 0");
-        Ok(v)
-    };
-    Ok(match parts.as_slice() {
-        ["flash"] => Arrival::Flash,
-        ["steady", rate] => Arrival::Steady {
-            per_second: number(rate)?,
-        },
-        ["ramp", from, to, over] => Arrival::Ramp {
-            from: number(from)?,
-            to: number(to)?,
-            over_ms: (number(over)? * 1000.0) as u64,
-        },
-        _ => bail!("--arrival {text:?}: expected flash, steady:RATE or ramp:FROM:TO:SECONDS"),
-    })
-}
-
-/// Raises this process's open-files limit to its hard maximum: each buyer holds a connection
-/// or two.
-fn raise_open_files() -> u64 {
-    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
-    let limit = getrlimit(Resource::Nofile);
-    if let Some(max) = limit.maximum
-        && limit.current < Some(max)
-    {
-        let raised = Rlimit {
-            current: Some(max),
-            maximum: Some(max),
-        };
-        if setrlimit(Resource::Nofile, raised).is_ok() {
-            return max;
-        }
-    }
-    limit.current.unwrap_or(u64::MAX)
-}
-
 pub(crate) async fn run(args: CrowdArgs) -> Result<()> {
     if let Some(CrowdCommand::Compare(compare)) = args.command {
         return compare::run(compare).await;
@@ -209,93 +81,4 @@ pub(crate) async fn run(args: CrowdArgs) -> Result<()> {
     }
     println!("{}", summary(&report));
     Ok(())
-}
-
-/// Runs one crowd with a progress bar and builds its report.
-async fn crowd(target: &Target, scenario: &Scenario, label: &str) -> Result<(Report, Run)> {
-    let files = raise_open_files();
-    if files < scenario.clients.saturating_mul(2) {
-        eprintln!(
-            "usher crowd: only {files} open files allowed; {} buyers may run out",
-            scenario.clients
-        );
-    }
-    let live = Arc::new(Live::default());
-    let bar = progress_bar(scenario.clients, label);
-    let ticker = {
-        let (live, bar) = (Arc::clone(&live), bar.clone());
-        tokio::spawn(async move {
-            let started = std::time::Instant::now();
-            loop {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                let admitted = live.admitted.load(Ordering::Relaxed);
-                bar.set_position(admitted);
-                let rate = admitted as f64 / started.elapsed().as_secs_f64().max(1e-3);
-                bar.set_message(format!(
-                    "waiting {} · bought {} · errors {} · {rate:.0}/s",
-                    live.waiting.load(Ordering::Relaxed),
-                    live.bought.load(Ordering::Relaxed),
-                    live.errors.load(Ordering::Relaxed),
-                ));
-            }
-        })
-    };
-    let outcome = usher_crowd::run::run(target, scenario, Arc::clone(&live)).await;
-    ticker.abort();
-    bar.finish_and_clear();
-    Ok((outcome.report(label, scenario), outcome))
-}
-
-fn progress_bar(clients: u64, label: &str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(clients).with_prefix(label.to_owned());
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{prefix} {elapsed_precise} [{bar:30}] admitted {pos}/{len} · {msg}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
-}
-
-/// One line a person can read at a glance.
-fn summary(report: &Report) -> String {
-    let figure = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.3}"));
-    format!(
-        "{}: {} buyers, {} admitted, {} bought in {:.1} s; overruns {}, kendall tau {}, \
-         utilisation while queued {}, median estimate error {}, errors {}",
-        report.label,
-        report.buyers,
-        report.admitted,
-        report.bought,
-        report.duration_ms as f64 / 1000.0,
-        report.overruns,
-        figure(report.kendall_tau),
-        figure(report.utilisation_while_queued),
-        figure(report.wait_estimate_median_abs_error),
-        report.errors.values().sum::<u64>(),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn arrival_patterns_parse_and_bad_ones_are_refused() {
-        assert_eq!(arrival("flash").unwrap(), Arrival::Flash);
-        assert_eq!(
-            arrival("steady:50").unwrap(),
-            Arrival::Steady { per_second: 50.0 }
-        );
-        assert_eq!(
-            arrival("ramp:10:100:30").unwrap(),
-            Arrival::Ramp {
-                from: 10.0,
-                to: 100.0,
-                over_ms: 30_000
-            }
-        );
-        for bad in ["", "steady", "steady:-1", "steady:nan", "ramp:1:2", "burst"] {
-            assert!(arrival(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -32,7 +32,7 @@ pub(crate) struct DemoArgs {
     /// (`0,0,40ms`): a slower machine beside faster ones; a busier shop takes longer (as a
     /// shared processor does: idle time ÷ (1 − load), at most 10×, more past capacity).
     /// Missing entries are 0.
-    #[arg(long, value_delimiter = ',', value_name = "DURATIONS", value_parser = usher::serve::duration)]
+    #[arg(long, value_delimiter = ',', value_name = "DURATIONS", value_parser = super::duration::parse)]
     paces: Vec<Duration>,
     /// Shops let anyone in without a ticket, as plain web servers would (the prior art, to
     /// measure against: `usher crowd --direct`). The reception still watches them.

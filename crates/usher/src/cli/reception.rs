@@ -2,25 +2,36 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use clap::Args;
-use serde::Deserialize;
-use usher::serve::{self, duration};
-use usher_reception::{ReceptionConfig, ShopEntry};
+use serde::{Deserialize, Deserializer};
+use usher::serve;
+use usher_reception::policy::PolicyKind;
+use usher_reception::{ReceptionConfig, Reservation, ShopEntry};
 use usher_ticket::{KeyFile, ServerId};
 use usher_wire::SystemClock;
 
-use super::{file_duration, settings_file};
+use super::duration::HumanDuration;
+use super::settings::{Flags, from_text};
 
-/// Settings of `usher reception`. Flags and `USHER_*` variables win over the file.
+/// `usher reception`: its settings file and the settings the command line gives.
 #[derive(Debug, Args)]
 pub(crate) struct ReceptionArgs {
     /// A TOML file with these settings (keys as the flags' long names, `[[shops]]` with id, url).
     #[arg(long, env = "USHER_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    settings: Flags<ReceptionSettings>,
+}
+
+/// Settings of `usher reception`, each declared once for clap and the file. Flags and `USHER_*`
+/// variables win over the file; what neither gives keeps [`ReceptionConfig::new`]'s default.
+#[derive(Debug, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReceptionSettings {
     /// Public listener for buyers [default: 127.0.0.1:8080].
     #[arg(long, env = "USHER_PUBLIC", value_name = "ADDR")]
     public: Option<SocketAddr>,
@@ -35,21 +46,23 @@ pub(crate) struct ReceptionArgs {
     keys: Option<PathBuf>,
     /// A shop, as ID=URL (its public base URL); repeat for each. Replaces the file's list.
     #[arg(long = "shop", value_name = "ID=URL")]
-    shops: Vec<String>,
+    shops: Option<Vec<Shop>>,
     /// How long a ticket stays valid [default: 30s].
-    #[arg(long, value_parser = duration, value_name = "DURATION")]
-    ticket_ttl: Option<Duration>,
+    #[arg(long, value_name = "DURATION")]
+    ticket_ttl: Option<HumanDuration>,
     /// How places are reserved: `lease` (granted in advance, notices batched) or `per-ticket`
     /// (one round trip per ticket) [default: lease].
     #[arg(long, env = "USHER_RESERVATION", value_name = "MODE")]
-    reservation: Option<usher_reception::Reservation>,
+    #[serde(default, deserialize_with = "from_text")]
+    reservation: Option<Reservation>,
     /// A shop silent this long is out of rotation [default: 1s].
-    #[arg(long, value_parser = duration, value_name = "DURATION")]
-    shop_timeout: Option<Duration>,
+    #[arg(long, value_name = "DURATION")]
+    shop_timeout: Option<HumanDuration>,
     /// How a shop is chosen: `least-loaded` (the default), `p2c`, `round-robin` or `random`
     /// (the others are there to compare against).
     #[arg(long, env = "USHER_POLICY", value_name = "POLICY")]
-    policy: Option<usher_reception::policy::PolicyKind>,
+    #[serde(default, deserialize_with = "from_text")]
+    policy: Option<PolicyKind>,
     /// Where the waiting room keeps its counters, so a restart keeps every place in line
     /// [default: in memory only; a restart starts a new line].
     #[arg(long, env = "USHER_QUEUE_STATE", value_name = "FILE")]
@@ -60,137 +73,115 @@ pub(crate) struct ReceptionArgs {
     queue_join_limit: Option<u32>,
     /// How long a client near the front who asks before its turn is held, to be let in the
     /// moment a place frees; 0 answers at once (at most 5s) [default: 500ms].
-    #[arg(long, value_parser = duration, value_name = "DURATION")]
-    queue_hold: Option<Duration>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReceptionFile {
-    public: Option<SocketAddr>,
-    management: Option<SocketAddr>,
-    public_url: Option<String>,
-    keys: Option<PathBuf>,
-    ticket_ttl: Option<String>,
-    shop_timeout: Option<String>,
+    #[arg(long, value_name = "DURATION")]
+    queue_hold: Option<HumanDuration>,
+    /// Loads within this share of the lowest count as a near-tie (file only) [default: 0.05].
+    #[arg(skip)]
     tie_margin: Option<f64>,
-    reservation: Option<String>,
-    queue_state: Option<PathBuf>,
-    queue_join_limit: Option<u32>,
-    queue_hold: Option<String>,
-    policy: Option<String>,
-    #[serde(default)]
-    trusted_proxies: Vec<IpAddr>,
-    #[serde(default)]
-    shops: Vec<FileShop>,
+    /// Peers whose `X-Forwarded-For` is believed (file only) [default: none].
+    #[arg(skip)]
+    trusted_proxies: Option<Vec<IpAddr>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileShop {
-    id: String,
-    url: String,
-}
-
-fn shop_entry(id: &str, url: &str) -> Result<ShopEntry> {
-    let id = ServerId::new(id).with_context(|| format!("shop id {id:?}"))?;
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        bail!("shop {id}: {url:?} is not an http(s) URL");
+impl ReceptionSettings {
+    /// The library's settings: each one given replaces [`ReceptionConfig::new`]'s default.
+    fn config(&self, shops: Vec<ShopEntry>, public_url: String) -> ReceptionConfig {
+        let mut config = ReceptionConfig::new(shops, public_url);
+        if let Some(ttl) = self.ticket_ttl {
+            config.ticket_ttl = ttl.into();
+        }
+        if let Some(timeout) = self.shop_timeout {
+            config.shop_timeout = timeout.into();
+        }
+        if let Some(margin) = self.tie_margin {
+            config.tie_margin = margin;
+        }
+        if let Some(proxies) = &self.trusted_proxies {
+            config.trusted_proxies.clone_from(proxies);
+        }
+        if let Some(mode) = self.reservation {
+            config.reservation = mode;
+        }
+        if let Some(policy) = self.policy {
+            config.policy = policy;
+        }
+        config.queue.state_file.clone_from(&self.queue_state);
+        if let Some(n) = self.queue_join_limit {
+            config.queue.join_limit = n;
+        }
+        if let Some(hold) = self.queue_hold {
+            config.queue.hold = hold.into();
+        }
+        config
     }
-    Ok(ShopEntry {
-        id,
-        url: url.trim_end_matches('/').to_owned(),
-    })
+}
+
+/// A shop as `--shop ID=URL` or as a `[[shops]]` table with `id` and `url`.
+#[derive(Debug, Clone)]
+struct Shop(ShopEntry);
+
+impl Shop {
+    fn new(id: &str, url: &str) -> Result<Shop, String> {
+        let id = ServerId::new(id).map_err(|e| format!("shop id {id:?}: {e}"))?;
+        Ok(Shop(ShopEntry {
+            id,
+            url: url.trim_end_matches('/').to_owned(),
+        }))
+    }
+}
+
+impl FromStr for Shop {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Shop, String> {
+        let (id, url) = text.split_once('=').ok_or("--shop takes ID=URL")?;
+        Shop::new(id, url)
+    }
+}
+
+impl<'de> Deserialize<'de> for Shop {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            id: String,
+            url: String,
+        }
+        let table = Table::deserialize(deserializer)?;
+        Shop::new(&table.id, &table.url).map_err(serde::de::Error::custom)
+    }
 }
 
 pub(crate) async fn run(args: ReceptionArgs) -> Result<()> {
-    let file: ReceptionFile = settings_file(args.config.as_deref())?;
-    let public = args
-        .public
-        .or(file.public)
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
-    let management = args
-        .management
-        .or(file.management)
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9080)));
-    let keys = args
+    let settings = args.settings.over_file(args.config.as_deref())?;
+    let keys = settings
         .keys
-        .or(file.keys)
+        .clone()
         .context("a master keyring is needed: --keys FILE (make one with `usher keys generate`)")?;
-    let shops = if args.shops.is_empty() {
-        file.shops
-            .iter()
-            .map(|s| shop_entry(&s.id, &s.url))
-            .collect::<Result<Vec<_>>>()?
-    } else {
-        args.shops
-            .iter()
-            .map(|s| {
-                let (id, url) = s.split_once('=').context("--shop takes ID=URL")?;
-                shop_entry(id, url)
-            })
-            .collect::<Result<Vec<_>>>()?
-    };
-    if shops.is_empty() {
-        bail!("no shops configured: --shop ID=URL or [[shops]] in the config file");
-    }
+    let shops: Vec<ShopEntry> = settings
+        .shops
+        .iter()
+        .flatten()
+        .map(|shop| shop.0.clone())
+        .collect();
+    anyhow::ensure!(
+        !shops.is_empty(),
+        "no shops configured: --shop ID=URL or [[shops]] in the config file"
+    );
+    let public = settings
+        .public
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let management = settings
+        .management
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9080)));
+    // Checked before anything listens; the default public URL names the port bound below.
+    let mut config = settings.config(shops, settings.public_url.clone().unwrap_or_default());
+    config.validate()?;
     let keyring = KeyFile::load(&keys)?.into_master()?;
     let public_listener = serve::bind(public, "public listener").await?;
     let management_listener = serve::bind(management, "management listener").await?;
-    let bound = public_listener.local_addr()?;
-    let public_url = args
-        .public_url
-        .or(file.public_url)
-        .unwrap_or_else(|| format!("http://{bound}"));
-    let mut config = ReceptionConfig::new(shops, public_url);
-    if let Some(ttl) = args
-        .ticket_ttl
-        .or(file_duration(file.ticket_ttl.as_deref(), "ticket_ttl")?)
-    {
-        anyhow::ensure!(
-            (1..=3600).contains(&ttl.as_secs()),
-            "ticket_ttl must be 1 s to 1 h"
-        );
-        config.ticket_ttl = ttl;
-    }
-    if let Some(t) = args
-        .shop_timeout
-        .or(file_duration(file.shop_timeout.as_deref(), "shop_timeout")?)
-    {
-        config.shop_timeout = t;
-    }
-    if let Some(m) = file.tie_margin {
-        anyhow::ensure!((0.0..=1.0).contains(&m), "tie_margin must be within 0 to 1");
-        config.tie_margin = m;
-    }
-    config.trusted_proxies = file.trusted_proxies;
-    config.queue.state_file = args.queue_state.or(file.queue_state);
-    if let Some(policy) = args.policy {
-        config.policy = policy;
-    } else if let Some(policy) = file.policy {
-        config.policy = policy
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!("policy: {e}"))?;
-    }
-    if let Some(n) = args.queue_join_limit.or(file.queue_join_limit) {
-        config.queue.join_limit = n;
-    }
-    if let Some(hold) = args
-        .queue_hold
-        .or(file_duration(file.queue_hold.as_deref(), "queue_hold")?)
-    {
-        anyhow::ensure!(
-            hold <= Duration::from_secs(5),
-            "queue_hold must be at most 5s"
-        );
-        config.queue.hold = hold;
-    }
-    if let Some(mode) = args.reservation {
-        config.reservation = mode;
-    } else if let Some(mode) = file.reservation {
-        config.reservation = mode
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!("reservation: {e}"))?;
+    if settings.public_url.is_none() {
+        config.public_url = format!("http://{}", public_listener.local_addr()?);
     }
 
     let shutdown = serve::shutdown_on_signals();
@@ -213,4 +204,103 @@ pub(crate) async fn run(args: ReceptionArgs) -> Result<()> {
     );
     serve::until(shutdown).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ReceptionArgs,
+    }
+
+    fn settings(args: &[&str], file: &str) -> Result<ReceptionSettings> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("reception.toml");
+        std::fs::write(&path, file)?;
+        let cli = Cli::try_parse_from(std::iter::once("reception").chain(args.iter().copied()))?;
+        cli.args.settings.over_file(Some(&path))
+    }
+
+    #[test]
+    fn the_file_reads_every_setting_as_before() {
+        let file = r#"
+            public = "127.0.0.1:1"
+            management = "127.0.0.1:2"
+            public_url = "https://tickets.example/"
+            keys = "master.toml"
+            ticket_ttl = "10s"
+            shop_timeout = "2s"
+            tie_margin = 0.1
+            reservation = "per-ticket"
+            queue_state = "queue.json"
+            queue_join_limit = 7
+            queue_hold = "1s"
+            policy = "p2c"
+            trusted_proxies = ["10.0.0.1"]
+
+            [[shops]]
+            id = "shop-a"
+            url = "http://127.0.0.1:8081/"
+        "#;
+        let s = settings(&[], file).unwrap();
+        let shops: Vec<_> = s.shops.iter().flatten().map(|s| s.0.clone()).collect();
+        assert_eq!(shops[0].url, "http://127.0.0.1:8081");
+        let config = s.config(shops, s.public_url.clone().unwrap());
+        assert_eq!(config.public_url, "https://tickets.example");
+        assert_eq!(config.ticket_ttl, Duration::from_secs(10));
+        assert_eq!(config.shop_timeout, Duration::from_secs(2));
+        assert_eq!(config.tie_margin, 0.1);
+        assert_eq!(config.reservation, Reservation::PerTicket);
+        assert_eq!(config.policy, PolicyKind::PowerOfTwo);
+        assert_eq!(config.queue.join_limit, 7);
+        assert_eq!(config.queue.hold, Duration::from_secs(1));
+        assert_eq!(config.queue.state_file, Some(PathBuf::from("queue.json")));
+        assert_eq!(config.trusted_proxies.len(), 1);
+        assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_defaults_fill_the_rest() {
+        let file = "ticket_ttl = \"10s\"\nqueue_hold = \"1s\"\n[[shops]]\nid = \"a\"\nurl = \"http://a\"\n";
+        let args = [
+            "--ticket-ttl",
+            "20s",
+            "--shop",
+            "b=http://b/",
+            "--shop",
+            "c=http://c",
+        ];
+        let s = settings(&args, file).unwrap();
+        let shops: Vec<_> = s
+            .shops
+            .iter()
+            .flatten()
+            .map(|s| s.0.id.to_string())
+            .collect();
+        assert_eq!(shops, ["b", "c"], "--shop replaces the file's list");
+        let config = s.config(Vec::new(), String::new());
+        assert_eq!(config.ticket_ttl, Duration::from_secs(20));
+        assert_eq!(config.queue.hold, Duration::from_secs(1));
+        let defaults = ReceptionConfig::new(Vec::new(), "");
+        assert_eq!(config.shop_timeout, defaults.shop_timeout);
+        assert_eq!(config.policy, defaults.policy);
+        assert_eq!(config.queue.join_limit, defaults.queue.join_limit);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        assert!(settings(&[], "ticket-ttl = \"10s\"").is_err());
+        assert!(settings(&[], "ticket_ttl = \"soon\"").is_err());
+        assert!(settings(&[], "policy = \"fastest\"").is_err());
+        assert!(settings(&[], "[[shops]]\nid = \"a b\"\nurl = \"http://a\"").is_err());
+        assert!(settings(&["--shop", "shop-a"], "").is_err());
+        assert!(settings(&["--queue-hold", "soon"], "").is_err());
+    }
 }

@@ -8,21 +8,31 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use clap::Args;
 use serde::Deserialize;
-use usher::serve::{self, duration};
+use usher::serve;
 use usher::{ShopSetup, start_shop};
 use usher_gate::GateConfig;
 use usher_shop::Catalogue;
 use usher_ticket::{KeyFile, ServerId};
 use usher_wire::SystemClock;
 
-use super::{file_duration, settings_file};
+use super::duration::HumanDuration;
+use super::settings::Flags;
 
-/// Settings of `usher shop`. Flags and `USHER_*` variables win over the file.
+/// `usher shop`: its settings file and the settings the command line gives.
 #[derive(Debug, Args)]
 pub(crate) struct ShopArgs {
     /// A TOML file with these settings (keys as the flags' long names).
     #[arg(long, env = "USHER_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    settings: Flags<ShopSettings>,
+}
+
+/// Settings of `usher shop`, each declared once for clap and the file. Flags and `USHER_*`
+/// variables win over the file; what neither gives keeps its default.
+#[derive(Debug, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShopSettings {
     /// This shop's id, as configured at the reception.
     #[arg(long, env = "USHER_ID", value_name = "ID")]
     id: Option<String>,
@@ -39,7 +49,7 @@ pub(crate) struct ShopArgs {
     /// A reception's management address; repeat for several receptions
     /// [default: ws://127.0.0.1:9080].
     #[arg(long = "reception", value_name = "URL")]
-    receptions: Vec<String>,
+    receptions: Option<Vec<String>>,
     /// The reception's public URL, for links back [default: http://127.0.0.1:8080].
     #[arg(long, env = "USHER_RECEPTION_URL", value_name = "URL")]
     reception_url: Option<String>,
@@ -56,105 +66,87 @@ pub(crate) struct ShopArgs {
     #[arg(long, env = "USHER_DATA", value_name = "DIR")]
     data: Option<PathBuf>,
     /// A session idle this long ends [default: 10m].
-    #[arg(long, value_parser = duration, value_name = "DURATION")]
-    idle_timeout: Option<Duration>,
+    #[arg(long, value_name = "DURATION")]
+    idle_timeout: Option<HumanDuration>,
     /// How often to report load [default: 200ms].
-    #[arg(long, value_parser = duration, value_name = "DURATION")]
-    report_every: Option<Duration>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ShopFile {
-    id: Option<String>,
-    public: Option<SocketAddr>,
-    management: Option<SocketAddr>,
-    #[serde(default)]
-    receptions: Vec<String>,
-    reception_url: Option<String>,
-    public_url: Option<String>,
-    keys: Option<PathBuf>,
-    capacity: Option<u32>,
-    catalogue: Option<PathBuf>,
-    data: Option<PathBuf>,
-    idle_timeout: Option<String>,
-    report_every: Option<String>,
+    #[arg(long, value_name = "DURATION")]
+    report_every: Option<HumanDuration>,
+    /// Paths that need no session, prefix match (file only) [default: /healthz, /receipts/,
+    /// /static/].
+    #[arg(skip)]
     open_paths: Option<Vec<String>>,
 }
 
+/// The shortest and longest load-report period: often enough to steer by, rarely enough not to
+/// flood the reception.
+const REPORT_EVERY: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(10)..=Duration::from_secs(10);
+
+impl ShopSettings {
+    /// The gate's settings: each one given replaces [`GateConfig::new`]'s default.
+    fn gate(&self, id: ServerId) -> GateConfig {
+        let reception_url = self
+            .reception_url
+            .clone()
+            .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+        let mut gate = GateConfig::new(id, self.capacity.unwrap_or(10), reception_url);
+        if let Some(timeout) = self.idle_timeout {
+            gate.idle_timeout = timeout.into();
+        }
+        gate.secure_cookies = self
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"));
+        if let Some(paths) = &self.open_paths {
+            gate.open_paths.clone_from(paths);
+        }
+        gate
+    }
+}
+
 pub(crate) async fn run(args: ShopArgs) -> Result<()> {
-    let file: ShopFile = settings_file(args.config.as_deref())?;
-    let id = args.id.or(file.id).context("--id is needed")?;
-    let id = ServerId::new(&id).with_context(|| format!("--id {id:?}"))?;
-    let keys_path = args
+    let settings = args.settings.over_file(args.config.as_deref())?;
+    let id = settings.id.as_deref().context("--id is needed")?;
+    let id = ServerId::new(id).with_context(|| format!("--id {id:?}"))?;
+    let keys_path = settings
         .keys
-        .or(file.keys)
+        .clone()
         .context("the shop's key file is needed: --keys FILE (`usher keys derive --server ID`)")?;
     let keys = KeyFile::load(&keys_path)?.into_server()?;
-    let capacity = args.capacity.or(file.capacity).unwrap_or(10);
-    anyhow::ensure!(
-        (1..=10_000_000).contains(&capacity),
-        "capacity must be 1 to 10,000,000"
-    );
-    let catalogue = match args.catalogue.or(file.catalogue) {
-        Some(path) => Catalogue::load(&path).with_context(|| format!("{}", path.display()))?,
+    let gate = settings.gate(id);
+    gate.validate()?;
+    let catalogue = match &settings.catalogue {
+        Some(path) => Catalogue::load(path).with_context(|| format!("{}", path.display()))?,
         None => Catalogue::demo(),
     };
-    let reception_url = args
-        .reception_url
-        .or(file.reception_url)
-        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
-    let mut gate = GateConfig::new(id, capacity, reception_url);
-    if let Some(t) = args
-        .idle_timeout
-        .or(file_duration(file.idle_timeout.as_deref(), "idle_timeout")?)
-    {
-        anyhow::ensure!(
-            t >= Duration::from_secs(1) && t <= Duration::from_secs(24 * 3600),
-            "idle_timeout must be 1 s to 24 h"
-        );
-        gate.idle_timeout = t;
-    }
-    gate.secure_cookies = args
-        .public_url
-        .or(file.public_url)
-        .is_some_and(|u| u.starts_with("https://"));
-    if let Some(paths) = file.open_paths {
-        gate.open_paths = paths;
-    }
-    let report_every = args
+    let report_every = settings
         .report_every
-        .or(file_duration(file.report_every.as_deref(), "report_every")?)
-        .unwrap_or(Duration::from_millis(200));
+        .map_or(Duration::from_millis(200), Duration::from);
     anyhow::ensure!(
-        report_every >= Duration::from_millis(10) && report_every <= Duration::from_secs(10),
+        REPORT_EVERY.contains(&report_every),
         "report_every must be 10 ms to 10 s"
     );
     let setup = ShopSetup {
         gate,
         keys,
         catalogue,
-        data_dir: args
+        data_dir: settings
             .data
-            .or(file.data)
+            .clone()
             .unwrap_or_else(|| PathBuf::from("usher-data").join(id.as_str())),
-        receptions: if !args.receptions.is_empty() {
-            args.receptions
-        } else if !file.receptions.is_empty() {
-            file.receptions
-        } else {
-            vec!["ws://127.0.0.1:9080".into()]
-        },
+        receptions: settings
+            .receptions
+            .clone()
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| vec!["ws://127.0.0.1:9080".into()]),
         report_every,
         pace: Duration::ZERO,
     };
-    let public = args
+    let public = settings
         .public
-        .or(file.public)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8081)));
-    let management = args
+    let management = settings
         .management
-        .or(file.management)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9081)));
     let public = serve::bind(public, "public listener").await?;
     let management = serve::bind(management, "management listener").await?;
@@ -180,4 +172,84 @@ pub(crate) async fn run(args: ShopArgs) -> Result<()> {
     );
     serve::until(shutdown).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ShopArgs,
+    }
+
+    fn settings(args: &[&str], file: &str) -> Result<ShopSettings> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("shop.toml");
+        std::fs::write(&path, file)?;
+        let cli = Cli::try_parse_from(std::iter::once("shop").chain(args.iter().copied()))?;
+        cli.args.settings.over_file(Some(&path))
+    }
+
+    #[test]
+    fn the_file_reads_every_setting_as_before() {
+        let file = r#"
+            id = "shop-a"
+            public = "127.0.0.1:1"
+            management = "127.0.0.1:2"
+            receptions = ["ws://127.0.0.1:3", "ws://127.0.0.1:4"]
+            reception_url = "http://127.0.0.1:5/"
+            public_url = "https://shop.example"
+            keys = "shop-a.toml"
+            capacity = 3
+            catalogue = "catalogue.toml"
+            data = "data"
+            idle_timeout = "1m"
+            report_every = "50ms"
+            open_paths = ["/healthz"]
+        "#;
+        let s = settings(&[], file).unwrap();
+        assert_eq!(s.receptions.as_ref().map(Vec::len), Some(2));
+        assert_eq!(
+            s.report_every.map(Duration::from),
+            Some(Duration::from_millis(50))
+        );
+        let gate = s.gate(ServerId::new("shop-a").unwrap());
+        assert_eq!(gate.capacity, 3);
+        assert_eq!(gate.reception_url, "http://127.0.0.1:5");
+        assert_eq!(gate.idle_timeout, Duration::from_secs(60));
+        assert!(gate.secure_cookies);
+        assert_eq!(gate.open_paths, ["/healthz"]);
+        assert_eq!(gate.validate(), Ok(()));
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_defaults_fill_the_rest() {
+        let file = "id = \"shop-a\"\ncapacity = 3\nreceptions = [\"ws://a\"]\n";
+        let s = settings(&["--capacity", "4", "--reception", "ws://b"], file).unwrap();
+        assert_eq!(s.id.as_deref(), Some("shop-a"));
+        assert_eq!(s.receptions, Some(vec!["ws://b".to_owned()]));
+        let gate = s.gate(ServerId::new("shop-a").unwrap());
+        assert_eq!(gate.capacity, 4);
+        assert_eq!(gate.reception_url, "http://127.0.0.1:8080");
+        assert_eq!(gate.idle_timeout, Duration::from_secs(600));
+        assert!(!gate.secure_cookies);
+        let defaults = settings(&[], "")
+            .unwrap()
+            .gate(ServerId::new("shop-a").unwrap());
+        assert_eq!(defaults.capacity, 10);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        assert!(settings(&[], "idle-timeout = \"1m\"").is_err());
+        assert!(settings(&[], "idle_timeout = \"soon\"").is_err());
+        assert!(settings(&["--report-every", "soon"], "").is_err());
+        let s = settings(&["--capacity", "0"], "").unwrap();
+        let refused = s.gate(ServerId::new("shop-a").unwrap()).validate();
+        assert!(refused.is_err());
+    }
 }

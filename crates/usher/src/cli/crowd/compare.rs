@@ -13,7 +13,7 @@ use usher_crowd::report::Comparison;
 use usher_crowd::run::{Target, wait_for_shops};
 use usher_reception::policy::PolicyKind;
 
-use super::{OutputArgs, ScenarioArgs, crowd, summary};
+use super::one::{OutputArgs, ScenarioArgs, crowd, summary};
 
 /// How long a fresh system may take before every shop has reported.
 const READY_WITHIN: Duration = Duration::from_secs(10);
@@ -40,7 +40,7 @@ pub(crate) struct CompareArgs {
         long,
         value_delimiter = ',',
         default_value = "5ms,5ms,60ms",
-        value_parser = usher::serve::duration,
+        value_parser = crate::cli::duration::parse,
         value_name = "DURATIONS"
     )]
     paces: Vec<Duration>,
