@@ -19,6 +19,15 @@ pub struct GateConfig {
     pub session_prefix: String,
     /// A session with no request for this long ends and frees its place.
     pub idle_timeout: Duration,
+    /// A claimed session whose cookie never comes back (nobody follows the claim's redirect:
+    /// an `<img>`, a script, a bot) ends this long after its claim and frees its place; its
+    /// first request with the cookie makes [`idle_timeout`](Self::idle_timeout) apply instead.
+    /// 1 s to `idle_timeout`.
+    pub first_use_timeout: Duration,
+    /// The most claimed sessions one client prefix (the address for IPv4, its /64 for IPv6)
+    /// holds at once; a claim past it is refused `too_many` and its ticket stays unclaimed.
+    /// 0 for no cap. Walk-ins are not counted.
+    pub sessions_per_client: u32,
     /// Clock-skew allowance when verifying ticket windows.
     pub skew: Duration,
     /// How long a claim waits for a notice that has not arrived yet before `not_notified`.
@@ -38,7 +47,7 @@ pub struct GateConfig {
 
 impl GateConfig {
     /// Defaults: open paths `/healthz`, `/receipts/`, `/static/`; sessions under `/items/`; idle
-    /// timeout 10 minutes; skew 2 s.
+    /// timeout 10 minutes, first use within 30 s, 4 sessions per client prefix; skew 2 s.
     pub fn new(server: ServerId, capacity: u32, reception_url: impl Into<String>) -> GateConfig {
         GateConfig {
             server,
@@ -47,6 +56,8 @@ impl GateConfig {
             open_paths: vec!["/healthz".into(), "/receipts/".into(), "/static/".into()],
             session_prefix: "/items/".into(),
             idle_timeout: Duration::from_secs(600),
+            first_use_timeout: DEFAULT_FIRST_USE_TIMEOUT,
+            sessions_per_client: DEFAULT_SESSIONS_PER_CLIENT,
             skew: usher_ticket::DEFAULT_SKEW,
             notice_wait: Duration::from_millis(100),
             secure_cookies: false,
@@ -70,6 +81,11 @@ impl GateConfig {
         if self.idle_timeout < Duration::from_secs(1) || self.idle_timeout > MAX_IDLE_TIMEOUT {
             return Err(ConfigError::IdleTimeout(self.idle_timeout));
         }
+        if self.first_use_timeout < Duration::from_secs(1)
+            || self.first_use_timeout > self.idle_timeout
+        {
+            return Err(ConfigError::FirstUseTimeout(self.first_use_timeout));
+        }
         Ok(())
     }
 
@@ -88,6 +104,14 @@ pub const MAX_CAPACITY: u32 = 10_000_000;
 /// The longest [`GateConfig::idle_timeout`]: a day.
 pub const MAX_IDLE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
+/// The default [`GateConfig::first_use_timeout`]: as long as a ticket's window, so a session
+/// nobody follows frees its place about when an unclaimed ticket would have.
+pub const DEFAULT_FIRST_USE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The default [`GateConfig::sessions_per_client`]: a household or a small office buying a few
+/// tickets, not a bot holding the shop.
+pub const DEFAULT_SESSIONS_PER_CLIENT: u32 = 4;
+
 /// A [`GateConfig`] setting out of range; the messages name the settings as operators write
 /// them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -98,6 +122,9 @@ pub enum ConfigError {
     /// [`GateConfig::idle_timeout`] is under 1 s or over [`MAX_IDLE_TIMEOUT`].
     #[error("idle_timeout must be 1 s to 24 h")]
     IdleTimeout(Duration),
+    /// [`GateConfig::first_use_timeout`] is under 1 s or over the idle timeout.
+    #[error("first_use_timeout must be 1 s to idle_timeout")]
+    FirstUseTimeout(Duration),
 }
 
 #[cfg(test)]
@@ -126,5 +153,26 @@ mod tests {
         assert!(matches!(c.validate(), Err(ConfigError::IdleTimeout(_))));
         c.idle_timeout = MAX_IDLE_TIMEOUT;
         assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn the_first_use_timeout_is_one_second_to_the_idle_timeout() {
+        let mut c = config(10);
+        assert_eq!(c.first_use_timeout, Duration::from_secs(30));
+        assert_eq!(c.sessions_per_client, 4);
+        c.first_use_timeout = Duration::from_millis(999);
+        let refused = c.validate().unwrap_err();
+        assert_eq!(refused, ConfigError::FirstUseTimeout(c.first_use_timeout));
+        assert_eq!(
+            refused.to_string(),
+            "first_use_timeout must be 1 s to idle_timeout"
+        );
+        c.first_use_timeout = Duration::from_secs(61);
+        c.idle_timeout = Duration::from_secs(60);
+        assert!(matches!(c.validate(), Err(ConfigError::FirstUseTimeout(_))));
+        c.first_use_timeout = Duration::from_secs(60);
+        assert_eq!(c.validate(), Ok(()));
+        c.sessions_per_client = 0;
+        assert_eq!(c.validate(), Ok(()), "0: no cap");
     }
 }

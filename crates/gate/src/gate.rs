@@ -15,7 +15,7 @@ use usher_wire::clock::unix_ms;
 use usher_wire::mgmt::Report;
 
 use crate::config::GateConfig;
-use crate::places::{ClaimRefusal, LeaseKey, PlaceStats, Places, SessionId};
+use crate::places::{ClaimRefusal, LeaseKey, PlaceStats, Places, SessionId, Visit};
 use crate::{GateLayer, SessionInfo};
 
 /// The longest a reservation is held, however late its ticket's window says it closes.
@@ -73,7 +73,9 @@ impl Gate {
     pub fn new(config: GateConfig, keys: ServerKeys, clock: Arc<dyn Clock>) -> Arc<Gate> {
         let epoch = Epoch(getrandom::u32().unwrap_or_else(|_| unix_ms(clock.wall()) as u32));
         let opener = keys.ticket_opener();
-        let places = Places::new(config.capacity, config.idle_timeout);
+        let places = Places::new(config.capacity, config.idle_timeout)
+            .first_use_timeout(config.first_use_timeout)
+            .sessions_per_client(config.sessions_per_client);
         Arc::new(Gate {
             config,
             epoch,
@@ -305,9 +307,16 @@ impl Gate {
         Ok((session, ticket))
     }
 
-    /// The live session behind a cookie, for `item`.
+    /// The live session behind a cookie, for `item`; the request uses it (the first such
+    /// request after a claim is the session's first use).
     pub fn session(&self, id: SessionId, item: &str) -> Option<SessionInfo> {
         lock(&self.places).touch(id, item, self.clock.instant())
+    }
+
+    /// The live session behind a cookie, for `item`, for a request that only looks (`HEAD`):
+    /// neither the session's first use nor a sign of life.
+    pub fn look(&self, id: SessionId, item: &str) -> Option<SessionInfo> {
+        lock(&self.places).visit(id, item, self.clock.instant(), Visit::Look)
     }
 
     /// A session without a ticket, when the gate lets walk-ins in (`GateConfig::walk_ins`);

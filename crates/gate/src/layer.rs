@@ -1,14 +1,19 @@
 //! The gate as a tower layer in front of any axum app.
 //!
 //! Requests are sorted by path:
-//! - `/t/{ticket}/items/{item}`: a claim (Sb32). Verified locally, matched to its notice, turned
-//!   into a session cookie and a `303` to the clean path, so the ticket leaves the address bar.
+//! - `/t/{ticket}/items/{item}`: a claim (Sb32). Only a `GET` (anything else is `405`, so a
+//!   `HEAD` from a link checker never takes a place) made by a navigation or an API client
+//!   (never a subresource: `403 not_navigation`, see `navigation.rs`). Verified locally, matched
+//!   to its notice, turned into a session cookie and a `303` to the clean path, so the ticket
+//!   leaves the address bar. A refused claim leaves the ticket and its notice as they were.
 //! - an open path (`/healthz`, `/receipts/`, …): passed through.
 //! - `/items/{item}…`: needs that item's session cookie; passed through with
 //!   [`SessionInfo`](crate::SessionInfo) in the request's extensions. When the app's answer
 //!   carries [`ORDER_COMPLETE_HEADER`](crate::ORDER_COMPLETE_HEADER) the session's order is
-//!   complete (claim 7) and the header is removed. With `walk_ins` (the prior art, for
-//!   comparisons only) a request without a session opens one, whatever the load.
+//!   complete (claim 7) and the header is removed. The first request with the cookie is the
+//!   session's first use; a `HEAD` only looks (it is not a use and opens no walk-in). With
+//!   `walk_ins` (the prior art, for comparisons only) a request without a session opens one,
+//!   whatever the load.
 //! - anything else: `403 no_session`.
 
 use std::convert::Infallible;
@@ -21,11 +26,12 @@ use std::task::{Context, Poll};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::response::Response;
-use http::{HeaderMap, HeaderValue, Request, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use tower::{Layer, Service};
 use usher_wire::Code;
 
 use crate::gate::{ClaimError, Gate};
+use crate::navigation::opened_by_navigation;
 use crate::places::{ClaimRefusal, SessionId};
 use crate::refusal::{guard_headers, refusal, see_other, wants_html};
 
@@ -137,6 +143,9 @@ where
         let path = req.uri().path().to_owned();
         match route(&path, &gate) {
             Route::Claim { token, item } => {
+                if let Some(refused) = refuse_claim(&gate, &req, item, html) {
+                    return Box::pin(async move { Ok(refused) });
+                }
                 let (token, item) = (token.to_owned(), item.to_owned());
                 let client = client_ip(&req);
                 Box::pin(async move { Ok(claim(&gate, &token, &item, client, html).await) })
@@ -152,12 +161,23 @@ where
             }
             Route::Session { item } => {
                 let name = gate.config().cookie_name(item);
+                // A HEAD (a link checker, a preview) takes nothing: it neither uses a session
+                // nor walks in.
+                let looks = req.method() == Method::HEAD;
                 let session = cookie(req.headers(), &name)
                     .and_then(SessionId::from_hex)
-                    .and_then(|id| gate.session(id, item).map(|info| (id, info)));
+                    .and_then(|id| {
+                        let info = if looks {
+                            gate.look(id, item)
+                        } else {
+                            gate.session(id, item)
+                        };
+                        info.map(|info| (id, info))
+                    });
                 // A walk-in (prior-art mode only) gets its cookie on the answer.
                 let (session, walked_in) = match session {
                     Some(found) => (Some(found), None),
+                    None if looks => (None, None),
                     None => match gate.walk_in(item) {
                         Some((id, info)) => (Some((id, info)), session_cookie(&gate, item, id)),
                         None => (None, None),
@@ -229,6 +249,39 @@ fn session_cookie(gate: &Gate, item: &str, session: SessionId) -> Option<HeaderV
     HeaderValue::from_str(&cookie).ok()
 }
 
+/// The refusal of a claim request that may not take a place whatever its ticket says: any method
+/// but `GET` (`405`, `Allow: GET`), or a request that is neither a navigation nor an API
+/// client's (`403 not_navigation`). Checked before the ticket is read, so it stays unclaimed.
+fn refuse_claim<B>(gate: &Gate, req: &Request<B>, item: &str, html: bool) -> Option<Response> {
+    let retry = || {
+        gate.config()
+            .retry_url(Some(item).filter(|i| i.len() <= 64))
+    };
+    if req.method() != Method::GET {
+        tracing::debug!(method = %req.method(), item, "claim refused: method");
+        let mut response = refusal(
+            Code::MethodNotAllowed,
+            StatusCode::METHOD_NOT_ALLOWED,
+            retry(),
+            html,
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET"));
+        return Some(response);
+    }
+    if !opened_by_navigation(req.headers()) {
+        tracing::debug!(item, "claim refused: not a navigation");
+        return Some(refusal(
+            Code::NotNavigation,
+            StatusCode::FORBIDDEN,
+            retry(),
+            html,
+        ));
+    }
+    None
+}
+
 /// Sb32-Sb33: a ticket URL becomes a session cookie and a redirect to the clean path.
 async fn claim(gate: &Gate, token: &str, item: &str, client: IpAddr, html: bool) -> Response {
     let wait = gate.config().notice_wait;
@@ -244,16 +297,21 @@ async fn claim(gate: &Gate, token: &str, item: &str, client: IpAddr, html: bool)
             response
         }
         Err(error) => {
-            let code = match error {
-                ClaimError::Ticket(rejection) => rejection.code(),
-                ClaimError::Place(ClaimRefusal::NotNotified) => Code::NotNotified,
-                ClaimError::Place(ClaimRefusal::Used) => Code::Used,
+            let (code, status) = match error {
+                ClaimError::Ticket(rejection) => (rejection.code(), StatusCode::FORBIDDEN),
+                ClaimError::Place(ClaimRefusal::NotNotified) => {
+                    (Code::NotNotified, StatusCode::FORBIDDEN)
+                }
+                ClaimError::Place(ClaimRefusal::Used) => (Code::Used, StatusCode::FORBIDDEN),
+                ClaimError::Place(ClaimRefusal::TooMany) => {
+                    (Code::TooMany, StatusCode::TOO_MANY_REQUESTS)
+                }
             };
             tracing::debug!(%code, item, "claim refused");
             let retry = gate
                 .config()
                 .retry_url(Some(item).filter(|i| i.len() <= 64));
-            refusal(code, StatusCode::FORBIDDEN, retry, html)
+            refusal(code, status, retry, html)
         }
     }
 }

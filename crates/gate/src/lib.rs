@@ -11,10 +11,13 @@
 //! - [`places`] (`places/`): the notice/session state machine and the capacity count. Pure; time
 //!   passed in. `mod.rs` holds [`places::Places`] and the rules that move a place between its
 //!   parts: `leases.rs` (places granted to receptions in advance), `notices.rs` (each ticket's
-//!   reservation and claim), `sessions.rs` ([`SessionId`] and the sessions); `tests.rs`.
+//!   reservation and claim), `sessions.rs` ([`SessionId`] and the sessions: a claimed one
+//!   ends at its first-use deadline unless its cookie comes back), `clients.rs` (sessions per
+//!   client prefix, and their cap); `tests.rs`.
 //! - `stock.rs`: units of stock held for admitted buyers, so nobody admitted finds it sold out.
 //! - [`GateLayer`] (`layer.rs`): the tower layer for axum apps: claim, session, open paths;
-//!   `refusal.rs`: its refusals (the code, a link back, nothing of the content).
+//!   `navigation.rs`: which requests may claim (a `GET` by a navigation or an API client, never
+//!   a subresource); `refusal.rs`: its refusals (the code, a link back, nothing of the content).
 //! - [`link`] (`link/`): the management connection the shop dials to the reception: `mod.rs`
 //!   reconnects, `socket.rs` dials and frames, `handshake.rs` authenticates, `connection.rs`
 //!   reports and answers each message.
@@ -22,19 +25,28 @@
 //! - [`SessionInfo`] and [`ORDER_COMPLETE_HEADER`] (`session.rs`): the contract with the app
 //!   behind the gate.
 //!
+//! Nobody hoards the places: a claim must be a `GET` made by a navigation or an API client, a
+//! session whose cookie never comes back ends at [`GateConfig::first_use_timeout`], and one
+//! client prefix holds at most [`GateConfig::sessions_per_client`] sessions; a refused claim
+//! leaves its ticket for the buyer's own navigation.
+//!
 //! Deliberately absent: no call to the reception when verifying; the ticket text is never logged.
 
 mod config;
 mod gate;
 mod layer;
 pub mod link;
+mod navigation;
 pub mod places;
 mod refusal;
 mod session;
 mod stock;
 
 pub use config::GateConfig;
-pub use config::{ConfigError, MAX_CAPACITY, MAX_IDLE_TIMEOUT};
+pub use config::{
+    ConfigError, DEFAULT_FIRST_USE_TIMEOUT, DEFAULT_SESSIONS_PER_CLIENT, MAX_CAPACITY,
+    MAX_IDLE_TIMEOUT,
+};
 pub use gate::{AppLoad, ClaimError, Gate, MAX_TICKET_LIFE};
 pub use layer::{GateLayer, GateService};
 pub use places::{PlaceStats, SessionId};

@@ -22,9 +22,12 @@ pub enum ClaimError {
 }
 
 /// Persisted counters that cannot describe a line: they must satisfy
-/// `open_from <= head <= issued`.
+/// `open_from <= head <= issued <= 2^62` (a line restored near `u64::MAX` would wrap).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
-#[error("inconsistent line counters: open_from {open_from}, head {head}, issued {issued}")]
+#[error(
+    "inconsistent line counters: open_from {open_from}, head {head}, issued {issued} (must be \
+     open_from <= head <= issued <= 2^62)"
+)]
 pub struct CountersError {
     /// The `open_from` read.
     pub open_from: u64,

@@ -9,6 +9,10 @@ use crate::shows::Shows;
 use crate::window::ClaimWindow;
 use crate::{ClaimError, CountersError, Estimator, LineConfig};
 
+/// Most places a restored line may have handed out: far beyond any sale, and far enough from
+/// `u64::MAX` that counting on from it never wraps.
+const MAX_PLACES: u64 = 1 << 62;
+
 /// Groups of eligible places kept at once (see [`Group`]); allocated once, never more.
 const GROUPS: usize = 4096;
 
@@ -114,7 +118,7 @@ impl Line {
             head,
             open_from,
         } = counters;
-        if open_from > head || head > issued {
+        if open_from > head || head > issued || issued > MAX_PLACES {
             return Err(CountersError {
                 open_from,
                 head,
@@ -215,6 +219,9 @@ impl Line {
         // ceiling that would make two eligible for one place. `as` saturates; the `min`
         // bounds it by the waiting places anyway.
         let moved = ((missing / (1.0 - share)).round() as u64).min(self.waiting());
+        // One advance moves at most the claim window: a report claiming a huge capacity must
+        // not make everyone eligible at once and give up the earliest waiters with it.
+        let moved = moved.min(self.window.places());
         if moved > 0 {
             self.make_eligible(now, self.head + moved);
         }

@@ -14,7 +14,13 @@ pub struct ShopEntry {
     pub id: ServerId,
     /// The shop's public base URL, no trailing slash (`http://127.0.0.1:8081`).
     pub url: String,
+    /// The most places the shop may report: a report of more is taken as this (a shop may
+    /// report less, never more). `None`: up to [`MAX_SHOP_CAPACITY`].
+    pub capacity: Option<u32>,
 }
+
+/// The most places any shop's report is believed to hold (the gate's own limit).
+pub const MAX_SHOP_CAPACITY: u32 = 10_000_000;
 
 /// How the reception gets a place at a shop for each ticket (Sa34).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -62,6 +68,9 @@ pub struct ReceptionConfig {
     pub binding: BindingPolicy,
     /// Peers whose `X-Forwarded-For` is believed (a load balancer in front of the reception).
     pub trusted_proxies: Vec<IpAddr>,
+    /// Tickets one client prefix (as tickets are bound) may hold within a ticket's window, so
+    /// one host cannot take every place; 0 for no cap. Default 4.
+    pub admissions_per_client: u32,
     /// How often to ping each shop for its round-trip time.
     pub ping_every: Duration,
     /// Per-ticket reservations or leases.
@@ -137,6 +146,7 @@ impl ReceptionConfig {
             tie_margin: 0.05,
             reserve_timeout: Duration::from_secs(1),
             retry_after: Duration::from_secs(1),
+            admissions_per_client: 4,
             binding: BindingPolicy::TICKET,
             trusted_proxies: Vec::new(),
             ping_every: Duration::from_secs(1),
@@ -217,6 +227,7 @@ mod tests {
         let shop = ShopEntry {
             id: ServerId::new("shop-a").unwrap(),
             url: url.into(),
+            capacity: None,
         };
         ReceptionConfig::new(vec![shop], "http://127.0.0.1:8080")
     }

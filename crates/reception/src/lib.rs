@@ -34,7 +34,9 @@ mod room;
 
 pub use admit::policy;
 pub use config::{ConfigError, MAX_QUEUE_HOLD};
-pub use config::{MAX_SHOPS, QueueSettings, ReceptionConfig, Reservation, ShopEntry};
+pub use config::{
+    MAX_SHOP_CAPACITY, MAX_SHOPS, QueueSettings, ReceptionConfig, Reservation, ShopEntry,
+};
 pub use outcome::{Outcome, TicketUrl};
 pub use reception::{Pending, Reception, StartError};
 pub use room::Wait;

@@ -141,9 +141,10 @@ pub async fn start_demo(setup: DemoSetup, shutdown: watch::Receiver<bool>) -> Re
     }
     let entries = listeners
         .iter()
-        .map(|(id, _, _, url)| ShopEntry {
+        .map(|(id, shop, _, url)| ShopEntry {
             id: *id,
             url: url.clone(),
+            capacity: Some(shop.capacity),
         })
         .collect();
     let mut config = ReceptionConfig::new(entries, reception_url.clone());

@@ -4,7 +4,9 @@
 //! again by itself, chimes, and lands on the shop's page; without JavaScript it still reloads
 //! itself. The screenshot of the waiting page is kept as `target/artifacts/waiting-page.png`.
 //! And a crowd's HTML report (and a comparison) opens offline with every chart drawn
-//! (`tests/browser/report.mjs`), screenshots in `target/artifacts/crowd-*.png`.
+//! (`tests/browser/report.mjs`), screenshots in `target/artifacts/crowd-*.png`. And an order
+//! link embedded in another site's page (an image, a frame) takes no place
+//! (`tests/browser/hoarding.mjs`).
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
@@ -191,4 +193,56 @@ async fn the_crowd_report_opens_offline_with_every_chart_drawn() {
     let comparison = Comparison::new(vec![report, other]).to_html();
     let line = open_report(&comparison, "crowd-comparison").await;
     assert_eq!(field(&line, "n"), comparison.matches("<svg").count());
+}
+
+/// Guards against `<img src=".../order/concert">` (or a frame) on a busy page of another site
+/// spending each visitor's address on a place: in a real browser both are refused at the
+/// reception and the one place is still free for a buyer afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_link_embedded_in_another_sites_page_takes_no_place() {
+    assert_browser_ready();
+    let cluster = Cluster::start(&[ShopSpec::new(1)]).await;
+    let order = format!("{}order/concert", cluster.reception_url());
+    // The busy page, on another site: another loopback address.
+    let html = format!(
+        "<!doctype html><title>A busy page</title><p>News of the sale.</p>\
+         <img alt=\"\" src=\"{order}\"><iframe title=sale src=\"{order}\"></iframe>"
+    );
+    let site = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let page = format!("http://{}/", site.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let html = html.clone();
+            async move { axum::response::Html(html) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(site, app).await });
+    let (mut child, mut lines) = spawn_script(
+        "hoarding.mjs",
+        &[
+            "--page".as_ref(),
+            page.as_ref(),
+            "--order".as_ref(),
+            order.as_ref(),
+        ],
+    );
+    let line = next_line(&mut lines, "EMBEDDED").await;
+    eprintln!("browser: {line}");
+    // The frame shows the refusal; the image's answer (JSON) is then cut off by the browser's
+    // opaque-response blocking, which is fine: the place below is the proof.
+    assert!(
+        line == "EMBEDDED image=403 frame=403"
+            || line == "EMBEDDED image=net::ERR_BLOCKED_BY_ORB frame=403",
+        "{line}"
+    );
+    let status = tokio::time::timeout(STEP, child.wait())
+        .await
+        .expect("the browser script ends")
+        .unwrap();
+    assert!(status.success(), "the browser script failed: {status}");
+    // The one place is still free: a buyer gets it.
+    let buyer = cluster.buyer();
+    let admitted = buyer.order("concert").await.unwrap();
+    buyer.claim(&admitted).await.unwrap();
 }

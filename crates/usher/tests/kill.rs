@@ -18,16 +18,29 @@ use usher_shop::{Catalogue, Store};
 use usher_ticket::{KeyFile, Keyring, ServerId};
 use usher_wire::SystemClock;
 
-fn spawn_shop(args: &[String]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_usher"))
-        .arg("shop")
-        .args(args)
-        .env("USHER_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+fn spawn_shop(args: &[String]) -> Shop {
+    Shop(
+        Command::new(env!("CARGO_BIN_EXE_usher"))
+            .arg("shop")
+            .args(args)
+            .env("USHER_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// The shop process, killed when the test ends however it ends (a failed check must not leave
+/// it running, holding its port and whatever the test runner shares with it).
+struct Shop(Child);
+
+impl Drop for Shop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,10 +64,13 @@ async fn invariant_6_acknowledged_orders_survive_kill_9() {
         vec![ShopEntry {
             id,
             url: shop_url.clone(),
+            capacity: None,
         }],
         reception_url.clone(),
     );
     config.retry_after = Duration::from_millis(50);
+    // 24 buyers from one address (the cap on live tickets has tests of its own).
+    config.admissions_per_client = 0;
     let (_stop, stop_rx) = watch::channel(false);
     let reception = usher::start_reception(
         config,
@@ -80,6 +96,8 @@ async fn invariant_6_acknowledged_orders_survive_kill_9() {
         keys.to_str().unwrap(),
         "--capacity",
         "20",
+        "--sessions-per-client",
+        "0",
         "--data",
         dir.path().join("data").to_str().unwrap(),
         "--report-every",
@@ -120,8 +138,8 @@ async fn invariant_6_acknowledged_orders_survive_kill_9() {
     }
     let count = |a: &Arc<Mutex<Vec<String>>>| a.lock().unwrap().len();
     eventually("orders before the kill", || count(&acknowledged) >= 10).await;
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    child.0.kill().unwrap(); // SIGKILL
+    child.0.wait().unwrap();
     let before = count(&acknowledged);
     let mut child = spawn_shop(&args);
     eventually("the restarted shop live", || live(&reception)).await;
@@ -133,8 +151,8 @@ async fn invariant_6_acknowledged_orders_survive_kill_9() {
     for b in buyers {
         b.await.unwrap();
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
 
     let store = Store::open(&dir.path().join("data"), &Catalogue::demo())
         .await

@@ -56,3 +56,39 @@ async fn unauthenticated_or_unknown_shops_are_refused_and_change_nothing() {
     let admitted = cluster.buyer().order("concert").await.unwrap();
     assert_eq!(cluster.shop_of(admitted.url.as_str()), 0);
 }
+
+/// What the reception answers a hello from `server`, whose MAC is made up.
+async fn refusal_for(cluster: &Cluster, server: &str) -> serde_json::Value {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let url = format!("ws://{}/mgmt/v1/connect", cluster.reception.management);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let challenge = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(challenge.to_text().unwrap().contains("challenge"));
+    let hello = serde_json::json!({
+        "type": "hello", "server": server, "key_id": 1, "epoch": 7, "mac": "00".repeat(32)
+    });
+    ws.send(Message::text(hello.to_string())).await.unwrap();
+    let refused = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    serde_json::from_str(refused.to_text().unwrap()).unwrap()
+}
+
+/// Guards against the hello telling a prober which ids exist (issue 14, point 8): an unknown
+/// shop id and a known one with a wrong MAC get the same answer.
+#[tokio::test]
+async fn an_unknown_shop_and_a_wrong_key_are_refused_alike() {
+    let cluster = Cluster::start(&[ShopSpec::new(5)]).await;
+    let unknown = refusal_for(&cluster, "shop-z").await;
+    let wrong_mac = refusal_for(&cluster, "shop-a").await;
+    assert_eq!(unknown["type"], "refused");
+    assert_eq!(unknown, wrong_mac);
+}

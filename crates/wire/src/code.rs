@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 ///
 /// The ticket codes (`malformed` … `wrong_client`) are produced by the ticket crate; the gate adds
 /// `not_notified`, `used` and `no_session`; the reception `unknown_item`, `sold_out`, `too_many`
-/// and `given_up`;
-/// any server `bad_request` and `payload_too_large`.
+/// and `given_up`; the reception and the gate `not_navigation` (a request that is not a page the
+/// buyer opened) and `method_not_allowed`; any server `bad_request` and `payload_too_large`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Code {
@@ -51,11 +51,16 @@ pub enum Code {
     PayloadTooLarge,
     /// The queue token's place became eligible and was not claimed within its grace period.
     GivenUp,
+    /// The request was made by something other than a page the buyer opened (an image, a
+    /// script, a frame, another site's fetch), which may not take a place.
+    NotNavigation,
+    /// This endpoint does not answer that method (a `HEAD` never takes a place).
+    MethodNotAllowed,
 }
 
 impl Code {
     /// Every code, in declaration order.
-    pub const ALL: [Code; 20] = [
+    pub const ALL: [Code; 22] = [
         Code::Malformed,
         Code::Forged,
         Code::UnknownKey,
@@ -76,6 +81,8 @@ impl Code {
         Code::BadRequest,
         Code::PayloadTooLarge,
         Code::GivenUp,
+        Code::NotNavigation,
+        Code::MethodNotAllowed,
     ];
 
     /// The wire name, the same string serde writes.
@@ -101,6 +108,8 @@ impl Code {
             Code::BadRequest => "bad_request",
             Code::PayloadTooLarge => "payload_too_large",
             Code::GivenUp => "given_up",
+            Code::NotNavigation => "not_navigation",
+            Code::MethodNotAllowed => "method_not_allowed",
         }
     }
 
@@ -113,6 +122,7 @@ impl Code {
             Code::Malformed | Code::BadRequest | Code::GivenUp => 400,
             Code::NoSession => 401,
             Code::UnknownItem | Code::NotFound => 404,
+            Code::MethodNotAllowed => 405,
             Code::SoldOut => 410,
             Code::PayloadTooLarge => 413,
             Code::TooMany => 429,
@@ -126,7 +136,8 @@ impl Code {
             | Code::Expired
             | Code::WrongClient
             | Code::NotNotified
-            | Code::Used => 403,
+            | Code::Used
+            | Code::NotNavigation => 403,
         }
     }
 
@@ -153,6 +164,8 @@ impl Code {
             Code::BadRequest => "The request is not valid.",
             Code::PayloadTooLarge => "The request is too large.",
             Code::GivenUp => "Your turn came and went while you were away; please join again.",
+            Code::NotNavigation => "Open this link in your browser to take your place.",
+            Code::MethodNotAllowed => "This address does not answer that kind of request.",
         }
     }
 }

@@ -6,6 +6,9 @@
 //! - [`code`]: [`Code`], every refusal code with its serde name, default HTTP status and meaning.
 //! - [`admission`]: [`Admission`], what the reception answers to an order (`status` is a serde enum).
 //! - [`error`]: [`ErrorBody`], the body of every 4xx refusal at every part.
+//! - [`fetch`]: which requests may take a place (a navigation or an API client, never a
+//!   subresource or a prefetch), from the fetch metadata headers.
+//! - [`forwarded`]: the client's address behind trusted proxies (`X-Forwarded-For`).
 //! - [`html`]: the HTML escape the parts' small pages share.
 //! - [`mgmt`]: the messages of the management channel between shops and the reception.
 //! - [`notices`]: the binary frame that carries batches of notices on that channel.
@@ -19,6 +22,8 @@ pub mod admission;
 pub mod clock;
 pub mod code;
 pub mod error;
+pub mod fetch;
+pub mod forwarded;
 pub mod html;
 pub mod mgmt;
 pub mod notices;

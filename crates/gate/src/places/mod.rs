@@ -6,7 +6,9 @@
 //! completes (claim 7) or something runs out. Each part keeps its own records and tally:
 //! - `leases.rs`: [`LeaseKey`] and the places granted to receptions in advance.
 //! - `notices.rs`: each ticket's reservation and claim state, by expiry; [`ClaimRefusal`].
-//! - `sessions.rs`: [`SessionId`] and the sessions claimed tickets and walk-ins become.
+//! - `sessions.rs`: [`SessionId`] and the sessions claimed tickets and walk-ins become: the
+//!   first-use deadline of a claimed session, and its count per client prefix.
+//! - `clients.rs`: the client prefix sessions are counted by, and the cap on them.
 //! - `time.rs`: deadlines that cannot overflow.
 //! - `tests.rs`: the state machine's tests.
 
@@ -20,6 +22,7 @@ use usher_wire::status::places_in_use;
 use crate::SessionInfo;
 use crate::stock::Stock;
 
+mod clients;
 mod leases;
 mod notices;
 mod sessions;
@@ -33,7 +36,8 @@ pub use sessions::SessionId;
 
 use leases::Leases;
 use notices::{Lookup, NoticeState, Notices};
-use sessions::{Sessions, Touched};
+pub(crate) use sessions::Visit;
+use sessions::{Opener, Reclaimed, Sessions, Touched};
 use time::later;
 
 /// The counts a report carries.
@@ -71,7 +75,9 @@ pub struct Places {
 }
 
 impl Places {
-    /// Empty places.
+    /// Empty places. A claimed session has `idle_timeout` for its first use and prefixes hold
+    /// any number of sessions until [`first_use_timeout`](Self::first_use_timeout) and
+    /// [`sessions_per_client`](Self::sessions_per_client) say otherwise.
     pub fn new(capacity: u32, idle_timeout: Duration) -> Places {
         Places {
             capacity,
@@ -82,6 +88,20 @@ impl Places {
             stock: Stock::default(),
             last_sweep: None,
         }
+    }
+
+    /// A claimed session that does not come back with its cookie within `timeout` of its claim
+    /// ends and frees its place (a claim nobody follows holds nothing for long).
+    pub fn first_use_timeout(mut self, timeout: Duration) -> Places {
+        self.sessions.set_first_use_timeout(timeout);
+        self
+    }
+
+    /// One client prefix (/32, /64) holds at most `cap` claimed sessions at once; 0 for no
+    /// cap.
+    pub fn sessions_per_client(mut self, cap: u32) -> Places {
+        self.sessions.set_per_client(cap);
+        self
     }
 
     fn in_use(&self) -> u32 {
@@ -193,7 +213,8 @@ impl Places {
     }
 
     /// Sb32: turns a verified ticket's reservation into a session. The same client claiming again
-    /// gets the same session (a lost redirect strands nobody).
+    /// gets the same session (a lost redirect strands nobody). A client prefix already holding
+    /// its share of sessions is refused, and the reservation stays for a later claim.
     pub fn claim(
         &mut self,
         ticket: TicketId,
@@ -206,18 +227,25 @@ impl Places {
                 Err(ClaimRefusal::NotNotified)
             }
             Lookup::Reserved { item, expires } => {
+                if self.sessions.client_full(client) {
+                    return Err(ClaimRefusal::TooMany);
+                }
                 let id = SessionId::random().map_err(|_| ClaimRefusal::NotNotified)?;
                 self.notices.claimed(ticket, id, client);
-                self.sessions.start(id, ticket, item, now, expires);
+                self.sessions
+                    .start(id, ticket, item, now, expires, Opener::Claim(client));
                 Ok((id, true))
             }
-            Lookup::Claimed(session) => {
-                if self.sessions.seen(session, now) {
-                    Ok((session, false))
-                } else {
+            Lookup::Claimed(session) => match self.sessions.reclaim(session, now) {
+                Reclaimed::Live => Ok((session, false)),
+                Reclaimed::Ended(item) => {
+                    // It never came back (or idled out) and ran out before a sweep saw it.
+                    self.stock.unhold(&item, 1);
+                    self.notices.kill(ticket);
                     Err(ClaimRefusal::Used)
                 }
-            }
+                Reclaimed::Over => Err(ClaimRefusal::Used),
+            },
         }
     }
 
@@ -238,7 +266,8 @@ impl Places {
         };
         self.stock.hold(&item, 1);
         let until = self.sessions.idle_end(now);
-        self.sessions.start(id, ticket, item, now, until);
+        self.sessions
+            .start(id, ticket, item, now, until, Opener::WalkIn);
         self.mark_high_water();
         let info = SessionInfo {
             ticket,
@@ -248,9 +277,22 @@ impl Places {
         Ok((id, info))
     }
 
-    /// The session behind a cookie, if it is alive and for `item`; marks it as seen.
+    /// The session behind a cookie, if it is alive and for `item`; marks it as seen (its first
+    /// use, if it is the first).
     pub fn touch(&mut self, id: SessionId, item: &str, now: Instant) -> Option<SessionInfo> {
-        match self.sessions.touch(id, item, now) {
+        self.visit(id, item, now, Visit::Use)
+    }
+
+    /// The session behind a cookie, as [`touch`](Self::touch), for a request that uses it or
+    /// only looks ([`Visit::Look`]: neither its first use nor a sign of life).
+    pub(crate) fn visit(
+        &mut self,
+        id: SessionId,
+        item: &str,
+        now: Instant,
+        visit: Visit,
+    ) -> Option<SessionInfo> {
+        match self.sessions.touch(id, item, now, visit) {
             Touched::Unknown => None,
             Touched::Ended { ticket, freed } => {
                 // This session ran out; end it now rather than at the next sweep.

@@ -54,6 +54,9 @@ pub enum ClaimRefusal {
     NotNotified,
     /// Claimed by someone else, or its order completed, or its session ended.
     Used,
+    /// The claiming client's prefix already holds as many sessions as it may; the ticket is
+    /// still unclaimed.
+    TooMany,
 }
 
 /// Every notice, by ticket and by the instant its window ends, and the count of places held

@@ -1,12 +1,16 @@
 //! Sessions: what a claimed ticket (or a walk-in) turns into, kept alive by its requests and
-//! ended by its order (claim 7) or by idling out.
+//! ended by its order (claim 7) or by idling out. A claimed session must first come back with
+//! its cookie within the first-use timeout, and one client prefix holds only so many at once
+//! (issue 14: nobody hoards the places).
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use usher_ticket::{ItemId, TicketId};
 
+use super::clients::{ClientCounts, ClientPrefix};
 use super::time::later;
 use crate::SessionInfo;
 
@@ -53,6 +57,11 @@ struct Session {
     ticket: TicketId,
     item: ItemId,
     last_seen: Instant,
+    /// Set from the claim until the first request with the session's cookie: an unused
+    /// session ends at this instant instead of idling out.
+    first_use_by: Option<Instant>,
+    /// The prefix the session is counted against; `None` for a walk-in (not counted).
+    client: Option<ClientPrefix>,
     /// Kept after completion (place already free) so a retried buy finds its order.
     completed: bool,
     /// When a completed session is forgotten.
@@ -60,15 +69,39 @@ struct Session {
 }
 
 impl Session {
-    /// Whether the session has run out by `now`: idle past `idle`, or, once completed, past
-    /// its keeping time.
+    /// Whether the session has run out by `now`: never used by its first-use deadline, idle
+    /// past `idle`, or, once completed, past its keeping time.
     fn ended(&self, now: Instant, idle: Duration) -> bool {
         if self.completed {
             now >= self.until
+        } else if let Some(by) = self.first_use_by {
+            now >= by
         } else {
             now >= later(self.last_seen, idle)
         }
     }
+}
+
+/// Who opened a session ([`Sessions::start`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Opener {
+    /// A claim (Sb32) from this address: counted against its prefix, and it must come back
+    /// with its cookie within the first-use timeout.
+    Claim(IpAddr),
+    /// A walk-in (the prior art): its own request was its first use, and it is not counted
+    /// per client (the prior art is measured as it is).
+    WalkIn,
+}
+
+/// How a request meets a session ([`Sessions::touch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Visit {
+    /// A request that uses the session (`GET`, `POST`, …): its first use, and it keeps the
+    /// session from idling out.
+    Use,
+    /// A look that takes nothing (`HEAD`): the session must live, but it is neither used nor
+    /// kept alive by it.
+    Look,
 }
 
 /// What [`Sessions::touch`] found behind a cookie.
@@ -82,32 +115,67 @@ pub(super) enum Touched {
         ticket: TicketId,
         freed: Option<ItemId>,
     },
-    /// A live session, now marked as seen.
+    /// A live session (marked as seen when the visit was a use).
     Live(SessionInfo),
 }
 
-/// Every session, and the count of those that hold a place (not completed).
+/// What the same client claiming a ticket again found of its session ([`Sessions::reclaim`]).
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Reclaimed {
+    /// It lives: the claim answers with it again.
+    Live,
+    /// It had run out and is gone now; it held a place for `item` (the caller gives the unit
+    /// back and kills the ticket).
+    Ended(ItemId),
+    /// Its order completed, or it is gone.
+    Over,
+}
+
+/// Every session, the count of those that hold a place (not completed), and their count per
+/// client prefix.
 #[derive(Debug)]
 pub(super) struct Sessions {
     by_id: HashMap<SessionId, Session>,
     /// Open sessions whose order has not completed: they count against capacity.
     open: u32,
     idle_timeout: Duration,
+    first_use_timeout: Duration,
+    /// Open claimed sessions per client prefix, and the cap on them.
+    clients: ClientCounts,
 }
 
 impl Sessions {
-    /// No sessions; each idles out after `idle_timeout` without a request.
+    /// No sessions; each idles out after `idle_timeout` without a request. Until told
+    /// otherwise, a claimed session has as long for its first use and prefixes are not capped.
     pub(super) fn new(idle_timeout: Duration) -> Sessions {
         Sessions {
             by_id: HashMap::new(),
             open: 0,
             idle_timeout,
+            first_use_timeout: idle_timeout,
+            clients: ClientCounts::new(0),
         }
+    }
+
+    /// A claimed session not used within `timeout` of its claim ends.
+    pub(super) fn set_first_use_timeout(&mut self, timeout: Duration) {
+        self.first_use_timeout = timeout;
+    }
+
+    /// One client prefix holds at most `cap` claimed sessions at once (0: no cap).
+    pub(super) fn set_per_client(&mut self, cap: u32) {
+        self.clients = ClientCounts::new(cap);
     }
 
     /// Sessions holding a place now.
     pub(super) fn open_count(&self) -> u32 {
         self.open
+    }
+
+    /// Whether `client`'s prefix holds as many sessions as it may: a new claim from it is
+    /// refused.
+    pub(super) fn client_full(&self, client: IpAddr) -> bool {
+        self.clients.full(ClientPrefix::of(client))
     }
 
     /// When a session started now with nothing else to outlive should be forgotten.
@@ -124,7 +192,16 @@ impl Sessions {
         item: ItemId,
         now: Instant,
         until: Instant,
+        opener: Opener,
     ) {
+        let (client, first_use_by) = match opener {
+            Opener::Claim(address) => {
+                let prefix = ClientPrefix::of(address);
+                self.clients.opened(prefix);
+                (Some(prefix), Some(later(now, self.first_use_timeout)))
+            }
+            Opener::WalkIn => (None, None),
+        };
         self.open += 1;
         self.by_id.insert(
             id,
@@ -132,6 +209,8 @@ impl Sessions {
                 ticket,
                 item,
                 last_seen: now,
+                first_use_by,
+                client,
                 completed: false,
                 until,
             },
@@ -143,20 +222,36 @@ impl Sessions {
         self.by_id.contains_key(id)
     }
 
-    /// Marks session `id` as seen if it lives and its order has not completed; whether it did.
-    pub(super) fn seen(&mut self, id: SessionId, now: Instant) -> bool {
-        match self.by_id.get_mut(&id) {
-            Some(s) if !s.completed => {
-                s.last_seen = now;
-                true
-            }
-            _ => false,
+    /// The same client claimed session `id`'s ticket again (a lost redirect). A live session is
+    /// kept alive by it once used; an unused one keeps its first-use deadline, so claiming
+    /// again and again never holds a place longer.
+    pub(super) fn reclaim(&mut self, id: SessionId, now: Instant) -> Reclaimed {
+        let Some(session) = self.by_id.get_mut(&id) else {
+            return Reclaimed::Over;
+        };
+        if session.completed {
+            return Reclaimed::Over;
         }
+        if session.ended(now, self.idle_timeout) {
+            let item = session.item;
+            self.end(id);
+            return Reclaimed::Ended(item);
+        }
+        if session.first_use_by.is_none() {
+            session.last_seen = now;
+        }
+        Reclaimed::Live
     }
 
-    /// The session behind a cookie, if it is alive and for `item`; marks it as seen, or ends it
-    /// now if it ran out (rather than at the next sweep).
-    pub(super) fn touch(&mut self, id: SessionId, item: &str, now: Instant) -> Touched {
+    /// The session behind a cookie, if it is alive and for `item`; ends it now if it ran out
+    /// (rather than at the next sweep). A [`Visit::Use`] marks it used and seen.
+    pub(super) fn touch(
+        &mut self,
+        id: SessionId,
+        item: &str,
+        now: Instant,
+        visit: Visit,
+    ) -> Touched {
         let Some(session) = self.by_id.get_mut(&id) else {
             return Touched::Unknown;
         };
@@ -165,21 +260,34 @@ impl Sessions {
         }
         if session.ended(now, self.idle_timeout) {
             let (ticket, completed, item) = (session.ticket, session.completed, session.item);
-            self.by_id.remove(&id);
-            if !completed {
-                self.open -= 1;
-            }
+            self.end(id);
             return Touched::Ended {
                 ticket,
                 freed: (!completed).then_some(item),
             };
         }
-        session.last_seen = now;
+        if visit == Visit::Use {
+            session.first_use_by = None;
+            session.last_seen = now;
+        }
         Touched::Live(SessionInfo {
             ticket: session.ticket,
             item: session.item,
             completed: session.completed,
         })
+    }
+
+    /// Forgets session `id`; if it still held a place, the place (and its prefix's count) is
+    /// free.
+    fn end(&mut self, id: SessionId) {
+        if let Some(session) = self.by_id.remove(&id)
+            && !session.completed
+        {
+            self.open -= 1;
+            if let Some(prefix) = session.client {
+                self.clients.closed(prefix);
+            }
+        }
     }
 
     /// Claim 7: session `id`'s order completed. Its place is free at once; the session is kept
@@ -191,8 +299,12 @@ impl Sessions {
             return None;
         }
         session.completed = true;
+        session.first_use_by = None;
         session.until = session.until.max(later(now, self.idle_timeout));
         self.open -= 1;
+        if let Some(prefix) = session.client {
+            self.clients.closed(prefix);
+        }
         Some((session.ticket, session.item))
     }
 
@@ -200,11 +312,15 @@ impl Sessions {
     /// that still held a place.
     pub(super) fn expire(&mut self, now: Instant, mut freed: impl FnMut(TicketId, ItemId)) {
         let idle = self.idle_timeout;
+        let clients = &mut self.clients;
         let mut closed = 0;
         self.by_id.retain(|_, s| {
             let keep = !s.ended(now, idle);
             if !keep && !s.completed {
                 closed += 1;
+                if let Some(prefix) = s.client {
+                    clients.closed(prefix);
+                }
                 freed(s.ticket, s.item);
             }
             keep

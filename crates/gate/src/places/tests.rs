@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use usher_ticket::{ItemId, TicketId};
 
-use super::{ClaimRefusal, LeaseKey, Places, SessionId};
+use super::{ClaimRefusal, LeaseKey, Places, SessionId, Visit};
 
 fn tid(n: u64) -> TicketId {
     TicketId {
@@ -252,4 +252,136 @@ fn session_ids_round_trip_and_debug_hides_them() {
     assert_eq!(SessionId::from_hex("zz"), None);
     assert_eq!(SessionId::from_hex(&"é".repeat(16)), None);
     assert!(format!("{id:?}").len() < 20);
+}
+
+/// Issue 14: a claim nobody follows (an `<img>`, a bot that drops the cookie) must not hold its
+/// place for the idle timeout.
+#[test]
+fn a_session_never_used_ends_at_its_first_use_deadline() {
+    let now = Instant::now();
+    let mut p = Places::new(1, Duration::from_secs(600)).first_use_timeout(Duration::from_secs(5));
+    p.reserve(tid(1), item(), now + Duration::from_secs(30), now);
+    let (s, _) = p.claim(tid(1), A, now).unwrap();
+    p.sweep(now + Duration::from_millis(4_999));
+    assert_eq!(p.stats().sessions, 1, "still within its first-use time");
+    p.sweep(now + Duration::from_secs(5));
+    assert_eq!(p.stats().in_use(), 0, "freed at claim + first_use_timeout");
+    assert!(
+        p.touch(s, "concert", now + Duration::from_secs(5))
+            .is_none()
+    );
+    // The ticket opened its one session: it is dead, within its window too.
+    assert_eq!(
+        p.claim(tid(1), A, now + Duration::from_secs(6)),
+        Err(ClaimRefusal::Used)
+    );
+    assert!(p.reserve(tid(2), item(), now + Duration::from_secs(60), now));
+}
+
+#[test]
+fn the_first_use_makes_the_idle_timeout_apply() {
+    let now = Instant::now();
+    let mut p = Places::new(1, Duration::from_secs(600)).first_use_timeout(Duration::from_secs(5));
+    p.reserve(tid(1), item(), now + Duration::from_secs(30), now);
+    let (s, _) = p.claim(tid(1), A, now).unwrap();
+    assert!(
+        p.touch(s, "concert", now + Duration::from_secs(1))
+            .is_some()
+    );
+    p.sweep(now + Duration::from_secs(300));
+    assert_eq!(
+        p.stats().sessions,
+        1,
+        "a used session idles out, nothing sooner"
+    );
+    p.sweep(now + Duration::from_secs(601));
+    assert_eq!(p.stats().sessions, 0);
+}
+
+#[test]
+fn claiming_again_returns_the_same_session_but_never_extends_its_first_use() {
+    let now = Instant::now();
+    let mut p = Places::new(1, Duration::from_secs(600)).first_use_timeout(Duration::from_secs(5));
+    p.reserve(tid(1), item(), now + Duration::from_secs(30), now);
+    let (s, _) = p.claim(tid(1), A, now).unwrap();
+    // A lost redirect: the same client claims again and finds its session.
+    let again = now + Duration::from_secs(4);
+    assert_eq!(p.claim(tid(1), A, again), Ok((s, false)));
+    // Claiming again does not keep an unused session: it still ends 5 s after the claim,
+    // found by the next claim even before a sweep.
+    let late = now + Duration::from_secs(5);
+    assert_eq!(p.claim(tid(1), A, late), Err(ClaimRefusal::Used));
+    assert_eq!(p.stats().in_use(), 0);
+}
+
+#[test]
+fn a_look_is_not_a_first_use() {
+    let now = Instant::now();
+    let mut p = Places::new(1, Duration::from_secs(600)).first_use_timeout(Duration::from_secs(5));
+    p.reserve(tid(1), item(), now + Duration::from_secs(30), now);
+    let (s, _) = p.claim(tid(1), A, now).unwrap();
+    let look = now + Duration::from_secs(1);
+    assert!(
+        p.visit(s, "concert", look, Visit::Look).is_some(),
+        "it lives"
+    );
+    p.sweep(now + Duration::from_secs(5));
+    assert_eq!(p.stats().in_use(), 0, "looking kept nothing");
+}
+
+#[test]
+fn one_client_prefix_holds_only_its_share_of_sessions() {
+    let now = Instant::now();
+    let exp = now + Duration::from_secs(30);
+    let mut p = Places::new(10, Duration::from_secs(600)).sessions_per_client(2);
+    for n in 1..=4 {
+        assert!(p.reserve(tid(n), item(), exp, now));
+    }
+    let (first, _) = p.claim(tid(1), A, now).unwrap();
+    assert!(p.claim(tid(2), A, now).is_ok());
+    assert_eq!(p.claim(tid(3), A, now), Err(ClaimRefusal::TooMany));
+    // Refused without taking the ticket: it is still reserved, for anyone in its binding.
+    assert_eq!(p.stats().reserved, 2);
+    assert_eq!(p.stats().sessions, 2);
+    // Claiming an own ticket again is no new session and is not refused.
+    assert_eq!(p.claim(tid(1), A, now), Ok((first, false)));
+    // Another address has its own share; IPv4-mapped IPv6 is the same address as IPv4.
+    assert!(p.claim(tid(4), B, now).is_ok());
+    let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+    assert_eq!(p.claim(tid(3), mapped, now), Err(ClaimRefusal::TooMany));
+    // A session that completes or ends gives its share back.
+    p.complete(first, now);
+    assert!(p.claim(tid(3), A, now).is_ok());
+}
+
+#[test]
+fn a_session_that_ends_gives_its_prefix_share_back() {
+    let now = Instant::now();
+    let exp = now + Duration::from_secs(60);
+    let mut p = Places::new(10, Duration::from_secs(600))
+        .first_use_timeout(Duration::from_secs(5))
+        .sessions_per_client(1);
+    p.reserve(tid(1), item(), exp, now);
+    p.reserve(tid(2), item(), exp, now);
+    p.claim(tid(1), A, now).unwrap();
+    assert_eq!(p.claim(tid(2), A, now), Err(ClaimRefusal::TooMany));
+    let later = now + Duration::from_secs(6);
+    p.sweep(later);
+    assert!(p.claim(tid(2), A, later).is_ok(), "the unused one ended");
+}
+
+#[test]
+fn walk_ins_are_not_counted_per_client() {
+    let now = Instant::now();
+    let mut p = Places::new(10, Duration::from_secs(600))
+        .first_use_timeout(Duration::from_secs(5))
+        .sessions_per_client(1);
+    for _ in 0..3 {
+        p.walk_in(item(), now).unwrap();
+    }
+    // Walk-ins come in by their own request: no first use is awaited.
+    p.sweep(now + Duration::from_secs(6));
+    assert_eq!(p.stats().sessions, 3);
+    p.reserve(tid(1), item(), now + Duration::from_secs(60), now);
+    assert!(p.claim(tid(1), A, now).is_ok());
 }

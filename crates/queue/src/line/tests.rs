@@ -175,17 +175,63 @@ fn a_full_window_gives_up_the_oldest_places_early() {
     }
     let t0 = Instant::now();
     line.claim(Place(0), t0).expect_err("not eligible yet");
-    assert_eq!(line.advance(t0, 90), 100);
-    assert_eq!(line.advance(t0 + SEC, 1000), 200);
+    assert_eq!(
+        line.advance(t0, 90),
+        64,
+        "one advance moves at most the window"
+    );
+    let mut t = t0;
+    while line.snapshot().head < 300 {
+        t += SEC;
+        assert!(line.advance(t, 1000) <= 64);
+    }
     let head = line.snapshot().head;
     assert_eq!(head, 300);
     assert_eq!(line.snapshot().open_from, head - 64);
+    assert_eq!(line.claim(Place(head - 65), t), Err(ClaimError::GivenUp));
+    assert_eq!(line.claim(Place(head - 64), t), Ok(()));
+    assert_eq!(line.claim(Place(head - 1), t), Ok(()));
+}
+
+/// Guards against a shop reporting a huge capacity (issue 14, point 7): one advance makes at
+/// most a window's worth of places eligible, so the earliest waiters keep their places.
+#[test]
+fn one_advance_never_moves_past_the_claim_window() {
+    let config = LineConfig {
+        window_places: 64,
+        ..LineConfig::default()
+    };
+    let mut line = Line::new(config);
+    for _ in 0..300 {
+        line.join();
+    }
+    let t0 = Instant::now();
+    assert_eq!(line.advance(t0, u64::from(u32::MAX)), 64);
     assert_eq!(
-        line.claim(Place(head - 65), t0 + SEC),
-        Err(ClaimError::GivenUp)
+        line.claim(Place(0), t0),
+        Ok(()),
+        "the first waiter keeps its place"
     );
-    assert_eq!(line.claim(Place(head - 64), t0 + SEC), Ok(()));
-    assert_eq!(line.claim(Place(head - 1), t0 + SEC), Ok(()));
+    assert!(!line.is_eligible(Place(64)));
+}
+
+/// Guards against a state file whose counters sit near `u64::MAX` (issue 14, point 8): counting
+/// on from them would wrap and hand out place 0 again.
+#[test]
+fn restore_refuses_counters_that_would_wrap() {
+    let t0 = Instant::now();
+    let near_the_end = Counters {
+        issued: u64::MAX - 1,
+        head: 0,
+        open_from: 0,
+    };
+    assert!(Line::restore(near_the_end, LineConfig::default(), t0).is_err());
+    let far_but_fine = Counters {
+        issued: 1 << 40,
+        head: 1 << 39,
+        open_from: 1 << 39,
+    };
+    assert!(Line::restore(far_but_fine, LineConfig::default(), t0).is_ok());
 }
 
 #[test]

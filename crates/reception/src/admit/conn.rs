@@ -83,10 +83,15 @@ impl Conn {
         lock(&self.pending).clear();
     }
 
-    /// The shop answered request `id`.
-    pub(crate) fn answer(&self, id: u64, granted: bool) {
-        if let Some(tx) = lock(&self.pending).remove(&id) {
-            let _ = tx.send(granted);
+    /// The shop answered request `id`; `false` when no such request was waiting (an answer
+    /// nobody asked for, or one that came after its timeout).
+    pub(crate) fn answer(&self, id: u64, granted: bool) -> bool {
+        match lock(&self.pending).remove(&id) {
+            Some(tx) => {
+                let _ = tx.send(granted);
+                true
+            }
+            None => false,
         }
     }
 }

@@ -182,7 +182,8 @@ impl LeaseState {
     }
 
     /// The shop answered lease request `id` with `places` (and `stock` units per item), over a
-    /// link whose round-trip time is `rtt`.
+    /// link whose round-trip time is `rtt`. `false` when `id` is not the request outstanding
+    /// (the grant is ignored).
     pub(crate) fn granted(
         &mut self,
         config: &ReceptionConfig,
@@ -190,23 +191,23 @@ impl LeaseState {
         places: u32,
         stock: BTreeMap<String, u32>,
         rtt: Duration,
-    ) {
+    ) -> bool {
         let Some(Requested {
             id: asked,
             sent,
             ttl,
         }) = self.requested
         else {
-            return;
+            return false;
         };
         if asked != id {
-            return;
+            return false;
         }
         self.requested = None;
         if places == 0 {
             // Full: ask again a little later rather than on every tick.
             self.quiet_until = sent.checked_add(QUIET_AFTER_REFUSAL);
-            return;
+            return true;
         }
         // The shop's clock started at its grant, after `sent`: stop early by the margin and a
         // round trip, so the last notice arrives in time.
@@ -215,7 +216,7 @@ impl LeaseState {
             // Round trips this slow leave a lease no useful life: per-ticket reservations until
             // the lease runs out at the shop, instead of leasing again at once.
             self.quiet_until = sent.checked_add(ttl);
-            return;
+            return true;
         }
         if let Some(usable_until) = sent.checked_add(ttl.saturating_sub(stop)) {
             let stock = self.tracks_stock.then(|| {
@@ -233,5 +234,6 @@ impl LeaseState {
             });
             self.held.sort_by_key(|h| h.usable_until);
         }
+        true
     }
 }

@@ -11,11 +11,13 @@
 //!   report, round-trip time, tickets handed out since the report) and its link.
 //! - `conn.rs`: one shop's open management link (requests, leases, queued notices).
 //! - `lease.rs`: leases of places on the reception's side; `notices.rs`: their batched notices.
-//! - `seal.rs`: sealing a ticket and writing its URL.
+//! - `seal.rs`: sealing a ticket and writing its URL; `limit.rs`: live tickets per client
+//!   prefix.
 //! - [`policy`]: how candidates are ranked (Sa33).
 
 pub(crate) mod conn;
 pub(crate) mod lease;
+mod limit;
 pub(crate) mod notices;
 pub mod policy;
 pub(crate) mod registry;
@@ -27,14 +29,15 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use usher_ticket::{Issuer, IssuerId, ItemId, Keyring, TicketId};
-use usher_wire::Clock;
 use usher_wire::mgmt::Down;
 use usher_wire::status::ShopView;
+use usher_wire::{Clock, Code};
 
 use crate::config::{MAX_SHOPS, ReceptionConfig, Reservation};
 use crate::outcome::Outcome;
 use crate::room::Wait;
 use conn::Conn;
+use limit::LiveAdmissions;
 use notices::Queued;
 use policy::{Candidate, SelectionPolicy};
 use registry::{Registry, Slot};
@@ -61,6 +64,8 @@ pub(crate) struct TicketDesk {
     sealers: RwLock<Arc<Sealers>>,
     issuer: Arc<Issuer>,
     policy: Box<dyn SelectionPolicy>,
+    /// Tickets live per client prefix.
+    live: LiveAdmissions,
     clock: Arc<dyn Clock>,
 }
 
@@ -75,6 +80,11 @@ impl TicketDesk {
         let sealers = Sealers::new(keyring, &config, &issuer);
         TicketDesk {
             policy: config.policy.build(config.tie_margin),
+            live: LiveAdmissions::new(
+                config.admissions_per_client,
+                config.ticket_ttl,
+                clock.instant(),
+            ),
             registry: Registry::new(&config.shops),
             sealers: RwLock::new(Arc::new(sealers)),
             config,
@@ -134,6 +144,10 @@ impl TicketDesk {
         if candidates.is_empty() {
             // Sa54: every shop that carries the item is busy.
             return Ok(Outcome::Waiting(self.busy()));
+        }
+        if !self.live.allows(&self.config.binding.bind(client), now) {
+            // This client's network already holds its share of live tickets.
+            return Ok(Outcome::Refused(Code::TooMany));
         }
         if self.config.reservation == Reservation::Lease {
             let sealers = self.sealers.read().unwrap_or_else(PoisonError::into_inner);
@@ -294,6 +308,7 @@ impl TicketDesk {
             expires_at_ms: sealed.expires_at_ms,
         });
         slot.handed_out.fetch_add(1, Ordering::Relaxed);
+        self.live.count(&self.config.binding.bind(client), now);
         Some(admitted(sealed, slot))
     }
 
@@ -327,6 +342,8 @@ impl TicketDesk {
         let granted = conn.ask(id, down, self.config.reserve_timeout).await;
         release.armed = granted.is_none();
         if granted == Some(true) {
+            let now = self.clock.instant();
+            self.live.count(&self.config.binding.bind(client), now);
             Some(admitted(sealed, slot))
         } else {
             let _ = slot

@@ -10,14 +10,19 @@ use usher_wire::mgmt::Report;
 use usher_wire::status::ShopView;
 
 use super::conn::Conn;
-use crate::config::ShopEntry;
+use crate::config::{MAX_SHOP_CAPACITY, ShopEntry};
 
 /// The latest view of one shop.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct View {
+    /// The last report as the shop sent it (what operators see).
     pub(crate) report: Option<Report>,
     pub(crate) reported_at: Option<Instant>,
     pub(crate) rtt: Duration,
+    /// The capacity believed: the report's, never more than the configured one.
+    capacity: u32,
+    /// The report claims more places in use than its capacity: believed full.
+    overfull: bool,
 }
 
 /// One configured shop.
@@ -75,10 +80,10 @@ impl Slot {
         // Places leased to receptions are free capacity held for them, not load.
         let used = f64::from(report.in_use() - report.leased.min(report.in_use()))
             + f64::from(self.handed_out.load(Ordering::Relaxed));
-        let load = if report.capacity == 0 {
+        let load = if view.capacity == 0 || view.overfull {
             f64::INFINITY
         } else {
-            used / f64::from(report.capacity)
+            used / f64::from(view.capacity)
         };
         Snapshot {
             live,
@@ -97,10 +102,10 @@ impl Slot {
     pub(crate) fn spare(&self, now: Instant, timeout: Duration, leasing: bool) -> u64 {
         let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
         let live = self.is_live(&view, now, timeout);
-        let Some(report) = view.report.as_ref().filter(|_| live) else {
+        let Some(report) = view.report.as_ref().filter(|_| live && !view.overfull) else {
             return 0;
         };
-        let capacity = u64::from(report.capacity);
+        let capacity = u64::from(view.capacity);
         let in_use = u64::from(report.in_use())
             + u64::from(self.granted_since_report.load(Ordering::Relaxed));
         if !leasing {
@@ -124,16 +129,29 @@ impl Slot {
             });
     }
 
-    /// Records a report from connection `generation`, unless a newer connection replaced it.
-    pub(crate) fn record_report(&self, generation: u64, report: Report, now: Instant) {
+    /// Sa31: records a report from connection `generation`, unless a newer connection replaced
+    /// it. Not believed as sent: a capacity above the configured one counts as the configured
+    /// one (a shop may report less, never more), and a report of more places in use than its
+    /// capacity makes the shop count as full. Returns whether the report was believed whole.
+    pub(crate) fn record_report(&self, generation: u64, report: Report, now: Instant) -> bool {
         if !self.is_current(generation) {
-            return;
+            return true;
         }
+        let ceiling = self
+            .entry
+            .capacity
+            .unwrap_or(MAX_SHOP_CAPACITY)
+            .min(MAX_SHOP_CAPACITY);
+        let overfull = report.in_use() > report.capacity;
+        let believed = report.capacity <= ceiling && !overfull;
         let mut view = self.view.write().unwrap_or_else(PoisonError::into_inner);
+        view.capacity = report.capacity.min(ceiling);
+        view.overfull = overfull;
         view.report = Some(report);
         view.reported_at = Some(now);
         self.handed_out.store(0, Ordering::Relaxed);
         self.granted_since_report.store(0, Ordering::Relaxed);
+        believed
     }
 
     pub(crate) fn record_rtt(&self, generation: u64, rtt: Duration) {
@@ -149,13 +167,13 @@ impl Slot {
         };
     }
 
-    /// The last report on the current link, if any.
+    /// The last report on the current link as believed (its capacity at most the configured
+    /// one), if any.
     pub(crate) fn report(&self) -> Option<Report> {
-        self.view
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .report
-            .clone()
+        let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
+        let mut report = view.report.clone()?;
+        report.capacity = view.capacity;
+        Some(report)
     }
 
     /// The smoothed round-trip time on the management link.
@@ -259,5 +277,77 @@ impl Registry {
 
     pub(crate) fn next_request(&self) -> u64 {
         self.request_ids.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use usher_ticket::Epoch;
+
+    use super::*;
+
+    fn registry(capacity: Option<u32>) -> Registry {
+        let entry = ShopEntry {
+            id: ServerId::new("shop-a").unwrap(),
+            url: "http://127.0.0.1:1".to_owned(),
+            capacity,
+        };
+        let registry = Registry::new(&[entry]);
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        registry.slots[0].connect(Arc::new(Conn::new(1, Epoch(1), tx)));
+        registry
+    }
+
+    fn report(capacity: u32, sessions: u32) -> Report {
+        Report {
+            capacity,
+            sessions,
+            ..Report::default()
+        }
+    }
+
+    const TIMEOUT: Duration = Duration::from_secs(1);
+
+    /// Guards against a shop claiming a huge capacity (issue 14, point 7): a shop may report
+    /// less than its configured capacity, never more.
+    #[test]
+    fn a_report_over_the_configured_capacity_counts_as_the_configured_capacity() {
+        let registry = registry(Some(5));
+        let slot = &registry.slots[0];
+        let now = Instant::now();
+        assert!(!slot.record_report(1, report(u32::MAX, 1), now));
+        assert_eq!(slot.spare(now, TIMEOUT, false), 4);
+        assert_eq!(slot.report().unwrap().capacity, 5);
+        assert!((slot.snapshot("", now, TIMEOUT).load - 0.2).abs() < 1e-9);
+        // Less is believed as sent.
+        assert!(slot.record_report(1, report(3, 1), now));
+        assert_eq!(slot.spare(now, TIMEOUT, false), 2);
+        // Without a configured capacity, the gate's own limit is the ceiling.
+        let registry = self::registry(None);
+        let slot = &registry.slots[0];
+        slot.record_report(1, report(u32::MAX, 0), now);
+        assert_eq!(
+            slot.spare(now, TIMEOUT, false),
+            u64::from(MAX_SHOP_CAPACITY)
+        );
+    }
+
+    /// A report of more places in use than its capacity is not believed: the shop counts as
+    /// full, and nobody is sent there or let into the line for it.
+    #[test]
+    fn a_report_with_more_in_use_than_capacity_counts_as_full() {
+        let registry = registry(None);
+        let slot = &registry.slots[0];
+        let now = Instant::now();
+        assert!(!slot.record_report(1, report(5, 9), now));
+        assert_eq!(slot.spare(now, TIMEOUT, true), 0);
+        assert!(slot.snapshot("", now, TIMEOUT).load.is_infinite());
+        // The report itself is kept as sent, for operators.
+        assert_eq!(
+            slot.view.read().unwrap().report.as_ref().unwrap().sessions,
+            9
+        );
     }
 }

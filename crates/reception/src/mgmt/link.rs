@@ -29,6 +29,44 @@ const SKEW_WARNING: Duration = Duration::from_secs(1);
 /// Requests from the admission path queued for the link at most.
 const DOWN_QUEUE: usize = 1024;
 
+/// Refused hellos are logged at most once a second, whoever sends them.
+static REFUSALS_LOGGED: Throttle = Throttle::new(Duration::from_secs(1));
+
+/// Lets something happen at most once per period (across threads, without a lock).
+struct Throttle {
+    period: Duration,
+    /// Milliseconds since `start()` when it last happened, plus one (0: never).
+    last: std::sync::atomic::AtomicU64,
+}
+
+impl Throttle {
+    const fn new(period: Duration) -> Throttle {
+        Throttle {
+            period,
+            last: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn allows(&self, now: Instant) -> bool {
+        static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        let start = *START.get_or_init(|| now);
+        let ms =
+            u64::try_from(now.saturating_duration_since(start).as_millis()).unwrap_or(u64::MAX);
+        let period = u64::try_from(self.period.as_millis()).unwrap_or(u64::MAX);
+        let last = self.last.load(std::sync::atomic::Ordering::Relaxed);
+        (last == 0 || ms.saturating_add(1) >= last.saturating_add(period))
+            && self
+                .last
+                .compare_exchange(
+                    last,
+                    ms.saturating_add(1),
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                )
+                .is_ok()
+    }
+}
+
 type Tx = SplitSink<WebSocket, Message>;
 type Rx = SplitStream<WebSocket>;
 
@@ -60,11 +98,21 @@ async fn handshake(reception: &Reception, tx: &mut Tx, rx: &mut Rx) -> Option<(u
     match authenticate(reception, &nonce, hello) {
         Ok(ok) => Some(ok),
         Err((error, message)) => {
-            tracing::warn!(%error, %message, "management connection refused");
-            reception
+            let refused = reception
                 .refused
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if let Some(m) = text(&Down::Refused { error, message }) {
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1;
+            // Logged with the reason, at most once a second (a peer can reconnect in a loop).
+            if REFUSALS_LOGGED.allows(std::time::Instant::now()) {
+                tracing::warn!(%error, %message, refused, "management connection refused");
+            }
+            // The peer learns only that it was refused, never which part was wrong (an unknown
+            // id, a key, a MAC): one answer for all.
+            let answer = Down::Refused {
+                error: Code::Forged,
+                message: "this hello is not accepted".to_owned(),
+            };
+            if let Some(m) = text(&answer) {
                 let _ = tx.send(m).await;
             }
             let _ = tx.close().await;
@@ -118,6 +166,8 @@ struct Link<'r> {
     /// Pings sent and not answered yet, by id.
     pings: HashMap<u64, Instant>,
     skew_warned: bool,
+    /// A report was not believed whole (warned once per link).
+    report_doubted: bool,
 }
 
 impl<'r> Link<'r> {
@@ -141,6 +191,7 @@ impl<'r> Link<'r> {
             batches: Batches::default(),
             pings: HashMap::new(),
             skew_warned: false,
+            report_doubted: false,
         };
         let welcome = Down::Welcome {
             issuers: vec![reception.issuer().to_string()],
@@ -230,19 +281,22 @@ impl<'r> Link<'r> {
     fn apply(&mut self, up: Up) -> bool {
         match up {
             Up::Report(report) => return self.report(report),
+            // Grants count only for requests this link made and is still waiting on.
             Up::Reserved { id, granted } => {
-                if granted {
+                if self.conn.answer(id, granted) && granted {
                     self.slot.granted(1);
                 }
-                self.conn.answer(id, granted);
             }
             Up::Leased { id, places, stock } => {
-                self.slot.granted(places);
                 let rtt = self.slot.rtt();
-                self.conn
-                    .lease()
-                    .granted(self.reception.config(), id, places, stock, rtt);
-                self.conn.lease_granted.notify_waiters();
+                let matched =
+                    self.conn
+                        .lease()
+                        .granted(self.reception.config(), id, places, stock, rtt);
+                if matched {
+                    self.slot.granted(places);
+                    self.conn.lease_granted.notify_waiters();
+                }
             }
             Up::Noted { batch, refused } => {
                 self.batches.ack(batch);
@@ -275,8 +329,13 @@ impl<'r> Link<'r> {
             tracing::warn!(shop = %self.slot.entry.id, skew_ms = skew.as_millis() as u64, "clock skew");
             self.skew_warned = true;
         }
-        self.slot
-            .record_report(self.conn.generation, report, reception.clock.instant());
+        let believed =
+            self.slot
+                .record_report(self.conn.generation, report, reception.clock.instant());
+        if !believed && !self.report_doubted {
+            tracing::warn!(shop = %self.slot.entry.id, "a report over the shop's capacity is not believed");
+            self.report_doubted = true;
+        }
         reception.room.shop_reported();
         true
     }

@@ -30,12 +30,13 @@ pub(crate) fn error(code: Code, status: StatusCode, retry: Option<String>) -> Re
     no_store((status, axum::Json(body)).into_response())
 }
 
-/// A queue token refused (`400` with its code), or too many joins (`429`).
+/// A refusal of an order: too many joins or live tickets (`429`), not a page the buyer opened
+/// (`403`), or a queue token refused (`400` with its code).
 pub(crate) fn refusal(public_url: &str, code: Code) -> Response {
-    let status = if code == Code::TooMany {
-        StatusCode::TOO_MANY_REQUESTS
-    } else {
-        StatusCode::BAD_REQUEST
+    let status = match code {
+        Code::TooMany => StatusCode::TOO_MANY_REQUESTS,
+        Code::NotNavigation => StatusCode::FORBIDDEN,
+        _ => StatusCode::BAD_REQUEST,
     };
     let mut response = error(code, status, Some(format!("{public_url}/")));
     if code == Code::TooMany {

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
+use usher_wire::fetch::{self, FetchMetadata};
 use usher_wire::{Admission, Code};
 
 use super::answer::{admission, answer_json, no_store, refusal, retry_after, unknown_item};
@@ -74,9 +75,23 @@ pub(super) fn queue_cookie<'h>(headers: &'h HeaderMap, item: &str) -> Option<&'h
 }
 
 /// Whether a refusal is about the queue token itself (a browser then drops its cookie and joins
-/// afresh) rather than about the client (`too_many`).
+/// afresh) rather than about the client or the request (`too_many`, `not_navigation`).
 fn is_token_refusal(code: Code) -> bool {
-    code != Code::TooMany
+    !matches!(
+        code,
+        Code::TooMany | Code::NotNavigation | Code::MethodNotAllowed
+    )
+}
+
+/// What the request said about itself in its fetch metadata headers.
+pub(super) fn fetch_metadata(headers: &HeaderMap) -> FetchMetadata<'_> {
+    let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    FetchMetadata {
+        dest: text(fetch::DEST),
+        mode: text(fetch::MODE),
+        site: text(fetch::SITE),
+        purpose: text(fetch::SEC_PURPOSE).or_else(|| text(fetch::PURPOSE)),
+    }
 }
 
 /// A browser's order with the token from its cookie. A cookie that cannot be honoured is

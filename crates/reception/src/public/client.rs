@@ -3,24 +3,21 @@
 use std::net::{IpAddr, SocketAddr};
 
 use http::HeaderMap;
+use usher_wire::forwarded;
 
-/// The client's address: the socket's peer, or the forwarded address when the peer is one of
-/// `trusted_proxies`. IPv4-mapped IPv6 is IPv4.
+/// The client's address: the socket's peer, or, when the peer is one of `trusted_proxies`, the
+/// rightmost untrusted `X-Forwarded-For` hop over every header line
+/// ([`forwarded::client_address`]).
 pub(crate) fn client_address(
     trusted_proxies: &[IpAddr],
     peer: SocketAddr,
     headers: &HeaderMap,
 ) -> IpAddr {
-    let peer = peer.ip().to_canonical();
-    if !trusted_proxies.contains(&peer) {
-        return peer;
-    }
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .and_then(|v| v.trim().parse::<IpAddr>().ok())
-        .map_or(peer, |ip| ip.to_canonical())
+    let lines = headers
+        .get_all(forwarded::X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    forwarded::client_address(peer.ip(), trusted_proxies, lines)
 }
 
 /// [`client_address`] with the reception's trusted proxies.

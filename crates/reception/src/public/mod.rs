@@ -25,6 +25,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 use tower_http::set_header::SetResponseHeaderLayer;
 use usher_wire::Code;
 
+use crate::outcome::Outcome;
 use crate::reception::Reception;
 use crate::room::page as waiting;
 use browser::Form;
@@ -32,8 +33,7 @@ use browser::Form;
 /// Largest admission request body.
 pub const MAX_BODY: usize = 4 * 1024;
 
-/// The public listener as one service: `GET /order/{item}` (and `HEAD`), the hot path, is
-/// answered directly (an order settled from a lease costs no await and no boxed future);
+/// The public listener as one service: `GET /order/{item}`, the hot path, is answered directly (an order settled from a lease costs no await and no boxed future);
 /// everything else goes through the router.
 pub fn service(reception: Arc<Reception>) -> PublicService {
     PublicService {
@@ -56,29 +56,39 @@ impl PublicService {
         B: axum::body::HttpBody<Data = bytes::Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,
     {
-        let head = request.method() == Method::HEAD;
-        if (head || request.method() == Method::GET)
+        if request.method() == Method::GET
             && let Some(item) = request.uri().path().strip_prefix("/order/")
         {
             let headers = request.headers();
+            let form = Form::of(headers);
+            if !browser::fetch_metadata(headers).may_take_place() {
+                // An image, a frame, a script, another site's fetch or a prefetch: no place.
+                let outcome = Outcome::Refused(Code::NotNavigation);
+                return PublicFuture::Ready(Some(browser::order_answer(
+                    &self.reception,
+                    outcome,
+                    item,
+                    form,
+                    browser::Cookie::Absent,
+                )));
+            }
             let client = client::client(&self.reception, peer, headers);
             let cookie = browser::queue_cookie(headers, item);
             let (settled, cookie) = browser::browser_order(&self.reception, item, client, cookie);
-            let form = Form::of(headers);
             return match settled {
-                Ok(outcome) => {
-                    let answer =
-                        browser::order_answer(&self.reception, outcome, item, form, cookie);
-                    PublicFuture::Ready(Some(if head { headers_only(answer) } else { answer }))
-                }
+                Ok(outcome) => PublicFuture::Ready(Some(browser::order_answer(
+                    &self.reception,
+                    outcome,
+                    item,
+                    form,
+                    cookie,
+                ))),
                 Err(pending) => {
                     let reception = Arc::clone(&self.reception);
                     let item = item.to_owned();
                     PublicFuture::Later(Box::pin(async move {
                         let outcome = reception.order_later(pending).await;
-                        let answer =
-                            browser::order_answer(&reception, outcome, &item, form, cookie);
-                        if head { headers_only(answer) } else { answer }
+                        browser::order_answer(&reception, outcome, &item, form, cookie)
                     }))
                 }
             };
@@ -130,7 +140,7 @@ impl std::future::Future for PublicFuture {
 /// Every route but the hot path. Served with `ConnectInfo<SocketAddr>` on every request.
 fn router(reception: Arc<Reception>) -> Router {
     Router::new()
-        // `GET` and `HEAD` never get here (see `PublicService::call`).
+        // A `GET` never gets here (see `PublicService::call`).
         .route("/order/{item}", any(order_method_not_allowed))
         .route("/api/v1/admissions", post(api::admissions))
         .route("/assets/waiting.js", get(script))
@@ -145,25 +155,14 @@ fn router(reception: Arc<Reception>) -> Router {
         .with_state(reception)
 }
 
-/// The answer to a `HEAD`: the headers a `GET` would get, its length, no body (HTTP/1 drops
-/// the body by itself, HTTP/2 does not).
-fn headers_only(mut response: Response) -> Response {
-    if let Some(len) = axum::body::HttpBody::size_hint(response.body()).exact() {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    }
-    *response.body_mut() = axum::body::Body::empty();
-    response
-}
-
-/// An order is a `GET` (or `HEAD`); any other method is `405` with `Allow`.
+/// An order is a `GET`. Any other method is `405` and takes no place: link checkers, chat link
+/// previews and uptime monitors send `HEAD`, and must not drain the shops.
 async fn order_method_not_allowed() -> Response {
-    (
-        StatusCode::METHOD_NOT_ALLOWED,
-        [(header::ALLOW, HeaderValue::from_static("GET,HEAD"))],
-    )
-        .into_response()
+    let mut response = answer::error(Code::MethodNotAllowed, StatusCode::METHOD_NOT_ALLOWED, None);
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET"));
+    response
 }
 
 /// `GET /assets/waiting.js`.
@@ -191,16 +190,19 @@ mod tests {
     use super::*;
     use crate::ReceptionConfig;
 
-    async fn ask(method: Method) -> (StatusCode, http::HeaderMap, bytes::Bytes) {
+    async fn ask(
+        method: Method,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, http::HeaderMap, bytes::Bytes) {
         // No shop configured: every order is `503 unavailable`, with a body.
         let config = ReceptionConfig::new(Vec::new(), "http://127.0.0.1:1");
         let reception =
             Reception::new(config, Keyring::generate().unwrap(), Arc::new(SystemClock)).unwrap();
-        let request = http::Request::builder()
-            .method(method)
-            .uri("/order/app")
-            .body(axum::body::Body::empty())
-            .unwrap();
+        let mut request = http::Request::builder().method(method).uri("/order/app");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(axum::body::Body::empty()).unwrap();
         let peer = SocketAddr::from(([127, 0, 0, 1], 1));
         let response = service(reception).call(peer, request).await.unwrap();
         let (parts, body) = response.into_parts();
@@ -211,35 +213,61 @@ mod tests {
         )
     }
 
-    /// Guards the hot path's `HEAD`: the headers of a `GET` and no body, also where the server
-    /// would not drop the body itself (HTTP/2).
+    /// Guards against link checkers, chat previews and uptime monitors draining the shops.
     #[tokio::test]
-    async fn a_head_order_gets_the_headers_of_a_get_and_no_body() {
-        let (get_status, get_headers, get_body) = ask(Method::GET).await;
-        let (status, headers, body) = ask(Method::HEAD).await;
-        assert_eq!(get_status, StatusCode::SERVICE_UNAVAILABLE);
-        assert!(!get_body.is_empty());
-        assert_eq!(status, get_status);
+    async fn a_head_order_is_405_and_never_reaches_the_admission() {
+        let (status, headers, body) = ask(Method::HEAD, &[]).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(headers.get(header::ALLOW).unwrap(), "GET");
         assert!(body.is_empty(), "{body:?}");
-        assert_eq!(
-            headers.get(header::CONTENT_LENGTH),
-            Some(&HeaderValue::from(get_body.len()))
-        );
-        assert_eq!(
-            headers.get(header::CACHE_CONTROL),
-            get_headers.get(header::CACHE_CONTROL)
-        );
-        assert_eq!(
-            headers.get(header::RETRY_AFTER),
-            get_headers.get(header::RETRY_AFTER)
-        );
+    }
+
+    /// Guards against `<img src=".../order/concert">` on a busy page spending every visitor's
+    /// address on a place.
+    #[tokio::test]
+    async fn an_order_from_an_image_is_refused_before_the_admission() {
+        let image = [
+            ("sec-fetch-dest", "image"),
+            ("sec-fetch-mode", "no-cors"),
+            ("sec-fetch-site", "cross-site"),
+        ];
+        let (status, headers, body) = ask(Method::GET, &image).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(headers.get(header::CACHE_CONTROL).unwrap(), "no-store");
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"], "not_navigation");
+        // With no shop, an order that reached the admission would be `503 unavailable`.
+        let navigation = [
+            ("sec-fetch-dest", "document"),
+            ("sec-fetch-mode", "navigate"),
+        ];
+        let (status, _, _) = ask(Method::GET, &navigation).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    /// Guards against another site framing the reception's pages (issue 14, point 8): every
+    /// page a browser gets carries the policy, not only the waiting page.
+    #[tokio::test]
+    async fn every_page_forbids_framing() {
+        let (status, headers, _) = ask(Method::GET, &[("accept", "text/html")]).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        let refused = [("accept", "text/html"), ("sec-fetch-dest", "iframe")];
+        let (refused_status, refused_headers, _) = ask(Method::GET, &refused).await;
+        assert_eq!(refused_status, StatusCode::FORBIDDEN);
+        for headers in [headers, refused_headers] {
+            let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+            assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+            assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        }
     }
 
     #[tokio::test]
     async fn an_order_by_any_other_method_is_405_with_allow() {
-        let (status, headers, _) = ask(Method::POST).await;
+        let (status, headers, body) = ask(Method::POST, &[]).await;
         assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(headers.get(header::ALLOW).unwrap(), "GET,HEAD");
+        assert_eq!(headers.get(header::ALLOW).unwrap(), "GET");
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"], "method_not_allowed");
         assert_eq!(headers.get(header::CACHE_CONTROL).unwrap(), "no-store");
     }
 }

@@ -2,10 +2,17 @@
 
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
-use usher_wire::html::escape;
+use usher_wire::html::{PAGE_CSP, escape};
 use usher_wire::{Admission, Code};
 
 use super::answer::retry_after;
+
+/// Every page's type and policy.
+const PAGE_HEADERS: [(header::HeaderName, &str); 3] = [
+    (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+    (header::CONTENT_SECURITY_POLICY, PAGE_CSP),
+    (header::REFERRER_POLICY, "no-referrer"),
+];
 
 /// A small page for a non-admitted answer. The busy page refreshes itself after the wait
 /// (works without JavaScript).
@@ -34,12 +41,7 @@ pub(crate) fn answer_page(answer: &Admission, item: &str) -> Response {
          <title>{title}</title></head><body><h1>{title}</h1><p>{text}</p></body></html>"
     );
     let status = StatusCode::from_u16(answer.status()).unwrap_or(StatusCode::OK);
-    let mut response = (
-        status,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        page,
-    )
-        .into_response();
+    let mut response = (status, PAGE_HEADERS, page).into_response();
     if let Some(s) = refresh {
         retry_after(&mut response, s * 1000);
     }
@@ -51,10 +53,5 @@ pub(crate) fn answer_page(answer: &Admission, item: &str) -> Response {
 pub(crate) fn refusal_page(code: Code, reception_url: &str) -> Response {
     let status = StatusCode::from_u16(code.default_status()).unwrap_or(StatusCode::BAD_REQUEST);
     let page = usher_wire::html::refusal_page(code.message(), code, &format!("{reception_url}/"));
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        page,
-    )
-        .into_response()
+    (status, PAGE_HEADERS, page).into_response()
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, watch};
 use usher_queue::{ClaimError, Counters, Estimator, Line, LineConfig, Place};
@@ -76,7 +76,7 @@ impl MemoryStore {
                     })?;
                 (Epoch(s.epoch), line, s.issuer_ids())
             }
-            None => (Epoch(random_u32()), Line::new(config), Vec::new()),
+            None => (Epoch(random_u32()?), Line::new(config), Vec::new()),
         };
         honoured.push(issuer);
         if honoured.len() > MAX_ISSUERS {
@@ -289,12 +289,10 @@ fn is_gated(line: &Line, now: Instant) -> bool {
     line.waiting() > 0 || line.expected_claims(now) > 0.0
 }
 
-/// A random sale epoch for a line that starts afresh.
-fn random_u32() -> u32 {
+/// A random sale epoch for a line that starts afresh. Without randomness the reception does not
+/// start: an epoch from the clock could repeat an earlier sale's, whose tokens would then count.
+fn random_u32() -> Result<u32, StateError> {
     let mut bytes = [0u8; 4];
-    // Without randomness the epoch is still unique enough per run: the time.
-    if getrandom::fill(&mut bytes).is_err() {
-        return usher_wire::clock::unix_ms(SystemTime::now()) as u32;
-    }
-    u32::from_le_bytes(bytes)
+    getrandom::fill(&mut bytes).map_err(|e| StateError::Random(e.to_string()))?;
+    Ok(u32::from_le_bytes(bytes))
 }

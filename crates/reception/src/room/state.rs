@@ -77,6 +77,9 @@ pub enum StateError {
         /// The file.
         path: PathBuf,
     },
+    /// The system gave no randomness for a new sale's epoch.
+    #[error("no randomness for the sale's epoch: {0}")]
+    Random(String),
     /// Writing failed.
     #[error("cannot write the queue state {}: {source}", path.display())]
     Write {

@@ -58,6 +58,10 @@ struct ReceptionSettings {
     /// A shop silent this long is out of rotation [default: 1s].
     #[arg(long, value_name = "DURATION")]
     shop_timeout: Option<HumanDuration>,
+    /// Tickets one client network (as tickets are bound: /32, /64) may hold within a ticket's
+    /// window, so one host cannot take every place; 0 for no cap [default: 4].
+    #[arg(long, env = "USHER_ADMISSIONS_PER_CLIENT", value_name = "N")]
+    admissions_per_client: Option<u32>,
     /// How a shop is chosen: `least-loaded` (the default), `p2c`, `round-robin` or `random`
     /// (the others are there to compare against).
     #[arg(long, env = "USHER_POLICY", value_name = "POLICY")]
@@ -102,6 +106,9 @@ impl ReceptionSettings {
         if let Some(mode) = self.reservation {
             config.reservation = mode;
         }
+        if let Some(n) = self.admissions_per_client {
+            config.admissions_per_client = n;
+        }
         if let Some(policy) = self.policy {
             config.policy = policy;
         }
@@ -116,16 +123,18 @@ impl ReceptionSettings {
     }
 }
 
-/// A shop as `--shop ID=URL` or as a `[[shops]]` table with `id` and `url`.
+/// A shop as `--shop ID=URL` or as a `[[shops]]` table with `id`, `url` and, optionally, the
+/// `capacity` it may report at most.
 #[derive(Debug, Clone)]
 struct Shop(ShopEntry);
 
 impl Shop {
-    fn new(id: &str, url: &str) -> Result<Shop, String> {
+    fn new(id: &str, url: &str, capacity: Option<u32>) -> Result<Shop, String> {
         let id = ServerId::new(id).map_err(|e| format!("shop id {id:?}: {e}"))?;
         Ok(Shop(ShopEntry {
             id,
             url: url.trim_end_matches('/').to_owned(),
+            capacity,
         }))
     }
 }
@@ -135,7 +144,7 @@ impl FromStr for Shop {
 
     fn from_str(text: &str) -> Result<Shop, String> {
         let (id, url) = text.split_once('=').ok_or("--shop takes ID=URL")?;
-        Shop::new(id, url)
+        Shop::new(id, url, None)
     }
 }
 
@@ -146,9 +155,12 @@ impl<'de> Deserialize<'de> for Shop {
         struct Table {
             id: String,
             url: String,
+            /// The most places the shop may report (file only).
+            #[serde(default)]
+            capacity: Option<u32>,
         }
         let table = Table::deserialize(deserializer)?;
-        Shop::new(&table.id, &table.url).map_err(serde::de::Error::custom)
+        Shop::new(&table.id, &table.url, table.capacity).map_err(serde::de::Error::custom)
     }
 }
 

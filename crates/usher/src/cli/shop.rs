@@ -68,6 +68,14 @@ struct ShopSettings {
     /// A session idle this long ends [default: 10m].
     #[arg(long, value_name = "DURATION")]
     idle_timeout: Option<HumanDuration>,
+    /// A claimed session whose cookie never comes back ends this long after its claim, 1 s to
+    /// the idle timeout [default: 30s].
+    #[arg(long, value_name = "DURATION")]
+    first_use_timeout: Option<HumanDuration>,
+    /// Sessions one client address (IPv4) or /64 (IPv6) may hold at once; 0 for no cap
+    /// [default: 4].
+    #[arg(long, value_name = "N")]
+    sessions_per_client: Option<u32>,
     /// How often to report load [default: 200ms].
     #[arg(long, value_name = "DURATION")]
     report_every: Option<HumanDuration>,
@@ -92,6 +100,12 @@ impl ShopSettings {
         let mut gate = GateConfig::new(id, self.capacity.unwrap_or(10), reception_url);
         if let Some(timeout) = self.idle_timeout {
             gate.idle_timeout = timeout.into();
+        }
+        if let Some(timeout) = self.first_use_timeout {
+            gate.first_use_timeout = timeout.into();
+        }
+        if let Some(n) = self.sessions_per_client {
+            gate.sessions_per_client = n;
         }
         gate.secure_cookies = self
             .public_url
@@ -208,6 +222,8 @@ mod tests {
             catalogue = "catalogue.toml"
             data = "data"
             idle_timeout = "1m"
+            first_use_timeout = "10s"
+            sessions_per_client = 2
             report_every = "50ms"
             open_paths = ["/healthz"]
         "#;
@@ -221,6 +237,8 @@ mod tests {
         assert_eq!(gate.capacity, 3);
         assert_eq!(gate.reception_url, "http://127.0.0.1:5");
         assert_eq!(gate.idle_timeout, Duration::from_secs(60));
+        assert_eq!(gate.first_use_timeout, Duration::from_secs(10));
+        assert_eq!(gate.sessions_per_client, 2);
         assert!(gate.secure_cookies);
         assert_eq!(gate.open_paths, ["/healthz"]);
         assert_eq!(gate.validate(), Ok(()));
@@ -229,18 +247,32 @@ mod tests {
     #[test]
     fn flags_win_over_the_file_and_defaults_fill_the_rest() {
         let file = "id = \"shop-a\"\ncapacity = 3\nreceptions = [\"ws://a\"]\n";
-        let s = settings(&["--capacity", "4", "--reception", "ws://b"], file).unwrap();
+        let s = settings(
+            &[
+                "--capacity",
+                "4",
+                "--reception",
+                "ws://b",
+                "--sessions-per-client",
+                "0",
+            ],
+            file,
+        )
+        .unwrap();
         assert_eq!(s.id.as_deref(), Some("shop-a"));
         assert_eq!(s.receptions, Some(vec!["ws://b".to_owned()]));
         let gate = s.gate(ServerId::new("shop-a").unwrap());
         assert_eq!(gate.capacity, 4);
         assert_eq!(gate.reception_url, "http://127.0.0.1:8080");
         assert_eq!(gate.idle_timeout, Duration::from_secs(600));
+        assert_eq!(gate.sessions_per_client, 0, "0: no cap");
         assert!(!gate.secure_cookies);
         let defaults = settings(&[], "")
             .unwrap()
             .gate(ServerId::new("shop-a").unwrap());
         assert_eq!(defaults.capacity, 10);
+        assert_eq!(defaults.first_use_timeout, Duration::from_secs(30));
+        assert_eq!(defaults.sessions_per_client, 4);
     }
 
     #[test]
@@ -251,5 +283,10 @@ mod tests {
         let s = settings(&["--capacity", "0"], "").unwrap();
         let refused = s.gate(ServerId::new("shop-a").unwrap()).validate();
         assert!(refused.is_err());
+        // A first use allowed longer than the idle timeout is refused by the gate's check.
+        let s = settings(&["--first-use-timeout", "11m"], "").unwrap();
+        let refused = s.gate(ServerId::new("shop-a").unwrap()).validate();
+        assert!(refused.is_err());
+        assert!(settings(&["--sessions-per-client", "-1"], "").is_err());
     }
 }

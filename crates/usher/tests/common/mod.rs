@@ -101,10 +101,14 @@ impl Cluster {
             .map(|(i, url)| ShopEntry {
                 id: shop_id(i),
                 url: url.clone(),
+                capacity: None,
             })
             .collect();
         let mut config = ReceptionConfig::new(entries, reception_url.clone());
         config.ping_every = Duration::from_millis(100);
+        // Tests send many buyers from one address; the cap on live tickets per client network
+        // has tests of its own, which set it.
+        config.admissions_per_client = 0;
         tune(&mut config);
         let (stop_reception, rx) = watch::channel(false);
         let reception = start_reception(
@@ -127,8 +131,11 @@ impl Cluster {
                 None
             };
             let target = proxy.as_ref().map_or(reception.management, |p| p.addr);
+            let mut gate = GateConfig::new(id, spec.capacity, reception_url.clone());
+            // Many buyers from one address, as for the reception's cap above.
+            gate.sessions_per_client = 0;
             let setup = ShopSetup {
-                gate: GateConfig::new(id, spec.capacity, reception_url.clone()),
+                gate,
                 keys: keyring.derive_server(&id),
                 catalogue: spec.catalogue.clone(),
                 data_dir: data.path().join(id.as_str()),

@@ -85,7 +85,10 @@ fn policy_name(policy: PolicyKind) -> &'static str {
 }
 
 pub(crate) async fn run(args: CompareArgs) -> Result<()> {
-    let scenario = args.scenario.scenario()?;
+    let mut scenario = args.scenario.scenario()?;
+    // A crowd comes from many networks: each buyer gets its own loopback address, so that the
+    // reception's cap on tickets per client network judges buyers, not the one machine.
+    scenario.spread_sources = true;
     let shops = DemoShop::list(&args.capacities, &args.paces)?;
     let mut contenders: Vec<Contender> =
         args.policies.iter().map(|&p| Contender::Usher(p)).collect();
