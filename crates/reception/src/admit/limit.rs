@@ -85,14 +85,28 @@ impl LiveAdmissions {
         }
     }
 
-    /// Whether `prefix` may be admitted once more at `now`.
-    pub(crate) fn allows(&self, prefix: &Binding, now: Instant) -> bool {
+    /// Where `prefix` is counted (hashed once per order, however often it is looked at).
+    pub(crate) fn key(&self, prefix: &Binding) -> LiveKey {
+        if self.cap == 0 {
+            return LiveKey([0, 0]);
+        }
+        let mut hasher = self.hasher.build_hasher();
+        prefix.hash(&mut hasher);
+        let hash = std::hash::Hasher::finish(&hasher);
+        LiveKey([
+            hash as usize & (WIDTH - 1),
+            (hash >> 32) as usize & (WIDTH - 1),
+        ])
+    }
+
+    /// Whether the prefix at `key` may be admitted once more at `now`.
+    pub(crate) fn allows(&self, key: LiveKey, now: Instant) -> bool {
         if self.cap == 0 {
             return true;
         }
         let window = self.window_at(now);
         let live = self
-            .counters(prefix)
+            .counters(key)
             .map(|c| {
                 Packed::from_bits(c.load(Ordering::Relaxed))
                     .at(window)
@@ -103,13 +117,13 @@ impl LiveAdmissions {
         live < self.cap
     }
 
-    /// `prefix` was admitted at `now`.
-    pub(crate) fn count(&self, prefix: &Binding, now: Instant) {
+    /// The prefix at `key` was admitted at `now`.
+    pub(crate) fn count(&self, key: LiveKey, now: Instant) {
         if self.cap == 0 {
             return;
         }
         let window = self.window_at(now);
-        for counter in self.counters(prefix) {
+        for counter in self.counters(key) {
             let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
                 let mut packed = Packed::from_bits(bits).at(window);
                 packed.current = packed.current.saturating_add(1);
@@ -123,18 +137,15 @@ impl LiveAdmissions {
         (elapsed.as_nanos() / self.window.as_nanos()) as u32
     }
 
-    /// The prefix's counter in each row, from one hash (its halves index the two rows).
-    fn counters(&self, prefix: &Binding) -> impl Iterator<Item = &AtomicU64> {
-        let mut hasher = self.hasher.build_hasher();
-        prefix.hash(&mut hasher);
-        let hash = std::hash::Hasher::finish(&hasher);
-        let at = [
-            hash as usize & (WIDTH - 1),
-            (hash >> 32) as usize & (WIDTH - 1),
-        ];
-        self.rows.iter().zip(at).map(|(row, i)| &row[i])
+    /// The prefix's counter in each row.
+    fn counters(&self, key: LiveKey) -> impl Iterator<Item = &AtomicU64> {
+        self.rows.iter().zip(key.0).map(|(row, i)| &row[i])
     }
 }
+
+/// Where one prefix is counted: its counter in each row (the halves of one hash).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LiveKey([usize; 2]);
 
 #[cfg(test)]
 mod tests {
@@ -154,12 +165,15 @@ mod tests {
         let live = LiveAdmissions::new(3, Duration::from_secs(30), start);
         let one = prefix("192.0.2.1");
         for _ in 0..3 {
-            assert!(live.allows(&one, start));
-            live.count(&one, start);
+            assert!(live.allows(live.key(&one), start));
+            live.count(live.key(&one), start);
         }
-        assert!(!live.allows(&one, start), "a fourth live ticket");
-        assert!(live.allows(&prefix("192.0.2.2"), start), "another address");
-        assert!(live.allows(&prefix("2001:db8::1"), start));
+        assert!(!live.allows(live.key(&one), start), "a fourth live ticket");
+        assert!(
+            live.allows(live.key(&prefix("192.0.2.2")), start),
+            "another address"
+        );
+        assert!(live.allows(live.key(&prefix("2001:db8::1")), start));
     }
 
     #[test]
@@ -168,15 +182,21 @@ mod tests {
         let window = Duration::from_secs(30);
         let live = LiveAdmissions::new(2, window, start);
         let one = prefix("192.0.2.1");
-        live.count(&one, start);
-        live.count(&one, start);
+        live.count(live.key(&one), start);
+        live.count(live.key(&one), start);
         // Still live (or possibly so) through the next window.
-        assert!(!live.allows(&one, start + window));
-        assert!(live.allows(&one, start + window * 2));
+        assert!(!live.allows(live.key(&one), start + window));
+        assert!(live.allows(live.key(&one), start + window * 2));
         // A ticket issued late in a window still counts well into the next.
-        live.count(&one, start + window * 3 - Duration::from_millis(1));
-        live.count(&one, start + window * 3 - Duration::from_millis(1));
-        assert!(!live.allows(&one, start + window * 3 + Duration::from_secs(25)));
+        live.count(
+            live.key(&one),
+            start + window * 3 - Duration::from_millis(1),
+        );
+        live.count(
+            live.key(&one),
+            start + window * 3 - Duration::from_millis(1),
+        );
+        assert!(!live.allows(live.key(&one), start + window * 3 + Duration::from_secs(25)));
     }
 
     #[test]
@@ -185,9 +205,9 @@ mod tests {
         let live = LiveAdmissions::new(0, Duration::from_secs(30), start);
         let one = prefix("192.0.2.1");
         for _ in 0..1000 {
-            live.count(&one, start);
+            live.count(live.key(&one), start);
         }
-        assert!(live.allows(&one, start));
+        assert!(live.allows(live.key(&one), start));
     }
 
     #[test]

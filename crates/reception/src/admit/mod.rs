@@ -37,7 +37,7 @@ use crate::config::{MAX_SHOPS, ReceptionConfig, Reservation};
 use crate::outcome::Outcome;
 use crate::room::Wait;
 use conn::Conn;
-use limit::LiveAdmissions;
+use limit::{LiveAdmissions, LiveKey};
 use notices::Queued;
 use policy::{Candidate, SelectionPolicy};
 use registry::{Registry, Slot};
@@ -53,6 +53,8 @@ pub(crate) type Candidates = arrayvec::ArrayVec<Candidate, MAX_SHOPS>;
 pub(crate) struct Admit {
     pub(crate) item: ItemId,
     pub(crate) client: IpAddr,
+    /// Where the client's network counts its live tickets.
+    live: LiveKey,
     candidates: Candidates,
 }
 
@@ -145,7 +147,8 @@ impl TicketDesk {
             // Sa54: every shop that carries the item is busy.
             return Ok(Outcome::Waiting(self.busy()));
         }
-        if !self.live.allows(&self.config.binding.bind(client), now) {
+        let live = self.live.key(&self.config.binding.bind(client));
+        if !self.live.allows(live, now) {
             // This client's network already holds its share of live tickets.
             return Ok(Outcome::Refused(Code::TooMany));
         }
@@ -153,7 +156,7 @@ impl TicketDesk {
             let sealers = self.sealers.read().unwrap_or_else(PoisonError::into_inner);
             for candidate in &candidates {
                 if let Some(outcome) =
-                    self.issue_from_lease(&sealers, candidate.index, &item, client, now)
+                    self.issue_from_lease(&sealers, candidate.index, &item, client, live, now)
                 {
                     return Ok(outcome);
                 }
@@ -162,6 +165,7 @@ impl TicketDesk {
         Err(Box::new(Admit {
             item,
             client,
+            live,
             candidates,
         }))
     }
@@ -214,6 +218,7 @@ impl TicketDesk {
         let Admit {
             item,
             client,
+            live,
             candidates,
         } = *admit;
         let sealers = Arc::clone(&self.sealers.read().unwrap_or_else(PoisonError::into_inner));
@@ -223,7 +228,7 @@ impl TicketDesk {
                 continue;
             }
             if let Some(outcome) = self
-                .try_shop(&sealers, candidate.index, &item, client)
+                .try_shop(&sealers, candidate.index, &item, client, live)
                 .await
             {
                 return outcome;
@@ -234,7 +239,7 @@ impl TicketDesk {
         if self.config.reservation == Reservation::Lease {
             for candidate in &candidates {
                 if let Some(outcome) = self
-                    .wait_for_lease(&sealers, candidate.index, &item, client)
+                    .wait_for_lease(&sealers, candidate.index, &item, client, live)
                     .await
                 {
                     return outcome;
@@ -252,6 +257,7 @@ impl TicketDesk {
         index: usize,
         item: &ItemId,
         client: IpAddr,
+        live: LiveKey,
     ) -> Option<Outcome> {
         let conn = self.registry.slots[index].connection()?;
         let granted = conn.lease_granted.notified();
@@ -259,7 +265,7 @@ impl TicketDesk {
         granted.as_mut().enable();
         // A grant may have arrived while the per-ticket request was out.
         let now = self.clock.instant();
-        if let Some(outcome) = self.issue_from_lease(sealers, index, item, client, now) {
+        if let Some(outcome) = self.issue_from_lease(sealers, index, item, client, live, now) {
             return Some(outcome);
         }
         let in_flight = conn.lease().requested.is_some();
@@ -269,7 +275,7 @@ impl TicketDesk {
                 .is_ok()
         {
             let now = self.clock.instant();
-            return self.issue_from_lease(sealers, index, item, client, now);
+            return self.issue_from_lease(sealers, index, item, client, live, now);
         }
         None
     }
@@ -294,6 +300,7 @@ impl TicketDesk {
         index: usize,
         item: &ItemId,
         client: IpAddr,
+        live: LiveKey,
         now: Instant,
     ) -> Option<Outcome> {
         let slot = &self.registry.slots[index];
@@ -308,7 +315,7 @@ impl TicketDesk {
             expires_at_ms: sealed.expires_at_ms,
         });
         slot.handed_out.fetch_add(1, Ordering::Relaxed);
-        self.live.count(&self.config.binding.bind(client), now);
+        self.live.count(live, now);
         Some(admitted(sealed, slot))
     }
 
@@ -320,6 +327,7 @@ impl TicketDesk {
         index: usize,
         item: &ItemId,
         client: IpAddr,
+        live: LiveKey,
     ) -> Option<Outcome> {
         let slot = &self.registry.slots[index];
         let conn = slot.connection()?;
@@ -342,8 +350,7 @@ impl TicketDesk {
         let granted = conn.ask(id, down, self.config.reserve_timeout).await;
         release.armed = granted.is_none();
         if granted == Some(true) {
-            let now = self.clock.instant();
-            self.live.count(&self.config.binding.bind(client), now);
+            self.live.count(live, self.clock.instant());
             Some(admitted(sealed, slot))
         } else {
             let _ = slot
