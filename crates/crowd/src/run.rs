@@ -229,10 +229,12 @@ pub async fn run(target: &Target, scenario: &Scenario, live: Arc<Live>) -> Run {
 
 /// Buyer `n`'s source address: 127.x.y.z, never .0 or .255 at the end.
 fn source(n: u64) -> IpAddr {
+    // The /16 and /24 change fastest, so a crowd spreads over as many networks as it can: the
+    // reception's budgets per /24 and /16 judge each buyer, not the loopback range.
     let k = n % (127 * 256 * 254);
-    let z = (k % 254 + 1) as u8;
-    let y = ((k / 254) % 256) as u8;
-    let x = (k / (254 * 256) + 1) as u8;
+    let x = (k % 127 + 1) as u8;
+    let y = ((k / 127) % 256) as u8;
+    let z = ((k / (127 * 256)) % 254 + 1) as u8;
     IpAddr::V4(Ipv4Addr::new(127, x, y, z))
 }
 

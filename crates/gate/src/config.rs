@@ -1,5 +1,6 @@
 //! What a gate is told at start-up.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use usher_ticket::{BindingPolicy, ServerId};
@@ -28,6 +29,10 @@ pub struct GateConfig {
     /// holds at once; a claim past it is refused `too_many` and its ticket stays unclaimed.
     /// 0 for no cap. Walk-ins are not counted.
     pub sessions_per_client: u32,
+    /// Peers whose `X-Forwarded-For` is believed (a TLS terminator or CDN in front of the
+    /// gate): behind them the client, whose address tickets are bound to, is the rightmost hop
+    /// they did not add. Default: none.
+    pub trusted_proxies: Vec<IpAddr>,
     /// Clock-skew allowance when verifying ticket windows.
     pub skew: Duration,
     /// How long a claim waits for a notice that has not arrived yet before `not_notified`.
@@ -58,6 +63,7 @@ impl GateConfig {
             idle_timeout: Duration::from_secs(600),
             first_use_timeout: DEFAULT_FIRST_USE_TIMEOUT,
             sessions_per_client: DEFAULT_SESSIONS_PER_CLIENT,
+            trusted_proxies: Vec::new(),
             skew: usher_ticket::DEFAULT_SKEW,
             notice_wait: Duration::from_millis(100),
             secure_cookies: false,

@@ -7,14 +7,15 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use usher_ticket::{
-    Epoch, IssuerId, ItemId, KeyId, Rejection, ServerKeys, Ticket, TicketId, TicketOpener,
-    VerifyContext,
+    Epoch, IssuerId, ItemId, KeyId, MAX_ISSUERS, Rejection, ServerKeys, Ticket, TicketId,
+    TicketOpener, VerifyContext,
 };
 use usher_wire::Clock;
 use usher_wire::clock::unix_ms;
 use usher_wire::mgmt::Report;
 
 use crate::config::GateConfig;
+use crate::issuers::{IssuerChange, IssuerTable};
 use crate::places::{ClaimRefusal, LeaseKey, PlaceStats, Places, SessionId, Visit};
 use crate::{GateLayer, SessionInfo};
 
@@ -50,6 +51,9 @@ pub struct Gate {
     clock: Arc<dyn Clock>,
     keys: RwLock<ServerKeys>,
     opener: RwLock<TicketOpener>,
+    /// Which link announced each admitted issuer, and when; locked before `opener`, which it
+    /// keeps in step.
+    issuers: Mutex<IssuerTable>,
     places: Mutex<Places>,
     app: Mutex<AppLoad>,
     seq: AtomicU64,
@@ -68,20 +72,33 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The system gave no randomness for the gate's epoch.
+#[derive(Debug, thiserror::Error)]
+#[error("no randomness for the shop's epoch: {0}")]
+pub struct NoRandomness(String);
+
 impl Gate {
     /// A gate for `config.server` with its own key file's keys and a fresh random epoch.
-    pub fn new(config: GateConfig, keys: ServerKeys, clock: Arc<dyn Clock>) -> Arc<Gate> {
-        let epoch = Epoch(getrandom::u32().unwrap_or_else(|_| unix_ms(clock.wall()) as u32));
+    ///
+    /// Without randomness from the system it does not start: an epoch read off the clock could
+    /// repeat an earlier run's, and that run's tickets would count again.
+    pub fn new(
+        config: GateConfig,
+        keys: ServerKeys,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Gate>, NoRandomness> {
+        let epoch = Epoch(getrandom::u32().map_err(|e| NoRandomness(e.to_string()))?);
         let opener = keys.ticket_opener();
         let places = Places::new(config.capacity, config.idle_timeout)
             .first_use_timeout(config.first_use_timeout)
             .sessions_per_client(config.sessions_per_client);
-        Arc::new(Gate {
+        Ok(Arc::new(Gate {
             config,
             epoch,
             clock,
             keys: RwLock::new(keys),
             opener: RwLock::new(opener),
+            issuers: Mutex::new(IssuerTable::new(MAX_ISSUERS, MAX_TICKET_LIFE)),
             places: Mutex::new(places),
             app: Mutex::new(AppLoad::default()),
             seq: AtomicU64::new(0),
@@ -89,7 +106,7 @@ impl Gate {
             in_app: std::sync::atomic::AtomicU32::new(0),
             freed: tokio::sync::watch::Sender::new(0),
             noticed: tokio::sync::Notify::new(),
-        })
+        }))
     }
 
     /// The tower layer that puts this gate in front of an app.
@@ -112,12 +129,43 @@ impl Gate {
         &self.clock
     }
 
-    /// Accepts tickets from these issuers (announced by the reception).
+    /// Accepts tickets from these issuers, admitted by hand (an operator, a test): no link backs
+    /// them, so they are the first to go when a link's issuer needs room.
     pub fn admit_issuers(&self, issuers: &[IssuerId]) {
+        self.announce_issuers(None, issuers);
+    }
+
+    /// Accepts tickets from the issuers management link `link` announced in its welcome. They
+    /// outlive the link by [`MAX_TICKET_LIFE`] unless room is needed (see `issuers.rs`).
+    pub fn admit_link_issuers(&self, link: u64, issuers: &[IssuerId]) {
+        self.announce_issuers(Some(link), issuers);
+    }
+
+    fn announce_issuers(&self, link: Option<u64>, issuers: &[IssuerId]) {
+        let mut table = lock(&self.issuers);
+        let changes = table.announce(link, issuers, self.clock.instant());
+        self.apply_issuers(&changes);
+    }
+
+    /// Brings the opener in step with the issuer table; called with the table locked, so two
+    /// announcements cannot interleave their changes.
+    fn apply_issuers(&self, changes: &[IssuerChange]) {
+        if changes.is_empty() {
+            return;
+        }
         let mut opener = self.opener.write().unwrap_or_else(PoisonError::into_inner);
-        for &issuer in issuers {
-            if let Err(e) = opener.admit_issuer(issuer) {
-                tracing::warn!(%issuer, error = %e, "issuer not admitted");
+        for &change in changes {
+            match change {
+                IssuerChange::Retire(issuer) => {
+                    tracing::info!(%issuer, "issuer retired");
+                    opener.retire_issuer(issuer);
+                }
+                // The table retires before it admits, so the opener always has room.
+                IssuerChange::Admit(issuer) => {
+                    if let Err(e) = opener.admit_issuer(issuer) {
+                        tracing::warn!(%issuer, error = %e, "issuer not admitted");
+                    }
+                }
             }
         }
     }
@@ -125,13 +173,15 @@ impl Gate {
     /// Replaces the keys (SIGHUP), keeping the admitted issuers.
     pub fn reload_keys(&self, keys: ServerKeys) {
         let mut opener = keys.ticket_opener();
-        {
-            let old = self.opener.read().unwrap_or_else(PoisonError::into_inner);
-            for &issuer in old.issuers() {
-                let _ = opener.admit_issuer(issuer);
+        // Held across the swap, so an issuer announced meanwhile is not lost.
+        let table = lock(&self.issuers);
+        for issuer in table.issuers() {
+            if let Err(e) = opener.admit_issuer(issuer) {
+                tracing::warn!(%issuer, error = %e, "issuer not admitted");
             }
         }
         *self.opener.write().unwrap_or_else(PoisonError::into_inner) = opener;
+        drop(table);
         *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
     }
 
@@ -215,9 +265,13 @@ impl Gate {
         }
     }
 
-    /// The management link `link` ended: its leases' places and units come back.
+    /// The management link `link` ended: its leases' places and units come back, and its
+    /// issuers start their grace (their tickets are still in buyers' hands).
     pub fn drop_link(&self, link: u64) {
         lock(&self.places).drop_link(link);
+        let mut table = lock(&self.issuers);
+        let changes = table.end_link(link, self.clock.instant());
+        self.apply_issuers(&changes);
     }
 
     /// Sa35 in a batch: the notices of tickets issued from lease `lease` on link `link`. Returns

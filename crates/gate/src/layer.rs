@@ -28,7 +28,7 @@ use axum::extract::ConnectInfo;
 use axum::response::Response;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use tower::{Layer, Service};
-use usher_wire::Code;
+use usher_wire::{Code, forwarded};
 
 use crate::gate::{ClaimError, Gate};
 use crate::navigation::opened_by_navigation;
@@ -103,12 +103,25 @@ fn route<'a>(path: &'a str, gate: &Gate) -> Route<'a> {
     Route::Other
 }
 
-fn client_ip<B>(req: &Request<B>) -> IpAddr {
-    req.extensions()
+/// The client's address: the socket's peer, or, behind a trusted proxy, the rightmost
+/// `X-Forwarded-For` hop it did not add (the same rule as the reception's, so a ticket bound
+/// there is checked against the same address here).
+fn client_ip<B>(req: &Request<B>, trusted_proxies: &[IpAddr]) -> IpAddr {
+    let peer = req
+        .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| {
             c.0.ip().to_canonical()
-        })
+        });
+    if !trusted_proxies.contains(&peer) {
+        return peer;
+    }
+    let lines = req
+        .headers()
+        .get_all(forwarded::X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    forwarded::client_address(peer, trusted_proxies, lines)
 }
 
 /// The value of cookie `name` in the request, if any.
@@ -147,7 +160,7 @@ where
                     return Box::pin(async move { Ok(refused) });
                 }
                 let (token, item) = (token.to_owned(), item.to_owned());
-                let client = client_ip(&req);
+                let client = client_ip(&req, &gate.config().trusted_proxies);
                 Box::pin(async move { Ok(claim(&gate, &token, &item, client, html).await) })
             }
             Route::Open => {

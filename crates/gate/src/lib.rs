@@ -8,6 +8,9 @@
 //!
 //! # Layout
 //! - [`Gate`] (`gate.rs`): shared state: keys, [`places`], epoch, reports.
+//! - `issuers.rs`: the issuers whose tickets the gate accepts, each scoped to the link that
+//!   announced it, bounded by [`usher_ticket::MAX_ISSUERS`]: when room is needed the issuer
+//!   longest without a live link goes first; one whose link ended stays [`MAX_TICKET_LIFE`].
 //! - [`places`] (`places/`): the notice/session state machine and the capacity count. Pure; time
 //!   passed in. `mod.rs` holds [`places::Places`] and the rules that move a place between its
 //!   parts: `leases.rs` (places granted to receptions in advance), `notices.rs` (each ticket's
@@ -19,8 +22,9 @@
 //!   `navigation.rs`: which requests may claim (a `GET` by a navigation or an API client, never
 //!   a subresource); `refusal.rs`: its refusals (the code, a link back, nothing of the content).
 //! - [`link`] (`link/`): the management connection the shop dials to the reception: `mod.rs`
-//!   reconnects, `socket.rs` dials and frames, `handshake.rs` authenticates, `connection.rs`
-//!   reports and answers each message.
+//!   reconnects, `socket.rs` dials and frames, `handshake.rs` authenticates and admits the
+//!   welcome's issuers, `connection.rs` reports and answers each message (a second welcome ends
+//!   the link).
 //! - [`GateConfig`] (`config.rs`): what a gate is told at start-up.
 //! - [`SessionInfo`] and [`ORDER_COMPLETE_HEADER`] (`session.rs`): the contract with the app
 //!   behind the gate.
@@ -34,6 +38,7 @@
 
 mod config;
 mod gate;
+mod issuers;
 mod layer;
 pub mod link;
 mod navigation;
@@ -47,7 +52,7 @@ pub use config::{
     ConfigError, DEFAULT_FIRST_USE_TIMEOUT, DEFAULT_SESSIONS_PER_CLIENT, MAX_CAPACITY,
     MAX_IDLE_TIMEOUT,
 };
-pub use gate::{AppLoad, ClaimError, Gate, MAX_TICKET_LIFE};
+pub use gate::{AppLoad, ClaimError, Gate, MAX_TICKET_LIFE, NoRandomness};
 pub use layer::{GateLayer, GateService};
 pub use places::{PlaceStats, SessionId};
 pub use session::{ORDER_COMPLETE_HEADER, SessionInfo};

@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use usher_wire::html::refusal_page;
+use usher_wire::html::{PAGE_CSP, refusal_page};
 use usher_wire::{Code, ErrorBody};
 
 /// Whether the client prefers HTML (a browser) over JSON.
@@ -27,7 +27,10 @@ pub(crate) fn refusal(code: Code, status: StatusCode, retry: String, html: bool)
         );
         (
             status,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CONTENT_SECURITY_POLICY, PAGE_CSP),
+            ],
             page,
         )
             .into_response()

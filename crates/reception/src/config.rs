@@ -102,7 +102,8 @@ pub struct QueueSettings {
     /// Longest a client near the front who checks in and is not let in yet is held, to be let
     /// in the moment room is made (0: answered at once). Default 500 ms.
     pub hold: Duration,
-    /// Places one client prefix may join per [`join_window`](Self::join_window); 0 for no limit.
+    /// Places one client network (/24, /48) may join per [`join_window`](Self::join_window),
+    /// the wider networks around it (/16, /40, /32) a multiple; 0 for no limit.
     pub join_limit: u32,
     /// The period [`join_limit`](Self::join_limit) counts over.
     pub join_window: Duration,
@@ -117,7 +118,7 @@ pub struct QueueSettings {
 
 impl Default for QueueSettings {
     /// A 120 s grace period, check-ins at most 30 s apart, the head moved every 50 ms, clients
-    /// near the front held up to 500 ms, 5,000
+    /// near the front held up to 500 ms, 1,000
     /// places per /24 (IPv4) or /48 (IPv6) a minute, tokens kept a day, nothing persisted.
     fn default() -> Self {
         QueueSettings {
@@ -125,7 +126,7 @@ impl Default for QueueSettings {
             estimator: EstimatorConfig::default(),
             tick: Duration::from_millis(50),
             hold: Duration::from_millis(500),
-            join_limit: 5_000,
+            join_limit: 1_000,
             join_window: Duration::from_secs(60),
             token_max_age: Duration::from_secs(24 * 60 * 60),
             binding: BindingPolicy::QUEUE,

@@ -42,7 +42,20 @@ pub fn router(shop: Shop) -> Router {
         .route("/receipts/{order}/download", get(download))
         .fallback(not_found)
         .layer(middleware::from_fn(bound_uri))
+        .layer(middleware::map_response(with_policy))
         .with_state(shop)
+}
+
+/// The policy on every answer: no script, the page's own inline style, forms posting only
+/// here, and no other site may frame it (a buy button under someone else's page).
+const POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+async fn with_policy(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .entry(http::header::CONTENT_SECURITY_POLICY)
+        .or_insert(http::HeaderValue::from_static(POLICY));
+    response
 }
 
 async fn healthz() -> &'static str {

@@ -372,3 +372,26 @@ async fn overlong_addresses_are_refused_before_any_handler() {
     let response = h.send(request("GET", &long_query, "*/*", None)).await;
     expect_error(response, StatusCode::URI_TOO_LONG, "bad_request").await;
 }
+
+/// Guards against another site framing the shop's pages (issue 14, point 8): a buy button
+/// under someone else's page is clickjacking.
+#[tokio::test]
+async fn every_answer_forbids_framing() {
+    let h = harness().await;
+    let response = h
+        .app
+        .oneshot(
+            Request::builder()
+                .uri("/nowhere")
+                .header("accept", "text/html")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(csp.contains("script-src") || csp.contains("default-src 'none'"));
+}

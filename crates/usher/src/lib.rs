@@ -133,7 +133,7 @@ pub async fn start_shop(
                 setup.data_dir.display()
             )
         })?;
-    let gate = Gate::new(setup.gate, setup.keys, clock);
+    let gate = Gate::new(setup.gate, setup.keys, clock).context("cannot start the shop's gate")?;
     let public_addr = public.local_addr()?;
     let management_addr = management.local_addr()?;
 

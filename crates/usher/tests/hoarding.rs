@@ -154,3 +154,54 @@ async fn behind_a_trusted_proxy_the_client_is_the_rightmost_untrusted_hop() {
         .unwrap();
     assert_eq!(other.status(), StatusCode::SEE_OTHER);
 }
+
+/// Guards against the gate reading no forwarded address (issue 14, point 5): behind a trusted
+/// proxy the ticket is bound to the client's address, so the gate must find the same address
+/// when the client claims through that proxy, or every claim is `wrong_client`.
+#[tokio::test]
+async fn behind_a_trusted_proxy_a_ticket_claims_at_the_gate() {
+    let cluster = Cluster::start_with(&[ShopSpec::new(2)], |config| {
+        config.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let proxy = client_from("127.0.0.1");
+    let admitted = proxy
+        .get(format!("{}order/concert", cluster.reception_url()))
+        .header("x-forwarded-for", "203.0.113.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admitted.status(), StatusCode::SEE_OTHER);
+    let ticket = admitted.headers()["location"].to_str().unwrap().to_owned();
+    let claim = |from: &'static str| proxy.get(&ticket).header("x-forwarded-for", from).send();
+    // Another client behind the proxy cannot use it...
+    let stolen = claim("203.0.113.9").await.unwrap();
+    assert_eq!(stolen.status(), StatusCode::FORBIDDEN);
+    assert_eq!(code_of(&stolen.text().await.unwrap()), "wrong_client");
+    // ...and its own client can.
+    let claimed = claim("203.0.113.8").await.unwrap();
+    assert_eq!(
+        claimed.status(),
+        StatusCode::SEE_OTHER,
+        "{:?}",
+        claimed.text().await
+    );
+}
+
+/// Guards against another site framing the gate's refusal pages (issue 14, point 8).
+#[tokio::test]
+async fn the_gates_refusal_pages_forbid_framing() {
+    let cluster = Cluster::start_with(&[ShopSpec::new(1)], |_| {}).await;
+    let browser = client_from("127.0.0.1");
+    let refused = browser
+        .get(format!("{}/t/not-a-ticket/items/concert", cluster.urls[0]))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let csp = refused.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+}

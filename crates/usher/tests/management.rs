@@ -21,7 +21,8 @@ fn impostor(cluster: &Cluster, id: &str, keyring: &Keyring) -> watch::Sender<boo
         GateConfig::new(id, 100, "http://x"),
         keyring.derive_server(&id),
         Arc::new(SystemClock) as Arc<dyn Clock>,
-    );
+    )
+    .unwrap();
     let (stop, rx) = watch::channel(false);
     let mut config = LinkConfig::new(format!("ws://{}", cluster.reception.management));
     config.report_every = Duration::from_millis(20);

@@ -9,7 +9,7 @@ use futures_util::SinkExt as _;
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::tungstenite::Message;
-use usher_ticket::{IssuerId, ItemId, TicketId};
+use usher_ticket::{ItemId, TicketId};
 use usher_wire::mgmt::{Down, Up};
 
 use super::config::LinkError;
@@ -159,9 +159,11 @@ impl<'a> Connection<'a> {
                 None
             }
             Down::Ping { id } => Some(Up::Pong { id }),
-            Down::Welcome { issuers } => {
-                admit(gate, &issuers);
-                None
+            // One welcome per link: a second could swap the link's issuers under live tickets.
+            Down::Welcome { .. } => {
+                return Err(LinkError::Protocol(
+                    "a second welcome on an established link".into(),
+                ));
             }
             Down::Refused { error, message } => return Err(LinkError::refused(error, &message)),
             Down::Challenge { .. } => None,
@@ -196,15 +198,6 @@ fn release(gate: &Gate, ticket: &str) {
     if let Some(ticket) = TicketId::from_hex(ticket) {
         gate.release(ticket);
     }
-}
-
-/// Accepts tickets from the issuers a welcome names.
-pub(super) fn admit(gate: &Gate, issuers: &[String]) {
-    let ids: Vec<IssuerId> = issuers
-        .iter()
-        .filter_map(|s| IssuerId::from_hex(s))
-        .collect();
-    gate.admit_issuers(&ids);
 }
 
 /// Sa35 in a batch: records a notices frame; the acknowledgement to send.

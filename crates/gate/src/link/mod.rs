@@ -8,9 +8,10 @@
 //! - `mod.rs`: [`run`], which reconnects with backoff.
 //! - `config.rs`: [`LinkConfig`] and [`LinkError`].
 //! - `socket.rs`: dialling, and the frames both ways (JSON messages, binary notices).
-//! - `handshake.rs`: challenge → hello → welcome.
+//! - `handshake.rs`: challenge → hello → welcome; the welcome's issuers are admitted scoped to
+//!   this link (at most [`MAX_WELCOME_ISSUERS`]).
 //! - `connection.rs`: the established link: reports when due, and one small step per message
-//!   from the reception.
+//!   from the reception; a second welcome is a protocol error that ends the link.
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ mod socket;
 
 pub use config::{LinkConfig, LinkError};
 use connection::Connection;
+pub use handshake::MAX_WELCOME_ISSUERS;
 
 /// Runs the link until `shutdown` turns true, reconnecting with backoff whenever it drops.
 pub async fn run(gate: Arc<Gate>, config: LinkConfig, mut shutdown: watch::Receiver<bool>) {
@@ -58,7 +60,7 @@ async fn session(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), LinkError> {
     let (mut tx, mut rx) = socket::connect(config).await?;
-    handshake::handshake(gate, &mut tx, &mut rx).await?;
+    handshake::handshake(gate, link, &mut tx, &mut rx).await?;
     tracing::info!(server = %gate.config().server, epoch = gate.epoch().0, "management link up");
     Connection::new(gate, link, tx, config.report_every)
         .serve(&mut rx, shutdown)

@@ -59,7 +59,8 @@ pub async fn start_with(id: &str, capacity: u32, adjust: impl FnOnce(&mut GateCo
         config,
         ring.derive_server(&server),
         clock.clone() as Arc<dyn Clock>,
-    );
+    )
+    .unwrap();
     gate.admit_issuers(&[ISSUER]);
     let router = Router::new()
         .route("/items/{item}", get(app))
@@ -88,9 +89,20 @@ pub async fn start_with(id: &str, capacity: u32, adjust: impl FnOnce(&mut GateCo
 impl Shop {
     /// A ticket for this shop as a reception would make it, with or without its notice.
     pub fn ticket(&self, item: &str, client: &str, notify: bool) -> String {
+        self.ticket_from(&self.issuer, item, client, notify)
+    }
+
+    /// [`ticket`](Self::ticket), sealed by `issuer` (another reception process).
+    pub fn ticket_from(
+        &self,
+        issuer: &Arc<Issuer>,
+        item: &str,
+        client: &str,
+        notify: bool,
+    ) -> String {
         let sealer = self
             .ring
-            .ticket_sealer(&self.gate.config().server, Arc::clone(&self.issuer));
+            .ticket_sealer(&self.gate.config().server, Arc::clone(issuer));
         let item_id = ItemId::new(item).unwrap();
         let (token, id) = sealer.seal_to_string(&self.spec(&item_id, client)).unwrap();
         if notify {

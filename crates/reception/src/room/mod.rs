@@ -229,7 +229,7 @@ impl WaitingRoom {
         let binding = self.settings.binding.bind(client);
         let (place, mut wait) = {
             let mut local = self.local();
-            if !local.limiter.admit(&binding, now) {
+            if !local.limiter.admit(client, now) {
                 return Err(Code::TooMany);
             }
             let (place, first) = self.store.join();

@@ -72,7 +72,7 @@ struct ReceptionSettings {
     #[arg(long, env = "USHER_QUEUE_STATE", value_name = "FILE")]
     queue_state: Option<PathBuf>,
     /// Places one client network (/24, /48) may join the line per minute; 0 for no limit
-    /// [default: 5000].
+    /// [default: 1000; the /16, /40 around it 8 times that, an IPv6 /32 16 times].
     #[arg(long, value_name = "N")]
     queue_join_limit: Option<u32>,
     /// How long a client near the front who asks before its turn is held, to be let in the

@@ -83,6 +83,9 @@ struct ShopSettings {
     /// /static/].
     #[arg(skip)]
     open_paths: Option<Vec<String>>,
+    /// Peers whose `X-Forwarded-For` is believed (file only) [default: none].
+    #[arg(skip)]
+    trusted_proxies: Option<Vec<std::net::IpAddr>>,
 }
 
 /// The shortest and longest load-report period: often enough to steer by, rarely enough not to
@@ -111,6 +114,9 @@ impl ShopSettings {
             .public_url
             .as_deref()
             .is_some_and(|u| u.starts_with("https://"));
+        if let Some(proxies) = &self.trusted_proxies {
+            gate.trusted_proxies.clone_from(proxies);
+        }
         if let Some(paths) = &self.open_paths {
             gate.open_paths.clone_from(paths);
         }

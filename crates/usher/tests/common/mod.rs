@@ -134,6 +134,8 @@ impl Cluster {
             let mut gate = GateConfig::new(id, spec.capacity, reception_url.clone());
             // Many buyers from one address, as for the reception's cap above.
             gate.sessions_per_client = 0;
+            // One front proxy for the whole system, as a deployment behind a CDN has.
+            gate.trusted_proxies.clone_from(&config.trusted_proxies);
             let setup = ShopSetup {
                 gate,
                 keys: keyring.derive_server(&id),
