@@ -49,7 +49,22 @@ pub enum LinkError {
 
 impl LinkError {
     /// The reception's refusal of this shop.
+    /// The peer's words are escaped (`{:?}`), so whatever it sends cannot forge log lines.
     pub(super) fn refused(error: Code, message: &str) -> LinkError {
-        LinkError::Refused(format!("{error}: {message}"))
+        LinkError::Refused(format!("{error}: {message:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Guards against a peer writing log lines of its choosing (issue 14, point 8).
+    #[test]
+    fn a_peers_refusal_cannot_forge_a_log_line() {
+        let error = LinkError::refused(Code::Forged, "no\n2026-12-07T00:00:00Z INFO all is well");
+        let text = error.to_string();
+        assert!(!text.contains('\n'), "{text}");
+        assert!(text.contains("\\n"), "{text}");
     }
 }
