@@ -197,9 +197,11 @@ impl Gate {
     }
 
     /// Sa34 at the shop: holds a place for `ticket` until `expires_at_ms` (plus the skew
-    /// allowance), if one is free. This is the notice (Sa35).
+    /// allowance), if one is free, for as long as management link `link` lasts (a reservation
+    /// outliving its link holds a place nobody can use). This is the notice (Sa35).
     pub fn reserve(
         &self,
+        link: u64,
         ticket: TicketId,
         item: usher_ticket::ItemId,
         expires_at_ms: u64,
@@ -209,7 +211,7 @@ impl Gate {
         let left = Duration::from_millis(expires_at_ms.saturating_sub(now_ms)).min(MAX_TICKET_LIFE)
             + self.config.skew;
         let now = self.clock.instant();
-        lock(&self.places).reserve(ticket, item, now + left, now)
+        lock(&self.places).reserve_for_link(ticket, item, now + left, now, link)
     }
 
     /// A fresh id for a management link (leases are keyed by link and lease id).

@@ -103,6 +103,7 @@ async fn used_when_another_client_in_the_binding_presents_a_claimed_ticket() {
     };
     let (token, id) = sealer.seal_to_string(&spec).unwrap();
     assert!(shop.gate.reserve(
+        common::LINK,
         id,
         item,
         usher_wire::clock::unix_ms(shop.clock.wall()) + 30_000

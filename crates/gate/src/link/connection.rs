@@ -147,7 +147,7 @@ impl<'a> Connection<'a> {
                 ticket,
                 item,
                 expires_at_ms,
-            } => Some(reserve(gate, id, &ticket, &item, expires_at_ms)),
+            } => Some(reserve(gate, link, id, &ticket, &item, expires_at_ms)),
             Down::Lease {
                 id,
                 places,
@@ -172,9 +172,9 @@ impl<'a> Connection<'a> {
 }
 
 /// Sa34: holds a place for one ticket, if one is free; a malformed ticket or item gets none.
-fn reserve(gate: &Gate, id: u64, ticket: &str, item: &str, expires_at_ms: u64) -> Up {
+fn reserve(gate: &Gate, link: u64, id: u64, ticket: &str, item: &str, expires_at_ms: u64) -> Up {
     let granted = match (TicketId::from_hex(ticket), ItemId::new(item)) {
-        (Some(ticket), Ok(item)) => gate.reserve(ticket, item, expires_at_ms),
+        (Some(ticket), Ok(item)) => gate.reserve(link, ticket, item, expires_at_ms),
         _ => false,
     };
     Up::Reserved { id, granted }

@@ -72,6 +72,9 @@ pub struct Places {
     leases: Leases,
     stock: Stock,
     last_sweep: Option<Instant>,
+    /// Per-ticket reservations (Sa34's round trip) still unclaimed, by the management link that
+    /// asked for them: they are released when that link ends.
+    by_link: HashMap<u64, Vec<TicketId>>,
 }
 
 impl Places {
@@ -87,6 +90,7 @@ impl Places {
             leases: Leases::default(),
             stock: Stock::default(),
             last_sweep: None,
+            by_link: HashMap::new(),
         }
     }
 
@@ -337,12 +341,40 @@ impl Places {
         self.leases.expire(now, stock);
         let sessions = &self.sessions;
         notices.expire(now, stock, |session| sessions.contains(session));
+        // Only unclaimed reservations stay tied to their link.
+        self.by_link.retain(|_, tickets| {
+            tickets.retain(|t| notices.state(t) == Some(NoticeState::Reserved));
+            !tickets.is_empty()
+        });
     }
 
     /// The management link `link` ended: its leases' notices can no longer arrive, so their
     /// unused places and units come back now.
     pub fn drop_link(&mut self, link: u64) {
         self.leases.drop_link(link, &mut self.stock);
+        // A reservation asked for on a link that is gone can only be a reception's that is
+        // gone, or one that relayed someone else's link: nobody may keep it (issue 14).
+        for ticket in self.by_link.remove(&link).unwrap_or_default() {
+            self.release(ticket);
+        }
+    }
+
+    /// [`reserve`](Self::reserve) asked for over management link `link`: the place is released
+    /// if the link ends before the ticket is claimed.
+    pub fn reserve_for_link(
+        &mut self,
+        ticket: TicketId,
+        item: ItemId,
+        expires: Instant,
+        now: Instant,
+        link: u64,
+    ) -> bool {
+        let known = self.notices.state(&ticket).is_some();
+        let granted = self.reserve(ticket, item, expires, now);
+        if granted && !known {
+            self.by_link.entry(link).or_default().push(ticket);
+        }
+        granted
     }
 
     /// Orders completed through this gate (pass it back with a store reading taken after).

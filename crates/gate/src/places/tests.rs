@@ -385,3 +385,26 @@ fn walk_ins_are_not_counted_per_client() {
     p.reserve(tid(1), item(), now + Duration::from_secs(60), now);
     assert!(p.claim(tid(1), A, now).is_ok());
 }
+
+/// Guards against reservations outliving the management link that asked for them (issue 14,
+/// point 2): a fake or relayed reception could otherwise hold places with made-up tickets for
+/// as long as the ticket life it claims. A claimed one keeps its session.
+#[test]
+fn a_links_unclaimed_reservations_are_released_when_it_ends() {
+    let now = Instant::now();
+    let mut p = Places::new(3, Duration::from_secs(600));
+    let exp = now + Duration::from_secs(3600);
+    assert!(p.reserve_for_link(tid(1), item(), exp, now, 7));
+    assert!(p.reserve_for_link(tid(2), item(), exp, now, 7));
+    assert!(p.reserve_for_link(tid(3), item(), exp, now, 8));
+    assert!(!p.reserve_for_link(tid(4), item(), exp, now, 8), "full");
+    p.claim(tid(2), A, now).unwrap();
+    p.drop_link(7);
+    assert_eq!(
+        p.stats().in_use(),
+        2,
+        "ticket 1's place is back; 2 is a session, 3 another link's"
+    );
+    assert!(p.reserve_for_link(tid(4), item(), exp, now, 8));
+    assert_eq!(p.claim(tid(1), A, now), Err(ClaimRefusal::NotNotified));
+}

@@ -18,6 +18,9 @@ use usher_ticket::{
 };
 use usher_wire::{Clock, OffsetClock};
 
+/// The management link the tests' notices come over (a link that never ends).
+pub const LINK: u64 = 0;
+
 pub const ISSUER: IssuerId = IssuerId(0xabc);
 
 pub struct Shop {
@@ -107,7 +110,7 @@ impl Shop {
         let (token, id) = sealer.seal_to_string(&self.spec(&item_id, client)).unwrap();
         if notify {
             let expires = usher_wire::clock::unix_ms(self.clock.wall()) + 30_000;
-            assert!(self.gate.reserve(id, item_id, expires));
+            assert!(self.gate.reserve(LINK, id, item_id, expires));
         }
         format!("{}/t/{token}/items/{item}", self.base)
     }

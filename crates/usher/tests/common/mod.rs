@@ -307,7 +307,9 @@ impl Cluster {
                 issuer: usher_ticket::IssuerId(0xfeed_0000 + i as u64),
                 serial: u64::from(serial) + OCCUPIED.fetch_add(1, Ordering::Relaxed),
             };
+            // Link 0: no management link has that id, so these places are never released.
             assert!(gate.reserve(
+                0,
                 ticket,
                 usher_ticket::ItemId::new("concert").unwrap(),
                 expires
