@@ -61,6 +61,10 @@ fn artifacts() -> PathBuf {
     dir
 }
 
+/// Browser tests take turns: with three Chromiums at once on two cores, the waiting page's
+/// no-script step stalled past its deadline about one run in three (never when alone).
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn assert_browser_ready() {
     assert!(
         Path::new("/usr/bin/chromium").exists()
@@ -72,6 +76,7 @@ fn assert_browser_ready() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_waiting_page_counts_down_keeps_its_place_and_chimes_when_admitted() {
+    let _turn = TURN.lock().await;
     assert_browser_ready();
     let cluster = Cluster::start(&[ShopSpec::new(1)]).await;
     // Fill the one place, so the browser waits.
@@ -161,6 +166,7 @@ fn field(line: &str, key: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_crowd_report_opens_offline_with_every_chart_drawn() {
+    let _turn = TURN.lock().await;
     assert_browser_ready();
     // A crowd bigger than the two shops, so the queue and the places charts have something to show.
     let cluster = Cluster::start(&[ShopSpec::new(2), ShopSpec::new(3)]).await;
@@ -200,6 +206,7 @@ async fn the_crowd_report_opens_offline_with_every_chart_drawn() {
 /// reception and the one place is still free for a buyer afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_link_embedded_in_another_sites_page_takes_no_place() {
+    let _turn = TURN.lock().await;
     assert_browser_ready();
     let cluster = Cluster::start(&[ShopSpec::new(1)]).await;
     let order = format!("{}order/concert", cluster.reception_url());
