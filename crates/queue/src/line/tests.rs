@@ -163,16 +163,22 @@ fn no_shows_make_the_head_run_ahead() {
     assert!(idle < 10.0, "{idle:.1} places idle per tick on average");
 }
 
-#[test]
-fn a_full_window_gives_up_the_oldest_places_early() {
+/// A line whose claim window holds 64 places, with `n` waiting.
+fn small_window_line(n: u64) -> Line {
     let config = LineConfig {
         window_places: 64,
         ..LineConfig::default()
     };
     let mut line = Line::new(config);
-    for _ in 0..300 {
+    for _ in 0..n {
         line.join();
     }
+    line
+}
+
+#[test]
+fn a_full_window_gives_up_the_oldest_places_early() {
+    let mut line = small_window_line(300);
     let t0 = Instant::now();
     line.claim(Place(0), t0).expect_err("not eligible yet");
     assert_eq!(
@@ -197,14 +203,7 @@ fn a_full_window_gives_up_the_oldest_places_early() {
 /// most a window's worth of places eligible, so the earliest waiters keep their places.
 #[test]
 fn one_advance_never_moves_past_the_claim_window() {
-    let config = LineConfig {
-        window_places: 64,
-        ..LineConfig::default()
-    };
-    let mut line = Line::new(config);
-    for _ in 0..300 {
-        line.join();
-    }
+    let mut line = small_window_line(300);
     let t0 = Instant::now();
     assert_eq!(line.advance(t0, u64::from(u32::MAX)), 64);
     assert_eq!(

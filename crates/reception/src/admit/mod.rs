@@ -28,7 +28,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use usher_ticket::{Issuer, IssuerId, ItemId, Keyring, TicketId};
+use usher_ticket::{Binding, Issuer, IssuerId, ItemId, Keyring, TicketId};
 use usher_wire::mgmt::Down;
 use usher_wire::status::ShopView;
 use usher_wire::{Clock, Code};
@@ -53,9 +53,16 @@ pub(crate) type Candidates = arrayvec::ArrayVec<Candidate, MAX_SHOPS>;
 pub(crate) struct Admit {
     pub(crate) item: ItemId,
     pub(crate) client: IpAddr,
-    /// Where the client's network counts its live tickets.
-    live: LiveKey,
+    who: Who,
     candidates: Candidates,
+}
+
+/// The client of one order as the admission needs it: the network its ticket is bound to, and
+/// where that network counts its live tickets. Worked out once per order.
+#[derive(Debug, Clone, Copy)]
+struct Who {
+    binding: Binding,
+    live: LiveKey,
 }
 
 /// See the module documentation.
@@ -147,8 +154,12 @@ impl TicketDesk {
             // Sa54: every shop that carries the item is busy.
             return Ok(Outcome::Waiting(self.busy()));
         }
-        let live = self.live.key(&self.config.binding.bind(client));
-        if !self.live.allows(live, now) {
+        let binding = self.config.binding.bind(client);
+        let who = Who {
+            binding,
+            live: self.live.key(&binding),
+        };
+        if !self.live.allows(who.live, now) {
             // This client's network already holds its share of live tickets.
             return Ok(Outcome::Refused(Code::TooMany));
         }
@@ -156,7 +167,7 @@ impl TicketDesk {
             let sealers = self.sealers.read().unwrap_or_else(PoisonError::into_inner);
             for candidate in &candidates {
                 if let Some(outcome) =
-                    self.issue_from_lease(&sealers, candidate.index, &item, client, live, now)
+                    self.issue_from_lease(&sealers, candidate.index, &item, who, now)
                 {
                     return Ok(outcome);
                 }
@@ -165,7 +176,7 @@ impl TicketDesk {
         Err(Box::new(Admit {
             item,
             client,
-            live,
+            who,
             candidates,
         }))
     }
@@ -217,8 +228,8 @@ impl TicketDesk {
     pub(crate) async fn admit_waiting(&self, admit: Box<Admit>) -> Outcome {
         let Admit {
             item,
-            client,
-            live,
+            client: _,
+            who,
             candidates,
         } = *admit;
         let sealers = Arc::clone(&self.sealers.read().unwrap_or_else(PoisonError::into_inner));
@@ -227,10 +238,7 @@ impl TicketDesk {
             if candidate.free == Some(0) {
                 continue;
             }
-            if let Some(outcome) = self
-                .try_shop(&sealers, candidate.index, &item, client, live)
-                .await
-            {
+            if let Some(outcome) = self.try_shop(&sealers, candidate.index, &item, who).await {
                 return outcome;
             }
         }
@@ -239,7 +247,7 @@ impl TicketDesk {
         if self.config.reservation == Reservation::Lease {
             for candidate in &candidates {
                 if let Some(outcome) = self
-                    .wait_for_lease(&sealers, candidate.index, &item, client, live)
+                    .wait_for_lease(&sealers, candidate.index, &item, who)
                     .await
                 {
                     return outcome;
@@ -256,8 +264,7 @@ impl TicketDesk {
         sealers: &Sealers,
         index: usize,
         item: &ItemId,
-        client: IpAddr,
-        live: LiveKey,
+        who: Who,
     ) -> Option<Outcome> {
         let conn = self.registry.slots[index].connection()?;
         let granted = conn.lease_granted.notified();
@@ -265,7 +272,7 @@ impl TicketDesk {
         granted.as_mut().enable();
         // A grant may have arrived while the per-ticket request was out.
         let now = self.clock.instant();
-        if let Some(outcome) = self.issue_from_lease(sealers, index, item, client, live, now) {
+        if let Some(outcome) = self.issue_from_lease(sealers, index, item, who, now) {
             return Some(outcome);
         }
         let in_flight = conn.lease().requested.is_some();
@@ -275,7 +282,7 @@ impl TicketDesk {
                 .is_ok()
         {
             let now = self.clock.instant();
-            return self.issue_from_lease(sealers, index, item, client, live, now);
+            return self.issue_from_lease(sealers, index, item, who, now);
         }
         None
     }
@@ -299,15 +306,14 @@ impl TicketDesk {
         sealers: &Sealers,
         index: usize,
         item: &ItemId,
-        client: IpAddr,
-        live: LiveKey,
+        who: Who,
         now: Instant,
     ) -> Option<Outcome> {
         let slot = &self.registry.slots[index];
         let conn = slot.conn.read().unwrap_or_else(PoisonError::into_inner);
         let conn = conn.as_deref()?;
         let lease = conn.lease().take(now, item)?;
-        let sealed = sealers.seal(index, slot, conn, item, client, &*self.clock)?;
+        let sealed = sealers.seal(index, slot, conn, item, who.binding, &*self.clock)?;
         conn.queue_notice(Queued {
             lease,
             ticket: sealed.ticket,
@@ -315,7 +321,7 @@ impl TicketDesk {
             expires_at_ms: sealed.expires_at_ms,
         });
         slot.handed_out.fetch_add(1, Ordering::Relaxed);
-        self.live.count(live, now);
+        self.live.count(who.live, now);
         Some(admitted(sealed, slot))
     }
 
@@ -326,12 +332,11 @@ impl TicketDesk {
         sealers: &Sealers,
         index: usize,
         item: &ItemId,
-        client: IpAddr,
-        live: LiveKey,
+        who: Who,
     ) -> Option<Outcome> {
         let slot = &self.registry.slots[index];
         let conn = slot.connection()?;
-        let sealed = sealers.seal(index, slot, &conn, item, client, &*self.clock)?;
+        let sealed = sealers.seal(index, slot, &conn, item, who.binding, &*self.clock)?;
         slot.handed_out.fetch_add(1, Ordering::Relaxed);
         let id = self.registry.next_request();
         let down = Down::Reserve {
@@ -350,7 +355,7 @@ impl TicketDesk {
         let granted = conn.ask(id, down, self.config.reserve_timeout).await;
         release.armed = granted.is_none();
         if granted == Some(true) {
-            self.live.count(live, self.clock.instant());
+            self.live.count(who.live, self.clock.instant());
             Some(admitted(sealed, slot))
         } else {
             let _ = slot

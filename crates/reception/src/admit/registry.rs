@@ -183,18 +183,13 @@ impl Slot {
 
     /// What operators see of this shop.
     pub(crate) fn status(&self, now: Instant, timeout: Duration) -> ShopView {
-        let view = self
-            .view
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let live = self.snapshot("", now, timeout).live;
+        let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
         ShopView {
             id: self.entry.id.to_string(),
             url: self.entry.url.clone(),
-            live,
+            live: self.is_live(&view, now, timeout),
             rtt_us: u64::try_from(view.rtt.as_micros()).unwrap_or(u64::MAX),
-            report: view.report,
+            report: view.report.clone(),
             handed_out_since_report: self.handed_out.load(Ordering::Relaxed),
             lease_places_left: self.connection().map_or(0, |c| c.lease().left(now)),
         }

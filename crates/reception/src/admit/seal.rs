@@ -1,11 +1,10 @@
 //! Sa35: sealing a ticket for the chosen shop and writing its URL (address 41, ticket part 42,
 //! content 43 of the patent's fig. 4).
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use usher_ticket::{BindingPolicy, Issuer, ItemId, Keyring, TicketId, TicketSealer, TicketSpec};
+use usher_ticket::{Binding, Issuer, ItemId, Keyring, TicketId, TicketSealer, TicketSpec};
 use usher_wire::Clock;
 use usher_wire::clock::unix_ms;
 
@@ -29,7 +28,6 @@ pub(crate) struct Sealed {
 pub(crate) struct Sealers {
     by_slot: Vec<TicketSealer>,
     ttl: Duration,
-    binding: BindingPolicy,
 }
 
 impl Sealers {
@@ -46,19 +44,18 @@ impl Sealers {
         Sealers {
             by_slot,
             ttl: config.ticket_ttl,
-            binding: config.binding,
         }
     }
 
-    /// Seals a ticket for `item` at the shop in slot `index` (for the run of the shop on `conn`,
-    /// that very connection) and builds its URL.
+    /// Seals a ticket for `item`, bound to `binding`, at the shop in slot `index` (for the run
+    /// of the shop on `conn`, that very connection) and builds its URL.
     pub(crate) fn seal(
         &self,
         index: usize,
         slot: &Slot,
         conn: &Conn,
         item: &ItemId,
-        client: IpAddr,
+        binding: Binding,
         clock: &dyn Clock,
     ) -> Option<Sealed> {
         thread_local! {
@@ -71,7 +68,7 @@ impl Sealers {
             epoch: conn.epoch,
             not_before,
             ttl: self.ttl,
-            binding: self.binding.bind(client),
+            binding,
             item,
         };
         let (url, ticket) = URL.with_borrow_mut(|url| {

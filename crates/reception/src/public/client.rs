@@ -5,14 +5,15 @@ use std::net::{IpAddr, SocketAddr};
 use http::HeaderMap;
 use usher_wire::forwarded;
 
-/// The client's address: the socket's peer, or, when the peer is one of `trusted_proxies`, the
-/// rightmost untrusted `X-Forwarded-For` hop over every header line
+/// The client's address: the socket's peer, or, when the peer is one of the reception's
+/// trusted proxies, the rightmost untrusted `X-Forwarded-For` hop over every header line
 /// ([`forwarded::client_address`]).
-pub(crate) fn client_address(
-    trusted_proxies: &[IpAddr],
+pub(crate) fn client(
+    reception: &crate::reception::Reception,
     peer: SocketAddr,
     headers: &HeaderMap,
 ) -> IpAddr {
+    let trusted_proxies = &reception.config().trusted_proxies;
     let ip = peer.ip().to_canonical();
     // Most peers are not proxies: their answer costs no header lookup.
     if !trusted_proxies.contains(&ip) {
@@ -23,13 +24,4 @@ pub(crate) fn client_address(
         .iter()
         .filter_map(|v| v.to_str().ok());
     forwarded::client_address(ip, trusted_proxies, lines)
-}
-
-/// [`client_address`] with the reception's trusted proxies.
-pub(crate) fn client(
-    reception: &crate::reception::Reception,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-) -> IpAddr {
-    client_address(&reception.config().trusted_proxies, peer, headers)
 }
