@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
+use usher_ticket::channel::{Opener, Sealer, Side};
+use usher_ticket::hello::{Handshake, Nonce};
 use usher_ticket::{
     Epoch, IssuerId, ItemId, KeyId, MAX_ISSUERS, Rejection, ServerKeys, Ticket, TicketId,
     TicketOpener, VerifyContext,
@@ -21,6 +23,9 @@ use crate::{GateLayer, SessionInfo};
 
 /// The longest a reservation is held, however late its ticket's window says it closes.
 pub const MAX_TICKET_LIFE: Duration = Duration::from_secs(3600);
+
+/// One end of a management link's channel: what it sends, and what it receives.
+pub(crate) type Channel = (Sealer, Opener);
 
 /// Why a ticket did not open a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,14 +190,23 @@ impl Gate {
         *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
     }
 
-    /// The key id and MAC this gate answers a management challenge with.
-    pub fn hello(&self, nonce: &[u8]) -> Option<(KeyId, [u8; 32])> {
+    /// The shop's side of a management handshake: the key id and MAC its hello carries, over
+    /// the reception's challenge and this gate's own nonce, and the link's channel keyed from
+    /// the same management key and both nonces. `None` without a management key.
+    pub fn hello(&self, reception: &Nonce, shop: &Nonce) -> Option<(KeyId, [u8; 32], Channel)> {
         let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
         let id = keys.active();
         let key = keys.management_key(id)?;
+        let handshake = Handshake {
+            server: &self.config.server,
+            epoch: self.epoch,
+            reception,
+            shop,
+        };
         Some((
             id,
-            usher_ticket::hello::hello_mac(key, &self.config.server, nonce, self.epoch),
+            usher_ticket::hello::hello_mac(key, &handshake),
+            usher_ticket::channel::channel(key, &handshake, Side::Shop),
         ))
     }
 

@@ -5,13 +5,11 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::*;
-use futures_util::{SinkExt as _, StreamExt as _};
+use futures_util::SinkExt as _;
 use reqwest::StatusCode;
 use tokio_tungstenite::tungstenite::Message;
-use usher_gate::link::LinkConfig;
 use usher_ticket::{Issuer, IssuerId, MAX_ISSUERS};
 use usher_wire::mgmt::{Down, Up};
 
@@ -77,55 +75,26 @@ async fn a_live_links_issuer_keeps_working_while_stale_ones_are_evicted() {
 #[tokio::test]
 async fn a_second_welcome_mid_link_ends_the_link_and_admits_nothing() {
     let shop = start("shop-a", 8).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = LinkConfig::new(format!("ws://{}", listener.local_addr().unwrap()));
-    let (_shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
-    let link = tokio::spawn(usher_gate::link::run(
-        Arc::clone(&shop.gate),
-        config,
-        shutdown_rx,
-    ));
-
-    // A fake reception: challenge, hello, welcome, and a second welcome.
-    let (tcp, _) = listener.accept().await.unwrap();
-    let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
-    let send = |down: &Down| Message::text(serde_json::to_string(down).unwrap());
-    let challenge = Down::Challenge {
-        nonce: "00".repeat(32),
-    };
-    ws.send(send(&challenge)).await.unwrap();
-    let Some(Ok(Message::Text(hello))) = ws.next().await else {
-        panic!("no hello");
-    };
-    let hello: Up = serde_json::from_str(hello.as_str()).unwrap();
-    assert!(matches!(hello, Up::Hello { .. }), "{hello:?}");
+    let reception = FakeReception::start(&shop).await;
+    let mut link = reception.next().await;
+    assert!(matches!(link.hello, Up::Hello { .. }), "{:?}", link.hello);
+    // Both sealed under the right keys: only the second one breaks the protocol.
+    let (mut sealer, mut opener) = link.channel(&shop.ring);
     let (first, second) = (issuer(0xa), issuer(0xb));
     for welcomed in [&first, &second] {
         let welcome = Down::Welcome {
             issuers: vec![welcomed.id().to_string()],
         };
-        ws.send(send(&welcome)).await.unwrap();
+        let frame = sealed(&mut sealer, &welcome);
+        link.ws.send(Message::binary(frame)).await.unwrap();
     }
-
-    // The gate ends the link: only reports come before the socket closes.
-    let ended = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Text(up))) => {
-                    let up: Up = serde_json::from_str(up.as_str()).unwrap();
-                    assert!(matches!(up, Up::Report(_)), "{up:?}");
-                }
-                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
-                Some(Ok(_)) => {}
-            }
-        }
-    })
-    .await;
-    assert!(ended.is_ok(), "the link outlived a second welcome");
+    assert!(
+        link.ends(Some(&mut opener)).await,
+        "the link outlived a second welcome"
+    );
     assert!(
         claims(&shop, &first).await,
         "the handshake's welcome counts"
     );
     assert!(!claims(&shop, &second).await, "the second welcome admitted");
-    link.abort();
 }

@@ -23,7 +23,8 @@
 //!   [`Rejection`] (`rejection.rs`), each of which maps to one wire [`usher_wire::Code`].
 //! - [`Inspection`] (`inspect.rs`): a token read for an operator, never to admit anyone.
 //! - [`SealError`] and [`KeyError`] (`error.rs`): why a seal or a key operation failed.
-//! - [`hello`]: HMAC authentication of a server on the management channel.
+//! - [`hello`]: the management channel's handshake (both nonces, the shop's HMAC hello);
+//!   [`channel`]: the session keys it yields and the MAC and sequence number on every frame after.
 //! - [`Binding`] / [`BindingPolicy`]: the client address prefix a token is bound to.
 //! - [`ids`]: the ids tokens carry (server, item, key, issuer, ticket, epoch).
 //!
@@ -52,6 +53,7 @@
 //! (32 and 64 bytes) give at most 161 bytes, 215 characters.
 
 pub mod binding;
+pub mod channel;
 mod derive;
 mod envelope;
 mod error;

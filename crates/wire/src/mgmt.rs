@@ -1,19 +1,24 @@
 //! The management channel between a shop and the reception (patent network 15, 0039).
 //!
-//! A shop dials the reception's management address and keeps one WebSocket open; every message is
-//! one JSON text frame, except the notices, which go in binary frames
-//! ([`crate::notices`]) because there is one per ticket. The conversation:
+//! A shop dials the reception's management address and keeps one WebSocket open. The
+//! handshake is three plain JSON text frames; after it every frame either way is a binary frame
+//! sealed under the link's session keys (`usher_ticket::channel`: a MAC and a sequence number
+//! on each), carrying one JSON message or one notices frame ([`crate::notices`], binary because
+//! there is one per ticket). The conversation:
 //! ```text
-//! reception → shop   challenge {nonce}                        64 hex digits
-//! shop → reception   hello {server, key_id, epoch, mac}     mac = hex HMAC(management key, nonce …)
-//! reception → shop   welcome {issuers}                        or refused {error, message} + close
+//! reception → shop   challenge {nonce}                     plain; 64 hex digits
+//! shop → reception   hello {server, key_id, epoch, nonce, mac}
+//!                         plain; the shop's own nonce, mac = hex HMAC(management key, both nonces …)
+//! reception → shop   welcome {issuers}                     the first sealed frame: proves the
+//!                                                          reception holds the key too
+//!                    or refused {error, message} + close   plain
 //! shop → reception   report {...}            every 200 ms (Sa31)
 //! reception → shop   reserve {id, ticket, item, expires_at_ms}  (Sa34/Sa35: the notice)
 //! shop → reception   reserved {id, granted}
 //! reception → shop   release {ticket}        the reception gave up waiting: free the place
 //! reception → shop   lease {id, places, ttl_ms}            ask for places in advance
 //! shop → reception   leased {id, places}                   granted (maybe fewer), for ttl_ms
-//! reception → shop   [binary] batch, lease, notices        tickets issued from a lease
+//! reception → shop   [notices] batch, lease, notices       tickets issued from a lease
 //! shop → reception   noted {batch, refused}                acknowledged; refused tickets get
 //!                                                          `not_notified` at the gate
 //! reception → shop   ping {id}   /   shop → reception  pong {id}   (round-trip time, 0043)
@@ -47,7 +52,10 @@ pub enum Up {
         key_id: u16,
         /// The shop's current run; changes on restart.
         epoch: u32,
-        /// Hex HMAC-SHA256 over the challenge, server id and epoch.
+        /// The shop's own fresh nonce, 64 hex digits: the link's keys depend on it, so a
+        /// reception replaying an old conversation gets nowhere.
+        nonce: String,
+        /// Hex HMAC-SHA256 over both nonces, the server id and the epoch.
         mac: String,
     },
     /// Sa31: the shop's load.

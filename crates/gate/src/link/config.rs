@@ -42,6 +42,9 @@ pub enum LinkError {
     /// The reception refused this shop.
     #[error("refused by the reception: {0}")]
     Refused(String),
+    /// A frame was not sealed under the link's keys, or came out of order.
+    #[error("management channel: {0}")]
+    Channel(#[from] usher_ticket::channel::ChannelError),
     /// The connection closed.
     #[error("management connection closed")]
     Closed,

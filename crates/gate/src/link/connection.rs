@@ -5,15 +5,13 @@ use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::time::Duration;
 
-use futures_util::SinkExt as _;
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
-use tokio_tungstenite::tungstenite::Message;
 use usher_ticket::{ItemId, TicketId};
 use usher_wire::mgmt::{Down, Up};
 
 use super::config::LinkError;
-use super::socket::{Incoming, Rx, Tx, encode, incoming};
+use super::socket::{Incoming, Receiver, Sender};
 use crate::Gate;
 
 /// Shortest gap between a report and one sent early because a place was freed: a burst of
@@ -76,13 +74,13 @@ enum Due {
 pub(super) struct Connection<'a> {
     gate: &'a Gate,
     link: u64,
-    tx: Tx,
+    tx: Sender,
     reports: Reports,
 }
 
 impl<'a> Connection<'a> {
     /// The link `link` of `gate`, just past its handshake, reporting every `report_every`.
-    pub(super) fn new(gate: &'a Gate, link: u64, tx: Tx, report_every: Duration) -> Self {
+    pub(super) fn new(gate: &'a Gate, link: u64, tx: Sender, report_every: Duration) -> Self {
         Connection {
             gate,
             link,
@@ -94,7 +92,7 @@ impl<'a> Connection<'a> {
     /// Runs until `shutdown` (closing the socket politely) or a failure.
     pub(super) async fn serve(
         mut self,
-        rx: &mut Rx,
+        rx: &mut Receiver,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), LinkError> {
         loop {
@@ -104,9 +102,9 @@ impl<'a> Connection<'a> {
                     self.reports.arm();
                 }
                 () = &mut self.reports.prompt, if self.reports.armed => self.report(Due::Early).await?,
-                message = incoming(rx) => self.handle(message?).await?,
+                message = rx.incoming() => self.handle(message?).await?,
                 _ = shutdown.changed() => {
-                    let _ = self.tx.send(Message::Close(None)).await;
+                    self.tx.close().await;
                     return Ok(());
                 }
             }
@@ -114,8 +112,7 @@ impl<'a> Connection<'a> {
     }
 
     async fn send(&mut self, up: &Up) -> Result<(), LinkError> {
-        self.tx.send(encode(up)?).await?;
-        Ok(())
+        self.tx.send(up).await
     }
 
     /// Sa31: sends the gate's load report now.

@@ -2,48 +2,54 @@
 
 use futures_util::SinkExt as _;
 use usher_ticket::IssuerId;
+use usher_ticket::hello::Nonce;
 use usher_wire::mgmt::{Down, Up};
 
 use super::config::LinkError;
-use super::socket::{Rx, Tx, encode, next};
+use super::socket::{Frame, Receiver, Rx, Sender, Tx, frame, plain};
 use crate::Gate;
 
 /// The most issuers one welcome may name. A reception names its own one; the bound keeps a
 /// single link from flushing the whole issuer table.
 pub const MAX_WELCOME_ISSUERS: usize = 16;
 
-/// The link's opening: the reception's challenge, this gate's hello (an HMAC under its
-/// management key over the nonce), and the welcome naming the issuers whose tickets to accept,
-/// scoped to `link`.
+/// The link's opening: the reception's challenge; this gate's hello (its own nonce, and an
+/// HMAC under its management key over both); then the welcome, the first frame sealed under
+/// the link's session keys, which only a reception holding this shop's management key can
+/// send. Its issuers are admitted scoped to `link`. Nothing the reception says counts before
+/// the welcome verifies.
 pub(super) async fn handshake(
     gate: &Gate,
     link: u64,
-    tx: &mut Tx,
-    rx: &mut Rx,
-) -> Result<(), LinkError> {
-    let Down::Challenge { nonce } = next(rx).await? else {
+    mut tx: Tx,
+    mut rx: Rx,
+) -> Result<(Sender, Receiver), LinkError> {
+    let Frame::Plain(Down::Challenge { nonce }) = frame(&mut rx).await? else {
         return Err(LinkError::Protocol("expected a challenge".into()));
     };
-    let (key_id, mac) = gate
-        .hello(nonce.as_bytes())
+    let challenge = Nonce::from_hex(&nonce)
+        .ok_or_else(|| LinkError::Protocol("a challenge that is not 64 hex digits".into()))?;
+    let ours = Nonce::random().map_err(|_| LinkError::Protocol("no randomness".into()))?;
+    let (key_id, mac, (sealer, opener)) = gate
+        .hello(&challenge, &ours)
         .ok_or_else(|| LinkError::Protocol("no management key".into()))?;
-    tx.send(encode(&Up::Hello {
+    tx.send(plain(&Up::Hello {
         server: gate.config().server.to_string(),
         key_id: key_id.0,
         epoch: gate.epoch().0,
+        nonce: ours.to_hex(),
         mac: hex(&mac),
     })?)
     .await?;
-    match next(rx).await? {
-        Down::Welcome { issuers } => {
-            gate.admit_link_issuers(link, &welcomed(&issuers)?);
-            Ok(())
-        }
-        Down::Refused { error, message } => Err(LinkError::refused(error, &message)),
-        other => Err(LinkError::Protocol(format!(
-            "expected welcome, got {other:?}"
-        ))),
-    }
+    let mut receiver = Receiver::new(rx, opener);
+    let welcome = receiver.first().await?;
+    let Down::Welcome { issuers } = welcome else {
+        return Err(LinkError::Protocol(format!(
+            "expected welcome, got {welcome:?}"
+        )));
+    };
+    gate.admit_link_issuers(link, &welcomed(&issuers)?);
+    Ok((Sender::new(tx, sealer), receiver))
 }
 
 /// The issuers a welcome names; too many, or one that is not 16 hex digits, ends the link

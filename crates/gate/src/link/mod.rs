@@ -7,9 +7,11 @@
 //! # Layout
 //! - `mod.rs`: [`run`], which reconnects with backoff.
 //! - `config.rs`: [`LinkConfig`] and [`LinkError`].
-//! - `socket.rs`: dialling, and the frames both ways (JSON messages, binary notices).
-//! - `handshake.rs`: challenge → hello → welcome; the welcome's issuers are admitted scoped to
-//!   this link (at most [`MAX_WELCOME_ISSUERS`]).
+//! - `socket.rs`: dialling, and the frames both ways: plain JSON during the handshake, then
+//!   every frame sealed under the link's session keys (JSON messages, binary notices).
+//! - `handshake.rs`: challenge → hello (both nonces, an HMAC under the management key) →
+//!   the welcome, sealed, so the reception proves it holds the key too; the welcome's issuers
+//!   are admitted scoped to this link (at most [`MAX_WELCOME_ISSUERS`]).
 //! - `connection.rs`: the established link: reports when due, and one small step per message
 //!   from the reception; a second welcome is a protocol error that ends the link.
 
@@ -59,8 +61,8 @@ async fn session(
     link: u64,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), LinkError> {
-    let (mut tx, mut rx) = socket::connect(config).await?;
-    handshake::handshake(gate, link, &mut tx, &mut rx).await?;
+    let (tx, rx) = socket::connect(config).await?;
+    let (tx, mut rx) = handshake::handshake(gate, link, tx, rx).await?;
     tracing::info!(server = %gate.config().server, epoch = gate.epoch().0, "management link up");
     Connection::new(gate, link, tx, config.report_every)
         .serve(&mut rx, shutdown)

@@ -1,9 +1,12 @@
-//! The management WebSocket: dialling the reception, and the frames both ways (JSON
-//! messages, and binary notices frames coming down).
+//! The management WebSocket: dialling the reception, and the frames both ways. Before the
+//! handshake ends the messages are plain JSON text frames; after it, every frame is a binary
+//! frame sealed under the link's session keys ([`usher_ticket::channel`]): one JSON message, or
+//! one notices frame coming down. A text frame after the handshake ends the link.
 
-use futures_util::StreamExt as _;
-use tokio_tungstenite::tungstenite::Message;
+use futures_util::{SinkExt as _, StreamExt as _};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
+use usher_ticket::channel::{FrameKind, Opener, Sealer};
 use usher_wire::mgmt::{CONNECT_PATH, Down, MAX_MESSAGE_LEN, READ_BUFFER_LEN, Up};
 
 use super::config::{LinkConfig, LinkError};
@@ -26,31 +29,101 @@ pub(super) async fn connect(config: &LinkConfig) -> Result<(Tx, Rx), LinkError> 
     Ok(ws.split())
 }
 
-/// A message to the reception as a WebSocket text frame.
-pub(super) fn encode(up: &Up) -> Result<Message, LinkError> {
+/// A message to the reception as a plain text frame (the hello, before any key is agreed).
+pub(super) fn plain(up: &Up) -> Result<Message, LinkError> {
     serde_json::to_string(up)
         .map(Message::text)
         .map_err(|e| LinkError::Protocol(e.to_string()))
 }
 
-/// One message from the reception: JSON, or a binary notices frame.
-pub(super) enum Incoming {
-    Down(Down),
-    Notices(tokio_tungstenite::tungstenite::Bytes),
+/// The sending half once the link is keyed: every message sealed.
+pub(super) struct Sender {
+    tx: Tx,
+    sealer: Sealer,
 }
 
-/// The next JSON message; a notices frame before the link is up is a protocol error.
-pub(super) async fn next<S>(rx: &mut S) -> Result<Down, LinkError>
-where
-    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    match incoming(rx).await? {
-        Incoming::Down(down) => Ok(down),
-        Incoming::Notices(_) => Err(LinkError::Protocol("notices before welcome".into())),
+impl Sender {
+    pub(super) fn new(tx: Tx, sealer: Sealer) -> Sender {
+        Sender { tx, sealer }
+    }
+
+    /// Seals and sends one message.
+    pub(super) async fn send(&mut self, up: &Up) -> Result<(), LinkError> {
+        let json = serde_json::to_vec(up).map_err(|e| LinkError::Protocol(e.to_string()))?;
+        let frame = self.sealer.seal(FrameKind::Message, &json);
+        self.tx.send(Message::binary(frame)).await?;
+        Ok(())
+    }
+
+    /// Closes the socket politely.
+    pub(super) async fn close(&mut self) {
+        let _ = self.tx.send(Message::Close(None)).await;
     }
 }
 
-pub(super) async fn incoming<S>(rx: &mut S) -> Result<Incoming, LinkError>
+/// One message from the reception once the link is keyed: JSON, or a binary notices frame.
+pub(super) enum Incoming {
+    Down(Down),
+    Notices(Bytes),
+}
+
+/// The receiving half once the link is keyed: every frame opened, in order.
+pub(super) struct Receiver {
+    rx: Rx,
+    opener: Opener,
+}
+
+impl Receiver {
+    pub(super) fn new(rx: Rx, opener: Opener) -> Receiver {
+        Receiver { rx, opener }
+    }
+
+    /// The first message after the hello: a plain refusal, or the sealed welcome (any other
+    /// sealed message is the caller's to refuse).
+    pub(super) async fn first(&mut self) -> Result<Down, LinkError> {
+        match frame(&mut self.rx).await? {
+            Frame::Plain(Down::Refused { error, message }) => {
+                Err(LinkError::refused(error, &message))
+            }
+            Frame::Plain(other) => Err(LinkError::Protocol(format!(
+                "expected a sealed welcome, got {other:?}"
+            ))),
+            Frame::Sealed(bytes) => match self.opener.open(&bytes)? {
+                (FrameKind::Message, json) => parse(json),
+                (FrameKind::Notices, _) => {
+                    Err(LinkError::Protocol("notices before welcome".into()))
+                }
+            },
+        }
+    }
+
+    /// The next sealed frame; anything unsealed, altered, replayed or out of order ends the
+    /// link.
+    pub(super) async fn incoming(&mut self) -> Result<Incoming, LinkError> {
+        let bytes = match frame(&mut self.rx).await? {
+            Frame::Sealed(bytes) => bytes,
+            Frame::Plain(_) => {
+                return Err(LinkError::Protocol(
+                    "an unsealed message on a keyed link".into(),
+                ));
+            }
+        };
+        let (kind, payload) = self.opener.open(&bytes)?;
+        Ok(match kind {
+            FrameKind::Message => Incoming::Down(parse(payload)?),
+            FrameKind::Notices => Incoming::Notices(bytes.slice_ref(payload)),
+        })
+    }
+}
+
+/// A frame as it arrives: text (the handshake's plain messages) or binary (sealed).
+pub(super) enum Frame {
+    Plain(Down),
+    Sealed(Bytes),
+}
+
+/// The next data frame; pings and pongs are the WebSocket library's business.
+pub(super) async fn frame<S>(rx: &mut S) -> Result<Frame, LinkError>
 where
     S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
@@ -58,14 +131,14 @@ where
         match rx.next().await {
             None => return Err(LinkError::Closed),
             Some(Err(e)) => return Err(e.into()),
-            Some(Ok(Message::Text(text))) => {
-                return serde_json::from_str(text.as_str())
-                    .map(Incoming::Down)
-                    .map_err(|e| LinkError::Protocol(e.to_string()));
-            }
-            Some(Ok(Message::Binary(bytes))) => return Ok(Incoming::Notices(bytes)),
+            Some(Ok(Message::Text(text))) => return parse(text.as_bytes()).map(Frame::Plain),
+            Some(Ok(Message::Binary(bytes))) => return Ok(Frame::Sealed(bytes)),
             Some(Ok(Message::Close(_))) => return Err(LinkError::Closed),
             Some(Ok(_)) => {}
         }
     }
+}
+
+fn parse(json: &[u8]) -> Result<Down, LinkError> {
+    serde_json::from_slice(json).map_err(|e| LinkError::Protocol(e.to_string()))
 }

@@ -18,6 +18,10 @@ use usher_ticket::{
 };
 use usher_wire::{Clock, OffsetClock};
 
+mod reception;
+#[allow(unused_imports)]
+pub use reception::*;
+
 /// The management link the tests' notices come over (a link that never ends).
 pub const LINK: u64 = 0;
 
@@ -144,4 +148,16 @@ pub async fn code_of(response: reqwest::Response) -> (StatusCode, String) {
     );
     let body: serde_json::Value = response.json().await.unwrap();
     (status, body["error"].as_str().unwrap().to_owned())
+}
+
+/// Polls `check` until it holds, failing the test after ten seconds.
+pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

@@ -15,7 +15,7 @@ use crate::config::{MAX_SHOP_CAPACITY, ShopEntry};
 /// The latest view of one shop.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct View {
-    /// The last report as the shop sent it (what operators see).
+    /// The last report as the shop sent it.
     pub(crate) report: Option<Report>,
     pub(crate) reported_at: Option<Instant>,
     pub(crate) rtt: Duration,
@@ -23,6 +23,15 @@ pub(crate) struct View {
     capacity: u32,
     /// The report claims more places in use than its capacity: believed full.
     overfull: bool,
+}
+
+impl View {
+    /// The last report with the capacity believed (what admissions use and operators see).
+    fn believed(&self) -> Option<Report> {
+        let mut report = self.report.clone()?;
+        report.capacity = self.capacity;
+        Some(report)
+    }
 }
 
 /// One configured shop.
@@ -170,10 +179,10 @@ impl Slot {
     /// The last report on the current link as believed (its capacity at most the configured
     /// one), if any.
     pub(crate) fn report(&self) -> Option<Report> {
-        let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
-        let mut report = view.report.clone()?;
-        report.capacity = view.capacity;
-        Some(report)
+        self.view
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .believed()
     }
 
     /// The smoothed round-trip time on the management link.
@@ -189,7 +198,8 @@ impl Slot {
             url: self.entry.url.clone(),
             live: self.is_live(&view, now, timeout),
             rtt_us: u64::try_from(view.rtt.as_micros()).unwrap_or(u64::MAX),
-            report: view.report.clone(),
+            // As believed: a capacity over the configured one is shown clamped, as it is used.
+            report: view.believed(),
             handed_out_since_report: self.handed_out.load(Ordering::Relaxed),
             lease_places_left: self.connection().map_or(0, |c| c.lease().left(now)),
         }

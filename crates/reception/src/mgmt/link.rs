@@ -1,7 +1,9 @@
 //! One shop's management link, from the reception's side: the handshake (challenge → hello
-//! MAC under the shop's own derived key → welcome with the issuer id), then a loop that applies
-//! each message from the shop (report, reserved, leased, noted, pong), forwards requests from
-//! the admission path, and on its ticks sends batched notices, lease refills and pings.
+//! MAC under the shop's own derived key over both nonces → welcome with the issuer id, the
+//! first frame sealed under the link's session keys), then a loop that applies each message
+//! from the shop (report, reserved, leased, noted, pong), forwards requests from the admission
+//! path, and on its ticks sends batched notices, lease refills and pings. Every frame after the
+//! hello is sealed ([`usher_ticket::channel`]); one that does not open ends the link.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,6 +13,8 @@ use axum::extract::ws::{Message, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::sync::mpsc;
+use usher_ticket::channel::{ChannelError, FrameKind, Opener, Sealer, Side};
+use usher_ticket::hello::{Handshake, Nonce};
 use usher_ticket::{Epoch, KeyId, ServerId};
 use usher_wire::Code;
 use usher_wire::clock::unix_ms;
@@ -73,29 +77,38 @@ type Rx = SplitStream<WebSocket>;
 /// Serves one management connection until it ends or the reception closes.
 pub(super) async fn serve(reception: Arc<Reception>, socket: WebSocket) {
     let (mut tx, mut rx) = socket.split();
-    let Some((index, epoch)) = handshake(&reception, &mut tx, &mut rx).await else {
+    let Some(shop) = handshake(&reception, &mut tx, &mut rx).await else {
         return;
     };
-    let Some((mut link, down_rx)) = Link::connect(&reception, index, epoch, &mut tx).await else {
+    let mut opener = shop.opener;
+    let Some((mut link, down_rx)) =
+        Link::connect(&reception, shop.index, shop.epoch, shop.sealer, &mut tx).await
+    else {
         return;
     };
-    link.run(&mut tx, &mut rx, down_rx).await;
+    link.run(&mut tx, &mut rx, &mut opener, down_rx).await;
     link.disconnect();
 }
 
-/// Challenge → hello: the shop's slot and run, or `None` (refused and told why, or gone).
-async fn handshake(reception: &Reception, tx: &mut Tx, rx: &mut Rx) -> Option<(usize, Epoch)> {
-    let mut nonce = [0u8; 32];
-    getrandom::fill(&mut nonce).ok()?;
-    let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-    let challenge = text(&Down::Challenge {
-        nonce: nonce.clone(),
+/// A shop whose hello verified: its slot, its run and the link's channel.
+struct Authenticated {
+    index: usize,
+    epoch: Epoch,
+    sealer: Sealer,
+    opener: Opener,
+}
+
+/// Challenge → hello: the authenticated shop, or `None` (refused and told why, or gone).
+async fn handshake(reception: &Reception, tx: &mut Tx, rx: &mut Rx) -> Option<Authenticated> {
+    let challenge = Nonce::random().ok()?;
+    let message = text(&Down::Challenge {
+        nonce: challenge.to_hex(),
     })?;
-    tx.send(challenge).await.ok()?;
-    let hello = tokio::time::timeout(HELLO_TIMEOUT, next_up(rx))
+    tx.send(message).await.ok()?;
+    let hello = tokio::time::timeout(HELLO_TIMEOUT, next_plain(rx))
         .await
         .ok()??;
-    match authenticate(reception, &nonce, hello) {
+    match authenticate(reception, &challenge, hello) {
         Ok(ok) => Some(ok),
         Err((error, message)) => {
             let refused = reception
@@ -121,16 +134,17 @@ async fn handshake(reception: &Reception, tx: &mut Tx, rx: &mut Rx) -> Option<(u
     }
 }
 
-/// Checks a hello; the shop's slot and epoch on success.
+/// Checks a hello against the challenge; the shop and the link's channel on success.
 fn authenticate(
     reception: &Reception,
-    nonce: &str,
+    challenge: &Nonce,
     hello: Up,
-) -> Result<(usize, Epoch), (Code, String)> {
+) -> Result<Authenticated, (Code, String)> {
     let Up::Hello {
         server,
         key_id,
         epoch,
+        nonce,
         mac,
     } = hello
     else {
@@ -149,11 +163,25 @@ fn authenticate(
             format!("key {key_id} is not in the keyring"),
         )
     })?;
+    let shop_nonce = Nonce::from_hex(&nonce)
+        .ok_or((Code::Malformed, "the nonce is not 64 hex digits".to_owned()))?;
     let mac = unhex(&mac).ok_or((Code::Malformed, "the mac is not hex".to_owned()))?;
-    if !usher_ticket::hello::verify_hello(key, &id, nonce.as_bytes(), Epoch(epoch), &mac) {
+    let handshake = Handshake {
+        server: &id,
+        epoch: Epoch(epoch),
+        reception: challenge,
+        shop: &shop_nonce,
+    };
+    if !usher_ticket::hello::verify_hello(key, &handshake, &mac) {
         return Err((Code::Forged, format!("{id}'s hello does not verify")));
     }
-    Ok((index, Epoch(epoch)))
+    let (sealer, opener) = usher_ticket::channel::channel(key, &handshake, Side::Reception);
+    Ok(Authenticated {
+        index,
+        epoch: Epoch(epoch),
+        sealer,
+        opener,
+    })
 }
 
 /// An authenticated link and what it keeps while it lives.
@@ -162,6 +190,8 @@ struct Link<'r> {
     slot: &'r Slot,
     conn: Arc<Conn>,
     epoch: Epoch,
+    /// Seals every frame sent down after the hello.
+    sealer: Sealer,
     batches: Batches,
     /// Pings sent and not answered yet, by id.
     pings: HashMap<u64, Instant>,
@@ -176,6 +206,7 @@ impl<'r> Link<'r> {
         reception: &'r Reception,
         index: usize,
         epoch: Epoch,
+        sealer: Sealer,
         tx: &mut Tx,
     ) -> Option<(Link<'r>, mpsc::Receiver<Down>)> {
         let slot = &reception.desk.registry.slots[index];
@@ -183,11 +214,12 @@ impl<'r> Link<'r> {
         let generation = reception.desk.registry.next_generation();
         let conn = Arc::new(Conn::new(generation, epoch, down_tx));
         slot.connect(Arc::clone(&conn));
-        let link = Link {
+        let mut link = Link {
             reception,
             slot,
             conn,
             epoch,
+            sealer,
             batches: Batches::default(),
             pings: HashMap::new(),
             skew_warned: false,
@@ -196,7 +228,7 @@ impl<'r> Link<'r> {
         let welcome = Down::Welcome {
             issuers: vec![reception.issuer().to_string()],
         };
-        if let Some(m) = text(&welcome)
+        if let Some(m) = link.message(&welcome)
             && tx.send(m).await.is_err()
         {
             link.disconnect();
@@ -207,7 +239,13 @@ impl<'r> Link<'r> {
     }
 
     /// Until the shop goes, a message breaks the protocol, or the reception closes.
-    async fn run(&mut self, tx: &mut Tx, rx: &mut Rx, mut down_rx: mpsc::Receiver<Down>) {
+    async fn run(
+        &mut self,
+        tx: &mut Tx,
+        rx: &mut Rx,
+        opener: &mut Opener,
+        mut down_rx: mpsc::Receiver<Down>,
+    ) {
         let config = self.reception.config();
         let mut ping_tick = tokio::time::interval(config.ping_every);
         let leasing = config.reservation == Reservation::Lease;
@@ -221,15 +259,21 @@ impl<'r> Link<'r> {
             let out = tokio::select! {
                 _ = closing.changed() => continue,
                 _ = notice_tick.tick(), if leasing => self.notice_tick(),
-                up = next_up(rx) => {
-                    let Some(up) = up else { return };
+                up = next_sealed(rx, opener) => {
+                    let up = match up {
+                        Ok(up) => up,
+                        Err(e) => {
+                            tracing::warn!(shop = %self.slot.entry.id, error = %e, "management link ended");
+                            return;
+                        }
+                    };
                     if !self.apply(up) {
                         return;
                     }
                     continue;
                 }
                 down = down_rx.recv() => match down {
-                    Some(down) => text(&down).into_iter().collect(),
+                    Some(down) => self.message(&down).into_iter().collect(),
                     None => return,
                 },
                 _ = ping_tick.tick() => self.ping_tick(),
@@ -251,12 +295,15 @@ impl<'r> Link<'r> {
         let reception = self.reception;
         let config = reception.config();
         let now = reception.clock.instant();
-        let mut out: Vec<Message> = self
+        let frames: Vec<_> = self
             .batches
             .flush(&self.conn.outbox, now)
             .into_iter()
             .chain(self.batches.overdue(now, config.notice_resend))
-            .map(Message::Binary)
+            .collect();
+        let mut out: Vec<Message> = frames
+            .iter()
+            .map(|frame| Message::Binary(self.sealer.seal(FrameKind::Notices, frame).into()))
             .collect();
         let report = self.slot.report();
         let next_id = || reception.desk.registry.next_request();
@@ -264,7 +311,7 @@ impl<'r> Link<'r> {
             .conn
             .lease()
             .refill(config, report.as_ref(), next_id, now);
-        out.extend(refill.as_ref().and_then(text));
+        out.extend(refill.as_ref().and_then(|down| self.message(down)));
         out
     }
 
@@ -274,7 +321,7 @@ impl<'r> Link<'r> {
         self.pings
             .retain(|_, at| at.elapsed() < Duration::from_secs(10));
         self.pings.insert(id, Instant::now());
-        text(&Down::Ping { id }).into_iter().collect()
+        self.message(&Down::Ping { id }).into_iter().collect()
     }
 
     /// Applies one message from the shop; `false` ends the link.
@@ -340,6 +387,14 @@ impl<'r> Link<'r> {
         true
     }
 
+    /// One message sealed as the next frame down.
+    fn message(&mut self, down: &Down) -> Option<Message> {
+        let json = serde_json::to_vec(down).ok()?;
+        Some(Message::Binary(
+            self.sealer.seal(FrameKind::Message, &json).into(),
+        ))
+    }
+
     /// The link ended: the slot forgets it (unless a newer one replaced it) and requests
     /// waiting on it fail.
     fn disconnect(&self) {
@@ -365,11 +420,44 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-async fn next_up(rx: &mut Rx) -> Option<Up> {
+/// The next plain message (the hello); `None` if the peer goes or sends anything else.
+async fn next_plain(rx: &mut Rx) -> Option<Up> {
     loop {
         match rx.next().await? {
             Ok(Message::Text(t)) => return serde_json::from_str(t.as_str()).ok(),
-            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(Message::Close(_) | Message::Binary(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Why a keyed link ends on a frame from the shop.
+#[derive(Debug, thiserror::Error)]
+enum FrameError {
+    #[error("the shop went")]
+    Gone,
+    #[error("an unsealed frame on a keyed link")]
+    Unsealed,
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+    #[error("a sealed frame of notices going up")]
+    WrongKind,
+    #[error("a message that does not parse: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// The next message from the shop, opened and in order.
+async fn next_sealed(rx: &mut Rx, opener: &mut Opener) -> Result<Up, FrameError> {
+    loop {
+        match rx.next().await.ok_or(FrameError::Gone)? {
+            Ok(Message::Binary(frame)) => {
+                return match opener.open(&frame)? {
+                    (FrameKind::Message, json) => Ok(serde_json::from_slice(json)?),
+                    (FrameKind::Notices, _) => Err(FrameError::WrongKind),
+                };
+            }
+            Ok(Message::Text(_)) => return Err(FrameError::Unsealed),
+            Ok(Message::Close(_)) | Err(_) => return Err(FrameError::Gone),
             Ok(_) => {}
         }
     }

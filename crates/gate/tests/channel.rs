@@ -1,0 +1,140 @@
+//! Issue 14 point 2: the shop trusts its management link only as far as the other end proves
+//! it holds the shop's management key. A fake reception cannot get past the welcome, and once
+//! the link is keyed a relay on the path can neither alter, replay nor inject a frame: any of
+//! them ends the link, and nothing it carried is applied.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio_tungstenite::tungstenite::Message;
+use usher_ticket::Keyring;
+use usher_wire::Clock as _;
+use usher_wire::mgmt::{Down, Up};
+
+fn welcome(shop: &Shop) -> Down {
+    Down::Welcome {
+        issuers: vec![shop.issuer.id().to_string()],
+    }
+}
+
+/// A reservation for a fresh ticket id of the shop's issuer.
+fn reserve(shop: &Shop, id: u64) -> Down {
+    let item = usher_ticket::ItemId::new("concert").unwrap();
+    let sealer = shop
+        .ring
+        .ticket_sealer(&shop.gate.config().server, Arc::clone(&shop.issuer));
+    let (_, ticket) = sealer
+        .seal_to_string(&shop.spec(&item, "127.0.0.1"))
+        .unwrap();
+    Down::Reserve {
+        id,
+        ticket: ticket.to_string(),
+        item: "concert".into(),
+        expires_at_ms: usher_wire::clock::unix_ms(shop.clock.wall()) + 30_000,
+    }
+}
+
+fn reserved(shop: &Shop) -> u32 {
+    shop.gate.report().reserved
+}
+
+/// Once a link ends the gate drops what it reserved; it may take a moment after the close.
+async fn nothing_reserved(shop: &Shop) {
+    eventually("the link's reservations return", || reserved(shop) == 0).await;
+}
+
+#[tokio::test]
+async fn a_reception_without_the_shops_key_cannot_welcome_it_or_reserve_places() {
+    let shop = start("shop-a", 8).await;
+    let reception = FakeReception::start(&shop).await;
+
+    // An unsealed welcome and reservation, as a reception of the old protocol or a fake one
+    // would send them.
+    let mut link = reception.next().await;
+    link.ws.send(plain(&welcome(&shop))).await.unwrap();
+    link.ws.send(plain(&reserve(&shop, 1))).await.unwrap();
+    assert!(
+        link.ends(None).await,
+        "the link outlived an unsealed welcome"
+    );
+    assert_eq!(reserved(&shop), 0);
+
+    // Sealed, but under keys derived from another keyring: the welcome does not verify.
+    let mut link = reception.next().await;
+    let (mut sealer, _) = link.channel(&Keyring::generate().unwrap());
+    for down in [welcome(&shop), reserve(&shop, 2)] {
+        let frame = sealed(&mut sealer, &down);
+        link.ws.send(Message::binary(frame)).await.unwrap();
+    }
+    assert!(link.ends(None).await, "the link outlived a forged welcome");
+    nothing_reserved(&shop).await;
+}
+
+#[tokio::test]
+async fn a_relay_cannot_alter_replay_or_inject_frames() {
+    let shop = start("shop-a", 8).await;
+    let reception = FakeReception::start(&shop).await;
+
+    // A keyed link works: the sealed reservation is granted.
+    let mut link = reception.next().await;
+    let (mut sealer, mut opener) = link.channel(&shop.ring);
+    let frame = sealed(&mut sealer, &welcome(&shop));
+    link.ws.send(Message::binary(frame)).await.unwrap();
+    let reserve_frame = sealed(&mut sealer, &reserve(&shop, 1));
+    link.ws
+        .send(Message::binary(reserve_frame.clone()))
+        .await
+        .unwrap();
+    loop {
+        let Some(Ok(Message::Binary(frame))) = link.ws.next().await else {
+            panic!("the link ended");
+        };
+        let (_, json) = opener.open(&frame).unwrap();
+        match serde_json::from_slice::<Up>(json).unwrap() {
+            Up::Reserved { id: 1, granted } => {
+                assert!(granted);
+                break;
+            }
+            Up::Report(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(reserved(&shop), 1);
+    // The same frame again: a replay ends the link, and its reservation goes with it.
+    link.ws.send(Message::binary(reserve_frame)).await.unwrap();
+    assert!(
+        link.ends(Some(&mut opener)).await,
+        "the link outlived a replay"
+    );
+    nothing_reserved(&shop).await;
+
+    // One bit changed on the way.
+    let mut link = reception.next().await;
+    let (mut sealer, mut opener) = link.channel(&shop.ring);
+    let frame = sealed(&mut sealer, &welcome(&shop));
+    link.ws.send(Message::binary(frame)).await.unwrap();
+    let mut altered = sealed(&mut sealer, &reserve(&shop, 2));
+    altered[20] ^= 0x01;
+    link.ws.send(Message::binary(altered)).await.unwrap();
+    assert!(
+        link.ends(Some(&mut opener)).await,
+        "the link outlived an altered frame"
+    );
+    nothing_reserved(&shop).await;
+
+    // An unsealed message injected into a keyed link.
+    let mut link = reception.next().await;
+    let (mut sealer, mut opener) = link.channel(&shop.ring);
+    let frame = sealed(&mut sealer, &welcome(&shop));
+    link.ws.send(Message::binary(frame)).await.unwrap();
+    link.ws.send(plain(&reserve(&shop, 3))).await.unwrap();
+    assert!(
+        link.ends(Some(&mut opener)).await,
+        "the link outlived an injected message"
+    );
+    nothing_reserved(&shop).await;
+}
