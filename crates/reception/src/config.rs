@@ -107,6 +107,13 @@ pub struct QueueSettings {
     pub join_limit: u32,
     /// The period [`join_limit`](Self::join_limit) counts over.
     pub join_window: Duration,
+    /// Places one client network (/24, /48) may hold waiting in the line at once (joined, not
+    /// yet eligible), so one host cannot inflate everyone's position and estimate with fake
+    /// places while under its join limit; 0 for no cap, at most [`MAX_WAITING_PER_CLIENT`].
+    /// Default 500: an office, a campus or a carrier NAT puts many buyers behind one /24, and
+    /// 500 leaves about two for each of its 254 addresses, while one host can stretch the line
+    /// by 500 places at most rather than by its join limit every minute it waits.
+    pub waiting_per_client: u32,
     /// A queue token older than this is refused as `expired`, however the line stands.
     pub token_max_age: Duration,
     /// Client-address prefix queue tokens are bound to (and join limits count by).
@@ -119,7 +126,8 @@ pub struct QueueSettings {
 impl Default for QueueSettings {
     /// A 120 s grace period, check-ins at most 30 s apart, the head moved every 50 ms, clients
     /// near the front held up to 500 ms, 1,000
-    /// places per /24 (IPv4) or /48 (IPv6) a minute, tokens kept a day, nothing persisted.
+    /// places per /24 (IPv4) or /48 (IPv6) a minute and 500 of them waiting at once, tokens
+    /// kept a day, nothing persisted.
     fn default() -> Self {
         QueueSettings {
             line: LineConfig::default(),
@@ -128,6 +136,7 @@ impl Default for QueueSettings {
             hold: Duration::from_millis(500),
             join_limit: 1_000,
             join_window: Duration::from_secs(60),
+            waiting_per_client: 500,
             token_max_age: Duration::from_secs(24 * 60 * 60),
             binding: BindingPolicy::QUEUE,
             state_file: None,
@@ -186,6 +195,9 @@ impl ReceptionConfig {
         if self.queue.hold > MAX_QUEUE_HOLD {
             return Err(ConfigError::QueueHold(self.queue.hold));
         }
+        if self.queue.waiting_per_client > MAX_WAITING_PER_CLIENT {
+            return Err(ConfigError::WaitingPerClient(self.queue.waiting_per_client));
+        }
         Ok(())
     }
 }
@@ -193,6 +205,10 @@ impl ReceptionConfig {
 /// The longest a client near the front may be held: a held request ties up a connection, and
 /// the server cuts a silent one at 10 s.
 pub const MAX_QUEUE_HOLD: Duration = Duration::from_secs(5);
+
+/// The most places a client network may be let hold waiting: past this a cap holds nobody
+/// back (no sale's line is that long per network), so 0, no cap, says it plainly.
+pub const MAX_WAITING_PER_CLIENT: u32 = 1_000_000;
 
 /// A [`ReceptionConfig`] setting out of range; the messages name the settings as operators write
 /// them.
@@ -218,6 +234,9 @@ pub enum ConfigError {
     /// [`QueueSettings::hold`] is over [`MAX_QUEUE_HOLD`].
     #[error("queue_hold must be at most 5s")]
     QueueHold(Duration),
+    /// [`QueueSettings::waiting_per_client`] is over [`MAX_WAITING_PER_CLIENT`].
+    #[error("waiting_per_client must be at most {MAX_WAITING_PER_CLIENT} (0 for no cap)")]
+    WaitingPerClient(u32),
 }
 
 #[cfg(test)]
@@ -257,6 +276,14 @@ mod tests {
         assert_eq!(refused.to_string(), "queue_hold must be at most 5s");
         c.queue.hold = MAX_QUEUE_HOLD;
         assert_eq!(c.validate(), Ok(()));
+
+        c.queue.waiting_per_client = MAX_WAITING_PER_CLIENT + 1;
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::WaitingPerClient(MAX_WAITING_PER_CLIENT + 1))
+        );
+        c.queue.waiting_per_client = 0;
+        assert_eq!(c.validate(), Ok(()), "0 is no cap");
     }
 
     #[test]

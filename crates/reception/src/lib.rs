@@ -13,8 +13,8 @@
 //! - `admit/`: the admission (Sa33-Sa35): the registry of shops and their links, the
 //!   [`policy`] that ranks them, leases of places and their batched notices, sealing.
 //! - `room/`: the waiting room (Sa54-Sa56): the line's logic, the seam to its state
-//!   (`store.rs`) with today's in-memory store and its state file, join limits, the waiting
-//!   page and its assets.
+//!   (`store.rs`) with today's in-memory store and its state file, join limits and the cap on
+//!   places waiting per network (`waiting.rs`), the waiting page and its assets.
 //! - [`public`]: the public listener (`GET /order/{item}`, `POST /api/v1/admissions`).
 //! - [`mgmt`]: the management listener (the WebSocket shops dial, `/status`).
 //!
@@ -33,7 +33,7 @@ mod reception;
 mod room;
 
 pub use admit::policy;
-pub use config::{ConfigError, MAX_QUEUE_HOLD};
+pub use config::{ConfigError, MAX_QUEUE_HOLD, MAX_WAITING_PER_CLIENT};
 pub use config::{
     MAX_SHOP_CAPACITY, MAX_SHOPS, QueueSettings, ReceptionConfig, Reservation, ShopEntry,
 };

@@ -236,6 +236,7 @@ impl LineStore for MemoryStore {
         let moved = kept.line.advance(now, free);
         Advanced {
             moved,
+            head: kept.line.snapshot().head,
             gated: is_gated(&kept.line, now),
         }
     }

@@ -7,11 +7,13 @@
 //!
 //! # Layout
 //! - `mod.rs`: [`WaitingRoom`], the room's logic: joins, check-ins, holds near the front, the
-//!   estimate, and what stays per reception (join limits, admissions in flight).
+//!   estimate, and what stays per reception (join limits, places waiting per network,
+//!   admissions in flight).
 //! - `store.rs`: [`LineStore`](store::LineStore), the seam to the line's state (counters,
 //!   claim bits, the front, the sale's epoch, persistence); `memory.rs`: today's store, in
 //!   memory with a state file (`state.rs`). `tests.rs` holds the tests every store must pass.
 //! - `in_flight.rs`: an admission from the line under way. `limit.rs`: joins per prefix.
+//!   `waiting.rs`: places one network holds waiting at once.
 //! - `page.rs`: the waiting page a browser sees (and `assets/`: its script and style).
 
 pub(crate) mod in_flight;
@@ -22,6 +24,7 @@ pub(crate) mod state;
 pub(crate) mod store;
 #[cfg(test)]
 mod tests;
+mod waiting;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,6 +45,7 @@ use limit::JoinLimiter;
 use memory::MemoryStore;
 use state::StateError;
 use store::{Claim, LineStore};
+use waiting::WaitingCap;
 
 /// Clients this near the front (position) who check in and are not let in yet are held for up
 /// to [`QueueSettings::hold`] rather than answered at once: the moment a place frees they are
@@ -107,6 +111,10 @@ impl Tokens {
 struct Local {
     estimator: Estimator,
     limiter: JoinLimiter,
+    /// Places each network holds waiting, forgotten as [`head`](Self::head) passes them.
+    waiting: WaitingCap,
+    /// The line's head at the last tick (it only moves forward, so an old one over-counts).
+    head: u64,
     /// Claimed places whose admission is in flight (a handful: one per admission under way).
     admitting: Vec<u64>,
     /// Newcomers let past a gated line whose admission is in flight.
@@ -178,6 +186,8 @@ impl WaitingRoom {
             local: Mutex::new(Local {
                 estimator: Estimator::new(settings.estimator.clone()),
                 limiter: JoinLimiter::new(settings.join_limit, settings.join_window),
+                waiting: WaitingCap::new(settings.waiting_per_client),
+                head: store.view(now).counters.head,
                 admitting: Vec::new(),
                 newcomers: 0,
                 last_free: 0,
@@ -217,7 +227,8 @@ impl WaitingRoom {
     }
 
     /// Sa54: every shop is busy (or others wait), so the client joins the line at the back.
-    /// Refused with `too_many` when its prefix joined too often. Returns the answer and its
+    /// Refused with `too_many` when its network joined too often or holds its share of places
+    /// waiting (checked first, so a refused join spends no budget). Returns the answer and its
     /// place, which must be on disk before the answer goes out ([`saved`](Self::saved)).
     pub(crate) fn join(
         &self,
@@ -229,10 +240,15 @@ impl WaitingRoom {
         let binding = self.settings.binding.bind(client);
         let (place, mut wait) = {
             let mut local = self.local();
+            let head = local.head;
+            let Ok(slots) = local.waiting.check(client, head) else {
+                return Err(Code::TooMany);
+            };
             if !local.limiter.admit(client, now) {
                 return Err(Code::TooMany);
             }
             let (place, first) = self.store.join();
+            local.waiting.joined(slots, place);
             if first {
                 local.estimator.line_formed(now);
             }
@@ -347,6 +363,7 @@ impl WaitingRoom {
         let free = free.saturating_sub(local.in_flight());
         let advanced = self.store.advance(now, free);
         local.estimator.freed(now, advanced.moved);
+        local.head = advanced.head;
         self.gated.store(advanced.gated, Ordering::Release);
         let more_free = free > local.last_free;
         local.last_free = free;

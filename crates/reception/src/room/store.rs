@@ -5,7 +5,8 @@
 //! [`LineStore`] is that state's whole interface; [`MemoryStore`](super::memory::MemoryStore)
 //! (in memory, its counters in a state file) is today's one implementation. Each method is one
 //! atomic step, so a shared store can run each as one transaction. What stays per reception
-//! sits above the seam, in the room: the estimate, join limits, admissions in flight.
+//! sits above the seam, in the room: the estimate, join limits, the cap on places waiting per
+//! network, admissions in flight.
 //!
 //! The room calls the store with its own lock held, so one reception's steps never interleave
 //! (a claim and the standing it then reports, say). Across receptions sharing a store they can:
@@ -38,6 +39,8 @@ pub(crate) enum Claim {
 pub(crate) struct Advanced {
     /// Places made eligible.
     pub(crate) moved: u64,
+    /// Where the head now is: places below it are eligible.
+    pub(crate) head: u64,
     /// Newcomers must look at the line: someone waits, or an eligible client may still come.
     pub(crate) gated: bool,
 }

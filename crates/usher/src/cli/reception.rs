@@ -75,6 +75,10 @@ struct ReceptionSettings {
     /// [default: 1000; the /16, /40 around it 8 times that, an IPv6 /32 16 times].
     #[arg(long, value_name = "N")]
     queue_join_limit: Option<u32>,
+    /// Places one client network (/24, /48) may hold waiting in the line at once; a place
+    /// stops counting once it is eligible. 0 for no cap (at most 1000000) [default: 500].
+    #[arg(long, env = "USHER_WAITING_PER_CLIENT", value_name = "N")]
+    waiting_per_client: Option<u32>,
     /// How long a client near the front who asks before its turn is held, to be let in the
     /// moment a place frees; 0 answers at once (at most 5s) [default: 500ms].
     #[arg(long, value_name = "DURATION")]
@@ -115,6 +119,9 @@ impl ReceptionSettings {
         config.queue.state_file.clone_from(&self.queue_state);
         if let Some(n) = self.queue_join_limit {
             config.queue.join_limit = n;
+        }
+        if let Some(n) = self.waiting_per_client {
+            config.queue.waiting_per_client = n;
         }
         if let Some(hold) = self.queue_hold {
             config.queue.hold = hold.into();
@@ -253,6 +260,7 @@ mod tests {
             reservation = "per-ticket"
             queue_state = "queue.json"
             queue_join_limit = 7
+            waiting_per_client = 9
             queue_hold = "1s"
             policy = "p2c"
             trusted_proxies = ["10.0.0.1"]
@@ -272,6 +280,7 @@ mod tests {
         assert_eq!(config.reservation, Reservation::PerTicket);
         assert_eq!(config.policy, PolicyKind::PowerOfTwo);
         assert_eq!(config.queue.join_limit, 7);
+        assert_eq!(config.queue.waiting_per_client, 9);
         assert_eq!(config.queue.hold, Duration::from_secs(1));
         assert_eq!(config.queue.state_file, Some(PathBuf::from("queue.json")));
         assert_eq!(config.trusted_proxies.len(), 1);
@@ -304,6 +313,36 @@ mod tests {
         assert_eq!(config.shop_timeout, defaults.shop_timeout);
         assert_eq!(config.policy, defaults.policy);
         assert_eq!(config.queue.join_limit, defaults.queue.join_limit);
+        assert_eq!(
+            config.queue.waiting_per_client,
+            defaults.queue.waiting_per_client
+        );
+    }
+
+    #[test]
+    fn the_waiting_cap_reads_from_its_flag_over_the_file_and_is_checked() {
+        let s = settings(
+            &["--waiting-per-client", "0"],
+            "waiting_per_client = 3
+",
+        )
+        .unwrap();
+        assert_eq!(
+            s.config(Vec::new(), String::new()).queue.waiting_per_client,
+            0
+        );
+        let s = settings(
+            &[],
+            "waiting_per_client = 2000000
+",
+        )
+        .unwrap();
+        let refused = s.config(Vec::new(), String::new()).validate().unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "waiting_per_client must be at most 1000000 (0 for no cap)"
+        );
+        assert!(settings(&["--waiting-per-client", "-1"], "").is_err());
     }
 
     #[test]

@@ -106,9 +106,10 @@ impl Cluster {
             .collect();
         let mut config = ReceptionConfig::new(entries, reception_url.clone());
         config.ping_every = Duration::from_millis(100);
-        // Tests send many buyers from one address; the cap on live tickets per client network
-        // has tests of its own, which set it.
+        // Tests send many buyers from one address; the caps on live tickets and on places
+        // waiting per client network have tests of their own, which set them.
         config.admissions_per_client = 0;
+        config.queue.waiting_per_client = 0;
         tune(&mut config);
         let (stop_reception, rx) = watch::channel(false);
         let reception = start_reception(
