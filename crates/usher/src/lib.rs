@@ -3,15 +3,17 @@
 //! tests bind port 0, keep the listeners, and hand them in without a race.
 //!
 //! # Layout
-//! - [`start_reception`]: a reception's public and management servers.
+//! - [`start_reception`]: a reception's public and management servers; [`start_reception_with`]
+//!   sets how the public listener meets its clients ([`serve::PublicListener`]: limits, PROXY
+//!   protocol).
 //! - [`start_shop`]: a shop (the shop app behind its gate), its management link to the reception,
-//!   its load reports and its management server.
+//!   its load reports and its management server; [`start_shop_with`], as above.
 //! - [`serve`]: listening, graceful shutdown and key reload shared by every server.
 
 pub mod demo;
 pub mod serve;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +41,8 @@ pub struct RunningReception {
     pub management: SocketAddr,
 }
 
-/// Starts a reception on the given listeners; it runs until `shutdown` turns true.
+/// Starts a reception on the given listeners with the default [`serve::PublicListener`]; it
+/// runs until `shutdown` turns true.
 pub fn start_reception(
     config: ReceptionConfig,
     keyring: Keyring,
@@ -48,13 +51,33 @@ pub fn start_reception(
     management: TcpListener,
     shutdown: watch::Receiver<bool>,
 ) -> Result<RunningReception> {
+    let listener = serve::PublicListener::default();
+    start_reception_with(
+        config, listener, keyring, clock, public, management, shutdown,
+    )
+}
+
+/// Starts a reception whose public listener meets its clients as `listener` says; it runs until
+/// `shutdown` turns true.
+pub fn start_reception_with(
+    config: ReceptionConfig,
+    listener: serve::PublicListener,
+    keyring: Keyring,
+    clock: Arc<dyn Clock>,
+    public: TcpListener,
+    management: TcpListener,
+    shutdown: watch::Receiver<bool>,
+) -> Result<RunningReception> {
+    let proxies = reception_front(&config, &listener)?;
     let reception = Reception::new(config, keyring, clock).context("cannot start the reception")?;
     let public_addr = public.local_addr()?;
     let management_addr = management.local_addr()?;
-    serve::spawn_server(
+    serve::spawn_server_behind(
         public,
         usher_reception::public::service(Arc::clone(&reception)),
         shutdown.clone(),
+        listener.limits,
+        proxies,
     );
     serve::spawn_server(
         management,
@@ -108,7 +131,41 @@ pub struct RunningShop {
     pub management: SocketAddr,
 }
 
-/// Starts a shop on the given listeners; it runs until `shutdown` turns true.
+/// The proxies in front of a reception's public listener, once `listener` is checked against
+/// `config`. `usher reception` calls it before anything listens; starting calls it again.
+pub fn reception_front(
+    config: &ReceptionConfig,
+    listener: &serve::PublicListener,
+) -> Result<serve::Proxies> {
+    // A held order must be answered before the request timeout cuts its connection.
+    anyhow::ensure!(
+        listener.limits.stall_timeout > config.queue.hold,
+        "request_timeout ({:?}) must be longer than queue_hold ({:?})",
+        listener.limits.stall_timeout,
+        config.queue.hold
+    );
+    front(listener, &config.trusted_proxies)
+}
+
+/// The proxies in front of a shop's public listener, once `listener` is checked against `gate`.
+/// `usher shop` calls it before anything listens; starting calls it again.
+pub fn shop_front(gate: &GateConfig, listener: &serve::PublicListener) -> Result<serve::Proxies> {
+    front(listener, &gate.trusted_proxies)
+}
+
+/// The proxies in front of a public listener, once its settings are checked: limits in range,
+/// and the PROXY protocol only with proxies to speak it.
+fn front(listener: &serve::PublicListener, trusted: &[IpAddr]) -> Result<serve::Proxies> {
+    listener.limits.validate()?;
+    anyhow::ensure!(
+        !listener.proxy_protocol || !trusted.is_empty(),
+        "proxy_protocol is on but trusted_proxies is empty: no connection would be read as proxied"
+    );
+    Ok(serve::Proxies::new(trusted, listener.proxy_protocol))
+}
+
+/// Starts a shop on the given listeners with the default [`serve::PublicListener`]; it runs
+/// until `shutdown` turns true.
 pub async fn start_shop(
     setup: ShopSetup,
     clock: Arc<dyn Clock>,
@@ -116,7 +173,22 @@ pub async fn start_shop(
     management: TcpListener,
     shutdown: watch::Receiver<bool>,
 ) -> Result<RunningShop> {
+    let listener = serve::PublicListener::default();
+    start_shop_with(setup, listener, clock, public, management, shutdown).await
+}
+
+/// Starts a shop whose public listener meets its clients as `listener` says; it runs until
+/// `shutdown` turns true.
+pub async fn start_shop_with(
+    setup: ShopSetup,
+    listener: serve::PublicListener,
+    clock: Arc<dyn Clock>,
+    public: TcpListener,
+    management: TcpListener,
+    shutdown: watch::Receiver<bool>,
+) -> Result<RunningShop> {
     setup.gate.validate()?;
+    let proxies = shop_front(&setup.gate, &listener)?;
     anyhow::ensure!(
         setup.keys.server() == &setup.gate.server,
         "the key file is for {}, not for {}",
@@ -163,7 +235,7 @@ pub async fn start_shop(
         ));
     }
     let app = app.layer(gate.layer());
-    serve::spawn_server(public, app, shutdown.clone());
+    serve::spawn_server_behind(public, app, shutdown.clone(), listener.limits, proxies);
     let status_gate = Arc::clone(&gate);
     let ops = Router::new()
         .route("/healthz", get(|| async { "ok" }))

@@ -271,3 +271,48 @@ fn reception_refuses_a_queue_hold_past_five_seconds() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("queue_hold must be at most 5s"), "{stderr}");
 }
+
+/// The public listener's settings are checked before anything listens, from flags and
+/// `USHER_*` variables alike: out of range, or the PROXY protocol with no proxy to speak it.
+#[test]
+fn reception_refuses_listener_settings_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let master = dir.path().join("master.toml");
+    KeyFile::Master(Keyring::generate().unwrap())
+        .save(&master, false)
+        .unwrap();
+    let refusal = |args: &[&str], env: (&str, &str)| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_usher"))
+            .args(["reception", "--keys"])
+            .arg(&master)
+            .args([
+                "--shop",
+                "shop-a=http://127.0.0.1:9",
+                "--public",
+                "127.0.0.1:0",
+                "--management",
+                "127.0.0.1:0",
+            ])
+            .args(args)
+            .env("USHER_LOG", "warn")
+            .env(env.0, env.1)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A reception that took the settings would run until stopped: it must exit by itself.
+        let status = exits(&mut child);
+        assert!(!status.success(), "{args:?} {env:?} started");
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        stderr
+    };
+    let none = ("USHER_UNUSED", "");
+    let stderr = refusal(&["--max-connections", "0"], none);
+    assert!(stderr.contains("max_connections is 0"), "{stderr}");
+    let stderr = refusal(&[], ("USHER_REQUEST_TIMEOUT", "1ms"));
+    assert!(stderr.contains("request_timeout"), "{stderr}");
+    let stderr = refusal(&["--proxy-protocol"], none);
+    assert!(stderr.contains("trusted_proxies is empty"), "{stderr}");
+}

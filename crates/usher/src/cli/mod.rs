@@ -1,6 +1,8 @@
 //! The subcommands, and what the servers' settings share: [`settings`] (one declaration per
-//! setting, flags over file over defaults) and [`duration`] (the one duration parser).
+//! setting, flags over file over defaults), [`duration`] (the one duration parser) and
+//! [`connections`] (the public listener's settings, the same for every server).
 
+mod connections;
 pub(crate) mod crowd;
 pub(crate) mod demo;
 mod duration;

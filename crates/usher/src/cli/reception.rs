@@ -14,6 +14,7 @@ use usher_reception::{ReceptionConfig, Reservation, ShopEntry};
 use usher_ticket::{KeyFile, ServerId};
 use usher_wire::SystemClock;
 
+use super::connections::ConnectionSettings;
 use super::duration::HumanDuration;
 use super::settings::{Flags, from_text};
 
@@ -86,9 +87,13 @@ struct ReceptionSettings {
     /// Loads within this share of the lowest count as a near-tie (file only) [default: 0.05].
     #[arg(skip)]
     tie_margin: Option<f64>,
-    /// Peers whose `X-Forwarded-For` is believed (file only) [default: none].
+    /// Peers whose `X-Forwarded-For` (or, with --proxy-protocol, PROXY header) is believed,
+    /// and who are not held to --connections-per-client (file only) [default: none].
     #[arg(skip)]
     trusted_proxies: Option<Vec<IpAddr>>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    connections: ConnectionSettings,
 }
 
 impl ReceptionSettings {
@@ -196,6 +201,8 @@ pub(crate) async fn run(args: ReceptionArgs) -> Result<()> {
     // Checked before anything listens; the default public URL names the port bound below.
     let mut config = settings.config(shops, settings.public_url.clone().unwrap_or_default());
     config.validate()?;
+    let listener = settings.connections.listener();
+    usher::reception_front(&config, &listener)?;
     let keyring = KeyFile::load(&keys)?.into_master()?;
     let public_listener = serve::bind(public, "public listener").await?;
     let management_listener = serve::bind(management, "management listener").await?;
@@ -204,8 +211,9 @@ pub(crate) async fn run(args: ReceptionArgs) -> Result<()> {
     }
 
     let shutdown = serve::shutdown_on_signals();
-    let running = usher::start_reception(
+    let running = usher::start_reception_with(
         config,
+        listener,
         keyring,
         Arc::new(SystemClock),
         public_listener,
@@ -343,6 +351,61 @@ mod tests {
             "waiting_per_client must be at most 1000000 (0 for no cap)"
         );
         assert!(settings(&["--waiting-per-client", "-1"], "").is_err());
+    }
+
+    #[test]
+    fn connection_settings_parse_and_reach_the_public_listener() {
+        let file = r#"
+            max_connections = 100
+            connections_per_client = 8
+            request_timeout = "5s"
+            connection_idle_timeout = "3s"
+            max_header_size = 32768
+            proxy_protocol = true
+            trusted_proxies = ["10.0.0.1"]
+        "#;
+        let args = [
+            "--max-connections",
+            "200",
+            "--connection-lifetime",
+            "1m",
+            "--cap-loopback",
+        ];
+        let s = settings(&args, file).unwrap();
+        let listener = s.connections.listener();
+        let limits = listener.limits;
+        assert_eq!(limits.connections, 200, "the flag wins over the file");
+        assert_eq!(limits.max_per_address, 8);
+        assert_eq!(limits.stall_timeout, Duration::from_secs(5));
+        assert_eq!(limits.idle_timeout, Duration::from_secs(3));
+        assert_eq!(limits.max_lifetime, Duration::from_secs(60));
+        assert_eq!(limits.max_head, 32 * 1024);
+        assert!(limits.cap_loopback);
+        assert!(listener.proxy_protocol);
+        assert_eq!(limits.validate(), Ok(()));
+        // The flag turns the file's setting off; nothing given keeps today's defaults.
+        let off = settings(&["--proxy-protocol=false"], file).unwrap();
+        assert!(!off.connections.listener().proxy_protocol);
+        let defaults = settings(&[], "").unwrap().connections.listener();
+        let today = usher::serve::Limits::default();
+        assert!(!defaults.proxy_protocol);
+        assert!(!defaults.limits.cap_loopback);
+        assert_eq!(defaults.limits.connections, today.connections);
+        assert_eq!(defaults.limits.max_per_address, today.max_per_address);
+        assert_eq!(defaults.limits.stall_timeout, today.stall_timeout);
+        assert_eq!(defaults.limits.idle_timeout, today.idle_timeout);
+        assert_eq!(defaults.limits.max_lifetime, today.max_lifetime);
+        assert_eq!(defaults.limits.max_head, today.max_head);
+        // Out of range is refused when the server starts, by the same check the library runs.
+        let zero = settings(&["--max-connections", "0"], "").unwrap();
+        assert!(zero.connections.listener().limits.validate().is_err());
+        let short = settings(&[], "request_timeout = \"1ms\"").unwrap();
+        assert!(short.connections.listener().limits.validate().is_err());
+        // Unknown keys are still refused beside the flattened ones.
+        assert!(settings(&[], "max_connection = 1").is_err());
+        assert!(settings(&[], "max-connections = 1").is_err());
+        assert!(settings(&["--request-timeout", "soon"], "").is_err());
+        assert!(settings(&[], "proxy_protocol = \"yes\"").is_err());
     }
 
     #[test]

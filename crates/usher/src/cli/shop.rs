@@ -9,12 +9,13 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 use serde::Deserialize;
 use usher::serve;
-use usher::{ShopSetup, start_shop};
+use usher::{ShopSetup, start_shop_with};
 use usher_gate::GateConfig;
 use usher_shop::Catalogue;
 use usher_ticket::{KeyFile, ServerId};
 use usher_wire::SystemClock;
 
+use super::connections::ConnectionSettings;
 use super::duration::HumanDuration;
 use super::settings::Flags;
 
@@ -83,9 +84,13 @@ struct ShopSettings {
     /// /static/].
     #[arg(skip)]
     open_paths: Option<Vec<String>>,
-    /// Peers whose `X-Forwarded-For` is believed (file only) [default: none].
+    /// Peers whose `X-Forwarded-For` (or, with --proxy-protocol, PROXY header) is believed,
+    /// and who are not held to --connections-per-client (file only) [default: none].
     #[arg(skip)]
     trusted_proxies: Option<Vec<std::net::IpAddr>>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    connections: ConnectionSettings,
 }
 
 /// The shortest and longest load-report period: often enough to steer by, rarely enough not to
@@ -135,6 +140,8 @@ pub(crate) async fn run(args: ShopArgs) -> Result<()> {
     let keys = KeyFile::load(&keys_path)?.into_server()?;
     let gate = settings.gate(id);
     gate.validate()?;
+    let listener = settings.connections.listener();
+    usher::shop_front(&gate, &listener)?;
     let catalogue = match &settings.catalogue {
         Some(path) => Catalogue::load(path).with_context(|| format!("{}", path.display()))?,
         None => Catalogue::demo(),
@@ -171,8 +178,9 @@ pub(crate) async fn run(args: ShopArgs) -> Result<()> {
     let public = serve::bind(public, "public listener").await?;
     let management = serve::bind(management, "management listener").await?;
     let shutdown = serve::shutdown_on_signals();
-    let running = start_shop(
+    let running = start_shop_with(
         setup,
+        listener,
         Arc::new(SystemClock),
         public,
         management,
@@ -279,6 +287,34 @@ mod tests {
         assert_eq!(defaults.capacity, 10);
         assert_eq!(defaults.first_use_timeout, Duration::from_secs(30));
         assert_eq!(defaults.sessions_per_client, 4);
+    }
+
+    #[test]
+    fn connection_settings_parse_and_reach_the_public_listener() {
+        let file = "id = \"shop-a\"\nidle_timeout = \"1m\"\nconnections_per_client = 0\n";
+        let args = [
+            "--connection-idle-timeout",
+            "2s",
+            "--request-timeout",
+            "4s",
+            "--proxy-protocol",
+        ];
+        let s = settings(&args, file).unwrap();
+        let listener = s.connections.listener();
+        // The session's idle timeout and the connection's are two settings.
+        assert_eq!(listener.limits.idle_timeout, Duration::from_secs(2));
+        let gate = s.gate(ServerId::new("shop-a").unwrap());
+        assert_eq!(gate.idle_timeout, Duration::from_secs(60));
+        assert_eq!(listener.limits.stall_timeout, Duration::from_secs(4));
+        assert_eq!(listener.limits.max_per_address, 0, "0: no cap");
+        assert!(listener.proxy_protocol);
+        let defaults = settings(&[], "").unwrap().connections.listener();
+        assert!(!defaults.proxy_protocol);
+        assert_eq!(defaults.limits.connections, 20_000);
+        assert_eq!(defaults.limits.max_per_address, 256);
+        assert_eq!(defaults.limits.max_lifetime, Duration::from_secs(600));
+        assert!(settings(&["--max-header-size", "-1"], "").is_err());
+        assert!(settings(&[], "connection_lifetime = 5").is_err());
     }
 
     #[test]

@@ -1,16 +1,18 @@
 //! Listening, shutting down, and reloading: what every server subcommand shares.
 //!
 //! # Layout
-//! `mod.rs` is the accept loop. `limits.rs` is [`Limits`]; `per_address.rs` counts connections
-//! per client network; `admission.rs` is what a connection holds (its permit and that count) and
-//! the socket that carries it through an upgrade; `requests.rs` counts a connection's requests;
-//! `watchdog.rs` closes a connection that stops answering or grows old; `open.rs` reaches every
-//! connection at shutdown.
+//! `mod.rs` is the accept loop. `limits.rs` is [`Limits`] and their ranges; `proxy.rs` is who
+//! stands in front ([`Proxies`]) and the PROXY protocol header a trusted proxy opens a
+//! connection with; `per_address.rs` counts connections per client network; `admission.rs` is
+//! what a connection holds (its permit and that count) and the socket that carries it through an
+//! upgrade; `requests.rs` counts a connection's requests; `watchdog.rs` closes a connection that
+//! stops answering or grows old; `open.rs` reaches every connection at shutdown.
 
 mod admission;
 mod limits;
 mod open;
 mod per_address;
+mod proxy;
 mod requests;
 mod watchdog;
 
@@ -21,14 +23,18 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use axum::extract::ConnectInfo;
-use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use admission::{Admission, Held};
-pub use limits::Limits;
+pub use limits::{Limits, LimitsError, PublicListener};
 use open::OpenConnections;
-use per_address::{OverCap, PerAddress};
-use requests::Counted;
+use per_address::{AddressCount, OverCap, PerAddress};
+pub use proxy::{MAX_HEADER, Proxies};
+use proxy::{Rewound, read_header};
+use requests::{ConnWatch, Counted};
 use watchdog::{Guarded, Watchdog};
 
 /// The runtime every server runs on. `USHER_WORKERS` pins the number of runtime threads
@@ -166,29 +172,52 @@ pub fn spawn_server(
     spawn_server_with(listener, service, shutdown, Limits::default())
 }
 
-/// Serves `service` on `listener` until shutdown: HTTP/1 with WebSocket upgrades, HTTP/2, and
-/// [`Limits`] on connections (in all and per client network, upgraded ones included), progress,
-/// lifetime and header size. In-flight requests finish on shutdown (for up to 10 s).
-///
-/// HTTP/2's extended CONNECT (WebSockets over HTTP/2) is left off: such a stream would live
-/// inside a connection the watchdog closes when idle, and no browser speaks cleartext HTTP/2.
+/// Serves `service` on `listener` until shutdown, as [`spawn_server_behind`] with no proxies in
+/// front.
 pub fn spawn_server_with(
     listener: TcpListener,
     service: impl PeerService,
     shutdown: watch::Receiver<bool>,
     limits: Limits,
 ) -> tokio::task::JoinHandle<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    use hyper_util::server::conn::auto::Builder;
+    spawn_server_behind(listener, service, shutdown, limits, Proxies::default())
+}
 
+/// Serves `service` on `listener` until shutdown: HTTP/1 with WebSocket upgrades, HTTP/2, and
+/// [`Limits`] on connections (in all and per client network, upgraded ones included), progress,
+/// lifetime and header size. In-flight requests finish on shutdown (for up to 10 s).
+///
+/// `proxies` are not held to the per-network cap. If they speak the PROXY protocol, each of
+/// their connections must begin with a header (within the idle timeout and [`MAX_HEADER`]
+/// bytes, or it is closed); the header's source is then the connection's peer for the service
+/// and for the per-network cap. Anyone else's connection is served as its own peer's.
+///
+/// HTTP/2's extended CONNECT (WebSockets over HTTP/2) is left off: such a stream would live
+/// inside a connection the watchdog closes when idle, and no browser speaks cleartext HTTP/2.
+pub fn spawn_server_behind<S: PeerService>(
+    listener: TcpListener,
+    service: S,
+    shutdown: watch::Receiver<bool>,
+    limits: Limits,
+    proxies: Proxies,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut builder = Builder::new(TokioExecutor::new());
         builder.http1().max_buf_size(limits.max_head.max(8192));
-        let builder = Arc::new(builder);
         let permits = Arc::new(Semaphore::new(limits.connections));
-        let per_address = Arc::new(PerAddress::new(limits.max_per_address, limits.cap_loopback));
-        let rules = Watchdog::new(&limits);
-        let open = Arc::new(OpenConnections::default());
+        let shared = Arc::new(Shared {
+            service,
+            builder,
+            rules: Watchdog::new(&limits),
+            open: OpenConnections::default(),
+            per_address: Arc::new(PerAddress::new(
+                limits.max_per_address,
+                limits.cap_loopback,
+                proxies.clone(),
+            )),
+            proxies,
+            header_within: limits.idle_timeout,
+        });
         let stop = until(shutdown);
         tokio::pin!(stop);
         'serving: loop {
@@ -200,7 +229,8 @@ pub fn spawn_server_with(
                 () = &mut stop => break,
             };
             // A connection over its network's share is closed without taking the permit, which
-            // waits for the next one.
+            // waits for the next one. A trusted proxy's is not counted here: with the PROXY
+            // protocol, it counts against the client its header names, once read.
             let (stream, peer, address) = loop {
                 let (stream, peer) = tokio::select! {
                     accepted = listener.accept() => match accepted {
@@ -214,32 +244,88 @@ pub fn spawn_server_with(
                     },
                     () = &mut stop => break 'serving,
                 };
-                match per_address.admit(peer.ip()) {
+                match shared.per_address.admit(peer.ip()) {
                     Ok(address) => break (stream, peer, address),
                     Err(OverCap) => refuse(stream),
                 }
             };
             let _ = stream.set_nodelay(true);
-            let io = Held::new(TokioIo::new(stream), Admission::new(permit, address));
-            let watch = open.add();
-            let service = service.clone();
-            let builder = Arc::clone(&builder);
-            let open = Arc::clone(&open);
+            let watch = shared.open.add();
+            let shared = Arc::clone(&shared);
             tokio::spawn(async move {
-                let counted = Arc::clone(&watch);
-                let service = hyper::service::service_fn(move |request| {
-                    Counted::new(&counted, service.call(peer, request))
-                });
-                let conn = builder.serve_connection_with_upgrades(io, service);
-                Guarded::new(conn, Arc::clone(&watch), rules).await;
-                open.remove(&watch);
+                if shared.proxies.sends_header(peer.ip()) {
+                    shared.serve_proxied(stream, peer, permit, &watch).await;
+                } else {
+                    let io = Held::new(TokioIo::new(stream), Admission::new(permit, address));
+                    shared.serve(io, peer, &watch).await;
+                }
+                shared.open.remove(&watch);
             });
         }
         drop(listener);
         // Let in-flight requests finish, but not forever.
-        open.stop_all();
-        let _ = tokio::time::timeout(Duration::from_secs(10), open.all_closed()).await;
+        shared.open.stop_all();
+        let _ = tokio::time::timeout(Duration::from_secs(10), shared.open.all_closed()).await;
     })
+}
+
+/// What every connection of one listener shares.
+struct Shared<S> {
+    service: S,
+    builder: Builder<TokioExecutor>,
+    rules: Watchdog,
+    open: OpenConnections,
+    per_address: Arc<PerAddress>,
+    proxies: Proxies,
+    /// How long a proxy has to send its PROXY header.
+    header_within: Duration,
+}
+
+impl<S: PeerService> Shared<S> {
+    /// Serves one connection from `peer` on `io` until it ends, under the watchdog.
+    async fn serve<I>(self: &Arc<Self>, io: I, peer: SocketAddr, watch: &Arc<ConnWatch>)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let counted = Arc::clone(watch);
+        let shared = Arc::clone(self);
+        let service = hyper::service::service_fn(move |request| {
+            Counted::new(&counted, shared.service.call(peer, request))
+        });
+        let conn = self.builder.serve_connection_with_upgrades(io, service);
+        Guarded::new(conn, Arc::clone(watch), self.rules).await;
+    }
+
+    /// Serves a trusted proxy's connection as its PROXY header's client, counted against that
+    /// client's network; closes it if no valid header comes in time or the client is over its
+    /// share.
+    async fn serve_proxied(
+        self: &Arc<Self>,
+        mut stream: TcpStream,
+        proxy: SocketAddr,
+        permit: OwnedSemaphorePermit,
+        watch: &Arc<ConnWatch>,
+    ) {
+        let header =
+            match tokio::time::timeout(self.header_within, read_header(&mut stream, proxy)).await {
+                Ok(Ok(header)) => header,
+                Ok(Err(e)) => {
+                    tracing::debug!(%proxy, error = %e, "closed a proxy's connection");
+                    return refuse(stream);
+                }
+                Err(_) => {
+                    tracing::debug!(%proxy, "no PROXY header in time");
+                    return refuse(stream);
+                }
+            };
+        let address: Option<AddressCount> = match self.per_address.admit(header.client.ip()) {
+            Ok(address) => address,
+            Err(OverCap) => return refuse(stream),
+        };
+        let io = Rewound::new(stream, header.rest);
+        let io = Held::new(TokioIo::new(io), Admission::new(permit, address));
+        self.serve(io, header.client, watch).await;
+    }
 }
 
 /// Closes a refused connection with a reset: no answer to write, and no `TIME_WAIT` left behind

@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use usher_ticket::{Binding, BindingPolicy};
 
+use super::proxy::Proxies;
+
 /// Shards of the map: closes on many threads rarely meet on one lock.
 const SHARDS: usize = 16;
 
@@ -49,16 +51,19 @@ pub(super) struct OverCap;
 pub(super) struct PerAddress {
     cap: usize,
     cap_loopback: bool,
+    /// Trusted proxies carry many clients over many connections from one address: uncapped.
+    proxies: Proxies,
     shards: [Mutex<HashMap<Network, usize>>; SHARDS],
 }
 
 impl PerAddress {
     /// A table allowing `cap` connections per network (0: no cap), loopback included only if
-    /// `cap_loopback`.
-    pub(super) fn new(cap: usize, cap_loopback: bool) -> PerAddress {
+    /// `cap_loopback`, trusted `proxies` never.
+    pub(super) fn new(cap: usize, cap_loopback: bool, proxies: Proxies) -> PerAddress {
         PerAddress {
             cap,
             cap_loopback,
+            proxies,
             shards: std::array::from_fn(|_| Mutex::default()),
         }
     }
@@ -66,7 +71,10 @@ impl PerAddress {
     /// Counts a new connection from `ip`: `Ok(None)` when `ip` is not capped, the count to hold
     /// while the connection lives, or [`OverCap`].
     pub(super) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Option<AddressCount>, OverCap> {
-        if self.cap == 0 || (!self.cap_loopback && ip.to_canonical().is_loopback()) {
+        if self.cap == 0
+            || (!self.cap_loopback && ip.to_canonical().is_loopback())
+            || self.proxies.trusts(ip)
+        {
             return Ok(None);
         }
         let network = Network::of(ip);
@@ -146,7 +154,7 @@ mod tests {
 
     #[test]
     fn a_network_holds_its_cap_and_leaves_the_map_when_its_last_connection_closes() {
-        let table = Arc::new(PerAddress::new(2, true));
+        let table = Arc::new(PerAddress::new(2, true, Proxies::default()));
         let a = table.admit(ip("192.0.2.1")).expect("first");
         let b = table.admit(ip("::ffff:192.0.2.1")).expect("second");
         assert_eq!(table.admit(ip("192.0.2.1")).err(), Some(OverCap));
@@ -159,12 +167,17 @@ mod tests {
     }
 
     #[test]
-    fn loopback_and_a_zero_cap_are_not_counted() {
-        let table = Arc::new(PerAddress::new(1, false));
+    fn loopback_trusted_proxies_and_a_zero_cap_are_not_counted() {
+        let table = Arc::new(PerAddress::new(1, false, Proxies::default()));
         assert!(matches!(table.admit(ip("127.0.0.1")), Ok(None)));
         assert!(matches!(table.admit(ip("::1")), Ok(None)));
-        let none = Arc::new(PerAddress::new(0, true));
+        let none = Arc::new(PerAddress::new(0, true, Proxies::default()));
         assert!(matches!(none.admit(ip("192.0.2.1")), Ok(None)));
         assert_eq!(none.networks(), 0);
+        let proxy = ip("192.0.2.9");
+        let behind = Arc::new(PerAddress::new(1, true, Proxies::new(&[proxy], false)));
+        assert!(matches!(behind.admit(ip("::ffff:192.0.2.9")), Ok(None)));
+        assert!(matches!(behind.admit(proxy), Ok(None)));
+        assert_eq!(behind.networks(), 0);
     }
 }

@@ -11,7 +11,8 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use usher::{RunningReception, RunningShop, ShopSetup, start_reception, start_shop};
+use usher::serve::PublicListener;
+use usher::{RunningReception, RunningShop, ShopSetup, start_reception_with, start_shop_with};
 use usher_buyer::{Admitted, Buyer, BuyerConfig};
 use usher_gate::GateConfig;
 use usher_reception::{ReceptionConfig, ShopEntry};
@@ -65,6 +66,8 @@ pub struct Cluster {
     pub clock: Arc<OffsetClock>,
     pub stops: Vec<watch::Sender<bool>>,
     pub config: ReceptionConfig,
+    /// How every public listener (the reception's and the shops') meets its clients.
+    pub listener: PublicListener,
     stop_reception: watch::Sender<bool>,
     pub data: tempfile::TempDir,
 }
@@ -81,6 +84,16 @@ impl Cluster {
     pub async fn start_with(
         specs: &[ShopSpec],
         tune: impl FnOnce(&mut ReceptionConfig),
+    ) -> Cluster {
+        Cluster::start_behind(specs, tune, PublicListener::default()).await
+    }
+
+    /// [`start_with`](Self::start_with), every public listener meeting its clients as
+    /// `listener` says (the shops trust the reception's `trusted_proxies`).
+    pub async fn start_behind(
+        specs: &[ShopSpec],
+        tune: impl FnOnce(&mut ReceptionConfig),
+        listener: PublicListener,
     ) -> Cluster {
         let keyring = Keyring::generate().unwrap();
         let clock = Arc::new(OffsetClock::new());
@@ -112,8 +125,9 @@ impl Cluster {
         config.queue.waiting_per_client = 0;
         tune(&mut config);
         let (stop_reception, rx) = watch::channel(false);
-        let reception = start_reception(
+        let reception = start_reception_with(
             config.clone(),
+            listener,
             keyring.clone(),
             clock.clone() as Arc<dyn Clock>,
             reception_public,
@@ -147,8 +161,9 @@ impl Cluster {
                 pace: Duration::ZERO,
             };
             let (stop, rx) = watch::channel(false);
-            let shop = start_shop(
+            let shop = start_shop_with(
                 setup,
+                listener,
                 clock.clone() as Arc<dyn Clock>,
                 public,
                 local().await,
@@ -169,6 +184,7 @@ impl Cluster {
             clock,
             stops,
             config,
+            listener,
             stop_reception,
             data,
         };
@@ -221,8 +237,9 @@ impl Cluster {
         self.stop_reception = stop;
         let (mut public, mut management) = (Some(public), Some(management));
         self.reception = loop {
-            match start_reception(
+            match start_reception_with(
                 self.config.clone(),
+                self.listener,
                 self.keyring.clone(),
                 self.clock.clone() as Arc<dyn Clock>,
                 public.take().unwrap(),
