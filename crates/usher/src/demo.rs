@@ -171,6 +171,7 @@ pub async fn start_demo(setup: DemoSetup, shutdown: watch::Receiver<bool>) -> Re
             catalogue: Catalogue::demo(),
             data_dir: setup.data.join(id.as_str()),
             receptions: vec![format!("ws://{}", reception.management)],
+            reception_tls: None,
             report_every: Duration::from_millis(200),
             pace: shop.pace,
         };

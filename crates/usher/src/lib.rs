@@ -21,6 +21,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use axum::Router;
 use axum::routing::get;
+use serve::Limits;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use usher_gate::link::LinkConfig;
@@ -57,17 +58,37 @@ pub fn start_reception(
     )
 }
 
-/// Starts a reception whose public listener meets its clients as `listener` says; it runs until
+/// How a reception's two listeners meet their clients.
+#[derive(Clone, Default)]
+pub struct ReceptionListeners {
+    /// The public listener's limits and PROXY protocol.
+    pub public: serve::PublicListener,
+    /// TLS on the management listener (shops then dial `wss://`); `None` for plain `ws://`.
+    pub management_tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl From<serve::PublicListener> for ReceptionListeners {
+    fn from(public: serve::PublicListener) -> ReceptionListeners {
+        ReceptionListeners {
+            public,
+            management_tls: None,
+        }
+    }
+}
+
+/// Starts a reception whose listeners meet their clients as `listeners` says; it runs until
 /// `shutdown` turns true.
 pub fn start_reception_with(
     config: ReceptionConfig,
-    listener: serve::PublicListener,
+    listeners: impl Into<ReceptionListeners>,
     keyring: Keyring,
     clock: Arc<dyn Clock>,
     public: TcpListener,
     management: TcpListener,
     shutdown: watch::Receiver<bool>,
 ) -> Result<RunningReception> {
+    let listeners = listeners.into();
+    let listener = listeners.public;
     let proxies = reception_front(&config, &listener)?;
     let reception = Reception::new(config, keyring, clock).context("cannot start the reception")?;
     let public_addr = public.local_addr()?;
@@ -79,11 +100,13 @@ pub fn start_reception_with(
         listener.limits,
         proxies,
     );
-    serve::spawn_server(
-        management,
-        usher_reception::mgmt::router(Arc::clone(&reception)),
-        shutdown.clone(),
-    );
+    let router = usher_reception::mgmt::router(Arc::clone(&reception));
+    match listeners.management_tls {
+        Some(tls) => {
+            serve::spawn_tls_server(management, router, shutdown.clone(), Limits::default(), tls)
+        }
+        None => serve::spawn_server(management, router, shutdown.clone()),
+    };
     tokio::spawn(Arc::clone(&reception).run_waiting_room(shutdown.clone()));
     let closing = Arc::clone(&reception);
     tokio::spawn(async move {
@@ -108,8 +131,12 @@ pub struct ShopSetup {
     pub catalogue: Catalogue,
     /// Where its SQLite database lives.
     pub data_dir: PathBuf,
-    /// The receptions' management addresses, `ws://host:port`: one link each.
+    /// The receptions' management addresses, `ws://host:port` or `wss://host:port`: one link
+    /// each.
     pub receptions: Vec<String>,
+    /// Whom a `wss://` link trusts (`usher_gate::link::client_config`); `None` trusts the
+    /// system's roots.
+    pub reception_tls: Option<Arc<rustls::ClientConfig>>,
     /// How often it reports its load.
     pub report_every: Duration,
     /// How long the shop takes per request when idle, to model a slower machine beside faster
@@ -220,6 +247,7 @@ pub async fn start_shop_with(
     for reception in setup.receptions {
         let mut link = LinkConfig::new(reception);
         link.report_every = setup.report_every;
+        link.tls.clone_from(&setup.reception_tls);
         tokio::spawn(usher_gate::link::run(
             Arc::clone(&gate),
             link,

@@ -196,7 +196,7 @@ async fn keys_reload_on_sighup_without_a_restart() {
         "--management",
         "127.0.0.1:0",
         "--reception",
-        &format!("ws://{management}"),
+        &management,
         "--reception-url",
         &public,
         "--data",

@@ -137,6 +137,7 @@ async fn invariant_1_holds_with_two_receptions_faults_and_a_restart() {
                 catalogue: Catalogue::demo(),
                 data_dir: dir,
                 receptions: proxies.iter().map(|p| format!("ws://{p}")).collect(),
+                reception_tls: None,
                 report_every: Duration::from_millis(30),
                 pace: Duration::ZERO,
             };

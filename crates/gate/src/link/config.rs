@@ -8,8 +8,11 @@ use usher_wire::Code;
 /// Where and how often.
 #[derive(Debug, Clone)]
 pub struct LinkConfig {
-    /// The reception's management base URL, `ws://host:port`.
+    /// The reception's management base URL, `ws://host:port` or `wss://host:port`.
     pub reception: String,
+    /// For `wss://`: whom to trust (see [`client_config`](super::client_config)); `None`
+    /// trusts the system's roots.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     /// How often to report (default 200 ms).
     pub report_every: Duration,
     /// First wait before reconnecting; doubles up to `retry_max`.
@@ -23,6 +26,7 @@ impl LinkConfig {
     pub fn new(reception: impl Into<String>) -> LinkConfig {
         LinkConfig {
             reception: reception.into().trim_end_matches('/').to_owned(),
+            tls: None,
             report_every: Duration::from_millis(200),
             retry_min: Duration::from_millis(100),
             retry_max: Duration::from_secs(2),

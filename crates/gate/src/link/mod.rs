@@ -12,6 +12,7 @@
 //! - `handshake.rs`: challenge → hello (both nonces, an HMAC under the management key) →
 //!   the welcome, sealed, so the reception proves it holds the key too; the welcome's issuers
 //!   are admitted scoped to this link (at most [`MAX_WELCOME_ISSUERS`]).
+//! - `tls.rs`: whom a `wss://` link trusts ([`client_config`]).
 //! - `connection.rs`: the established link: reports when due, and one small step per message
 //!   from the reception; a second welcome is a protocol error that ends the link.
 
@@ -25,10 +26,12 @@ mod config;
 mod connection;
 mod handshake;
 mod socket;
+mod tls;
 
 pub use config::{LinkConfig, LinkError};
 use connection::Connection;
 pub use handshake::MAX_WELCOME_ISSUERS;
+pub use tls::{TlsError, client_config, provider};
 
 /// Runs the link until `shutdown` turns true, reconnecting with backoff whenever it drops.
 pub async fn run(gate: Arc<Gate>, config: LinkConfig, mut shutdown: watch::Receiver<bool>) {

@@ -25,7 +25,13 @@ pub(super) async fn connect(config: &LinkConfig) -> Result<(Tx, Rx), LinkError> 
         .read_buffer_size(READ_BUFFER_LEN)
         .max_message_size(Some(MAX_MESSAGE_LEN))
         .max_frame_size(Some(MAX_MESSAGE_LEN));
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(ws_config), true).await?;
+    let connector = config
+        .tls
+        .as_ref()
+        .map(|tls| tokio_tungstenite::Connector::Rustls(std::sync::Arc::clone(tls)));
+    let (ws, _) =
+        tokio_tungstenite::connect_async_tls_with_config(url, Some(ws_config), true, connector)
+            .await?;
     Ok(ws.split())
 }
 

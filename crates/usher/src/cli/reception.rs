@@ -39,6 +39,23 @@ struct ReceptionSettings {
     /// Management listener for shops and operators [default: 127.0.0.1:9080].
     #[arg(long, env = "USHER_MANAGEMENT", value_name = "ADDR")]
     management: Option<SocketAddr>,
+    /// Serve the management listener over TLS with this certificate chain (PEM, leaf first);
+    /// shops then dial `wss://`. Needs --management-tls-key [default: plain].
+    #[arg(
+        long,
+        env = "USHER_MANAGEMENT_TLS_CERT",
+        value_name = "FILE",
+        requires = "management_tls_key"
+    )]
+    management_tls_cert: Option<PathBuf>,
+    /// The private key of --management-tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(
+        long,
+        env = "USHER_MANAGEMENT_TLS_KEY",
+        value_name = "FILE",
+        requires = "management_tls_cert"
+    )]
+    management_tls_key: Option<PathBuf>,
     /// Public base URL, for links back [default: http://PUBLIC].
     #[arg(long, env = "USHER_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
@@ -203,6 +220,11 @@ pub(crate) async fn run(args: ReceptionArgs) -> Result<()> {
     config.validate()?;
     let listener = settings.connections.listener();
     usher::reception_front(&config, &listener)?;
+    let management_tls = match (&settings.management_tls_cert, &settings.management_tls_key) {
+        (Some(cert), Some(key)) => Some(serve::tls_acceptor(cert, key)?),
+        (None, None) => None,
+        _ => anyhow::bail!("management_tls_cert and management_tls_key go together"),
+    };
     let keyring = KeyFile::load(&keys)?.into_master()?;
     let public_listener = serve::bind(public, "public listener").await?;
     let management_listener = serve::bind(management, "management listener").await?;
@@ -211,9 +233,18 @@ pub(crate) async fn run(args: ReceptionArgs) -> Result<()> {
     }
 
     let shutdown = serve::shutdown_on_signals();
+    let listeners = usher::ReceptionListeners {
+        public: listener,
+        management_tls,
+    };
+    let tls = if listeners.management_tls.is_some() {
+        "wss"
+    } else {
+        "ws"
+    };
     let running = usher::start_reception_with(
         config,
-        listener,
+        listeners,
         keyring,
         Arc::new(SystemClock),
         public_listener,
@@ -226,7 +257,7 @@ pub(crate) async fn run(args: ReceptionArgs) -> Result<()> {
         Ok(())
     });
     println!(
-        "usher reception: public http://{} management {}",
+        "usher reception: public http://{} management {tls}://{}",
         running.public, running.management
     );
     serve::until(shutdown).await;
@@ -293,6 +324,27 @@ mod tests {
         assert_eq!(config.queue.state_file, Some(PathBuf::from("queue.json")));
         assert_eq!(config.trusted_proxies.len(), 1);
         assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn management_tls_takes_a_certificate_and_its_key_together() {
+        let both = [
+            "--management-tls-cert",
+            "c.pem",
+            "--management-tls-key",
+            "k.pem",
+        ];
+        let s = settings(&both, "").unwrap();
+        assert_eq!(s.management_tls_cert, Some(PathBuf::from("c.pem")));
+        assert_eq!(s.management_tls_key, Some(PathBuf::from("k.pem")));
+        assert!(
+            settings(&both[..2], "").is_err(),
+            "a certificate without its key"
+        );
+        // From the file, too.
+        let file = "management_tls_cert = \"c.pem\"\nmanagement_tls_key = \"k.pem\"\n";
+        let s = settings(&[], file).unwrap();
+        assert_eq!(s.management_tls_key, Some(PathBuf::from("k.pem")));
     }
 
     #[test]

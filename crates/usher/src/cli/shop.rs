@@ -47,10 +47,14 @@ struct ShopSettings {
     /// [default: http://PUBLIC].
     #[arg(long, env = "USHER_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
-    /// A reception's management address; repeat for several receptions
-    /// [default: ws://127.0.0.1:9080].
+    /// A reception's management address, `ws://` or `wss://` (TLS); repeat for several
+    /// receptions [default: ws://127.0.0.1:9080].
     #[arg(long = "reception", value_name = "URL")]
     receptions: Option<Vec<String>>,
+    /// For `wss://` receptions: a PEM file of the certificates to trust (a private CA, or the
+    /// reception's own self-signed certificate) [default: the system's roots].
+    #[arg(long, env = "USHER_RECEPTION_CA", value_name = "FILE")]
+    reception_ca: Option<PathBuf>,
     /// The reception's public URL, for links back [default: http://127.0.0.1:8080].
     #[arg(long, env = "USHER_RECEPTION_URL", value_name = "URL")]
     reception_url: Option<String>,
@@ -153,6 +157,16 @@ pub(crate) async fn run(args: ShopArgs) -> Result<()> {
         REPORT_EVERY.contains(&report_every),
         "report_every must be 10 ms to 10 s"
     );
+    let reception_tls = match &settings.reception_ca {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("cannot read --reception-ca {}", path.display()))?;
+            let tls = usher_gate::link::client_config(&pem)
+                .with_context(|| format!("--reception-ca {}", path.display()))?;
+            Some(tls)
+        }
+        None => None,
+    };
     let setup = ShopSetup {
         gate,
         keys,
@@ -166,6 +180,7 @@ pub(crate) async fn run(args: ShopArgs) -> Result<()> {
             .clone()
             .filter(|r| !r.is_empty())
             .unwrap_or_else(|| vec!["ws://127.0.0.1:9080".into()]),
+        reception_tls,
         report_every,
         pace: Duration::ZERO,
     };
@@ -256,6 +271,19 @@ mod tests {
         assert!(gate.secure_cookies);
         assert_eq!(gate.open_paths, ["/healthz"]);
         assert_eq!(gate.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_wss_reception_is_trusted_through_the_ca_file_given() {
+        let s = settings(
+            &["--reception", "wss://r:9", "--reception-ca", "ca.pem"],
+            "",
+        )
+        .unwrap();
+        assert_eq!(s.reception_ca, Some(PathBuf::from("ca.pem")));
+        let s = settings(&[], "reception_ca = \"ca.pem\"\n").unwrap();
+        assert_eq!(s.reception_ca, Some(PathBuf::from("ca.pem")));
+        assert_eq!(settings(&[], "").unwrap().reception_ca, None);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! connection with; `per_address.rs` counts connections per client network; `admission.rs` is
 //! what a connection holds (its permit and that count) and the socket that carries it through an
 //! upgrade; `requests.rs` counts a connection's requests; `watchdog.rs` closes a connection that
-//! stops answering or grows old; `open.rs` reaches every connection at shutdown.
+//! stops answering or grows old; `open.rs` reaches every connection at shutdown; `tls.rs` is
+//! TLS on a listener (certificate and key from PEM files).
 
 mod admission;
 mod limits;
@@ -14,6 +15,7 @@ mod open;
 mod per_address;
 mod proxy;
 mod requests;
+mod tls;
 mod watchdog;
 
 use std::convert::Infallible;
@@ -35,6 +37,7 @@ use per_address::{AddressCount, OverCap, PerAddress};
 pub use proxy::{MAX_HEADER, Proxies};
 use proxy::{Rewound, read_header};
 use requests::{ConnWatch, Counted};
+pub use tls::acceptor as tls_acceptor;
 use watchdog::{Guarded, Watchdog};
 
 /// The runtime every server runs on. `USHER_WORKERS` pins the number of runtime threads
@@ -183,6 +186,26 @@ pub fn spawn_server_with(
     spawn_server_behind(listener, service, shutdown, limits, Proxies::default())
 }
 
+/// Serves `service` on `listener` over TLS (`acceptor`), with `limits` and no proxies in front:
+/// the reception's management listener when shops dial `wss://`. A client has
+/// 10 s for its TLS handshake.
+pub fn spawn_tls_server(
+    listener: TcpListener,
+    service: impl PeerService,
+    shutdown: watch::Receiver<bool>,
+    limits: Limits,
+    acceptor: tokio_rustls::TlsAcceptor,
+) -> tokio::task::JoinHandle<()> {
+    spawn(
+        listener,
+        service,
+        shutdown,
+        limits,
+        Proxies::default(),
+        Some(acceptor),
+    )
+}
+
 /// Serves `service` on `listener` until shutdown: HTTP/1 with WebSocket upgrades, HTTP/2, and
 /// [`Limits`] on connections (in all and per client network, upgraded ones included), progress,
 /// lifetime and header size. In-flight requests finish on shutdown (for up to 10 s).
@@ -201,6 +224,18 @@ pub fn spawn_server_behind<S: PeerService>(
     limits: Limits,
     proxies: Proxies,
 ) -> tokio::task::JoinHandle<()> {
+    spawn(listener, service, shutdown, limits, proxies, None)
+}
+
+/// The accept loop behind every `spawn_*` function; TLS only where no proxy stands in front.
+fn spawn<S: PeerService>(
+    listener: TcpListener,
+    service: S,
+    shutdown: watch::Receiver<bool>,
+    limits: Limits,
+    proxies: Proxies,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut builder = Builder::new(TokioExecutor::new());
         builder.http1().max_buf_size(limits.max_head.max(8192));
@@ -217,6 +252,7 @@ pub fn spawn_server_behind<S: PeerService>(
             )),
             proxies,
             header_within: limits.idle_timeout,
+            tls,
         });
         let stop = until(shutdown);
         tokio::pin!(stop);
@@ -255,6 +291,9 @@ pub fn spawn_server_behind<S: PeerService>(
             tokio::spawn(async move {
                 if shared.proxies.sends_header(peer.ip()) {
                     shared.serve_proxied(stream, peer, permit, &watch).await;
+                } else if let Some(tls) = &shared.tls {
+                    let admission = Admission::new(permit, address);
+                    shared.serve_tls(tls, stream, peer, admission, &watch).await;
                 } else {
                     let io = Held::new(TokioIo::new(stream), Admission::new(permit, address));
                     shared.serve(io, peer, &watch).await;
@@ -279,6 +318,8 @@ struct Shared<S> {
     proxies: Proxies,
     /// How long a proxy has to send its PROXY header.
     header_within: Duration,
+    /// Set on a TLS listener.
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl<S: PeerService> Shared<S> {
@@ -294,6 +335,25 @@ impl<S: PeerService> Shared<S> {
         });
         let conn = self.builder.serve_connection_with_upgrades(io, service);
         Guarded::new(conn, Arc::clone(watch), self.rules).await;
+    }
+
+    /// Serves one connection over TLS once its handshake completes in time; closes it if not.
+    async fn serve_tls(
+        self: &Arc<Self>,
+        tls: &tokio_rustls::TlsAcceptor,
+        stream: TcpStream,
+        peer: SocketAddr,
+        admission: Admission,
+        watch: &Arc<ConnWatch>,
+    ) {
+        match tokio::time::timeout(tls::HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+            Ok(Ok(stream)) => {
+                let io = Held::new(TokioIo::new(stream), admission);
+                self.serve(io, peer, watch).await;
+            }
+            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+            Err(_) => tracing::debug!(%peer, "no TLS handshake in time"),
+        }
     }
 
     /// Serves a trusted proxy's connection as its PROXY header's client, counted against that

@@ -157,6 +157,7 @@ impl Cluster {
                 catalogue: spec.catalogue.clone(),
                 data_dir: data.path().join(id.as_str()),
                 receptions: vec![format!("ws://{target}")],
+                reception_tls: None,
                 report_every: spec.report_every,
                 pace: Duration::ZERO,
             };
