@@ -93,7 +93,8 @@ async fn a_relay_cannot_alter_replay_or_inject_frames() {
         let Some(Ok(Message::Binary(frame))) = link.ws.next().await else {
             panic!("the link ended");
         };
-        let (_, json) = opener.open(&frame).unwrap();
+        let mut frame = Vec::from(frame);
+        let (_, json) = opener.open(&mut frame).unwrap();
         match serde_json::from_slice::<Up>(json).unwrap() {
             Up::Reserved { id: 1, granted } => {
                 assert!(granted);

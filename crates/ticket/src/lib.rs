@@ -24,7 +24,7 @@
 //! - [`Inspection`] (`inspect.rs`): a token read for an operator, never to admit anyone.
 //! - [`SealError`] and [`KeyError`] (`error.rs`): why a seal or a key operation failed.
 //! - [`hello`]: the management channel's handshake (both nonces, the shop's HMAC hello);
-//!   [`channel`]: the session keys it yields and the MAC and sequence number on every frame after.
+//!   [`channel`]: the session keys it yields, and every frame after sealed (AES-256-GCM) in sequence.
 //! - [`Binding`] / [`BindingPolicy`]: the client address prefix a token is bound to.
 //! - [`ids`]: the ids tokens carry (server, item, key, issuer, ticket, epoch).
 //!

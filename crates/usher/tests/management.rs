@@ -150,7 +150,8 @@ impl FakeShop {
         let Some(Ok(Message::Binary(welcome))) = ws.next().await else {
             panic!("no sealed welcome");
         };
-        let (_, json) = opener.open(&welcome).expect("the welcome is sealed");
+        let mut welcome = Vec::from(welcome);
+        let (_, json) = opener.open(&mut welcome).expect("the welcome is sealed");
         let welcome: Down = serde_json::from_slice(json).unwrap();
         assert!(matches!(welcome, Down::Welcome { .. }), "{welcome:?}");
         FakeShop { ws, sealer, epoch }

@@ -2,7 +2,7 @@
 //!
 //! A shop dials the reception's management address and keeps one WebSocket open. The
 //! handshake is three plain JSON text frames; after it every frame either way is a binary frame
-//! sealed under the link's session keys (`usher_ticket::channel`: a MAC and a sequence number
+//! sealed under the link's session keys (`usher_ticket::channel`: AES-256-GCM, a sequence number
 //! on each), carrying one JSON message or one notices frame ([`crate::notices`], binary because
 //! there is one per ticket). The conversation:
 //! ```text

@@ -94,7 +94,7 @@ impl Receiver {
             Frame::Plain(other) => Err(LinkError::Protocol(format!(
                 "expected a sealed welcome, got {other:?}"
             ))),
-            Frame::Sealed(bytes) => match self.opener.open(&bytes)? {
+            Frame::Sealed(bytes) => match self.opener.open(&mut Vec::from(bytes))? {
                 (FrameKind::Message, json) => parse(json),
                 (FrameKind::Notices, _) => {
                     Err(LinkError::Protocol("notices before welcome".into()))
@@ -114,10 +114,14 @@ impl Receiver {
                 ));
             }
         };
-        let (kind, payload) = self.opener.open(&bytes)?;
+        // Opened in place: without another owner of the bytes, no copy.
+        let mut frame = Vec::from(bytes);
+        let base = frame.as_ptr() as usize;
+        let (kind, payload) = self.opener.open(&mut frame)?;
+        let (start, len) = (payload.as_ptr() as usize - base, payload.len());
         Ok(match kind {
             FrameKind::Message => Incoming::Down(parse(payload)?),
-            FrameKind::Notices => Incoming::Notices(bytes.slice_ref(payload)),
+            FrameKind::Notices => Incoming::Notices(Bytes::from(frame).slice(start..start + len)),
         })
     }
 }

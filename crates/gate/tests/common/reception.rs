@@ -105,7 +105,8 @@ impl Dialled {
                 match self.ws.next().await {
                     Some(Ok(Message::Binary(frame))) => {
                         if let Some(opener) = opener.as_deref_mut() {
-                            let (_, json) = opener.open(&frame).unwrap();
+                            let mut frame = Vec::from(frame);
+                            let (_, json) = opener.open(&mut frame).unwrap();
                             let up: Up = serde_json::from_slice(json).unwrap();
                             assert!(matches!(up, Up::Report(_)), "{up:?}");
                         }

@@ -451,7 +451,8 @@ async fn next_sealed(rx: &mut Rx, opener: &mut Opener) -> Result<Up, FrameError>
     loop {
         match rx.next().await.ok_or(FrameError::Gone)? {
             Ok(Message::Binary(frame)) => {
-                return match opener.open(&frame)? {
+                let mut frame = Vec::from(frame);
+                return match opener.open(&mut frame)? {
                     (FrameKind::Message, json) => Ok(serde_json::from_slice(json)?),
                     (FrameKind::Notices, _) => Err(FrameError::WrongKind),
                 };
