@@ -16,8 +16,13 @@ pub struct GateConfig {
     pub reception_url: String,
     /// Paths that need no session (prefix match): health checks, static files, webhooks, receipts.
     pub open_paths: Vec<String>,
-    /// Session paths look like `{session_prefix}{item}` or `{session_prefix}{item}/…`.
+    /// Session paths look like `{session_prefix}{item}` or `{session_prefix}{item}/…`, unless
+    /// [`items`](Self::items) names each item's paths.
     pub session_prefix: String,
+    /// Each item's own paths at the shop (a shop behind `usher gate` has its own URLs, such as
+    /// `/concert` and `/checkout`). Empty: every item lives under
+    /// [`session_prefix`](Self::session_prefix).
+    pub items: Vec<ItemPaths>,
     /// A session with no request for this long ends and frees its place.
     pub idle_timeout: Duration,
     /// A claimed session whose cookie never comes back (nobody follows the claim's redirect:
@@ -60,6 +65,7 @@ impl GateConfig {
             reception_url: reception_url.into().trim_end_matches('/').to_owned(),
             open_paths: vec!["/healthz".into(), "/receipts/".into(), "/static/".into()],
             session_prefix: "/items/".into(),
+            items: Vec::new(),
             idle_timeout: Duration::from_secs(600),
             first_use_timeout: DEFAULT_FIRST_USE_TIMEOUT,
             sessions_per_client: DEFAULT_SESSIONS_PER_CLIENT,
@@ -95,6 +101,32 @@ impl GateConfig {
         Ok(())
     }
 
+    /// The item a request for `path` belongs to, if it needs a session: the item whose path is
+    /// the longest prefix of `path` (at a `/`), or `{session_prefix}{item}…`.
+    pub fn item_of<'p>(&'p self, path: &'p str) -> Option<&'p str> {
+        if self.items.is_empty() {
+            let rest = path.strip_prefix(self.session_prefix.as_str())?;
+            return rest.split('/').next().filter(|item| !item.is_empty());
+        }
+        self.items
+            .iter()
+            .flat_map(|item| item.paths.iter().map(move |p| (item, p.as_str())))
+            .filter(|(_, prefix)| covers(prefix, path))
+            .max_by_key(|(_, prefix)| prefix.len())
+            .map(|(item, _)| item.id.as_str())
+    }
+
+    /// Where a claim for `item` sends the buyer: the item's first path, or
+    /// `{session_prefix}{item}`.
+    pub fn landing(&self, item: &str) -> String {
+        self.items
+            .iter()
+            .find(|i| i.id == item)
+            .and_then(|i| i.paths.first())
+            .cloned()
+            .unwrap_or_else(|| format!("{}{item}", self.session_prefix))
+    }
+
     /// Where a refused client for `item` starts again.
     pub fn retry_url(&self, item: Option<&str>) -> String {
         match item {
@@ -102,6 +134,23 @@ impl GateConfig {
             None => format!("{}/", self.reception_url),
         }
     }
+}
+
+/// One item's paths at the shop: a request whose path starts with one of them (at a `/`)
+/// needs a session for the item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemPaths {
+    /// The item, as the reception and the tickets name it.
+    pub id: String,
+    /// Path prefixes, each starting with `/`; the first is where a claim lands.
+    pub paths: Vec<String>,
+}
+
+/// Whether the path prefix `prefix` covers `path`: equal, or followed by a `/` (so `/concert`
+/// covers `/concert/buy` but not `/concerts`), or `prefix` itself ends with `/`.
+fn covers(prefix: &str, path: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || prefix.ends_with('/'))
 }
 
 /// The most places one gate counts.
@@ -139,6 +188,36 @@ mod tests {
 
     fn config(capacity: u32) -> GateConfig {
         GateConfig::new(ServerId::new("shop-a").unwrap(), capacity, "http://x")
+    }
+
+    #[test]
+    fn a_request_belongs_to_the_item_whose_path_covers_it_longest() {
+        let mut c = config(10);
+        assert_eq!(c.item_of("/items/concert/buy"), Some("concert"));
+        assert_eq!(c.item_of("/items/"), None);
+        assert_eq!(c.landing("concert"), "/items/concert");
+        c.items = vec![
+            ItemPaths {
+                id: "concert".into(),
+                paths: vec!["/concert".into(), "/checkout".into()],
+            },
+            ItemPaths {
+                id: "vip".into(),
+                paths: vec!["/concert/vip".into()],
+            },
+        ];
+        assert_eq!(c.item_of("/concert"), Some("concert"));
+        assert_eq!(c.item_of("/concert/buy"), Some("concert"));
+        assert_eq!(c.item_of("/checkout/done"), Some("concert"));
+        assert_eq!(c.item_of("/concert/vip/seat"), Some("vip"));
+        assert_eq!(c.item_of("/concerts"), None, "a prefix ends at a /");
+        assert_eq!(
+            c.item_of("/items/concert"),
+            None,
+            "named paths replace the prefix"
+        );
+        assert_eq!(c.landing("concert"), "/concert");
+        assert_eq!(c.landing("vip"), "/concert/vip");
     }
 
     #[test]

@@ -75,7 +75,7 @@ enum Route<'a> {
     Other,
 }
 
-fn route<'a>(path: &'a str, gate: &Gate) -> Route<'a> {
+fn route<'a>(path: &'a str, gate: &'a Gate) -> Route<'a> {
     let config = gate.config();
     if let Some(rest) = path.strip_prefix("/t/") {
         if let Some((token, item)) = rest.split_once("/items/")
@@ -94,13 +94,10 @@ fn route<'a>(path: &'a str, gate: &Gate) -> Route<'a> {
     {
         return Route::Open;
     }
-    if let Some(rest) = path.strip_prefix(config.session_prefix.as_str()) {
-        let item = rest.split('/').next().unwrap_or("");
-        if !item.is_empty() {
-            return Route::Session { item };
-        }
+    match config.item_of(path) {
+        Some(item) => Route::Session { item },
+        None => Route::Other,
     }
-    Route::Other
 }
 
 /// The client's address: the socket's peer, or, behind a trusted proxy, the rightmost
@@ -302,7 +299,7 @@ async fn claim(gate: &Gate, token: &str, item: &str, client: IpAddr, html: bool)
         Ok((session, ticket)) => {
             tracing::debug!(ticket = %ticket.id, item, "claimed");
             let config = gate.config();
-            let location = format!("{}{item}", config.session_prefix);
+            let location = config.landing(item);
             let mut response = see_other(&location);
             if let Some(value) = session_cookie(gate, item, session) {
                 response.headers_mut().insert(header::SET_COOKIE, value);

@@ -25,7 +25,10 @@
 //!   reconnects, `socket.rs` dials and frames, `handshake.rs` authenticates and admits the
 //!   welcome's issuers, `connection.rs` reports and answers each message (a second welcome ends
 //!   the link).
-//! - [`GateConfig`] (`config.rs`): what a gate is told at start-up.
+//! - [`GateConfig`] (`config.rs`): what a gate is told at start-up, with [`ItemPaths`] for a
+//!   shop whose items live at paths of its own (behind `usher gate`).
+//! - [`refusal`] and [`wants_html`] (`refusal.rs`): refusals as JSON or a small page, shared
+//!   with `usher gate`'s forwarding service; [`resident_memory`] (`memory.rs`) for reports.
 //! - [`SessionInfo`] and [`ORDER_COMPLETE_HEADER`] (`session.rs`): the contract with the app
 //!   behind the gate.
 //!
@@ -41,18 +44,21 @@ mod gate;
 mod issuers;
 mod layer;
 pub mod link;
+mod memory;
 mod navigation;
 pub mod places;
 mod refusal;
 mod session;
 mod stock;
 
-pub use config::GateConfig;
 pub use config::{
     ConfigError, DEFAULT_FIRST_USE_TIMEOUT, DEFAULT_SESSIONS_PER_CLIENT, MAX_CAPACITY,
     MAX_IDLE_TIMEOUT,
 };
+pub use config::{GateConfig, ItemPaths};
 pub use gate::{AppLoad, ClaimError, Gate, MAX_TICKET_LIFE, NoRandomness};
 pub use layer::{GateLayer, GateService};
+pub use memory::resident_memory;
 pub use places::{PlaceStats, SessionId};
+pub use refusal::{refusal, wants_html};
 pub use session::{ORDER_COMPLETE_HEADER, SessionInfo};

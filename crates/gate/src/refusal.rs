@@ -8,7 +8,7 @@ use usher_wire::html::{PAGE_CSP, refusal_page};
 use usher_wire::{Code, ErrorBody};
 
 /// Whether the client prefers HTML (a browser) over JSON.
-pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
+pub fn wants_html(headers: &HeaderMap) -> bool {
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -17,7 +17,7 @@ pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
 }
 
 /// A refusal with `code`, as JSON or as a small page.
-pub(crate) fn refusal(code: Code, status: StatusCode, retry: String, html: bool) -> Response {
+pub fn refusal(code: Code, status: StatusCode, retry: String, html: bool) -> Response {
     let body = ErrorBody::new(code).with_retry(retry);
     let mut response = if html {
         let page = refusal_page(

@@ -41,7 +41,7 @@ pub async fn refresh_load(gate: &Gate, shop: &Shop) {
         }
     };
     let orders_completed = shop.orders_completed().await.unwrap_or(0);
-    let memory_bytes = resident_memory().await;
+    let memory_bytes = usher_gate::resident_memory().await;
     gate.set_app_load(
         seen,
         AppLoad {
@@ -50,18 +50,4 @@ pub async fn refresh_load(gate: &Gate, shop: &Shop) {
             memory_bytes,
         },
     );
-}
-
-/// Resident set size of this process, from procfs (0 where there is none). Read with
-/// `tokio::fs`, so the report tick never blocks a runtime thread.
-async fn resident_memory() -> u64 {
-    let Ok(statm) = tokio::fs::read_to_string("/proc/self/statm").await else {
-        return 0;
-    };
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
 }

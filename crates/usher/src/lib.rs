@@ -8,23 +8,25 @@
 //!   protocol).
 //! - [`start_shop`]: a shop (the shop app behind its gate), its management link to the reception,
 //!   its load reports and its management server; [`start_shop_with`], as above.
+//! - [`start_gate`] (`gate.rs`): `usher gate`, the gate in front of any HTTP shop: the gate's
+//!   layer over `usher-proxy`'s forwarding service, its links and its stock reports.
 //! - [`serve`]: listening, graceful shutdown and key reload shared by every server.
 
 pub mod demo;
+mod gate;
 pub mod serve;
 
-use std::net::{IpAddr, SocketAddr};
+pub use gate::{GateSetup, RunningGate, start_gate};
+
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use axum::Router;
-use axum::routing::get;
 use serve::Limits;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use usher_gate::link::LinkConfig;
 use usher_gate::{Gate, GateConfig};
 use usher_reception::{Reception, ReceptionConfig};
 use usher_shop::{Catalogue, Shop};
@@ -171,24 +173,13 @@ pub fn reception_front(
         listener.limits.stall_timeout,
         config.queue.hold
     );
-    front(listener, &config.trusted_proxies)
+    listener.front(&config.trusted_proxies)
 }
 
 /// The proxies in front of a shop's public listener, once `listener` is checked against `gate`.
 /// `usher shop` calls it before anything listens; starting calls it again.
 pub fn shop_front(gate: &GateConfig, listener: &serve::PublicListener) -> Result<serve::Proxies> {
-    front(listener, &gate.trusted_proxies)
-}
-
-/// The proxies in front of a public listener, once its settings are checked: limits in range,
-/// and the PROXY protocol only with proxies to speak it.
-fn front(listener: &serve::PublicListener, trusted: &[IpAddr]) -> Result<serve::Proxies> {
-    listener.limits.validate()?;
-    anyhow::ensure!(
-        !listener.proxy_protocol || !trusted.is_empty(),
-        "proxy_protocol is on but trusted_proxies is empty: no connection would be read as proxied"
-    );
-    Ok(serve::Proxies::new(trusted, listener.proxy_protocol))
+    listener.front(&gate.trusted_proxies)
 }
 
 /// Starts a shop on the given listeners with the default [`serve::PublicListener`]; it runs
@@ -244,16 +235,13 @@ pub async fn start_shop_with(
         setup.report_every,
         shutdown.clone(),
     ));
-    for reception in setup.receptions {
-        let mut link = LinkConfig::new(reception);
-        link.report_every = setup.report_every;
-        link.tls.clone_from(&setup.reception_tls);
-        tokio::spawn(usher_gate::link::run(
-            Arc::clone(&gate),
-            link,
-            shutdown.clone(),
-        ));
-    }
+    gate::spawn_links(
+        &gate,
+        setup.receptions,
+        setup.reception_tls.as_ref(),
+        setup.report_every,
+        &shutdown,
+    );
 
     let mut app = usher_shop::router(shop.clone());
     if !setup.pace.is_zero() {
@@ -264,17 +252,7 @@ pub async fn start_shop_with(
     }
     let app = app.layer(gate.layer());
     serve::spawn_server_behind(public, app, shutdown.clone(), listener.limits, proxies);
-    let status_gate = Arc::clone(&gate);
-    let ops = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/status",
-            get(move || {
-                let gate = Arc::clone(&status_gate);
-                async move { axum::Json(gate.report()) }
-            }),
-        );
-    serve::spawn_server(management, ops, shutdown);
+    gate::spawn_status(&gate, management, shutdown);
     Ok(RunningShop {
         gate,
         shop,

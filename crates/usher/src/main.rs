@@ -23,6 +23,9 @@ enum Command {
     Reception(cli::reception::ReceptionArgs),
     /// A shop: the reference shop app behind its gate.
     Shop(cli::shop::ShopArgs),
+    /// The gate in front of any HTTP shop (PHP, Node, Java, Python, …): a reverse proxy that
+    /// lets in only buyers the reception sent.
+    Gate(cli::gate::GateArgs),
     /// A crowd of buyers against a running usher, with a report of what they met.
     Crowd(Box<cli::crowd::CrowdArgs>),
     /// Make, rotate and derive keys; read a ticket or queue token.
@@ -68,6 +71,7 @@ fn run_server(command: Command) -> anyhow::Result<()> {
             Command::Demo(args) => cli::demo::run(args).await,
             Command::Reception(args) => cli::reception::run(args).await,
             Command::Shop(args) => cli::shop::run(args).await,
+            Command::Gate(args) => cli::gate::run(args).await,
             Command::Crowd(args) => cli::crowd::run(*args).await,
             Command::Keys(_) => Ok(()),
         }

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 /// The ticket codes (`malformed` … `wrong_client`) are produced by the ticket crate; the gate adds
 /// `not_notified`, `used` and `no_session`; the reception `unknown_item`, `sold_out`, `too_many`
 /// and `given_up`; the reception and the gate `not_navigation` (a request that is not a page the
-/// buyer opened) and `method_not_allowed`; any server `bad_request` and `payload_too_large`.
+/// buyer opened) and `method_not_allowed`; any server `bad_request` and `payload_too_large`;
+/// `usher gate` `upstream_failed` and `upstream_timeout`, its only 5xx codes (the shop behind it
+/// failed, not the request).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Code {
@@ -56,11 +58,15 @@ pub enum Code {
     NotNavigation,
     /// This endpoint does not answer that method (a `HEAD` never takes a place).
     MethodNotAllowed,
+    /// The shop behind `usher gate` could not be reached or broke off its answer.
+    UpstreamFailed,
+    /// The shop behind `usher gate` did not answer in time.
+    UpstreamTimeout,
 }
 
 impl Code {
     /// Every code, in declaration order.
-    pub const ALL: [Code; 22] = [
+    pub const ALL: [Code; 24] = [
         Code::Malformed,
         Code::Forged,
         Code::UnknownKey,
@@ -83,6 +89,8 @@ impl Code {
         Code::GivenUp,
         Code::NotNavigation,
         Code::MethodNotAllowed,
+        Code::UpstreamFailed,
+        Code::UpstreamTimeout,
     ];
 
     /// The wire name, the same string serde writes.
@@ -110,6 +118,8 @@ impl Code {
             Code::GivenUp => "given_up",
             Code::NotNavigation => "not_navigation",
             Code::MethodNotAllowed => "method_not_allowed",
+            Code::UpstreamFailed => "upstream_failed",
+            Code::UpstreamTimeout => "upstream_timeout",
         }
     }
 
@@ -138,6 +148,8 @@ impl Code {
             | Code::NotNotified
             | Code::Used
             | Code::NotNavigation => 403,
+            Code::UpstreamFailed => 502,
+            Code::UpstreamTimeout => 504,
         }
     }
 
@@ -166,6 +178,12 @@ impl Code {
             Code::GivenUp => "Your turn came and went while you were away; please join again.",
             Code::NotNavigation => "Open this link in your browser to take your place.",
             Code::MethodNotAllowed => "This address does not answer that kind of request.",
+            Code::UpstreamFailed => {
+                "The shop did not answer; your place is kept, please try again."
+            }
+            Code::UpstreamTimeout => {
+                "The shop is answering slowly; your place is kept, please try again."
+            }
         }
     }
 }
@@ -197,7 +215,9 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), Code::ALL.len(), "two codes share a name");
         for code in Code::ALL {
-            assert!((400..500).contains(&code.default_status()), "{code}");
+            let upstream = matches!(code, Code::UpstreamFailed | Code::UpstreamTimeout);
+            let range = if upstream { 500..600 } else { 400..500 };
+            assert!(range.contains(&code.default_status()), "{code}");
             assert!(!code.message().is_empty());
         }
     }

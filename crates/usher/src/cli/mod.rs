@@ -6,6 +6,8 @@ mod connections;
 pub(crate) mod crowd;
 pub(crate) mod demo;
 mod duration;
+pub(crate) mod gate;
+mod gate_side;
 pub(crate) mod keys;
 pub(crate) mod reception;
 mod settings;

@@ -1,6 +1,5 @@
 //! `usher shop`: the reference shop behind its gate.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,13 +9,12 @@ use clap::Args;
 use serde::Deserialize;
 use usher::serve;
 use usher::{ShopSetup, start_shop_with};
-use usher_gate::GateConfig;
 use usher_shop::Catalogue;
-use usher_ticket::{KeyFile, ServerId};
+use usher_ticket::KeyFile;
 use usher_wire::SystemClock;
 
 use super::connections::ConnectionSettings;
-use super::duration::HumanDuration;
+use super::gate_side::GateSide;
 use super::settings::Flags;
 
 /// `usher shop`: its settings file and the settings the command line gives.
@@ -34,138 +32,33 @@ pub(crate) struct ShopArgs {
 #[derive(Debug, Default, Args, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ShopSettings {
-    /// This shop's id, as configured at the reception.
-    #[arg(long, env = "USHER_ID", value_name = "ID")]
-    id: Option<String>,
-    /// Public listener for buyers [default: 127.0.0.1:8081].
-    #[arg(long, env = "USHER_PUBLIC", value_name = "ADDR")]
-    public: Option<SocketAddr>,
-    /// Management listener for operators [default: 127.0.0.1:9081].
-    #[arg(long, env = "USHER_MANAGEMENT", value_name = "ADDR")]
-    management: Option<SocketAddr>,
-    /// This shop's public base URL as buyers see it; `https://` marks cookies `Secure`
-    /// [default: http://PUBLIC].
-    #[arg(long, env = "USHER_PUBLIC_URL", value_name = "URL")]
-    public_url: Option<String>,
-    /// A reception's management address, `ws://` or `wss://` (TLS); repeat for several
-    /// receptions [default: ws://127.0.0.1:9080].
-    #[arg(long = "reception", value_name = "URL")]
-    receptions: Option<Vec<String>>,
-    /// For `wss://` receptions: a PEM file of the certificates to trust (a private CA, or the
-    /// reception's own self-signed certificate) [default: the system's roots].
-    #[arg(long, env = "USHER_RECEPTION_CA", value_name = "FILE")]
-    reception_ca: Option<PathBuf>,
-    /// The reception's public URL, for links back [default: http://127.0.0.1:8080].
-    #[arg(long, env = "USHER_RECEPTION_URL", value_name = "URL")]
-    reception_url: Option<String>,
-    /// This shop's key file (`usher keys derive --server ID`).
-    #[arg(long, env = "USHER_KEYS", value_name = "FILE")]
-    keys: Option<PathBuf>,
-    /// Places: sessions plus reserved tickets never exceed it [default: 10].
-    #[arg(long, env = "USHER_CAPACITY")]
-    capacity: Option<u32>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    gate: GateSide,
+    #[command(flatten)]
+    #[serde(flatten)]
+    connections: ConnectionSettings,
     /// The catalogue (TOML) [default: the demo catalogue].
     #[arg(long, env = "USHER_CATALOGUE", value_name = "FILE")]
     catalogue: Option<PathBuf>,
     /// Where orders are kept [default: ./usher-data/ID].
     #[arg(long, env = "USHER_DATA", value_name = "DIR")]
     data: Option<PathBuf>,
-    /// A session idle this long ends [default: 10m].
-    #[arg(long, value_name = "DURATION")]
-    idle_timeout: Option<HumanDuration>,
-    /// A claimed session whose cookie never comes back ends this long after its claim, 1 s to
-    /// the idle timeout [default: 30s].
-    #[arg(long, value_name = "DURATION")]
-    first_use_timeout: Option<HumanDuration>,
-    /// Sessions one client address (IPv4) or /64 (IPv6) may hold at once; 0 for no cap
-    /// [default: 4].
-    #[arg(long, value_name = "N")]
-    sessions_per_client: Option<u32>,
-    /// How often to report load [default: 200ms].
-    #[arg(long, value_name = "DURATION")]
-    report_every: Option<HumanDuration>,
-    /// Paths that need no session, prefix match (file only) [default: /healthz, /receipts/,
-    /// /static/].
-    #[arg(skip)]
-    open_paths: Option<Vec<String>>,
-    /// Peers whose `X-Forwarded-For` (or, with --proxy-protocol, PROXY header) is believed,
-    /// and who are not held to --connections-per-client (file only) [default: none].
-    #[arg(skip)]
-    trusted_proxies: Option<Vec<std::net::IpAddr>>,
-    #[command(flatten)]
-    #[serde(flatten)]
-    connections: ConnectionSettings,
-}
-
-/// The shortest and longest load-report period: often enough to steer by, rarely enough not to
-/// flood the reception.
-const REPORT_EVERY: std::ops::RangeInclusive<Duration> =
-    Duration::from_millis(10)..=Duration::from_secs(10);
-
-impl ShopSettings {
-    /// The gate's settings: each one given replaces [`GateConfig::new`]'s default.
-    fn gate(&self, id: ServerId) -> GateConfig {
-        let reception_url = self
-            .reception_url
-            .clone()
-            .unwrap_or_else(|| "http://127.0.0.1:8080".into());
-        let mut gate = GateConfig::new(id, self.capacity.unwrap_or(10), reception_url);
-        if let Some(timeout) = self.idle_timeout {
-            gate.idle_timeout = timeout.into();
-        }
-        if let Some(timeout) = self.first_use_timeout {
-            gate.first_use_timeout = timeout.into();
-        }
-        if let Some(n) = self.sessions_per_client {
-            gate.sessions_per_client = n;
-        }
-        gate.secure_cookies = self
-            .public_url
-            .as_deref()
-            .is_some_and(|u| u.starts_with("https://"));
-        if let Some(proxies) = &self.trusted_proxies {
-            gate.trusted_proxies.clone_from(proxies);
-        }
-        if let Some(paths) = &self.open_paths {
-            gate.open_paths.clone_from(paths);
-        }
-        gate
-    }
 }
 
 pub(crate) async fn run(args: ShopArgs) -> Result<()> {
     let settings = args.settings.over_file(args.config.as_deref())?;
-    let id = settings.id.as_deref().context("--id is needed")?;
-    let id = ServerId::new(id).with_context(|| format!("--id {id:?}"))?;
-    let keys_path = settings
-        .keys
-        .clone()
-        .context("the shop's key file is needed: --keys FILE (`usher keys derive --server ID`)")?;
-    let keys = KeyFile::load(&keys_path)?.into_server()?;
-    let gate = settings.gate(id);
+    let side = &settings.gate;
+    let id = side.id()?;
+    let keys_path = side.keys_path()?;
+    let keys = side.keys()?;
+    let gate = side.gate(id);
     gate.validate()?;
     let listener = settings.connections.listener();
     usher::shop_front(&gate, &listener)?;
     let catalogue = match &settings.catalogue {
         Some(path) => Catalogue::load(path).with_context(|| format!("{}", path.display()))?,
         None => Catalogue::demo(),
-    };
-    let report_every = settings
-        .report_every
-        .map_or(Duration::from_millis(200), Duration::from);
-    anyhow::ensure!(
-        REPORT_EVERY.contains(&report_every),
-        "report_every must be 10 ms to 10 s"
-    );
-    let reception_tls = match &settings.reception_ca {
-        Some(path) => {
-            let pem = std::fs::read(path)
-                .with_context(|| format!("cannot read --reception-ca {}", path.display()))?;
-            let tls = usher_gate::link::client_config(&pem)
-                .with_context(|| format!("--reception-ca {}", path.display()))?;
-            Some(tls)
-        }
-        None => None,
     };
     let setup = ShopSetup {
         gate,
@@ -175,21 +68,12 @@ pub(crate) async fn run(args: ShopArgs) -> Result<()> {
             .data
             .clone()
             .unwrap_or_else(|| PathBuf::from("usher-data").join(id.as_str())),
-        receptions: settings
-            .receptions
-            .clone()
-            .filter(|r| !r.is_empty())
-            .unwrap_or_else(|| vec!["ws://127.0.0.1:9080".into()]),
-        reception_tls,
-        report_every,
+        receptions: side.receptions(),
+        reception_tls: side.reception_tls()?,
+        report_every: side.report_every()?,
         pace: Duration::ZERO,
     };
-    let public = settings
-        .public
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8081)));
-    let management = settings
-        .management
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9081)));
+    let (public, management) = side.addresses();
     let public = serve::bind(public, "public listener").await?;
     let management = serve::bind(management, "management listener").await?;
     let shutdown = serve::shutdown_on_signals();
@@ -220,6 +104,7 @@ pub(crate) async fn run(args: ShopArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use clap::Parser;
+    use usher_ticket::ServerId;
 
     use super::*;
 
@@ -257,12 +142,12 @@ mod tests {
             open_paths = ["/healthz"]
         "#;
         let s = settings(&[], file).unwrap();
-        assert_eq!(s.receptions.as_ref().map(Vec::len), Some(2));
+        assert_eq!(s.gate.receptions.as_ref().map(Vec::len), Some(2));
         assert_eq!(
-            s.report_every.map(Duration::from),
+            s.gate.report_every.map(Duration::from),
             Some(Duration::from_millis(50))
         );
-        let gate = s.gate(ServerId::new("shop-a").unwrap());
+        let gate = s.gate.gate(ServerId::new("shop-a").unwrap());
         assert_eq!(gate.capacity, 3);
         assert_eq!(gate.reception_url, "http://127.0.0.1:5");
         assert_eq!(gate.idle_timeout, Duration::from_secs(60));
@@ -280,10 +165,10 @@ mod tests {
             "",
         )
         .unwrap();
-        assert_eq!(s.reception_ca, Some(PathBuf::from("ca.pem")));
+        assert_eq!(s.gate.reception_ca, Some(PathBuf::from("ca.pem")));
         let s = settings(&[], "reception_ca = \"ca.pem\"\n").unwrap();
-        assert_eq!(s.reception_ca, Some(PathBuf::from("ca.pem")));
-        assert_eq!(settings(&[], "").unwrap().reception_ca, None);
+        assert_eq!(s.gate.reception_ca, Some(PathBuf::from("ca.pem")));
+        assert_eq!(settings(&[], "").unwrap().gate.reception_ca, None);
     }
 
     #[test]
@@ -301,9 +186,9 @@ mod tests {
             file,
         )
         .unwrap();
-        assert_eq!(s.id.as_deref(), Some("shop-a"));
-        assert_eq!(s.receptions, Some(vec!["ws://b".to_owned()]));
-        let gate = s.gate(ServerId::new("shop-a").unwrap());
+        assert_eq!(s.gate.id.as_deref(), Some("shop-a"));
+        assert_eq!(s.gate.receptions, Some(vec!["ws://b".to_owned()]));
+        let gate = s.gate.gate(ServerId::new("shop-a").unwrap());
         assert_eq!(gate.capacity, 4);
         assert_eq!(gate.reception_url, "http://127.0.0.1:8080");
         assert_eq!(gate.idle_timeout, Duration::from_secs(600));
@@ -311,6 +196,7 @@ mod tests {
         assert!(!gate.secure_cookies);
         let defaults = settings(&[], "")
             .unwrap()
+            .gate
             .gate(ServerId::new("shop-a").unwrap());
         assert_eq!(defaults.capacity, 10);
         assert_eq!(defaults.first_use_timeout, Duration::from_secs(30));
@@ -331,7 +217,7 @@ mod tests {
         let listener = s.connections.listener();
         // The session's idle timeout and the connection's are two settings.
         assert_eq!(listener.limits.idle_timeout, Duration::from_secs(2));
-        let gate = s.gate(ServerId::new("shop-a").unwrap());
+        let gate = s.gate.gate(ServerId::new("shop-a").unwrap());
         assert_eq!(gate.idle_timeout, Duration::from_secs(60));
         assert_eq!(listener.limits.stall_timeout, Duration::from_secs(4));
         assert_eq!(listener.limits.max_per_address, 0, "0: no cap");
@@ -351,11 +237,11 @@ mod tests {
         assert!(settings(&[], "idle_timeout = \"soon\"").is_err());
         assert!(settings(&["--report-every", "soon"], "").is_err());
         let s = settings(&["--capacity", "0"], "").unwrap();
-        let refused = s.gate(ServerId::new("shop-a").unwrap()).validate();
+        let refused = s.gate.gate(ServerId::new("shop-a").unwrap()).validate();
         assert!(refused.is_err());
         // A first use allowed longer than the idle timeout is refused by the gate's check.
         let s = settings(&["--first-use-timeout", "11m"], "").unwrap();
-        let refused = s.gate(ServerId::new("shop-a").unwrap()).validate();
+        let refused = s.gate.gate(ServerId::new("shop-a").unwrap()).validate();
         assert!(refused.is_err());
         assert!(settings(&["--sessions-per-client", "-1"], "").is_err());
     }

@@ -116,6 +116,19 @@ pub struct PublicListener {
     pub proxy_protocol: bool,
 }
 
+impl PublicListener {
+    /// The proxies in front of this listener, once its settings are checked: limits in range,
+    /// and the PROXY protocol only with `trusted` proxies to speak it.
+    pub fn front(&self, trusted: &[std::net::IpAddr]) -> anyhow::Result<super::proxy::Proxies> {
+        self.limits.validate()?;
+        anyhow::ensure!(
+            !self.proxy_protocol || !trusted.is_empty(),
+            "proxy_protocol is on but trusted_proxies is empty: no connection would be read as proxied"
+        );
+        Ok(super::proxy::Proxies::new(trusted, self.proxy_protocol))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,10 @@ use usher_shop::Catalogue;
 use usher_ticket::{Keyring, ServerId};
 use usher_wire::{Clock, OffsetClock};
 
+mod process;
+#[allow(unused_imports)]
+pub use process::*;
+
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
 pub async fn local() -> TcpListener {

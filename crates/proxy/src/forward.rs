@@ -1,0 +1,205 @@
+//! The forwarding service: what the gate lets through goes to the upstream over a pool of
+//! keep-alive connections, bodies streamed both ways, and the answer comes back.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::response::Response;
+use http::uri::PathAndQuery;
+use http::{HeaderValue, Request, StatusCode, Uri, header};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tower::Service;
+use usher_gate::{GateConfig, ORDER_COMPLETE_HEADER, SessionInfo, refusal, wants_html};
+use usher_wire::Code;
+
+use crate::completions::Completions;
+use crate::config::{HostHeader, ProxyConfig};
+use crate::headers::{self, Origin};
+use crate::upgrade;
+
+/// Forwards requests to the upstream. Compose it under the gate's layer
+/// (`gate.layer().layer(forward)`): the gate claims tickets, keeps sessions and ends orders;
+/// this only carries requests and answers.
+#[derive(Clone)]
+pub struct Forward {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client<HttpConnector, Body>,
+    config: ProxyConfig,
+    /// `usher-server`.
+    server: HeaderValue,
+    /// Where refused buyers start again, and whose `X-Forwarded-*` are believed.
+    gate: GateConfig,
+    /// This gate's scheme as buyers see it.
+    scheme: &'static str,
+    completions: Completions,
+}
+
+impl Forward {
+    /// A forwarder to `config`'s upstream for the gate set up as `gate`; completed orders are
+    /// counted in `completions` (per item, for stock kept by the gate).
+    pub fn new(config: ProxyConfig, gate: &GateConfig, completions: Completions) -> Forward {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(config.connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(config.pool_idle_timeout)
+            .pool_max_idle_per_host(config.pool_max_idle)
+            .build(connector);
+        let server = HeaderValue::from_str(gate.server.as_str())
+            .unwrap_or_else(|_| HeaderValue::from_static("usher"));
+        Forward {
+            inner: Arc::new(Inner {
+                client,
+                config,
+                server,
+                scheme: if gate.secure_cookies { "https" } else { "http" },
+                gate: gate.clone(),
+                completions,
+            }),
+        }
+    }
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+impl Service<Request<Body>> for Forward {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Body>) -> BoxFuture {
+        let inner = Arc::clone(&self.inner);
+        Box::pin(async move { Ok(inner.forward(request).await) })
+    }
+}
+
+impl Inner {
+    async fn forward(&self, mut request: Request<Body>) -> Response {
+        let html = wants_html(request.headers());
+        let session = request.extensions().get::<SessionInfo>().cloned();
+        let retry = self
+            .gate
+            .retry_url(session.as_ref().map(|s| s.item.as_str()));
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.config.max_request_body) {
+            return refusal(
+                Code::PayloadTooLarge,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                retry,
+                html,
+            );
+        }
+        let upgrading = upgrade::requested(request.headers());
+        let client_upgrade = upgrading.then(|| hyper::upgrade::on(&mut request));
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip().to_canonical());
+        let origin = Origin {
+            peer,
+            trusted: self.gate.trusted_proxies.contains(&peer),
+            scheme: self.scheme,
+        };
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let (mut parts, body) = request.into_parts();
+        parts.uri = match self.upstream_uri(&parts.uri) {
+            Some(uri) => uri,
+            None => {
+                return refusal(Code::BadRequest, StatusCode::BAD_REQUEST, retry, html);
+            }
+        };
+        headers::to_upstream(
+            &mut parts.headers,
+            &origin,
+            session.as_ref(),
+            &self.server,
+            upgrading,
+        );
+        if self.config.host == HostHeader::Upstream
+            && let Some(authority) = self.config.upstream.authority()
+            && let Ok(host) = HeaderValue::from_str(authority.as_str())
+        {
+            parts.headers.insert(header::HOST, host);
+        }
+        parts.extensions = http::Extensions::new();
+        let limit = usize::try_from(self.config.max_request_body).unwrap_or(usize::MAX);
+        let body = Body::new(http_body_util::Limited::new(body, limit));
+        let upstream = Request::from_parts(parts, body);
+        let answer = tokio::time::timeout(self.config.timeout, self.client.request(upstream)).await;
+        let mut response = match answer {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, %path, "upstream failed");
+                return refusal(Code::UpstreamFailed, StatusCode::BAD_GATEWAY, retry, html);
+            }
+            Err(_) => {
+                tracing::debug!(%path, "upstream timed out");
+                return refusal(
+                    Code::UpstreamTimeout,
+                    StatusCode::GATEWAY_TIMEOUT,
+                    retry,
+                    html,
+                );
+            }
+        };
+        let switched = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+        if switched && let Some(client) = client_upgrade {
+            upgrade::splice(client, hyper::upgrade::on(&mut response));
+        }
+        let (mut parts, body) = response.into_parts();
+        headers::remove_hop_by_hop(&mut parts.headers, switched);
+        if parts.status.is_success()
+            && let Some(session) = &session
+        {
+            let ruled = self
+                .config
+                .complete_on
+                .iter()
+                .any(|rule| rule.matches(&method, &path));
+            if ruled {
+                parts
+                    .headers
+                    .insert(ORDER_COMPLETE_HEADER, HeaderValue::from_static("1"));
+            }
+            if !session.completed && parts.headers.contains_key(ORDER_COMPLETE_HEADER) {
+                self.completions.add(session.item.as_str());
+            }
+        }
+        Response::from_parts(parts, Body::new(body))
+    }
+
+    /// The upstream's URI for a request to `uri`: the upstream's scheme and authority, its base
+    /// path (if any) before the request's path and query.
+    fn upstream_uri(&self, uri: &Uri) -> Option<Uri> {
+        let base = self.config.upstream.path().trim_end_matches('/');
+        let tail = uri.path_and_query().map_or("/", PathAndQuery::as_str);
+        let path: PathAndQuery = format!("{base}{tail}").parse().ok()?;
+        let upstream = &self.config.upstream;
+        Uri::builder()
+            .scheme(upstream.scheme()?.clone())
+            .authority(upstream.authority()?.clone())
+            .path_and_query(path)
+            .build()
+            .ok()
+    }
+}

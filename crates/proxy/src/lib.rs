@@ -1,0 +1,37 @@
+//! `usher gate`'s forwarding half: any HTTP shop, written in anything, behind usher.
+//!
+//! The gate itself is `usher-gate`'s tower layer, unchanged: it claims tickets (Sb32), keeps
+//! sessions, ends orders (claim 7) and refuses what has no session. This crate is the service
+//! under it, which carries what the gate lets through to the shop upstream and its answers
+//! back, so there is one gate, whatever is behind it:
+//!
+//! ```text
+//! buyer ─▶ serve (limits, PROXY) ─▶ GateLayer (claim, session, refusals) ─▶ Forward ─▶ shop
+//! ```
+//!
+//! # Layout
+//! - [`Forward`] (`forward.rs`): the service: a keep-alive pool to the upstream (hyper's
+//!   client), bodies streamed both ways, `502 upstream_failed` and `504 upstream_timeout` in the
+//!   refusal shape (the session survives), completion rules, `Upgrade` passed through
+//!   (`upgrade.rs`).
+//! - `headers.rs`: hop-by-hop headers removed, client-sent `usher-*` headers dropped, who is
+//!   buying (`usher-session`, `usher-item`, `usher-server`) and where from (`Forwarded`,
+//!   `X-Forwarded-*`) added.
+//! - [`ProxyConfig`] (`config.rs`), [`CompletionRule`] (`rules.rs`).
+//! - [`keep_stock`] (`stock.rs`): the shop's stock for the gate's reports, counted down from a
+//!   configured number ([`Completions`], `completions.rs`) or read from the shop's stock URL.
+
+mod completions;
+mod config;
+mod forward;
+mod headers;
+mod rules;
+mod stock;
+mod upgrade;
+
+pub use completions::Completions;
+pub use config::{ConfigError, HostHeader, MAX_REQUEST_BODY, ProxyConfig};
+pub use forward::Forward;
+pub use headers::{ITEM_HEADER, SERVER_HEADER, SESSION_HEADER};
+pub use rules::{CompletionRule, RuleError};
+pub use stock::{StockSource, UNLIMITED, keep_stock};

@@ -1,0 +1,511 @@
+//! `usher gate` in front of a shop that is not Rust (`examples/python-shop`, Python's standard
+//! library only), with a real reception: the whole path over HTTP, and what the shop must and
+//! must never see.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::sync::watch;
+use usher::{GateSetup, RunningGate, RunningReception, start_gate, start_reception};
+use usher_gate::{GateConfig, ItemPaths};
+use usher_proxy::{ProxyConfig, StockSource};
+use usher_reception::{ReceptionConfig, ShopEntry};
+use usher_ticket::{Keyring, ServerId};
+use usher_wire::{Clock, SystemClock};
+
+/// The example shop, as a child process on a free port; killed when dropped.
+struct PythonShop {
+    child: Child,
+    url: String,
+    log: PathBuf,
+}
+
+impl PythonShop {
+    fn start(dir: &Path, stock: u32) -> PythonShop {
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/python-shop/shop.py");
+        let log = dir.join("access.log");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(["--listen", "127.0.0.1:0", "--stock"])
+            .arg(format!("concert={stock}"))
+            .arg("--db")
+            .arg(dir.join("shop.db"))
+            .arg("--access-log")
+            .arg(&log)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs the example shop");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("python-shop listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        PythonShop { child, url, log }
+    }
+
+    /// Every request the shop saw, as its access log has them.
+    fn requests(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PythonShop {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A reception, and `usher gate` in front of the Python shop, capacity 2.
+struct System {
+    reception: RunningReception,
+    gate: RunningGate,
+    shop: PythonShop,
+    _stop: watch::Sender<bool>,
+    _dir: tempfile::TempDir,
+}
+
+const CAPACITY: u32 = 2;
+
+async fn system(tune: impl FnOnce(&mut ProxyConfig)) -> System {
+    let dir = tempfile::tempdir().unwrap();
+    let shop = PythonShop::start(dir.path(), 5);
+    let keyring = Keyring::generate().unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let clock = Arc::new(SystemClock) as Arc<dyn Clock>;
+    let gate_public = local().await;
+    let gate_url = format!("http://{}", gate_public.local_addr().unwrap());
+    let public = local().await;
+    let reception_url = format!("http://{}", public.local_addr().unwrap());
+    let id = ServerId::new("shop-a").unwrap();
+    let mut config = ReceptionConfig::new(
+        vec![ShopEntry {
+            id,
+            url: gate_url,
+            capacity: None,
+        }],
+        reception_url.clone(),
+    );
+    config.admissions_per_client = 0;
+    let reception = start_reception(
+        config,
+        keyring.clone(),
+        Arc::clone(&clock),
+        public,
+        local().await,
+        stop_rx.clone(),
+    )
+    .unwrap();
+
+    let mut gate = GateConfig::new(id, CAPACITY, reception_url);
+    gate.sessions_per_client = 0;
+    gate.items = vec![ItemPaths {
+        id: "concert".into(),
+        paths: ["/concert", "/slow", "/download", "/upload", "/echo-headers"]
+            .map(String::from)
+            .to_vec(),
+    }];
+    let mut proxy = ProxyConfig::new(shop.url.parse().unwrap());
+    tune(&mut proxy);
+    let setup = GateSetup {
+        gate,
+        keys: keyring.derive_server(&id),
+        proxy,
+        stock: StockSource {
+            items: [("concert".to_owned(), None)].into(),
+            url: Some(format!("{}/usher/stock", shop.url).parse().unwrap()),
+            every: Duration::from_millis(50),
+        },
+        receptions: vec![format!("ws://{}", reception.management)],
+        reception_tls: None,
+        report_every: Duration::from_millis(50),
+    };
+    let gate = start_gate(
+        setup,
+        Default::default(),
+        clock,
+        gate_public,
+        local().await,
+        stop_rx,
+    )
+    .await
+    .unwrap();
+    let system = System {
+        reception,
+        gate,
+        shop,
+        _stop: stop,
+        _dir: dir,
+    };
+    eventually(
+        "the gate live at the reception, with the shop's stock",
+        || {
+            let status = system.reception.reception.status();
+            let shop = &status.shops[0];
+            shop.live
+                && shop
+                    .report
+                    .as_ref()
+                    .is_some_and(|r| r.stock.contains_key("concert"))
+        },
+    )
+    .await;
+    system
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+impl System {
+    fn gate_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.gate.public)
+    }
+
+    /// Orders at the reception and claims the ticket at the gate: the session's id (its
+    /// ticket's) as the shop will see it.
+    async fn admitted(&self, buyer: &reqwest::Client) -> String {
+        let order = buyer
+            .get(format!("http://{}/order/concert", self.reception.public))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(order.status(), StatusCode::SEE_OTHER);
+        let ticket = order.headers()["location"].to_str().unwrap().to_owned();
+        assert!(ticket.contains("/t/"), "{ticket}");
+        let claim = buyer.get(&ticket).send().await.unwrap();
+        assert_eq!(claim.status(), StatusCode::SEE_OTHER);
+        assert_eq!(claim.headers()["location"], "/concert");
+        let page = self.json(buyer, "/concert").await;
+        page["session"].as_str().unwrap().to_owned()
+    }
+
+    async fn json(&self, buyer: &reqwest::Client, path: &str) -> Value {
+        let r = buyer
+            .get(self.gate_url(path))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        r.json().await.unwrap()
+    }
+
+    fn sessions(&self) -> u32 {
+        self.gate.gate.report().sessions
+    }
+}
+
+#[tokio::test]
+async fn the_whole_path_through_usher_gate_to_a_python_shop() {
+    let system = system(|_| {}).await;
+    let buyer = browser();
+
+    // Nobody without a session reaches the shop's item paths.
+    let stranger = buyer
+        .get(system.gate_url("/concert"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stranger.status(), StatusCode::FORBIDDEN);
+
+    let session = system.admitted(&buyer).await;
+    assert_eq!(session.len(), 32, "a ticket id: {session}");
+    assert_eq!(system.sessions(), 1);
+    let page = system.json(&buyer, "/concert").await;
+    assert_eq!(page["usher_item"], "concert");
+    assert_eq!(page["usher_server"], "shop-a");
+
+    // A buy with a forged session header: the shop sees only the gate's.
+    let bought = buyer
+        .post(system.gate_url("/concert/buy"))
+        .header("accept", "application/json")
+        .header("usher-session", "forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bought.status(), StatusCode::CREATED);
+    assert!(
+        !bought.headers().contains_key("usher-order-complete"),
+        "the completion header reached the buyer"
+    );
+    let order: Value = bought.json().await.unwrap();
+    // Completion freed the place at once: no wait for a sweep or a report.
+    assert_eq!(system.sessions(), 0);
+    // The receipt is on an open path.
+    let receipt = order["receipt"].as_str().unwrap();
+    let r = buyer.get(system.gate_url(receipt)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Stock came from the shop and counts the order.
+    eventually("the gate's report to carry the shop's stock", || {
+        system.gate.gate.report().stock.get("concert") == Some(&4)
+    })
+    .await;
+    let report = system.gate.gate.report();
+    assert!(report.high_water <= CAPACITY, "{report:?}");
+
+    // What the shop saw: no ticket, no forged header, nothing without a session.
+    let seen = system.shop.requests();
+    assert!(!seen.is_empty());
+    for request in &seen {
+        let path = request["path"].as_str().unwrap();
+        assert!(
+            !path.starts_with("/t/"),
+            "a ticket reached the shop: {path}"
+        );
+        let headers = &request["headers"];
+        if path.starts_with("/concert") {
+            assert_eq!(headers["usher-session"], session.as_str(), "{request}");
+        }
+        assert_ne!(headers["usher-session"], "forged");
+        let text = request.to_string();
+        assert!(
+            !text.contains("/t/"),
+            "a ticket in what the shop saw: {text}"
+        );
+    }
+    let item_requests = seen
+        .iter()
+        .filter(|r| r["path"].as_str().unwrap().starts_with("/concert"))
+        .count();
+    assert_eq!(item_requests, 3, "two page views and one buy, nothing else");
+}
+
+#[tokio::test]
+async fn hop_by_hop_and_client_sent_headers_never_reach_the_shop() {
+    let system = system(|_| {}).await;
+    let buyer = browser();
+    let session = system.admitted(&buyer).await;
+    let echoed: Value = buyer
+        .get(system.gate_url("/echo-headers"))
+        .header("connection", "x-secret")
+        .header("x-secret", "1")
+        .header("keep-alive", "timeout=5")
+        .header("usher-item", "other")
+        .header("x-forwarded-for", "6.6.6.6")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(echoed.get("x-secret").is_none(), "{echoed}");
+    assert!(echoed.get("keep-alive").is_none(), "{echoed}");
+    assert_eq!(echoed["usher-session"], session.as_str());
+    assert_eq!(echoed["usher-item"], "concert");
+    assert_eq!(echoed["x-forwarded-for"], "127.0.0.1", "a client's own XFF");
+    assert_eq!(echoed["x-forwarded-proto"], "http");
+    assert!(
+        echoed["forwarded"]
+            .as_str()
+            .unwrap()
+            .starts_with("for=127.0.0.1"),
+        "{echoed}"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_or_slow_shop_is_a_502_or_504_and_the_session_survives() {
+    let mut system = system(|proxy| proxy.timeout = Duration::from_millis(500)).await;
+    let buyer = browser();
+    system.admitted(&buyer).await;
+
+    let slow = buyer
+        .get(system.gate_url("/slow?ms=3000"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(slow.status(), StatusCode::GATEWAY_TIMEOUT);
+    let body: Value = slow.json().await.unwrap();
+    assert_eq!(body["error"], "upstream_timeout");
+    assert!(body["retry"].as_str().unwrap().ends_with("/order/concert"));
+    assert_eq!(system.sessions(), 1, "the session survives a timeout");
+    system.json(&buyer, "/concert").await;
+
+    system.shop.kill();
+    let down = buyer
+        .get(system.gate_url("/concert"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(down.status(), StatusCode::BAD_GATEWAY);
+    let page = down.text().await.unwrap();
+    assert!(page.contains("upstream_failed"), "{page}");
+    assert_eq!(system.sessions(), 1, "the session survives a dead shop");
+}
+
+#[tokio::test]
+async fn a_completion_rule_ends_the_order_for_a_shop_that_cannot_say_so() {
+    let system = system(|proxy| {
+        proxy.complete_on = vec!["GET /echo-headers".parse().unwrap()];
+    })
+    .await;
+    let buyer = browser();
+    system.admitted(&buyer).await;
+    assert_eq!(system.sessions(), 1);
+    let r = buyer
+        .get(system.gate_url("/echo-headers"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(!r.headers().contains_key("usher-order-complete"));
+    assert_eq!(system.sessions(), 0, "the rule ended the order");
+}
+
+/// A process's peak resident memory, bytes (`VmHWM`).
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap();
+    kb * 1024
+}
+
+/// The real `usher gate` binary in front of the Python shop moves a 256 MiB download and a
+/// 256 MiB upload, and its memory never comes near either: bodies stream.
+#[tokio::test]
+async fn large_bodies_stream_through_the_gate_in_bounded_memory() {
+    const SIZE: u64 = 256 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let shop = PythonShop::start(dir.path(), 5);
+    let keyring = Keyring::generate().unwrap();
+    let id = ServerId::new("shop-a").unwrap();
+    let keys = dir.path().join("shop-a.toml");
+    usher_ticket::KeyFile::Server(keyring.derive_server(&id))
+        .save(&keys, false)
+        .unwrap();
+    // The gate's address goes into the reception's config: bound here, read back, released.
+    let gate_addr = local().await.local_addr().unwrap();
+    let public = local().await;
+    let reception_url = format!("http://{}", public.local_addr().unwrap());
+    let mut config = ReceptionConfig::new(
+        vec![ShopEntry {
+            id,
+            url: format!("http://{gate_addr}"),
+            capacity: None,
+        }],
+        reception_url.clone(),
+    );
+    config.admissions_per_client = 0;
+    let (_stop, stop_rx) = watch::channel(false);
+    let reception = start_reception(
+        config,
+        keyring,
+        Arc::new(SystemClock) as Arc<dyn Clock>,
+        public,
+        local().await,
+        stop_rx,
+    )
+    .unwrap();
+    let mut gate = usher(&[
+        "gate",
+        "--id",
+        "shop-a",
+        "--keys",
+        keys.to_str().unwrap(),
+        "--upstream",
+        &shop.url,
+        "--capacity",
+        "2",
+        "--item",
+        "concert=/concert,/download,/upload",
+        "--stock-url",
+        &format!("{}/usher/stock", shop.url),
+        "--reception",
+        &format!("ws://{}", reception.management),
+        "--reception-url",
+        &reception_url,
+        "--public",
+        &gate_addr.to_string(),
+        "--management",
+        "127.0.0.1:0",
+    ]);
+    line_starting(&mut gate, "usher gate shop-a: ");
+    eventually("the gate live with the shop's stock", || {
+        let status = reception.reception.status();
+        status.shops[0]
+            .report
+            .as_ref()
+            .is_some_and(|r| r.stock.contains_key("concert"))
+    })
+    .await;
+    let buyer = browser();
+    let order = buyer
+        .get(format!("http://{}/order/concert", reception.public))
+        .send()
+        .await
+        .unwrap();
+    let ticket = order.headers()["location"].to_str().unwrap().to_owned();
+    let claim = buyer.get(&ticket).send().await.unwrap();
+    assert_eq!(claim.status(), StatusCode::SEE_OTHER);
+    let base = format!("http://{gate_addr}");
+    let at_rest = peak_rss(gate.id());
+
+    let mut download = buyer
+        .get(format!("{base}/download?bytes={SIZE}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), StatusCode::OK);
+    let mut received = 0u64;
+    while let Some(chunk) = download.chunk().await.unwrap() {
+        received += chunk.len() as u64;
+    }
+    assert_eq!(received, SIZE);
+    let chunks = futures_util::stream::iter(
+        (0..SIZE >> 20).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![7u8; 1 << 20]))),
+    );
+    let uploaded: Value = buyer
+        .post(format!("{base}/upload"))
+        .header("content-length", SIZE.to_string())
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(uploaded["bytes"], SIZE);
+    let peak = peak_rss(gate.id());
+    let _ = gate.kill();
+    let _ = gate.wait();
+    eprintln!("usher gate peak RSS: {at_rest} bytes at rest, {peak} after moving {SIZE} each way");
+    // Neither body was held whole: the gate's peak grew by far less than one of them.
+    assert!(
+        peak.saturating_sub(at_rest) < SIZE / 8,
+        "peak RSS grew from {at_rest} to {peak} moving {SIZE} bytes each way"
+    );
+}
