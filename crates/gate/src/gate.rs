@@ -45,6 +45,8 @@ pub struct AppLoad {
     pub orders_completed: u64,
     /// Resident memory of the process.
     pub memory_bytes: u64,
+    /// How the shop behind `usher gate` answers (none for an app in this process).
+    pub upstream: Option<usher_wire::mgmt::UpstreamHealth>,
 }
 
 /// One shop's gate. Cheap to share (`Arc<Gate>`): the tower layer, the management link and the
@@ -452,6 +454,7 @@ impl Gate {
             stock_free,
             high_water: stats.high_water,
             wall_clock_ms: unix_ms(self.clock.wall()),
+            upstream: app.upstream,
         }
     }
 }

@@ -40,11 +40,14 @@ pub struct ProxyConfig {
     /// Requests whose 2xx answer ends the session's order, for shops that cannot send
     /// `usher-order-complete` themselves.
     pub complete_on: Vec<CompletionRule>,
+    /// What the gate asks on every report tick to see that the shop answers (any answer but a
+    /// 5xx will do), unless it reads the shop's stock URL, which serves as the check.
+    pub health_path: String,
 }
 
 impl ProxyConfig {
     /// Defaults for `upstream`: the client's `Host`, 30 s to answer, 5 s to connect, bodies up
-    /// to 1 GiB, 256 idle connections kept 90 s, no completion rules.
+    /// to 1 GiB, 256 idle connections kept 90 s, no completion rules, health checks on `/`.
     pub fn new(upstream: Uri) -> ProxyConfig {
         ProxyConfig {
             upstream,
@@ -55,6 +58,7 @@ impl ProxyConfig {
             pool_max_idle: 256,
             pool_idle_timeout: Duration::from_secs(90),
             complete_on: Vec::new(),
+            health_path: "/".to_owned(),
         }
     }
 
@@ -74,6 +78,9 @@ impl ProxyConfig {
         }
         if self.max_request_body > MAX_REQUEST_BODY {
             return Err(ConfigError::MaxRequestBody(self.max_request_body));
+        }
+        if !self.health_path.starts_with('/') || self.health_path.len() > 1024 {
+            return Err(ConfigError::HealthPath(self.health_path.clone()));
         }
         if self.pool_max_idle > 100_000 {
             return Err(ConfigError::Pool(self.pool_max_idle));
@@ -101,6 +108,9 @@ pub enum ConfigError {
     /// [`ProxyConfig::max_request_body`] over [`MAX_REQUEST_BODY`].
     #[error("max_request_body must be at most 64 GiB")]
     MaxRequestBody(u64),
+    /// [`ProxyConfig::health_path`] is not a path.
+    #[error("upstream_health_path must be a path such as /healthz, not {0:?}")]
+    HealthPath(String),
     /// [`ProxyConfig::pool_max_idle`] over 100,000.
     #[error("upstream_pool must be at most 100000")]
     Pool(usize),

@@ -23,6 +23,7 @@ use usher_wire::Code;
 use crate::completions::Completions;
 use crate::config::{HostHeader, ProxyConfig};
 use crate::headers::{self, Origin};
+use crate::health::Health;
 use crate::upgrade;
 
 /// Forwards requests to the upstream. Compose it under the gate's layer
@@ -43,12 +44,19 @@ struct Inner {
     /// This gate's scheme as buyers see it.
     scheme: &'static str,
     completions: Completions,
+    health: Health,
 }
 
 impl Forward {
     /// A forwarder to `config`'s upstream for the gate set up as `gate`; completed orders are
-    /// counted in `completions` (per item, for stock kept by the gate).
-    pub fn new(config: ProxyConfig, gate: &GateConfig, completions: Completions) -> Forward {
+    /// counted in `completions` (per item, for stock kept by the gate), and every answer's
+    /// outcome and time in `health`.
+    pub fn new(
+        config: ProxyConfig,
+        gate: &GateConfig,
+        completions: Completions,
+        health: Health,
+    ) -> Forward {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(config.connect_timeout));
         connector.set_nodelay(true);
@@ -66,6 +74,7 @@ impl Forward {
                 scheme: if gate.secure_cookies { "https" } else { "http" },
                 gate: gate.clone(),
                 completions,
+                health,
             }),
         }
     }
@@ -145,7 +154,12 @@ impl Inner {
         let limit = usize::try_from(self.config.max_request_body).unwrap_or(usize::MAX);
         let body = Body::new(http_body_util::Limited::new(body, limit));
         let upstream = Request::from_parts(parts, body);
+        let sent = std::time::Instant::now();
         let answer = tokio::time::timeout(self.config.timeout, self.client.request(upstream)).await;
+        let answered = std::time::Instant::now();
+        let ok = matches!(&answer, Ok(Ok(r)) if !r.status().is_server_error());
+        self.health
+            .record(answered, answered.saturating_duration_since(sent), ok);
         let mut response = match answer {
             Ok(Ok(response)) => response,
             Ok(Err(e)) => {

@@ -18,13 +18,16 @@
 //!   buying (`usher-session`, `usher-item`, `usher-server`) and where from (`Forwarded`,
 //!   `X-Forwarded-*`) added.
 //! - [`ProxyConfig`] (`config.rs`), [`CompletionRule`] (`rules.rs`).
-//! - [`keep_stock`] (`stock.rs`): the shop's stock for the gate's reports, counted down from a
-//!   configured number ([`Completions`], `completions.rs`) or read from the shop's stock URL.
+//! - [`keep_load`] (`stock.rs`): the shop's part of the gate's reports: stock counted down from
+//!   a configured number ([`Completions`], `completions.rs`) or read from the shop's stock URL,
+//!   and whether the shop answers ([`Health`], `health.rs`: health checks and the forwarded
+//!   requests' outcomes and latency; a failing shop leaves the reception's rotation).
 
 mod completions;
 mod config;
 mod forward;
 mod headers;
+mod health;
 mod rules;
 mod stock;
 mod upgrade;
@@ -33,5 +36,6 @@ pub use completions::Completions;
 pub use config::{ConfigError, HostHeader, MAX_REQUEST_BODY, ProxyConfig};
 pub use forward::Forward;
 pub use headers::{ITEM_HEADER, SERVER_HEADER, SESSION_HEADER};
+pub use health::Health;
 pub use rules::{CompletionRule, RuleError};
-pub use stock::{StockSource, UNLIMITED, keep_stock};
+pub use stock::{StockSource, UNLIMITED, keep_load};

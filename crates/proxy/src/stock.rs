@@ -1,6 +1,8 @@
 //! The shop's part of the gate's load reports (Sa31) when the shop is behind `usher gate`:
 //! stock per item, either counted down by the gate from a configured number, or read from the
-//! shop's own stock URL (`GET /usher/stock` → `{"concert": 12}`) on every tick.
+//! shop's own stock URL (`GET /usher/stock` → `{"concert": 12}`) on every tick; and whether the
+//! shop answers (the stock read, or a request for its health path, on every tick, with the
+//! forwarded requests' outcomes: [`Health`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use tokio::sync::watch;
 use usher_gate::{AppLoad, Gate};
 
 use crate::completions::Completions;
+use crate::health::Health;
 
 /// Units an item with no stock configured is reported to have: as good as unlimited.
 pub const UNLIMITED: u64 = 1_000_000_000;
@@ -52,18 +55,22 @@ enum ReadError {
     Timeout,
 }
 
-/// Every `source.every` until `shutdown`: frees what has run out at the gate and refreshes the
-/// shop's part of its reports.
-pub async fn keep_stock(
+/// Every `source.every` until `shutdown`: frees what has run out at the gate, checks that the
+/// shop answers (`check`, or the stock URL when there is one), and refreshes the shop's part
+/// of the gate's reports.
+pub async fn keep_load(
     gate: Arc<Gate>,
     source: StockSource,
     completions: Completions,
+    health: Health,
+    check: Uri,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let client: Client<HttpConnector, Empty<Bytes>> =
         Client::builder(TokioExecutor::new()).build(HttpConnector::new());
     let mut tick = tokio::time::interval(source.every);
     let mut warned = false;
+    let mut last: Option<BTreeMap<String, u64>> = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -75,25 +82,49 @@ pub async fn keep_stock(
             Some(url) => match read(&client, url).await {
                 Ok(stock) => {
                     warned = false;
-                    stock
+                    health.checked(true);
+                    last = Some(stock.clone());
+                    Some(stock)
                 }
                 Err(e) => {
                     if !warned {
                         tracing::warn!(error = %e, "cannot read the shop's stock; keeping the last");
                         warned = true;
                     }
-                    continue;
+                    health.checked(false);
+                    None
                 }
             },
-            None => counted(&source.items, &completions),
+            None => {
+                health.checked(answers(&client, &check).await);
+                Some(counted(&source.items, &completions))
+            }
+        };
+        // A reading older than a completion is not used for stock; without a fresh one the
+        // last stands.
+        let fresh = stock.is_some();
+        let Some(stock) = stock.or_else(|| last.clone()) else {
+            continue;
         };
         let load = AppLoad {
             stock,
             orders_completed: completions.total(),
             memory_bytes: usher_gate::resident_memory().await,
+            upstream: Some(health.snapshot(std::time::Instant::now())),
         };
-        gate.set_app_load(seen, load);
+        gate.set_app_load(seen.filter(|_| fresh), load);
     }
+}
+
+/// Whether the shop answers `check` with anything but a 5xx, in time.
+async fn answers(client: &Client<HttpConnector, Empty<Bytes>>, check: &Uri) -> bool {
+    let Ok(request) = Request::get(check.clone()).body(Empty::new()) else {
+        return false;
+    };
+    matches!(
+        tokio::time::timeout(READ_TIMEOUT, client.request(request)).await,
+        Ok(Ok(response)) if !response.status().is_server_error()
+    )
 }
 
 /// Stock kept by the gate: each item's starting units less its completed orders.

@@ -48,6 +48,7 @@ pub async fn refresh_load(gate: &Gate, shop: &Shop) {
             stock,
             orders_completed,
             memory_bytes,
+            upstream: None,
         },
     );
 }

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tower::Layer as _;
 use usher_gate::link::LinkConfig;
 use usher_gate::{Gate, GateConfig};
-use usher_proxy::{Completions, Forward, ProxyConfig, StockSource};
+use usher_proxy::{Completions, Forward, Health, ProxyConfig, StockSource};
 use usher_ticket::ServerKeys;
 use usher_wire::Clock;
 
@@ -68,14 +68,23 @@ pub async fn start_gate(
         setup.gate.server
     );
     let completions = Completions::default();
-    let forward = Forward::new(setup.proxy, &setup.gate, completions.clone());
+    let health = Health::default();
+    let check = health_check(&setup.proxy)?;
+    let forward = Forward::new(
+        setup.proxy,
+        &setup.gate,
+        completions.clone(),
+        health.clone(),
+    );
     let gate = Gate::new(setup.gate, setup.keys, clock).context("cannot start the gate")?;
     let public_addr = public.local_addr()?;
     let management_addr = management.local_addr()?;
-    tokio::spawn(usher_proxy::keep_stock(
+    tokio::spawn(usher_proxy::keep_load(
         Arc::clone(&gate),
         setup.stock,
         completions,
+        health,
+        check,
         shutdown.clone(),
     ));
     spawn_links(
@@ -93,6 +102,14 @@ pub async fn start_gate(
         public: public_addr,
         management: management_addr,
     })
+}
+
+/// The URL of the shop's health path.
+fn health_check(proxy: &ProxyConfig) -> Result<axum::http::Uri> {
+    let base = proxy.upstream.to_string();
+    let url = format!("{}{}", base.trim_end_matches('/'), proxy.health_path);
+    url.parse()
+        .with_context(|| format!("the health check URL {url:?}"))
 }
 
 /// One management link per reception, each reporting every `report_every`.

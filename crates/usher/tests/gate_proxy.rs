@@ -27,34 +27,52 @@ struct PythonShop {
     child: Child,
     url: String,
     log: PathBuf,
+    dir: PathBuf,
+    stock: u32,
+}
+
+/// The example shop's process on `listen`, and its URL once it listens.
+fn spawn_shop(dir: &Path, stock: u32, listen: &str) -> (Child, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/python-shop/shop.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .args(["--listen", listen, "--stock"])
+        .arg(format!("concert={stock}"))
+        .arg("--db")
+        .arg(dir.join("shop.db"))
+        .arg("--access-log")
+        .arg(dir.join("access.log"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs the example shop");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("python-shop listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, url)
 }
 
 impl PythonShop {
     fn start(dir: &Path, stock: u32) -> PythonShop {
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/python-shop/shop.py");
-        let log = dir.join("access.log");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(["--listen", "127.0.0.1:0", "--stock"])
-            .arg(format!("concert={stock}"))
-            .arg("--db")
-            .arg(dir.join("shop.db"))
-            .arg("--access-log")
-            .arg(&log)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs the example shop");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("python-shop listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        PythonShop { child, url, log }
+        let (child, url) = spawn_shop(dir, stock, "127.0.0.1:0");
+        PythonShop {
+            child,
+            url,
+            log: dir.join("access.log"),
+            dir: dir.to_owned(),
+            stock,
+        }
+    }
+
+    /// The same shop (database, log, address) started again after [`kill`](Self::kill).
+    fn restart(&mut self) {
+        let listen = self.url.trim_start_matches("http://").to_owned();
+        self.child = spawn_shop(&self.dir, self.stock, &listen).0;
     }
 
     /// Every request the shop saw, as its access log has them.
@@ -507,5 +525,118 @@ async fn large_bodies_stream_through_the_gate_in_bounded_memory() {
     assert!(
         peak.saturating_sub(at_rest) < SIZE / 8,
         "peak RSS grew from {at_rest} to {peak} moving {SIZE} bytes each way"
+    );
+}
+
+/// A shop whose own server stops answering leaves the reception's rotation, as a silent one
+/// does, and comes back by itself once it answers again.
+#[tokio::test]
+async fn a_shop_whose_server_dies_leaves_rotation_and_comes_back() {
+    let mut system = system(|_| {}).await;
+    let live = |system: &System| system.reception.reception.status().shops[0].live;
+    assert!(live(&system));
+    system.shop.kill();
+    eventually("the gate out of rotation", || !live(&system)).await;
+    let order = browser()
+        .get(format!("http://{}/order/concert", system.reception.public))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(order.status(), StatusCode::SERVICE_UNAVAILABLE);
+    system.shop.restart();
+    eventually("the gate back in rotation", || live(&system)).await;
+    system.admitted(&browser()).await;
+}
+
+/// A WebSocket to the shop passes through the gate: the upgrade reaches the shop with the
+/// session's headers, and frames flow both ways until either side closes.
+#[tokio::test]
+async fn a_websocket_to_the_shop_passes_through_the_gate() {
+    use axum::extract::ws::{Message as WsMessage, WebSocketUpgrade};
+    use axum::http::HeaderMap;
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+
+    fn session_of(headers: &HeaderMap) -> String {
+        headers
+            .get("usher-session")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("none")
+            .to_owned()
+    }
+    // The shop's pages and its WebSocket, in Rust here (the Python shop has none); the
+    // Python shop still serves the stock.
+    let app = axum::Router::new()
+        .route(
+            "/concert",
+            axum::routing::get(|headers: HeaderMap| async move {
+                axum::Json(serde_json::json!({ "session": session_of(&headers) }))
+            }),
+        )
+        .route(
+            "/concert/live",
+            axum::routing::get(|ws: WebSocketUpgrade, headers: HeaderMap| async move {
+                let session = session_of(&headers);
+                ws.on_upgrade(move |mut socket| async move {
+                    let _ = socket.send(WsMessage::Text(session.into())).await;
+                    while let Some(Ok(WsMessage::Text(text))) = socket.recv().await {
+                        let echo = format!("echo {}", text.as_str());
+                        if socket.send(WsMessage::Text(echo.into())).await.is_err() {
+                            return;
+                        }
+                    }
+                })
+            }),
+        );
+    let listener = local().await;
+    let upstream = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let system = system(|proxy| proxy.upstream = upstream.parse().unwrap()).await;
+
+    let buyer = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let order = buyer
+        .get(format!("http://{}/order/concert", system.reception.public))
+        .send()
+        .await
+        .unwrap();
+    let ticket = order.headers()["location"].to_str().unwrap().to_owned();
+    let claim = buyer.get(&ticket).send().await.unwrap();
+    assert_eq!(claim.status(), StatusCode::SEE_OTHER);
+    let cookie = claim.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
+            "ws://{}/concert/live",
+            system.gate.public
+        ))
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("cookie", cookie.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let Some(Ok(Message::Text(session))) = ws.next().await else {
+        panic!("no first frame from the shop");
+    };
+    assert_eq!(session.as_str().len(), 32, "the shop saw {session}");
+    for n in 0..3 {
+        ws.send(Message::text(format!("hello {n}"))).await.unwrap();
+        let Some(Ok(Message::Text(echo))) = ws.next().await else {
+            panic!("no echo");
+        };
+        assert_eq!(echo.as_str(), format!("echo hello {n}"));
+    }
+    ws.close(None).await.unwrap();
+
+    // Without a session, no upgrade reaches the shop.
+    let stranger =
+        tokio_tungstenite::connect_async(format!("ws://{}/concert/live", system.gate.public)).await;
+    assert!(
+        stranger.is_err(),
+        "an upgrade without a session went through"
     );
 }

@@ -123,6 +123,24 @@ pub struct Report {
     pub high_water: u32,
     /// The shop's wall clock, unix milliseconds (the reception warns on skew).
     pub wall_clock_ms: u64,
+    /// For a shop behind `usher gate`: how the shop answers. A shop whose upstream is not
+    /// [`ok`](UpstreamHealth::ok) is out of rotation, as a silent one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<UpstreamHealth>,
+}
+
+/// How the HTTP shop behind `usher gate` has been answering over the last few seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamHealth {
+    /// The shop answers: its last health check passed and most forwarded requests did not
+    /// fail.
+    pub ok: bool,
+    /// Median time to the shop's answer (status and headers), microseconds.
+    pub median_latency_us: u64,
+    /// Requests forwarded in the window.
+    pub requests: u32,
+    /// Of those, how many failed or timed out.
+    pub errors: u32,
 }
 
 impl Report {

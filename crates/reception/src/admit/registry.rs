@@ -68,7 +68,14 @@ impl Slot {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .is_some();
+        // A shop behind `usher gate` whose own server fails is out too, until it answers.
+        let answering = view
+            .report
+            .as_ref()
+            .and_then(|r| r.upstream)
+            .is_none_or(|u| u.ok);
         connected
+            && answering
             && view
                 .reported_at
                 .is_some_and(|at| now.saturating_duration_since(at) <= timeout)

@@ -55,6 +55,12 @@ struct GateSettings {
     /// Connecting to the shop must take no longer (10ms to 10m) [default: 5s].
     #[arg(long, value_name = "DURATION")]
     upstream_connect_timeout: Option<HumanDuration>,
+    /// What the gate asks the shop on every report to see that it answers (anything but a 5xx
+    /// will do), when there is no --stock-url to read instead; a shop that fails two checks in
+    /// a row, or most requests of the last 5 s, is out of the reception's rotation until it
+    /// answers again [default: /].
+    #[arg(long, value_name = "PATH")]
+    upstream_health_path: Option<String>,
     /// Idle keep-alive connections to the shop kept at most [default: 256].
     #[arg(long, value_name = "N")]
     upstream_pool: Option<usize>,
@@ -185,6 +191,9 @@ impl GateSettings {
         }
         if let Some(timeout) = self.upstream_connect_timeout {
             proxy.connect_timeout = timeout.into();
+        }
+        if let Some(path) = &self.upstream_health_path {
+            proxy.health_path.clone_from(path);
         }
         if let Some(n) = self.upstream_pool {
             proxy.pool_max_idle = n;
