@@ -8,14 +8,18 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use tokio::sync::watch;
-use usher_gate::GateConfig;
+use usher_gate::{GateConfig, ItemPaths};
+use usher_proxy::{ProxyConfig, StockSource};
 use usher_reception::policy::PolicyKind;
 use usher_reception::{ReceptionConfig, ShopEntry};
 use usher_shop::Catalogue;
 use usher_ticket::{Keyring, ServerId};
 use usher_wire::{Clock, SystemClock};
 
-use crate::{RunningReception, RunningShop, ShopSetup, serve, start_reception, start_shop};
+use crate::{
+    GateSetup, RunningGate, RunningReception, RunningShop, ShopSetup, serve, start_gate,
+    start_reception, start_shop,
+};
 
 /// The most shops a demo runs (their ids are `shop-a` to `shop-z`).
 pub const MAX_SHOPS: usize = 26;
@@ -72,6 +76,21 @@ pub struct DemoSetup {
     /// Shops let buyers in without a ticket ([`GateConfig::walk_ins`]): the prior art, for
     /// comparisons. The reception still watches them.
     pub walk_ins: bool,
+    /// Instead of the reference shops, `usher gate` in front of a shop of one's own: one gate
+    /// per entry of [`shops`](Self::shops), all in front of this one server.
+    pub upstream: Option<DemoUpstream>,
+}
+
+/// A shop of one's own (any HTTP server), put behind `usher gate` by the demo.
+#[derive(Debug, Clone)]
+pub struct DemoUpstream {
+    /// Its base URL, `http://host:port`.
+    pub url: axum::http::Uri,
+    /// The items on sale and the shop's paths for each.
+    pub items: Vec<ItemPaths>,
+    /// The shop's stock document (`{"item": units}`), if it has one; without it every item is
+    /// unlimited.
+    pub stock_url: Option<axum::http::Uri>,
 }
 
 impl DemoSetup {
@@ -87,6 +106,7 @@ impl DemoSetup {
             shops: vec![shop(5), shop(10), shop(20)],
             policy: PolicyKind::default(),
             walk_ins: false,
+            upstream: None,
         }
     }
 }
@@ -100,6 +120,9 @@ pub struct RunningDemo {
     pub reception_url: String,
     /// The shops with their ids and public base URLs, in order.
     pub shops: Vec<(ServerId, String, RunningShop)>,
+    /// With an upstream of one's own: the gates in front of it, with their ids and public base
+    /// URLs, in order (and no reference shops).
+    pub gates: Vec<(ServerId, String, RunningGate)>,
 }
 
 impl RunningDemo {
@@ -161,7 +184,41 @@ pub async fn start_demo(setup: DemoSetup, shutdown: watch::Receiver<bool>) -> Re
         shutdown.clone(),
     )?;
     let mut shops = Vec::new();
+    let mut gates = Vec::new();
     for (id, shop, public, url) in listeners {
+        let management = serve::bind(loopback, "shop's management listener").await?;
+        if let Some(upstream) = &setup.upstream {
+            let mut gate = GateConfig::new(id, shop.capacity, reception_url.clone());
+            gate.items.clone_from(&upstream.items);
+            let gate_setup = GateSetup {
+                gate,
+                keys: keyring.derive_server(&id),
+                proxy: ProxyConfig::new(upstream.url.clone()),
+                stock: StockSource {
+                    items: upstream
+                        .items
+                        .iter()
+                        .map(|i| (i.id.clone(), None))
+                        .collect(),
+                    url: upstream.stock_url.clone(),
+                    every: Duration::from_millis(200),
+                },
+                receptions: vec![format!("ws://{}", reception.management)],
+                reception_tls: None,
+                report_every: Duration::from_millis(200),
+            };
+            let running = start_gate(
+                gate_setup,
+                serve::PublicListener::default(),
+                Arc::clone(&clock),
+                public,
+                management,
+                shutdown.clone(),
+            )
+            .await?;
+            gates.push((id, url, running));
+            continue;
+        }
         let mut gate = GateConfig::new(id, shop.capacity, reception_url.clone());
         gate.walk_ins = setup.walk_ins;
         gate.validate()?;
@@ -175,7 +232,6 @@ pub async fn start_demo(setup: DemoSetup, shutdown: watch::Receiver<bool>) -> Re
             report_every: Duration::from_millis(200),
             pace: shop.pace,
         };
-        let management = serve::bind(loopback, "shop's management listener").await?;
         let running = start_shop(
             shop_setup,
             Arc::clone(&clock),
@@ -190,5 +246,6 @@ pub async fn start_demo(setup: DemoSetup, shutdown: watch::Receiver<bool>) -> Re
         reception,
         reception_url,
         shops,
+        gates,
     })
 }

@@ -40,6 +40,7 @@ pub struct GateSetup {
 }
 
 /// A running `usher gate`.
+#[derive(Debug, Clone)]
 pub struct RunningGate {
     /// Its gate (places, epoch, reports).
     pub gate: Arc<Gate>,

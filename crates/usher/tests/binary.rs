@@ -58,6 +58,50 @@ async fn order_303(reception: &str) -> String {
     }
 }
 
+/// `usher demo --upstream`: one command puts a shop of one's own (here the Python example)
+/// behind usher on loopback, and a buyer gets through to it.
+#[tokio::test]
+async fn demo_puts_a_shop_of_ones_own_behind_usher_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let shop = PythonShop::start(dir.path(), 3);
+    let stock = format!("{}/usher/stock", shop.url);
+    let mut demo = usher(&[
+        "demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &shop.url,
+        "--item",
+        "concert=/concert",
+        "--stock-url",
+        &stock,
+    ]);
+    let first = line_starting(&mut demo, "usher demo: reception ");
+    let reception = first.split_whitespace().nth(3).unwrap().to_owned();
+    let ticket = order_303(&reception).await;
+    let buyer = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let claim = buyer.get(&ticket).send().await.unwrap();
+    assert_eq!(claim.status(), StatusCode::SEE_OTHER);
+    assert_eq!(claim.headers()["location"], "/concert");
+    let base = ticket.split("/t/").next().unwrap();
+    let page: serde_json::Value = buyer
+        .get(format!("{base}/concert"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["usher_item"], "concert", "{page}");
+    signal(&demo, "TERM");
+    assert!(exits(&mut demo).success());
+}
+
 #[tokio::test]
 async fn demo_answers_an_order_with_303_and_stops_on_sigterm() {
     let mut demo = usher(&["demo", "--listen", "127.0.0.1:0"]);

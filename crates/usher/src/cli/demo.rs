@@ -18,8 +18,9 @@ pub(crate) struct DemoArgs {
     /// Keep the shops' data here instead of a fresh temporary directory.
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
-    /// Capacities of the shops, one shop each (at most 26).
-    #[arg(long, value_delimiter = ',', default_value = "5,10,20")]
+    /// Capacities of the shops, one shop each (at most 26) [default: 5,10,20; with --upstream,
+    /// one gate of 10].
+    #[arg(long, value_delimiter = ',')]
     capacities: Vec<u32>,
     /// Give every shop this capacity instead (a small N lets a few browser tabs fill them).
     #[arg(long, value_name = "N", conflicts_with = "capacities")]
@@ -36,11 +37,50 @@ pub(crate) struct DemoArgs {
     paces: Vec<Duration>,
     /// Shops let anyone in without a ticket, as plain web servers would (the prior art, to
     /// measure against: `usher crowd --direct`). The reception still watches them.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "upstream")]
     walk_ins: bool,
+    /// Try usher in front of a shop of your own: `usher gate` (one per capacity) instead of the
+    /// reference shops, all in front of this server (`http://host:port`). Needs --item.
+    #[arg(long, value_name = "URL", requires = "items")]
+    upstream: Option<String>,
+    /// With --upstream: an item on sale and your shop's paths for it, `ID=/path[,/path…]`;
+    /// repeat for each.
+    #[arg(long = "item", value_name = "ID=PATHS", requires = "upstream")]
+    items: Vec<super::gate::ItemSpec>,
+    /// With --upstream: your shop's stock document (`{"concert": 12}`), polled on every
+    /// report [default: every item unlimited].
+    #[arg(long, value_name = "URL", requires = "upstream")]
+    stock_url: Option<String>,
+}
+
+impl DemoArgs {
+    /// The shop of one's own, checked, if one was named.
+    fn upstream(&self) -> Result<Option<usher::demo::DemoUpstream>> {
+        let Some(url) = &self.upstream else {
+            return Ok(None);
+        };
+        let items = super::gate::checked_items(&self.items)?;
+        Ok(Some(usher::demo::DemoUpstream {
+            url: url.parse().with_context(|| format!("--upstream {url:?}"))?,
+            items,
+            stock_url: self
+                .stock_url
+                .as_deref()
+                .map(|u| u.parse().with_context(|| format!("--stock-url {u:?}")))
+                .transpose()?,
+        }))
+    }
 }
 
 pub(crate) async fn run(mut args: DemoArgs) -> Result<()> {
+    let upstream = args.upstream()?;
+    if args.capacities.is_empty() {
+        args.capacities = if upstream.is_some() {
+            vec![10]
+        } else {
+            vec![5, 10, 20]
+        };
+    }
     if let Some(n) = args.capacity {
         args.capacities = vec![n; args.capacities.len()];
     }
@@ -58,6 +98,7 @@ pub(crate) async fn run(mut args: DemoArgs) -> Result<()> {
         shops,
         policy: args.policy,
         walk_ins: args.walk_ins,
+        upstream: upstream.clone(),
         ..DemoSetup::new(args.listen, data.clone())
     };
     let shutdown = serve::shutdown_on_signals();
@@ -80,14 +121,26 @@ pub(crate) async fn run(mut args: DemoArgs) -> Result<()> {
             config.capacity, shop.management
         );
     }
+    for (id, url, gate) in &demo.gates {
+        println!(
+            "  {id}  {url}  usher gate, capacity {}, in front of {}  (status: http://{}/status)",
+            gate.gate.config().capacity,
+            args.upstream.as_deref().unwrap_or_default(),
+            gate.management
+        );
+    }
     if args.walk_ins {
         println!("shops let walk-ins in (no ticket needed): the prior art, for comparisons");
     }
     println!("data: {}", data.display());
     println!();
     println!("Try it:");
-    println!("  curl -i {reception_url}/order/concert");
-    println!("  open {reception_url}/order/concert in a browser, then buy");
+    let item = upstream
+        .as_ref()
+        .and_then(|u| u.items.first())
+        .map_or("concert", |i| i.id.as_str());
+    println!("  curl -i {reception_url}/order/{item}");
+    println!("  open {reception_url}/order/{item} in a browser, then buy");
     println!("  with --capacity 1, open it in a few tabs: the later ones wait in line");
     println!("Ctrl-C stops the demo.");
     serve::until(shutdown).await;

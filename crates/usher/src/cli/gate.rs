@@ -105,7 +105,7 @@ impl FromStr for HostMode {
 /// One item: `ID=/path,/path2` on the command line, `{ id, paths, stock }` in the file.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ItemSpec {
+pub(super) struct ItemSpec {
     id: String,
     paths: Vec<String>,
     #[serde(default)]
@@ -145,31 +145,10 @@ const MAX_ITEMS: usize = 1024;
 const MAX_PATHS: usize = 64;
 
 impl GateSettings {
-    /// The items and their paths, checked: at least one, ids as tickets name them, paths
-    /// starting with `/`.
+    /// The items and their paths, checked (see [`checked_items`]).
     fn items(&self) -> Result<Vec<ItemSpec>> {
         let items = self.items.clone().unwrap_or_default();
-        anyhow::ensure!(
-            !items.is_empty(),
-            "name at least one item and its paths: --item ID=/path (or [[items]] in the file)"
-        );
-        anyhow::ensure!(items.len() <= MAX_ITEMS, "at most {MAX_ITEMS} items");
-        for item in &items {
-            usher_ticket::ItemId::new(&item.id)
-                .with_context(|| format!("item id {:?}", item.id))?;
-            anyhow::ensure!(
-                !item.paths.is_empty() && item.paths.len() <= MAX_PATHS,
-                "item {} needs 1 to {MAX_PATHS} paths",
-                item.id
-            );
-            for path in &item.paths {
-                anyhow::ensure!(
-                    path.starts_with('/') && path.len() > 1 && !path.starts_with("/t/"),
-                    "item {}: {path:?} is not a path such as /concert (and not under /t/)",
-                    item.id
-                );
-            }
-        }
+        checked_items(&items)?;
         Ok(items)
     }
 
@@ -207,6 +186,38 @@ impl GateSettings {
     }
 }
 
+/// Items and their paths, checked: at least one, ids as tickets name them, paths starting with
+/// `/` and not under `/t/` (the claims'); as the gate takes them.
+pub(super) fn checked_items(items: &[ItemSpec]) -> Result<Vec<ItemPaths>> {
+    anyhow::ensure!(
+        !items.is_empty(),
+        "name at least one item and its paths: --item ID=/path (or [[items]] in the file)"
+    );
+    anyhow::ensure!(items.len() <= MAX_ITEMS, "at most {MAX_ITEMS} items");
+    for item in items {
+        usher_ticket::ItemId::new(&item.id).with_context(|| format!("item id {:?}", item.id))?;
+        anyhow::ensure!(
+            !item.paths.is_empty() && item.paths.len() <= MAX_PATHS,
+            "item {} needs 1 to {MAX_PATHS} paths",
+            item.id
+        );
+        for path in &item.paths {
+            anyhow::ensure!(
+                path.starts_with('/') && path.len() > 1 && !path.starts_with("/t/"),
+                "item {}: {path:?} is not a path such as /concert (and not under /t/)",
+                item.id
+            );
+        }
+    }
+    Ok(items
+        .iter()
+        .map(|i| ItemPaths {
+            id: i.id.clone(),
+            paths: i.paths.clone(),
+        })
+        .collect())
+}
+
 pub(crate) async fn run(args: GateArgs) -> Result<()> {
     let settings = args.settings.over_file(args.config.as_deref())?;
     let side = &settings.gate;
@@ -215,13 +226,7 @@ pub(crate) async fn run(args: GateArgs) -> Result<()> {
     let keys = side.keys()?;
     let items = settings.items()?;
     let mut gate = side.gate(id);
-    gate.items = items
-        .iter()
-        .map(|i| ItemPaths {
-            id: i.id.clone(),
-            paths: i.paths.clone(),
-        })
-        .collect();
+    gate.items = checked_items(&items)?;
     gate.validate()?;
     let proxy = settings.proxy()?;
     let listener = settings.connections.listener();

@@ -23,6 +23,9 @@ use usher_wire::{Clock, OffsetClock};
 mod process;
 #[allow(unused_imports)]
 pub use process::*;
+mod python;
+#[allow(unused_imports)]
+pub use python::*;
 
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
