@@ -31,6 +31,14 @@ struct System {
 const CAPACITY: u32 = 2;
 
 async fn system(tune: impl FnOnce(&mut ProxyConfig)) -> System {
+    system_with(usher::serve::PublicListener::default(), tune).await
+}
+
+/// [`system`], the gate's public listener set up as `listener` says.
+async fn system_with(
+    listener: usher::serve::PublicListener,
+    tune: impl FnOnce(&mut ProxyConfig),
+) -> System {
     let dir = tempfile::tempdir().unwrap();
     let shop = PythonShop::start(dir.path(), 5);
     let keyring = Keyring::generate().unwrap();
@@ -62,6 +70,10 @@ async fn system(tune: impl FnOnce(&mut ProxyConfig)) -> System {
 
     let mut gate = GateConfig::new(id, CAPACITY, reception_url);
     gate.sessions_per_client = 0;
+    // These tests are about the proxy, not notice timing: on a loaded machine (nine of them at
+    // once, each with a Python shop) a batched notice can trail its buyer past the default 100
+    // ms, which `not_notified` would report.
+    gate.notice_wait = Duration::from_secs(2);
     gate.items = vec![ItemPaths {
         id: "concert".into(),
         paths: ["/concert", "/slow", "/download", "/upload", "/echo-headers"]
@@ -83,16 +95,9 @@ async fn system(tune: impl FnOnce(&mut ProxyConfig)) -> System {
         reception_tls: None,
         report_every: Duration::from_millis(50),
     };
-    let gate = start_gate(
-        setup,
-        Default::default(),
-        clock,
-        gate_public,
-        local().await,
-        stop_rx,
-    )
-    .await
-    .unwrap();
+    let gate = start_gate(setup, listener, clock, gate_public, local().await, stop_rx)
+        .await
+        .unwrap();
     let system = System {
         reception,
         gate,
@@ -140,8 +145,15 @@ impl System {
         assert_eq!(order.status(), StatusCode::SEE_OTHER);
         let ticket = order.headers()["location"].to_str().unwrap().to_owned();
         assert!(ticket.contains("/t/"), "{ticket}");
-        let claim = buyer.get(&ticket).send().await.unwrap();
-        assert_eq!(claim.status(), StatusCode::SEE_OTHER);
+        let claim = buyer
+            .get(&ticket)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        if claim.status() != StatusCode::SEE_OTHER {
+            panic!("claim refused: {} {:?}", claim.status(), claim.text().await);
+        }
         assert_eq!(claim.headers()["location"], "/concert");
         let page = self.json(buyer, "/concert").await;
         page["session"].as_str().unwrap().to_owned()
@@ -561,5 +573,107 @@ async fn a_websocket_to_the_shop_passes_through_the_gate() {
     assert!(
         stranger.is_err(),
         "an upgrade without a session went through"
+    );
+}
+
+/// An upstream that reads each request for `/concert…` and hangs up without answering (a shop
+/// killed while it works on the request); its health path answers.
+async fn hanging_up() -> String {
+    let listener = local().await;
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|request: hyper::Request<_>| async move {
+                    if request.uri().path().starts_with("/concert") {
+                        return Err(std::io::Error::other("killed"));
+                    }
+                    Ok(hyper::Response::new("ok".to_owned()))
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    });
+    url
+}
+
+/// The shop dies with the request in its hands: the buyer gets `502 upstream_failed`, the gate
+/// lives on and the session with it, and the next request that finds the shop works.
+#[tokio::test]
+async fn a_shop_killed_mid_request_is_a_502_and_the_gate_and_session_live_on() {
+    let upstream = hanging_up().await;
+    let system = system(|proxy| proxy.upstream = upstream.parse().unwrap()).await;
+    let buyer = browser();
+    let order = buyer
+        .get(format!("http://{}/order/concert", system.reception.public))
+        .send()
+        .await
+        .unwrap();
+    let ticket = order.headers()["location"].to_str().unwrap().to_owned();
+    let claim = buyer.get(&ticket).send().await.unwrap();
+    assert_eq!(claim.status(), StatusCode::SEE_OTHER);
+    for _ in 0..2 {
+        let r = buyer
+            .get(system.gate_url("/concert"))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "upstream_failed");
+    }
+    assert_eq!(system.sessions(), 1, "the session survives");
+    // The gate lives on, and so does its pool: the shop's next answer comes through.
+    let healthy = buyer.get(system.gate_url("/healthz")).send().await.unwrap();
+    assert_eq!(healthy.status(), StatusCode::OK);
+    assert_eq!(healthy.text().await.unwrap(), "ok");
+}
+
+/// A client that trickles its request head a byte at a time is cut off at the gate's idle
+/// timeout, while buyers are served.
+#[tokio::test]
+async fn a_slow_client_on_the_gates_port_is_cut_off_and_buyers_are_served() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let mut listener = usher::serve::PublicListener::default();
+    listener.limits.idle_timeout = Duration::from_millis(500);
+    listener.limits.stall_timeout = Duration::from_millis(500);
+    let system = system_with(listener, |_| {}).await;
+    let mut slow = tokio::net::TcpStream::connect(system.gate.public)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let head = b"GET /concert HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    let trickle = async {
+        for byte in head.iter().chain(std::iter::repeat(&b'a')) {
+            if slow.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            // The server closing shows as a read of 0 (or an error) once it has.
+            let mut buf = [0u8; 64];
+            if let Ok(Ok(0) | Err(_)) =
+                tokio::time::timeout(Duration::from_millis(1), slow.read(&mut buf)).await
+            {
+                return;
+            }
+        }
+    };
+    let buyer = browser();
+    let (_, session) = tokio::join!(
+        tokio::time::timeout(DEADLINE, trickle),
+        system.admitted(&buyer)
+    );
+    assert_eq!(session.len(), 32);
+    assert!(
+        started.elapsed() < DEADLINE,
+        "the trickling client was never cut off"
     );
 }
