@@ -101,9 +101,11 @@ impl Inner {
     async fn forward(&self, mut request: Request<Body>) -> Response {
         let html = wants_html(request.headers());
         let session = request.extensions().get::<SessionInfo>().cloned();
-        let retry = self
-            .gate
-            .retry_url(session.as_ref().map(|s| s.item.as_str()));
+        // Written only for a refusal: most requests never need it.
+        let retry = || {
+            self.gate
+                .retry_url(session.as_ref().map(|s| s.item.as_str()))
+        };
         let declared = request
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -113,7 +115,7 @@ impl Inner {
             return refusal(
                 Code::PayloadTooLarge,
                 StatusCode::PAYLOAD_TOO_LARGE,
-                retry,
+                retry(),
                 html,
             );
         }
@@ -128,13 +130,14 @@ impl Inner {
             trusted: self.gate.trusted_proxies.contains(&peer),
             scheme: self.scheme,
         };
-        let method = request.method().clone();
-        let path = request.uri().path().to_owned();
+        // Kept only when a completion rule may need them after the request has gone.
+        let ruled = (!self.config.complete_on.is_empty())
+            .then(|| (request.method().clone(), request.uri().path().to_owned()));
         let (mut parts, body) = request.into_parts();
         parts.uri = match self.upstream_uri(&parts.uri) {
             Some(uri) => uri,
             None => {
-                return refusal(Code::BadRequest, StatusCode::BAD_REQUEST, retry, html);
+                return refusal(Code::BadRequest, StatusCode::BAD_REQUEST, retry(), html);
             }
         };
         headers::to_upstream(
@@ -163,15 +166,15 @@ impl Inner {
         let mut response = match answer {
             Ok(Ok(response)) => response,
             Ok(Err(e)) => {
-                tracing::debug!(error = %e, %path, "upstream failed");
-                return refusal(Code::UpstreamFailed, StatusCode::BAD_GATEWAY, retry, html);
+                tracing::debug!(error = %e, "upstream failed");
+                return refusal(Code::UpstreamFailed, StatusCode::BAD_GATEWAY, retry(), html);
             }
             Err(_) => {
-                tracing::debug!(%path, "upstream timed out");
+                tracing::debug!("upstream timed out");
                 return refusal(
                     Code::UpstreamTimeout,
                     StatusCode::GATEWAY_TIMEOUT,
-                    retry,
+                    retry(),
                     html,
                 );
             }
@@ -185,12 +188,13 @@ impl Inner {
         if parts.status.is_success()
             && let Some(session) = &session
         {
-            let ruled = self
-                .config
-                .complete_on
-                .iter()
-                .any(|rule| rule.matches(&method, &path));
-            if ruled {
+            let matched = ruled.as_ref().is_some_and(|(method, path)| {
+                self.config
+                    .complete_on
+                    .iter()
+                    .any(|rule| rule.matches(method, path))
+            });
+            if matched {
                 parts
                     .headers
                     .insert(ORDER_COMPLETE_HEADER, HeaderValue::from_static("1"));
@@ -206,8 +210,14 @@ impl Inner {
     /// path (if any) before the request's path and query.
     fn upstream_uri(&self, uri: &Uri) -> Option<Uri> {
         let base = self.config.upstream.path().trim_end_matches('/');
-        let tail = uri.path_and_query().map_or("/", PathAndQuery::as_str);
-        let path: PathAndQuery = format!("{base}{tail}").parse().ok()?;
+        // Without a base path the request's own (shared, not copied) is the upstream's.
+        let path: PathAndQuery = match uri.path_and_query() {
+            Some(tail) if base.is_empty() => tail.clone(),
+            tail => {
+                let tail = tail.map_or("/", PathAndQuery::as_str);
+                format!("{base}{tail}").parse().ok()?
+            }
+        };
         let upstream = &self.config.upstream;
         Uri::builder()
             .scheme(upstream.scheme()?.clone())

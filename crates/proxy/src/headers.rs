@@ -107,45 +107,55 @@ pub(crate) fn to_upstream(
 /// `X-Forwarded-*` are kept (and the peer added to the chain); anyone else's are replaced, so a
 /// client cannot tell the shop it is someone else.
 fn forwarded(headers: &mut HeaderMap, origin: &Origin<'_>) {
+    use std::fmt::Write as _;
+
     let host = headers.get(header::HOST).cloned();
-    let mut chain: Vec<String> = Vec::new();
+    // The chain the trusted proxies vouched for, then the peer: one string, written once.
+    let mut chain = String::new();
     let mut proto = None;
     let mut forwarded_host = None;
     if origin.trusted {
-        chain.extend(
-            headers
-                .get_all(X_FORWARDED_FOR)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .map(|hop| hop.trim().to_owned())
-                .filter(|hop| !hop.is_empty()),
-        );
+        for hop in headers
+            .get_all(X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|hop| !hop.is_empty())
+        {
+            chain.push_str(hop);
+            chain.push_str(", ");
+        }
         proto = headers.get(X_FORWARDED_PROTO).cloned();
         forwarded_host = headers.get(X_FORWARDED_HOST).cloned();
     }
-    chain.push(origin.peer.to_string());
+    let _ = write!(chain, "{}", origin.peer);
     let proto = proto.unwrap_or_else(|| HeaderValue::from_static(scheme(origin.scheme)));
     let forwarded_host = forwarded_host.or(host);
-    headers.remove(header::FORWARDED);
-    headers.remove(X_FORWARDED_FOR);
-    if let Ok(value) = HeaderValue::from_str(&chain.join(", ")) {
-        headers.insert(X_FORWARDED_FOR, value);
-    }
     // `for` is the client as the gate found it (the first hop a trusted proxy vouched for, or
     // the peer); IPv6 is quoted and bracketed.
-    let client = chain.first().map_or(String::new(), |c| node(c));
-    let mut value = format!("for={client}");
+    let client = chain.split(", ").next().unwrap_or_default();
+    let mut value = String::with_capacity(64);
+    value.push_str("for=");
+    push_node(&mut value, client);
     if let Ok(p) = proto.to_str() {
-        value.push_str(&format!(";proto={p}"));
+        value.push_str(";proto=");
+        value.push_str(p);
     }
     if let Some(h) = forwarded_host.as_ref().and_then(|h| h.to_str().ok())
         && h.bytes()
             .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
     {
-        value.push_str(&format!(";host=\"{h}\""));
+        value.push_str(";host=\"");
+        value.push_str(h);
+        value.push('"');
     }
-    if let Ok(v) = HeaderValue::from_str(&value) {
+    headers.remove(header::FORWARDED);
+    headers.remove(X_FORWARDED_FOR);
+    if let Ok(v) = HeaderValue::try_from(chain) {
+        headers.insert(X_FORWARDED_FOR, v);
+    }
+    if let Ok(v) = HeaderValue::try_from(value) {
         headers.insert(header::FORWARDED, v);
     }
     headers.insert(X_FORWARDED_PROTO, proto);
@@ -158,18 +168,26 @@ fn scheme(scheme: &str) -> &'static str {
     if scheme == "https" { "https" } else { "http" }
 }
 
-/// A `Forwarded` node: an IPv4 address as is, an IPv6 one as `"[addr]"`, anything else
+/// Writes a `Forwarded` node: an IPv4 address as is, an IPv6 one as `"[addr]"`, anything else
 /// (a proxy's opaque token) quoted.
-fn node(hop: &str) -> String {
+fn push_node(out: &mut String, hop: &str) {
+    use std::fmt::Write as _;
+
     match hop.parse::<IpAddr>() {
-        Ok(IpAddr::V4(v4)) => v4.to_string(),
-        Ok(IpAddr::V6(v6)) => format!("\"[{v6}]\""),
-        Err(_) => format!(
-            "\"{}\"",
-            hop.chars()
-                .filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\')
-                .collect::<String>()
-        ),
+        Ok(IpAddr::V4(v4)) => {
+            let _ = write!(out, "{v4}");
+        }
+        Ok(IpAddr::V6(v6)) => {
+            let _ = write!(out, "\"[{v6}]\"");
+        }
+        Err(_) => {
+            out.push('"');
+            out.extend(
+                hop.chars()
+                    .filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\'),
+            );
+            out.push('"');
+        }
     }
 }
 

@@ -25,6 +25,11 @@ struct Lease {
     expires: Instant,
     /// Units of stock held for this lease's tickets, per item.
     stock: HashMap<ItemId, u32>,
+    /// Stock was known when the lease was granted, so its tickets need a unit each. A lease
+    /// granted before (the first one, ahead of the shop's first stock reading) holds none,
+    /// and the reception, seeing no stock yet either, issues it for any item: its notices are
+    /// honoured as granted, or buyers admitted in that window would meet `not_notified`.
+    tracks_stock: bool,
 }
 
 /// Every lease granted and not yet used up or expired, and the places they hold between them.
@@ -46,12 +51,14 @@ impl Leases {
         self.by_key.contains_key(key)
     }
 
-    /// Records a lease of `places` places and the `units` of stock held for it.
+    /// Records a lease of `places` places and the `units` of stock held for it (`tracks_stock`:
+    /// stock was known at the grant).
     pub(super) fn insert(
         &mut self,
         key: LeaseKey,
         places: u32,
         units: HashMap<ItemId, u32>,
+        tracks_stock: bool,
         expires: Instant,
     ) {
         self.leased += places;
@@ -61,25 +68,20 @@ impl Leases {
                 left: places,
                 expires,
                 stock: units,
+                tracks_stock,
             },
         );
     }
 
-    /// Draws one place (and, when stock is `tracked`, one unit of `item`) from lease `key` for a
-    /// notice, if the lease is still running and has them; whether it did.
-    pub(super) fn draw(
-        &mut self,
-        key: &LeaseKey,
-        item: &ItemId,
-        tracked: bool,
-        now: Instant,
-    ) -> bool {
+    /// Draws one place (and, when the lease tracks stock, one unit of `item`) from lease `key`
+    /// for a notice, if the lease is still running and has them; whether it did.
+    pub(super) fn draw(&mut self, key: &LeaseKey, item: &ItemId, now: Instant) -> bool {
         let Some(lease) = self.by_key.get_mut(key) else {
             return false;
         };
         if !(now < lease.expires
             && lease.left > 0
-            && (!tracked || lease.stock.get(item).is_some_and(|&u| u > 0)))
+            && (!lease.tracks_stock || lease.stock.get(item).is_some_and(|&u| u > 0)))
         {
             return false;
         }

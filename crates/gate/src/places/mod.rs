@@ -149,7 +149,9 @@ impl Places {
             }
         }
         let answer = units.iter().map(|(k, v)| (*k, *v)).collect();
-        self.leases.insert(key, granted, units, later(now, ttl));
+        let tracks_stock = self.stock.tracked();
+        self.leases
+            .insert(key, granted, units, tracks_stock, later(now, ttl));
         self.mark_high_water();
         (granted, answer)
     }
@@ -169,7 +171,7 @@ impl Places {
         if let Some(state) = self.notices.state(&ticket) {
             return state != NoticeState::Dead;
         }
-        if expires > now && self.leases.draw(&key, &item, self.stock.tracked(), now) {
+        if expires > now && self.leases.draw(&key, &item, now) {
             self.add_reservation(ticket, item, expires);
             return true;
         }

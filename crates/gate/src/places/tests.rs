@@ -172,6 +172,35 @@ fn units_of_stock_are_held_from_admission_to_order() {
     assert_eq!(p.stock().0["concert"], 2);
 }
 
+/// Guards against buyers admitted from the first lease meeting `not_notified`: a lease granted
+/// before the shop's stock was known holds no units, and the reception (which saw no stock
+/// either) issues it for any item; once stock is known, its notices still draw on it.
+#[test]
+fn a_lease_granted_before_stock_was_known_honours_its_notices_after() {
+    let now = Instant::now();
+    let exp = now + Duration::from_secs(30);
+    let mut p = Places::new(2, Duration::from_secs(600));
+    // Seeing no stock in the shop's reports, the reception asks for no units.
+    let (places, units) = p.grant(lease(1, 1), 2, &[], Duration::from_secs(2), now);
+    assert_eq!((places, units), (2, vec![]));
+    p.set_stock(
+        0,
+        &std::collections::BTreeMap::from([("concert".to_owned(), 5)]),
+    );
+    assert!(p.note(lease(1, 1), tid(1), item(), exp, now));
+    assert!(p.claim(tid(1), A, now).is_ok());
+    // A lease granted now that stock is known needs a unit per notice, as before.
+    assert!(p.note(lease(1, 1), tid(2), item(), exp, now));
+    let (s, _) = p.claim(tid(2), B, now).unwrap();
+    p.complete(s, now);
+    let (places, units) = p.grant(lease(1, 2), 1, &[], Duration::from_secs(2), now);
+    assert_eq!((places, units), (1, vec![]));
+    assert!(
+        !p.note(lease(1, 2), tid(3), item(), exp, now),
+        "a lease of no units admits nobody once stock is known"
+    );
+}
+
 #[test]
 fn a_late_notice_gets_a_place_only_if_one_is_free() {
     let now = Instant::now();
