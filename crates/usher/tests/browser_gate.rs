@@ -1,0 +1,370 @@
+//! A buyer's whole path through `usher gate` in a real browser: Debian's Chromium, driven by
+//! `tests/browser/gate.mjs` (playwright-core from npm; `scripts/test` installs both), in front of
+//! the example Python shop (`examples/python-shop`), with a real reception. The order link leads
+//! by two redirects to the shop's own item page (no ticket left in the address bar), the Buy
+//! button lands on the receipt, and the receipt's link works after the order ended the session.
+//! The shop never sees a ticket and sees the gate's session on every item request; the
+//! completion frees the place at once. The receipt page's screenshot is kept as
+//! `target/artifacts/gate-receipt.png`.
+//!
+//! Its own test binary, as `browser.rs` is full. Browser tests take turns as in `browser.rs`
+//! (the static `TURN` below for tests in this file; `cargo test` runs one test binary at a time).
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use std::io::{BufRead as _, BufReader as StdBufReader};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt as _, BufReader, Lines};
+use tokio::process::{ChildStdout, Command};
+use tokio::sync::watch;
+use usher::{GateSetup, RunningGate, RunningReception, start_gate, start_reception};
+use usher_gate::{GateConfig, ItemPaths};
+use usher_proxy::{ProxyConfig, StockSource};
+use usher_reception::{ReceptionConfig, ShopEntry};
+use usher_ticket::{Keyring, ServerId};
+use usher_wire::{Clock, SystemClock};
+
+const STEP: Duration = Duration::from_secs(90);
+const CAPACITY: u32 = 2;
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+/// Starts `node tests/browser/{script}` with `args`, its stdout read line by line.
+fn spawn_script(
+    script: &str,
+    args: &[&std::ffi::OsStr],
+) -> (tokio::process::Child, Lines<BufReader<ChildStdout>>) {
+    let mut child = Command::new("node")
+        .arg(browser_dir().join(script))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    (child, lines)
+}
+
+async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>, prefix: &str) -> String {
+    let line = tokio::time::timeout(STEP, lines.next_line())
+        .await
+        .unwrap_or_else(|_| panic!("no {prefix} from the browser within {STEP:?}"))
+        .unwrap()
+        .unwrap_or_else(|| panic!("the browser script ended before {prefix}"));
+    assert!(line.starts_with(prefix), "expected {prefix}, got {line:?}");
+    eprintln!("browser: {line}");
+    line
+}
+
+/// The value after `key=` in a line of the script's.
+fn field<'l>(line: &'l str, key: &str) -> &'l str {
+    line.split(' ')
+        .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("no {key} in {line:?}"))
+}
+
+fn artifacts() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Browser tests take turns: several Chromiums at once on two cores miss their deadlines.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn assert_browser_ready() {
+    assert!(
+        Path::new("/usr/bin/chromium").exists()
+            && browser_dir().join("node_modules/playwright-core").exists(),
+        "the browser test needs Debian's chromium and playwright-core: run scripts/test, which \
+         installs both"
+    );
+}
+
+/// The example shop, as a child process on a free port; killed when dropped.
+struct PythonShop {
+    child: std::process::Child,
+    url: String,
+    log: PathBuf,
+}
+
+impl PythonShop {
+    fn start(dir: &Path, stock: u32) -> PythonShop {
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/python-shop/shop.py");
+        let log = dir.join("access.log");
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .args(["--listen", "127.0.0.1:0", "--stock"])
+            .arg(format!("concert={stock}"))
+            .arg("--db")
+            .arg(dir.join("shop.db"))
+            .arg("--access-log")
+            .arg(&log)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs the example shop");
+        let mut line = String::new();
+        StdBufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("python-shop listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        PythonShop { child, url, log }
+    }
+
+    /// Every request the shop saw, as its access log has them.
+    fn requests(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for PythonShop {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A reception, and `usher gate` in front of the Python shop (`concert` at `/concert`, the
+/// default open paths, stock read from the shop), capacity 2.
+struct System {
+    reception: RunningReception,
+    gate: RunningGate,
+    shop: PythonShop,
+    _stop: watch::Sender<bool>,
+    _dir: tempfile::TempDir,
+}
+
+async fn system() -> System {
+    let dir = tempfile::tempdir().unwrap();
+    let shop = PythonShop::start(dir.path(), 5);
+    let keyring = Keyring::generate().unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let clock = Arc::new(SystemClock) as Arc<dyn Clock>;
+    let gate_public = local().await;
+    let gate_url = format!("http://{}", gate_public.local_addr().unwrap());
+    let public = local().await;
+    let reception_url = format!("http://{}", public.local_addr().unwrap());
+    let id = ServerId::new("shop-a").unwrap();
+    let mut config = ReceptionConfig::new(
+        vec![ShopEntry {
+            id,
+            url: gate_url,
+            capacity: None,
+        }],
+        reception_url.clone(),
+    );
+    config.admissions_per_client = 0;
+    let reception = start_reception(
+        config,
+        keyring.clone(),
+        Arc::clone(&clock),
+        public,
+        local().await,
+        stop_rx.clone(),
+    )
+    .unwrap();
+
+    let mut gate = GateConfig::new(id, CAPACITY, reception_url);
+    gate.sessions_per_client = 0;
+    gate.items = vec![ItemPaths {
+        id: "concert".into(),
+        paths: vec!["/concert".into()],
+    }];
+    let setup = GateSetup {
+        gate,
+        keys: keyring.derive_server(&id),
+        proxy: ProxyConfig::new(shop.url.parse().unwrap()),
+        stock: StockSource {
+            items: [("concert".to_owned(), None)].into(),
+            url: Some(format!("{}/usher/stock", shop.url).parse().unwrap()),
+            every: Duration::from_millis(50),
+        },
+        receptions: vec![format!("ws://{}", reception.management)],
+        reception_tls: None,
+        report_every: Duration::from_millis(50),
+    };
+    let gate = start_gate(
+        setup,
+        Default::default(),
+        clock,
+        gate_public,
+        local().await,
+        stop_rx,
+    )
+    .await
+    .unwrap();
+    let system = System {
+        reception,
+        gate,
+        shop,
+        _stop: stop,
+        _dir: dir,
+    };
+    eventually(
+        "the gate live at the reception, with the shop's stock",
+        || {
+            let status = system.reception.reception.status();
+            let shop = &status.shops[0];
+            shop.live
+                && shop
+                    .report
+                    .as_ref()
+                    .is_some_and(|r| r.stock.contains_key("concert"))
+        },
+    )
+    .await;
+    // A lease the reception got before the gate had read the shop's stock carries no units, and
+    // its tickets are refused `not_notified` at the claim while another lease fills the rest of
+    // the capacity (the first ~0.75-1.75 s after the link comes up, with capacity 2). Go on once
+    // the gate holds no such lease: every leased place carries a unit of the item.
+    eventually(
+        "every leased place at the gate to carry a unit of stock",
+        || {
+            let report = system.gate.gate.report();
+            let units = |stock: &std::collections::BTreeMap<String, u64>| {
+                stock.get("concert").copied().unwrap_or(0)
+            };
+            let held = units(&report.stock).saturating_sub(units(&report.stock_free));
+            report.leased > 0 && report.reserved == 0 && u64::from(report.leased) == held
+        },
+    )
+    .await;
+    system
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_walks_through_usher_gate_to_a_python_shop_in_chromium() {
+    let _turn = TURN.lock().await;
+    assert_browser_ready();
+    let system = system().await;
+    let gate_url = format!("http://{}", system.gate.public);
+    let reception_url = format!("http://{}", system.reception.public);
+    let screenshot = artifacts().join("gate-receipt.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let (mut child, mut lines) = spawn_script(
+        "gate.mjs",
+        &[
+            "--reception".as_ref(),
+            reception_url.as_ref(),
+            "--gate".as_ref(),
+            gate_url.as_ref(),
+            "--item".as_ref(),
+            "concert".as_ref(),
+            "--screenshot".as_ref(),
+            screenshot.as_os_str(),
+        ],
+    );
+
+    let landed = next_line(&mut lines, "LANDED").await;
+    assert_eq!(field(&landed, "url"), format!("{gate_url}/concert"));
+    let session = field(&landed, "session").to_owned();
+    assert_eq!(
+        system.gate.gate.report().sessions,
+        1,
+        "the buyer holds a place"
+    );
+
+    let bought = next_line(&mut lines, "BOUGHT").await;
+    assert_eq!(field(&bought, "status"), "201");
+    let order = field(&bought, "order").to_owned();
+    // The browser has the answer, so the completion it carried has freed the place already.
+    let report = system.gate.gate.report();
+    assert_eq!(
+        report.sessions, 0,
+        "the completed order still holds its place"
+    );
+    assert!(report.high_water <= CAPACITY, "{report:?}");
+    let png = std::fs::metadata(&screenshot).expect("the screenshot is saved");
+    assert!(
+        png.len() > 5_000,
+        "a screenshot of {} bytes is blank",
+        png.len()
+    );
+
+    let receipt = next_line(&mut lines, "RECEIPT").await;
+    assert_eq!(
+        field(&receipt, "url"),
+        format!("{gate_url}/receipts/{order}")
+    );
+    let clean = next_line(&mut lines, "CLEAN").await;
+    // The browser's own favicon requests: the shop has no icon, and the gate refuses a path that
+    // is neither an item's nor open. Nothing else may fail.
+    let favicon = field(&clean, "favicon");
+    assert!(
+        favicon == "none" || favicon.split(',').all(|s| s == "403" || s == "404"),
+        "{clean}"
+    );
+    let status = tokio::time::timeout(STEP, child.wait())
+        .await
+        .expect("the browser script ends")
+        .unwrap();
+    assert!(status.success(), "the browser script failed: {status}");
+
+    // The stock the gate reads from the shop counts the order.
+    eventually("the gate's report to carry the shop's stock", || {
+        system.gate.gate.report().stock.get("concert") == Some(&4)
+    })
+    .await;
+    let report = system.gate.gate.report();
+    assert_eq!(report.sessions, 0);
+    assert!(report.high_water <= CAPACITY, "{report:?}");
+
+    // What the shop saw: no ticket anywhere, the gate's session on every item request.
+    let seen = system.shop.requests();
+    for request in &seen {
+        let path = request["path"].as_str().unwrap();
+        assert!(
+            !path.starts_with("/t/"),
+            "a ticket reached the shop: {path}"
+        );
+        let text = request.to_string();
+        assert!(
+            !text.contains("/t/"),
+            "a ticket in what the shop saw: {text}"
+        );
+        if path.starts_with("/concert") {
+            assert_eq!(
+                request["headers"]["usher-session"],
+                session.as_str(),
+                "{request}"
+            );
+        }
+    }
+    let paths: Vec<(&str, &str)> = seen
+        .iter()
+        .filter(|r| r["path"] != "/usher/stock")
+        .map(|r| (r["method"].as_str().unwrap(), r["path"].as_str().unwrap()))
+        .collect();
+    for expected in [
+        ("GET", "/concert"),
+        ("GET", "/static/style.css"),
+        ("POST", "/concert/buy"),
+        ("GET", &*format!("/receipts/{order}")),
+    ] {
+        assert!(paths.contains(&expected), "{expected:?} not in {paths:?}");
+    }
+    let item_requests = paths
+        .iter()
+        .filter(|(_, p)| p.starts_with("/concert"))
+        .count();
+    assert_eq!(item_requests, 2, "one page view and one buy: {paths:?}");
+}
