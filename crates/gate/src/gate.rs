@@ -243,21 +243,23 @@ impl Gate {
         link: u64,
         lease: u64,
         places: u32,
-        stock: &BTreeMap<String, u32>,
+        stock: Option<&BTreeMap<String, u32>>,
         ttl_ms: u64,
     ) -> (u32, BTreeMap<String, u32>) {
         if self.config.walk_ins {
             return (0, BTreeMap::new());
         }
         let ttl = Duration::from_millis(ttl_ms).min(MAX_TICKET_LIFE);
-        let wanted: Vec<_> = stock
-            .iter()
-            .filter_map(|(k, v)| usher_ticket::ItemId::new(k).ok().map(|id| (id, *v)))
-            .collect();
+        let wanted: Option<Vec<_>> = stock.map(|stock| {
+            stock
+                .iter()
+                .filter_map(|(k, v)| usher_ticket::ItemId::new(k).ok().map(|id| (id, *v)))
+                .collect()
+        });
         let (granted, units) = lock(&self.places).grant(
             LeaseKey { link, lease },
             places,
-            &wanted,
+            wanted.as_deref(),
             ttl,
             self.clock.instant(),
         );

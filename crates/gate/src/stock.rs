@@ -18,11 +18,6 @@ pub(crate) struct Stock {
 }
 
 impl Stock {
-    /// Whether the app reports stock (otherwise nothing is checked).
-    pub(crate) fn tracked(&self) -> bool {
-        self.units.is_some()
-    }
-
     /// Units neither sold nor held.
     pub(crate) fn free(&self, item: &ItemId) -> Option<u64> {
         let units = self.units.as_ref()?;

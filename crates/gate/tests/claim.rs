@@ -208,7 +208,7 @@ async fn a_claim_that_beats_its_notice_waits_for_it() {
     let expires = usher_wire::clock::unix_ms(shop.clock.wall()) + 30_000;
     let noticed = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(30)).await;
-        let (granted, _) = gate.grant(1, 1, 1, &std::collections::BTreeMap::new(), 2_000);
+        let (granted, _) = gate.grant(1, 1, 1, Some(&std::collections::BTreeMap::new()), 2_000);
         let notice = usher_wire::notices::Notice {
             issuer: ticket.id.issuer.0,
             serial: ticket.id.serial,
@@ -292,7 +292,7 @@ async fn walk_ins_get_a_session_without_a_ticket_and_overrun_capacity() {
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(shop.gate.stats().sessions, 2);
     // Nobody comes through a reception, so no places are held for one.
-    let (granted, _) = shop.gate.grant(1, 1, 5, &Default::default(), 10_000);
+    let (granted, _) = shop.gate.grant(1, 1, 5, Some(&Default::default()), 10_000);
     assert_eq!((granted, shop.gate.stats().leased), (0, 0));
     // Without the setting (the default) the same request is refused.
     let strict = start("shop-b", 2).await;

@@ -13,14 +13,12 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader as StdBufReader};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use serde_json::Value;
 use tokio::io::{AsyncBufReadExt as _, BufReader, Lines};
 use tokio::process::{ChildStdout, Command};
 use tokio::sync::watch;
@@ -89,58 +87,6 @@ fn assert_browser_ready() {
         "the browser test needs Debian's chromium and playwright-core: run scripts/test, which \
          installs both"
     );
-}
-
-/// The example shop, as a child process on a free port; killed when dropped.
-struct PythonShop {
-    child: std::process::Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl PythonShop {
-    fn start(dir: &Path, stock: u32) -> PythonShop {
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/python-shop/shop.py");
-        let log = dir.join("access.log");
-        let mut child = std::process::Command::new("python3")
-            .arg(script)
-            .args(["--listen", "127.0.0.1:0", "--stock"])
-            .arg(format!("concert={stock}"))
-            .arg("--db")
-            .arg(dir.join("shop.db"))
-            .arg("--access-log")
-            .arg(&log)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs the example shop");
-        let mut line = String::new();
-        StdBufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("python-shop listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        PythonShop { child, url, log }
-    }
-
-    /// Every request the shop saw, as its access log has them.
-    fn requests(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
-
-impl Drop for PythonShop {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A reception, and `usher gate` in front of the Python shop (`concert` at `/concert`, the
@@ -229,22 +175,6 @@ async fn system() -> System {
                     .report
                     .as_ref()
                     .is_some_and(|r| r.stock.contains_key("concert"))
-        },
-    )
-    .await;
-    // A lease the reception got before the gate had read the shop's stock carries no units, and
-    // its tickets are refused `not_notified` at the claim while another lease fills the rest of
-    // the capacity (the first ~0.75-1.75 s after the link comes up, with capacity 2). Go on once
-    // the gate holds no such lease: every leased place carries a unit of the item.
-    eventually(
-        "every leased place at the gate to carry a unit of stock",
-        || {
-            let report = system.gate.gate.report();
-            let units = |stock: &std::collections::BTreeMap<String, u64>| {
-                stock.get("concert").copied().unwrap_or(0)
-            };
-            let held = units(&report.stock).saturating_sub(units(&report.stock_free));
-            report.leased > 0 && report.reserved == 0 && u64::from(report.leased) == held
         },
     )
     .await;

@@ -70,10 +70,6 @@ async fn system_with(
 
     let mut gate = GateConfig::new(id, CAPACITY, reception_url);
     gate.sessions_per_client = 0;
-    // These tests are about the proxy, not notice timing: on a loaded machine (nine of them at
-    // once, each with a Python shop) a batched notice can trail its buyer past the default 100
-    // ms, which `not_notified` would report.
-    gate.notice_wait = Duration::from_secs(2);
     gate.items = vec![ItemPaths {
         id: "concert".into(),
         paths: ["/concert", "/slow", "/download", "/upload", "/echo-headers"]

@@ -196,9 +196,11 @@ pub enum Down {
         places: u32,
         /// How long the shop holds them, from its grant.
         ttl_ms: u64,
-        /// Units of stock wanted per item (at most one per place).
-        #[serde(default)]
-        stock: BTreeMap<String, u32>,
+        /// Units of stock wanted per item (at most one per place). `None`: the reception has
+        /// not seen the shop's stock yet and counts no units for this lease, so the shop holds
+        /// none and takes its notices for any item (empty: it counts them, and wants none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stock: Option<BTreeMap<String, u32>>,
     },
     /// Round-trip measurement.
     Ping {

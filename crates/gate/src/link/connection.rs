@@ -150,7 +150,7 @@ impl<'a> Connection<'a> {
                 places,
                 ttl_ms,
                 stock,
-            } => Some(lease(gate, link, id, places, &stock, ttl_ms)),
+            } => Some(lease(gate, link, id, places, stock.as_ref(), ttl_ms)),
             Down::Release { ticket } => {
                 release(gate, &ticket);
                 None
@@ -183,7 +183,7 @@ fn lease(
     link: u64,
     id: u64,
     places: u32,
-    stock: &BTreeMap<String, u32>,
+    stock: Option<&BTreeMap<String, u32>>,
     ttl_ms: u64,
 ) -> Up {
     let (places, stock) = gate.grant(link, id, places, stock, ttl_ms);

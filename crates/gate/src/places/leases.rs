@@ -25,10 +25,9 @@ struct Lease {
     expires: Instant,
     /// Units of stock held for this lease's tickets, per item.
     stock: HashMap<ItemId, u32>,
-    /// Stock was known when the lease was granted, so its tickets need a unit each. A lease
-    /// granted before (the first one, ahead of the shop's first stock reading) holds none,
-    /// and the reception, seeing no stock yet either, issues it for any item: its notices are
-    /// honoured as granted, or buyers admitted in that window would meet `not_notified`.
+    /// The reception counts units for this lease, so its tickets need a unit each. One that
+    /// does not (it had not seen the shop's stock when it asked) issues the lease for any item:
+    /// its notices are honoured as granted, or buyers admitted then would meet `not_notified`.
     tracks_stock: bool,
 }
 
@@ -52,7 +51,7 @@ impl Leases {
     }
 
     /// Records a lease of `places` places and the `units` of stock held for it (`tracks_stock`:
-    /// stock was known at the grant).
+    /// the reception counts units for it).
     pub(super) fn insert(
         &mut self,
         key: LeaseKey,

@@ -122,12 +122,14 @@ impl Places {
     }
 
     /// Grants up to `want` places to a reception for `ttl` from now (the shop's clock owns the
-    /// lease's life). Everything granted counts against capacity until used or expired.
+    /// lease's life), with units of `stock` (`None`: the reception counts no units for this
+    /// lease, and its notices need none). Everything granted counts against capacity until
+    /// used or expired.
     pub fn grant(
         &mut self,
         key: LeaseKey,
         want: u32,
-        stock: &[(ItemId, u32)],
+        stock: Option<&[(ItemId, u32)]>,
         ttl: Duration,
         now: Instant,
     ) -> (u32, Vec<(ItemId, u32)>) {
@@ -141,7 +143,7 @@ impl Places {
         }
         // Units of stock, at most one per place granted, per item asked for.
         let mut units = HashMap::new();
-        for (item, n) in stock {
+        for (item, n) in stock.unwrap_or_default() {
             let want = u64::from((*n).min(granted));
             let got = self.stock.hold(item, want) as u32;
             if got > 0 {
@@ -149,9 +151,8 @@ impl Places {
             }
         }
         let answer = units.iter().map(|(k, v)| (*k, *v)).collect();
-        let tracks_stock = self.stock.tracked();
         self.leases
-            .insert(key, granted, units, tracks_stock, later(now, ttl));
+            .insert(key, granted, units, stock.is_some(), later(now, ttl));
         self.mark_high_water();
         (granted, answer)
     }

@@ -141,7 +141,7 @@ impl LeaseState {
             .min((capacity / 4).max(1));
         // Units of every item with free stock, a quarter of what is free at most, so that other
         // receptions get units too.
-        let stock = report
+        let stock: BTreeMap<String, u32> = report
             .stock_free
             .iter()
             .filter(|(_, free)| **free > 0)
@@ -152,7 +152,9 @@ impl LeaseState {
             .collect();
         let id = next_id();
         self.requested = Some(Requested { id, sent: now, ttl });
+        // The shop is told, so that both sides agree on whether this lease counts units.
         self.tracks_stock = !report.stock_free.is_empty();
+        let stock = self.tracks_stock.then_some(stock);
         Some(Down::Lease {
             id,
             places: want,
