@@ -67,6 +67,20 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap, upgrading: bool) {
     }
 }
 
+/// Whether a request header may not pass as the client sent it: hop-by-hop, a client's
+/// `usher-*`, or one the gate writes itself.
+fn dropped(name: &HeaderName) -> bool {
+    name == header::CONNECTION
+        || name == KEEP_ALIVE
+        || name == PROXY_CONNECTION
+        || name == header::TE
+        || name == header::TRAILER
+        || name == header::TRANSFER_ENCODING
+        || name == header::UPGRADE
+        || name == header::REFERER
+        || name.as_str().starts_with("usher-")
+}
+
 /// The request's headers as the upstream gets them.
 pub(crate) fn to_upstream(
     headers: &mut HeaderMap,
@@ -75,25 +89,29 @@ pub(crate) fn to_upstream(
     server: &HeaderValue,
     upgrading: bool,
 ) {
-    remove_hop_by_hop(headers, upgrading);
-    let usher: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| name.as_str().starts_with("usher-"))
-        .cloned()
-        .collect();
-    for name in usher {
-        headers.remove(name);
-    }
-    let ticket_referer = headers
-        .get(header::REFERER)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|r| r.contains("/t/"));
-    if ticket_referer {
-        headers.remove(header::REFERER);
+    // Most requests carry none of the headers to drop: one pass over the names finds out, and
+    // only then are they removed (each removal is a lookup of its own).
+    if headers.keys().any(dropped) {
+        remove_hop_by_hop(headers, upgrading);
+        let usher: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| name.as_str().starts_with("usher-"))
+            .cloned()
+            .collect();
+        for name in usher {
+            headers.remove(name);
+        }
+        let ticket_referer = headers
+            .get(header::REFERER)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|r| r.contains("/t/"));
+        if ticket_referer {
+            headers.remove(header::REFERER);
+        }
     }
     forwarded(headers, origin);
     if let Some(session) = session {
-        let id = HeaderValue::from_str(&session.ticket.to_string());
+        let id = HeaderValue::from_bytes(&ticket_hex(session));
         let item = HeaderValue::from_str(session.item.as_str());
         if let (Ok(id), Ok(item)) = (id, item) {
             headers.insert(SESSION_HEADER, id);
@@ -103,15 +121,28 @@ pub(crate) fn to_upstream(
     }
 }
 
+/// The session's ticket id as 32 lowercase hex digits (as `TicketId` prints), without the
+/// formatting machinery: this runs on every forwarded request.
+fn ticket_hex(session: &SessionInfo) -> [u8; 32] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 32];
+    let words = [session.ticket.issuer.0, session.ticket.serial];
+    for (half, word) in out.chunks_exact_mut(16).zip(words) {
+        for (i, digit) in half.iter_mut().enumerate() {
+            *digit = DIGITS[((word >> (60 - 4 * i)) & 0xf) as usize];
+        }
+    }
+    out
+}
+
 /// Sets `X-Forwarded-For/-Proto/-Host` and `Forwarded` (RFC 7239). A trusted proxy's own
 /// `X-Forwarded-*` are kept (and the peer added to the chain); anyone else's are replaced, so a
 /// client cannot tell the shop it is someone else.
 fn forwarded(headers: &mut HeaderMap, origin: &Origin<'_>) {
-    use std::fmt::Write as _;
-
     let host = headers.get(header::HOST).cloned();
     // The chain the trusted proxies vouched for, then the peer: one string, written once.
-    let mut chain = String::new();
+    let mut chain = String::with_capacity(48);
+    let mut first_hop: Option<String> = None;
     let mut proto = None;
     let mut forwarded_host = None;
     if origin.trusted {
@@ -123,21 +154,35 @@ fn forwarded(headers: &mut HeaderMap, origin: &Origin<'_>) {
             .map(str::trim)
             .filter(|hop| !hop.is_empty())
         {
+            if first_hop.is_none() {
+                first_hop = Some(hop.to_owned());
+            }
             chain.push_str(hop);
             chain.push_str(", ");
         }
         proto = headers.get(X_FORWARDED_PROTO).cloned();
         forwarded_host = headers.get(X_FORWARDED_HOST).cloned();
     }
-    let _ = write!(chain, "{}", origin.peer);
+    push_ip(&mut chain, origin.peer);
     let proto = proto.unwrap_or_else(|| HeaderValue::from_static(scheme(origin.scheme)));
     let forwarded_host = forwarded_host.or(host);
     // `for` is the client as the gate found it (the first hop a trusted proxy vouched for, or
     // the peer); IPv6 is quoted and bracketed.
-    let client = chain.split(", ").next().unwrap_or_default();
     let mut value = String::with_capacity(64);
     value.push_str("for=");
-    push_node(&mut value, client);
+    match first_hop.as_deref().map(str::parse::<IpAddr>) {
+        None => push_node(&mut value, origin.peer),
+        Some(Ok(ip)) => push_node(&mut value, ip),
+        Some(Err(_)) => {
+            let hop = first_hop.as_deref().unwrap_or_default();
+            value.push('"');
+            value.extend(
+                hop.chars()
+                    .filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\'),
+            );
+            value.push('"');
+        }
+    }
     if let Ok(p) = proto.to_str() {
         value.push_str(";proto=");
         value.push_str(p);
@@ -150,8 +195,7 @@ fn forwarded(headers: &mut HeaderMap, origin: &Origin<'_>) {
         value.push_str(h);
         value.push('"');
     }
-    headers.remove(header::FORWARDED);
-    headers.remove(X_FORWARDED_FOR);
+    // Each insert replaces every value the client sent under that name.
     if let Ok(v) = HeaderValue::try_from(chain) {
         headers.insert(X_FORWARDED_FOR, v);
     }
@@ -159,36 +203,55 @@ fn forwarded(headers: &mut HeaderMap, origin: &Origin<'_>) {
         headers.insert(header::FORWARDED, v);
     }
     headers.insert(X_FORWARDED_PROTO, proto);
-    if let Some(h) = forwarded_host {
-        headers.insert(X_FORWARDED_HOST, h);
+    match forwarded_host {
+        Some(h) => {
+            headers.insert(X_FORWARDED_HOST, h);
+        }
+        None => {
+            headers.remove(X_FORWARDED_HOST);
+        }
+    }
+}
+
+/// Writes an address: IPv4 digit by digit (the formatting machinery costs more than the rest
+/// of a request's headers), IPv6 as it displays.
+fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                if octet >= 100 {
+                    out.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    out.push(char::from(b'0' + octet / 10 % 10));
+                }
+                out.push(char::from(b'0' + octet % 10));
+            }
+        }
+        IpAddr::V6(v6) => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+/// Writes a `Forwarded` node for an address: IPv4 as is, IPv6 as `"[addr]"`.
+fn push_node(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(_) => push_ip(out, ip),
+        IpAddr::V6(_) => {
+            out.push_str("\"[");
+            push_ip(out, ip);
+            out.push_str("]\"");
+        }
     }
 }
 
 fn scheme(scheme: &str) -> &'static str {
     if scheme == "https" { "https" } else { "http" }
-}
-
-/// Writes a `Forwarded` node: an IPv4 address as is, an IPv6 one as `"[addr]"`, anything else
-/// (a proxy's opaque token) quoted.
-fn push_node(out: &mut String, hop: &str) {
-    use std::fmt::Write as _;
-
-    match hop.parse::<IpAddr>() {
-        Ok(IpAddr::V4(v4)) => {
-            let _ = write!(out, "{v4}");
-        }
-        Ok(IpAddr::V6(v6)) => {
-            let _ = write!(out, "\"[{v6}]\"");
-        }
-        Err(_) => {
-            out.push('"');
-            out.extend(
-                hop.chars()
-                    .filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\'),
-            );
-            out.push('"');
-        }
-    }
 }
 
 #[cfg(test)]
@@ -268,6 +331,43 @@ mod tests {
         assert_eq!(h[SESSION_HEADER], session().ticket.to_string());
         assert_eq!(h[ITEM_HEADER], "concert");
         assert_eq!(h[SERVER_HEADER], "shop-a");
+    }
+
+    #[test]
+    fn addresses_and_ticket_ids_are_written_as_their_display_would() {
+        for ip in [
+            "0.0.0.0",
+            "1.2.3.4",
+            "10.100.255.9",
+            "255.255.255.255",
+            "::1",
+            "2001:db8::7",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let mut out = String::new();
+            push_ip(&mut out, ip);
+            assert_eq!(out, ip.to_string());
+        }
+        let hex = ticket_hex(&session());
+        assert_eq!(
+            std::str::from_utf8(&hex).unwrap(),
+            session().ticket.to_string()
+        );
+    }
+
+    #[test]
+    fn a_client_cannot_send_its_own_forwarded_headers_through() {
+        let server = HeaderValue::from_static("shop-a");
+        let mut h = headers(&[
+            ("forwarded", "for=6.6.6.6"),
+            ("x-forwarded-host", "evil.example"),
+            ("x-forwarded-for", "6.6.6.6"),
+        ]);
+        to_upstream(&mut h, &origin("203.0.113.9", false), None, &server, false);
+        assert_eq!(h.get_all(header::FORWARDED).iter().count(), 1);
+        assert_eq!(h[header::FORWARDED], "for=203.0.113.9;proto=http");
+        assert!(!h.contains_key(X_FORWARDED_HOST), "{h:?}");
+        assert_eq!(h.get_all(X_FORWARDED_FOR).iter().count(), 1);
     }
 
     #[test]

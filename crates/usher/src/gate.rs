@@ -95,7 +95,8 @@ pub async fn start_gate(
         setup.report_every,
         &shutdown,
     );
-    let app = Router::new().fallback_service(gate.layer().layer(forward));
+    // Every request goes to the gate's layer over the forwarding service: no router between.
+    let app = serve::Direct(gate.layer().layer(forward));
     serve::spawn_server_behind(public, app, shutdown.clone(), listener.limits, proxies);
     spawn_status(&gate, management, shutdown);
     Ok(RunningGate {

@@ -153,6 +153,38 @@ impl PeerService for axum::Router {
     }
 }
 
+/// A tower service over axum's bodies served as it is, without a router in front: `usher
+/// gate`, whose every request goes to the gate's layer over the forwarding service. The
+/// service must always be ready (it is called without `poll_ready`, as the gate's layer over
+/// the forwarding service is).
+#[derive(Debug, Clone)]
+pub struct Direct<S>(pub S);
+
+impl<S> PeerService for Direct<S>
+where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Future = S::Future;
+
+    fn call(
+        &self,
+        peer: SocketAddr,
+        request: hyper::Request<hyper::body::Incoming>,
+    ) -> Self::Future {
+        let mut request = request.map(axum::body::Body::new);
+        request.extensions_mut().insert(ConnectInfo(peer));
+        tower::Service::call(&mut self.0.clone(), request)
+    }
+}
+
 /// The reception's public listener answers orders on its fast path.
 impl PeerService for usher_reception::public::PublicService {
     type Future = usher_reception::public::PublicFuture;
