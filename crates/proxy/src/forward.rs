@@ -13,9 +13,6 @@ use axum::extract::ConnectInfo;
 use axum::response::Response;
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Request, StatusCode, Uri, header};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use tower::Service;
 use usher_gate::{GateConfig, ORDER_COMPLETE_HEADER, SessionInfo, refusal, wants_html};
 use usher_wire::Code;
@@ -24,6 +21,7 @@ use crate::completions::Completions;
 use crate::config::{HostHeader, ProxyConfig};
 use crate::headers::{self, Origin};
 use crate::health::Health;
+use crate::pool::Pool;
 use crate::upgrade;
 
 /// Forwards requests to the upstream. Compose it under the gate's layer
@@ -35,7 +33,9 @@ pub struct Forward {
 }
 
 struct Inner {
-    client: Client<HttpConnector, Body>,
+    pool: Pool,
+    /// The upstream's authority, for a request that came without a `Host`.
+    authority: HeaderValue,
     config: ProxyConfig,
     /// `usher-server`.
     server: HeaderValue,
@@ -57,18 +57,30 @@ impl Forward {
         completions: Completions,
         health: Health,
     ) -> Forward {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(config.pool_idle_timeout)
-            .pool_max_idle_per_host(config.pool_max_idle)
-            .build(connector);
+        let authority = config
+            .upstream
+            .authority()
+            .map_or_else(String::new, |a| a.as_str().to_owned());
+        // An authority without a port is port 80 (the upstream is plain HTTP).
+        let address = if config.upstream.port_u16().is_some() {
+            authority.clone()
+        } else {
+            format!("{authority}:80")
+        };
+        let pool = Pool::new(
+            address,
+            config.connect_timeout,
+            config.pool_idle_timeout,
+            config.pool_max_idle,
+        );
+        let authority = HeaderValue::from_str(&authority)
+            .unwrap_or_else(|_| HeaderValue::from_static("localhost"));
         let server = HeaderValue::from_str(gate.server.as_str())
             .unwrap_or_else(|_| HeaderValue::from_static("usher"));
         Forward {
             inner: Arc::new(Inner {
-                client,
+                pool,
+                authority,
                 config,
                 server,
                 scheme: if gate.secure_cookies { "https" } else { "http" },
@@ -134,6 +146,7 @@ impl Inner {
         let ruled = (!self.config.complete_on.is_empty())
             .then(|| (request.method().clone(), request.uri().path().to_owned()));
         let (mut parts, body) = request.into_parts();
+        let client_authority = parts.uri.authority().cloned();
         parts.uri = match self.upstream_uri(&parts.uri) {
             Some(uri) => uri,
             None => {
@@ -147,18 +160,24 @@ impl Inner {
             &self.server,
             upgrading,
         );
-        if self.config.host == HostHeader::Upstream
-            && let Some(authority) = self.config.upstream.authority()
-            && let Ok(host) = HeaderValue::from_str(authority.as_str())
-        {
-            parts.headers.insert(header::HOST, host);
+        // HTTP/1 to the shop needs a `Host`: the buyer's (an HTTP/2 buyer's is its URI's
+        // authority), or the shop's own.
+        let keep = self.config.host == HostHeader::Keep;
+        if !(keep && parts.headers.contains_key(header::HOST)) {
+            let host = match (keep, client_authority) {
+                (true, Some(authority)) => HeaderValue::from_str(authority.as_str()).ok(),
+                _ => None,
+            };
+            parts
+                .headers
+                .insert(header::HOST, host.unwrap_or_else(|| self.authority.clone()));
         }
         parts.extensions = http::Extensions::new();
         let limit = usize::try_from(self.config.max_request_body).unwrap_or(usize::MAX);
         let body = Body::new(http_body_util::Limited::new(body, limit));
         let upstream = Request::from_parts(parts, body);
         let sent = std::time::Instant::now();
-        let answer = tokio::time::timeout(self.config.timeout, self.client.request(upstream)).await;
+        let answer = tokio::time::timeout(self.config.timeout, self.pool.send(upstream)).await;
         let answered = std::time::Instant::now();
         let ok = matches!(&answer, Ok(Ok(r)) if !r.status().is_server_error());
         self.health
@@ -206,8 +225,8 @@ impl Inner {
         Response::from_parts(parts, Body::new(body))
     }
 
-    /// The upstream's URI for a request to `uri`: the upstream's scheme and authority, its base
-    /// path (if any) before the request's path and query.
+    /// The upstream's URI for a request to `uri`, in origin form (what HTTP/1 sends): the
+    /// upstream's base path (if any) before the request's path and query.
     fn upstream_uri(&self, uri: &Uri) -> Option<Uri> {
         let base = self.config.upstream.path().trim_end_matches('/');
         // Without a base path the request's own (shared, not copied) is the upstream's.
@@ -218,12 +237,6 @@ impl Inner {
                 format!("{base}{tail}").parse().ok()?
             }
         };
-        let upstream = &self.config.upstream;
-        Uri::builder()
-            .scheme(upstream.scheme()?.clone())
-            .authority(upstream.authority()?.clone())
-            .path_and_query(path)
-            .build()
-            .ok()
+        Uri::builder().path_and_query(path).build().ok()
     }
 }

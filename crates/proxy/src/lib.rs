@@ -10,8 +10,8 @@
 //! ```
 //!
 //! # Layout
-//! - [`Forward`] (`forward.rs`): the service: a keep-alive pool to the upstream (hyper's
-//!   client), bodies streamed both ways, `502 upstream_failed` and `504 upstream_timeout` in the
+//! - [`Forward`] (`forward.rs`): the service: keep-alive connections to the upstream
+//!   (`pool.rs`: hyper's own HTTP/1 connections, reused when ready), bodies streamed both ways, `502 upstream_failed` and `504 upstream_timeout` in the
 //!   refusal shape (the session survives), completion rules, `Upgrade` passed through
 //!   (`upgrade.rs`).
 //! - `headers.rs`: hop-by-hop headers removed, client-sent `usher-*` headers dropped, who is
@@ -28,6 +28,7 @@ mod config;
 mod forward;
 mod headers;
 mod health;
+mod pool;
 mod rules;
 mod stock;
 mod upgrade;
