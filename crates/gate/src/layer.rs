@@ -121,15 +121,23 @@ fn client_ip<B>(req: &Request<B>, trusted_proxies: &[IpAddr]) -> IpAddr {
     forwarded::client_address(peer, trusted_proxies, lines)
 }
 
-/// The value of cookie `name` in the request, if any.
-fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+/// The value of the session cookie for `item` at `server` (named as
+/// [`GateConfig::cookie_name`](crate::GateConfig::cookie_name) names it), matched without
+/// writing the name out: this runs on every request to an item.
+fn session_cookie_of<'h>(headers: &'h HeaderMap, server: &str, item: &str) -> Option<&'h str> {
+    let named = |k: &str| {
+        k.strip_prefix("usher-")
+            .and_then(|k| k.strip_prefix(server))
+            .and_then(|k| k.strip_prefix('-'))
+            == Some(item)
+    };
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find_map(|(k, v)| (k == name).then_some(v))
+        .find_map(|(k, v)| named(k).then_some(v))
 }
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
@@ -150,8 +158,9 @@ where
     fn call(&mut self, mut req: Request<Body>) -> BoxFuture {
         let gate = Arc::clone(&self.gate);
         let html = wants_html(req.headers());
-        let path = req.uri().path().to_owned();
-        match route(&path, &gate) {
+        // A clone of the URI shares its bytes: the route borrows from it, not from `req`.
+        let uri = req.uri().clone();
+        match route(uri.path(), &gate) {
             Route::Claim { token, item } => {
                 if let Some(refused) = refuse_claim(&gate, &req, item, html) {
                     return Box::pin(async move { Ok(refused) });
@@ -170,11 +179,11 @@ where
                 })
             }
             Route::Session { item } => {
-                let name = gate.config().cookie_name(item);
+                let config = gate.config();
                 // A HEAD (a link checker, a preview) takes nothing: it neither uses a session
                 // nor walks in.
                 let looks = req.method() == Method::HEAD;
-                let session = cookie(req.headers(), &name)
+                let session = session_cookie_of(req.headers(), config.server.as_str(), item)
                     .and_then(SessionId::from_hex)
                     .and_then(|id| {
                         let info = if looks {
@@ -337,8 +346,8 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("a=1; usher-shop-a-x=abc; usher-shop-a-xy=def"),
         );
-        assert_eq!(cookie(&headers, "usher-shop-a-x"), Some("abc"));
-        assert_eq!(cookie(&headers, "usher-shop-a-xy"), Some("def"));
-        assert_eq!(cookie(&headers, "usher-shop-b-x"), None);
+        assert_eq!(session_cookie_of(&headers, "shop-a", "x"), Some("abc"));
+        assert_eq!(session_cookie_of(&headers, "shop-a", "xy"), Some("def"));
+        assert_eq!(session_cookie_of(&headers, "shop-b", "x"), None);
     }
 }

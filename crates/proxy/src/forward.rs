@@ -203,7 +203,7 @@ impl Inner {
             upgrade::splice(client, hyper::upgrade::on(&mut response));
         }
         let (mut parts, body) = response.into_parts();
-        headers::remove_hop_by_hop(&mut parts.headers, switched);
+        headers::from_upstream(&mut parts.headers, switched);
         if parts.status.is_success()
             && let Some(session) = &session
         {

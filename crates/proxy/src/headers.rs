@@ -67,6 +67,23 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap, upgrading: bool) {
     }
 }
 
+/// The answer's headers as the buyer gets them: hop-by-hop ones removed, when there are any
+/// (most answers carry none but `Connection: keep-alive`, if that).
+pub(crate) fn from_upstream(headers: &mut HeaderMap, upgrading: bool) {
+    let hop_by_hop = |name: &HeaderName| {
+        name == header::CONNECTION
+            || name == KEEP_ALIVE
+            || name == PROXY_CONNECTION
+            || name == header::TE
+            || name == header::TRAILER
+            || name == header::TRANSFER_ENCODING
+            || name == header::UPGRADE
+    };
+    if headers.keys().any(hop_by_hop) {
+        remove_hop_by_hop(headers, upgrading);
+    }
+}
+
 /// Whether a request header may not pass as the client sent it: hop-by-hop, a client's
 /// `usher-*`, or one the gate writes itself.
 fn dropped(name: &HeaderName) -> bool {
