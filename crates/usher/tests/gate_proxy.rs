@@ -678,3 +678,48 @@ async fn a_slow_client_on_the_gates_port_is_cut_off_and_buyers_are_served() {
         "the trickling client was never cut off"
     );
 }
+
+/// `--upstream-host upstream`: the shop sees its own authority as `Host`, and the buyer's in
+/// `X-Forwarded-Host`; and a body declared larger than the gate passes on is `413` before the
+/// shop sees any of it.
+#[tokio::test]
+async fn the_host_can_be_the_shops_own_and_an_oversized_body_is_refused_at_the_gate() {
+    let system = system(|proxy| {
+        proxy.host = usher_proxy::HostHeader::Upstream;
+        proxy.max_request_body = 1024;
+    })
+    .await;
+    let buyer = browser();
+    system.admitted(&buyer).await;
+    let echoed: Value = buyer
+        .get(system.gate_url("/echo-headers"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shop = system.shop.url.trim_start_matches("http://");
+    assert_eq!(echoed["host"], shop, "{echoed}");
+    assert_eq!(
+        echoed["x-forwarded-host"],
+        system.gate.public.to_string(),
+        "{echoed}"
+    );
+    let before = system.shop.requests().len();
+    let big = buyer
+        .post(system.gate_url("/upload"))
+        .header("accept", "application/json")
+        .body(vec![0u8; 4096])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = big.json().await.unwrap();
+    assert_eq!(body["error"], "payload_too_large");
+    assert_eq!(
+        system.shop.requests().len(),
+        before,
+        "the shop saw the upload"
+    );
+}
