@@ -56,14 +56,23 @@ pub struct GateConfig {
 }
 
 impl GateConfig {
-    /// Defaults: open paths `/healthz`, `/receipts/`, `/static/`; sessions under `/items/`; idle
+    /// Defaults: open paths `/healthz`, `/receipts/`, `/static/`, `/favicon.ico` (every browser
+    /// asks for it) and `/robots.txt`; sessions under `/items/`; idle
     /// timeout 10 minutes, first use within 30 s, 4 sessions per client prefix; skew 2 s.
     pub fn new(server: ServerId, capacity: u32, reception_url: impl Into<String>) -> GateConfig {
         GateConfig {
             server,
             capacity,
             reception_url: reception_url.into().trim_end_matches('/').to_owned(),
-            open_paths: vec!["/healthz".into(), "/receipts/".into(), "/static/".into()],
+            open_paths: [
+                "/healthz",
+                "/receipts/",
+                "/static/",
+                "/favicon.ico",
+                "/robots.txt",
+            ]
+            .map(String::from)
+            .to_vec(),
             session_prefix: "/items/".into(),
             items: Vec::new(),
             idle_timeout: Duration::from_secs(600),

@@ -60,6 +60,8 @@ async fn a_network_cannot_hold_more_than_its_share_of_the_line_and_joins_again_a
         .await
         .unwrap();
     assert_eq!(page.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The page says when to come back as the JSON answer does.
+    assert_eq!(page.headers()["retry-after"], "60");
     assert!(page.text().await.unwrap().contains("<code>too_many</code>"));
     let curl = neighbour.get(&order_url).send().await.unwrap();
     assert_eq!(curl.status(), StatusCode::TOO_MANY_REQUESTS);

@@ -53,5 +53,10 @@ pub(crate) fn answer_page(answer: &Admission, item: &str) -> Response {
 pub(crate) fn refusal_page(code: Code, reception_url: &str) -> Response {
     let status = StatusCode::from_u16(code.default_status()).unwrap_or(StatusCode::BAD_REQUEST);
     let page = usher_wire::html::refusal_page(code.message(), code, &format!("{reception_url}/"));
-    (status, PAGE_HEADERS, page).into_response()
+    let mut response = (status, PAGE_HEADERS, page).into_response();
+    // As the JSON refusal says: a minute, the join budget's window.
+    if code == Code::TooMany {
+        retry_after(&mut response, 60_000);
+    }
+    response
 }

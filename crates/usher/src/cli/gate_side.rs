@@ -66,7 +66,7 @@ pub(crate) struct GateSide {
     #[arg(long, value_name = "DURATION")]
     pub(super) report_every: Option<HumanDuration>,
     /// Paths that need no session, prefix match (file only) [default: /healthz, /receipts/,
-    /// /static/].
+    /// /static/, /favicon.ico, /robots.txt].
     #[arg(skip)]
     pub(super) open_paths: Option<Vec<String>>,
     /// Peers whose `X-Forwarded-For` (or, with --proxy-protocol, PROXY header) is believed,
