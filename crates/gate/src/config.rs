@@ -157,7 +157,7 @@ pub struct ItemPaths {
 
 /// Whether the path prefix `prefix` covers `path`: equal, or followed by a `/` (so `/concert`
 /// covers `/concert/buy` but not `/concerts`), or `prefix` itself ends with `/`.
-fn covers(prefix: &str, path: &str) -> bool {
+pub(crate) fn covers(prefix: &str, path: &str) -> bool {
     path.strip_prefix(prefix)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || prefix.ends_with('/'))
 }

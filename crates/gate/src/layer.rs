@@ -72,7 +72,19 @@ enum Route<'a> {
     Claim { token: &'a str, item: &'a str },
     Open,
     Session { item: &'a str },
+    Ambiguous,
     Other,
+}
+
+/// Whether `path` could mean another path to the server behind the gate: a `.` or `..`
+/// segment, an encoded dot, slash or backslash, or a backslash.
+fn ambiguous(path: &str) -> bool {
+    path.split('/')
+        .any(|segment| segment == "." || segment == "..")
+        || path.contains('\\')
+        || path.as_bytes().windows(3).any(|w| {
+            w[0] == b'%' && matches!(&w[1..], b"2e" | b"2E" | b"2f" | b"2F" | b"5c" | b"5C")
+        })
 }
 
 fn route<'a>(path: &'a str, gate: &'a Gate) -> Route<'a> {
@@ -87,10 +99,16 @@ fn route<'a>(path: &'a str, gate: &'a Gate) -> Route<'a> {
         }
         return Route::Other;
     }
+    // A path the shop could read as another (`/static/../concert`, `%2e%2e`, `%2f`, `\`) is
+    // refused before it is matched: prefixes are matched on the path as sent, and a shop that
+    // resolves dot segments would otherwise serve an item's page through an open path.
+    if ambiguous(path) {
+        return Route::Ambiguous;
+    }
     if config
         .open_paths
         .iter()
-        .any(|p| path.starts_with(p.as_str()))
+        .any(|p| crate::config::covers(p, path))
     {
         return Route::Open;
     }
@@ -174,9 +192,17 @@ where
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 Box::pin(async move {
                     let mut response = inner.call(req).await?;
+                    // Without a session an answer ends no order: its completion header, if the
+                    // app sent one, is not passed on either.
+                    response.headers_mut().remove(crate::ORDER_COMPLETE_HEADER);
                     guard_headers(response.headers_mut());
                     Ok(response)
                 })
+            }
+            Route::Ambiguous => {
+                let retry = gate.config().retry_url(None);
+                let response = refusal(Code::BadRequest, StatusCode::BAD_REQUEST, retry, html);
+                Box::pin(async move { Ok(response) })
             }
             Route::Session { item } => {
                 let config = gate.config();
@@ -338,6 +364,31 @@ async fn claim(gate: &Gate, token: &str, item: &str, client: IpAddr, html: bool)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_the_shop_could_read_as_another_is_ambiguous() {
+        for path in [
+            "/static/../concert",
+            "/static/./x",
+            "/static/%2e%2e/concert",
+            "/static/%2E%2E/concert",
+            "/static/..%2fconcert",
+            "/static/..\\concert",
+            "/concert/%5cvip",
+            "/..",
+        ] {
+            assert!(ambiguous(path), "{path}");
+        }
+        for path in [
+            "/concert",
+            "/static/a.b.css",
+            "/concert/...x",
+            "/receipts/12",
+            "/",
+        ] {
+            assert!(!ambiguous(path), "{path}");
+        }
+    }
 
     #[test]
     fn cookies_are_found_by_exact_name() {

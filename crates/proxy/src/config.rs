@@ -46,17 +46,20 @@ pub struct ProxyConfig {
 }
 
 impl ProxyConfig {
-    /// Defaults for `upstream`: the client's `Host`, 30 s to answer, 5 s to connect, bodies up
-    /// to 1 GiB, 256 idle connections kept 90 s, no completion rules, health checks on `/`.
+    /// Defaults for `upstream`: the client's `Host`, 8 s to answer (under the listener's 10 s
+    /// request timeout, so a slow shop is a `504`, not a cut connection), 5 s to connect,
+    /// bodies up to 1 GiB, 256 idle connections kept 4 s (under the keep-alive timeouts shops
+    /// commonly use, 5 s for Node, so the shop is not the one to close them first), no
+    /// completion rules, health checks on `/`.
     pub fn new(upstream: Uri) -> ProxyConfig {
         ProxyConfig {
             upstream,
             host: HostHeader::Keep,
-            timeout: Duration::from_secs(30),
+            timeout: Duration::from_secs(8),
             connect_timeout: Duration::from_secs(5),
             max_request_body: 1 << 30,
             pool_max_idle: 256,
-            pool_idle_timeout: Duration::from_secs(90),
+            pool_idle_timeout: Duration::from_secs(4),
             complete_on: Vec::new(),
             health_path: "/".to_owned(),
         }

@@ -21,7 +21,7 @@ use crate::completions::Completions;
 use crate::config::{HostHeader, ProxyConfig};
 use crate::headers::{self, Origin};
 use crate::health::Health;
-use crate::pool::Pool;
+use crate::pool::{Pool, PoolError};
 use crate::upgrade;
 
 /// Forwards requests to the upstream. Compose it under the gate's layer
@@ -131,7 +131,9 @@ impl Inner {
                 html,
             );
         }
-        let upgrading = upgrade::requested(request.headers());
+        // Only a WebSocket, and only within a session: anything else would be a tunnel past
+        // the gate (an `h2c` upgrade on an open path, say).
+        let upgrading = session.is_some() && upgrade::websocket(request.headers());
         let client_upgrade = upgrading.then(|| hyper::upgrade::on(&mut request));
         let peer = request
             .extensions()
@@ -140,6 +142,7 @@ impl Inner {
         let origin = Origin {
             peer,
             trusted: self.gate.trusted_proxies.contains(&peer),
+            proxies: &self.gate.trusted_proxies,
             scheme: self.scheme,
         };
         // Kept only when a completion rule may need them after the request has gone.
@@ -179,9 +182,18 @@ impl Inner {
         let sent = std::time::Instant::now();
         let answer = tokio::time::timeout(self.config.timeout, self.pool.send(upstream)).await;
         let answered = std::time::Instant::now();
-        let ok = matches!(&answer, Ok(Ok(r)) if !r.status().is_server_error());
-        self.health
-            .record(answered, answered.saturating_duration_since(sent), ok);
+        // The shop's health counts what is the shop's doing: its 5xx, its silence, a connection
+        // it refused. A request that failed on the way (the buyer's body broke off, or ran
+        // past the limit) says nothing about the shop, and would let anyone fail it on purpose.
+        let verdict = match &answer {
+            Ok(Ok(r)) => Some(!r.status().is_server_error()),
+            Ok(Err(PoolError::Connect(_) | PoolError::ConnectTimeout)) | Err(_) => Some(false),
+            Ok(Err(PoolError::Http(_))) => None,
+        };
+        if let Some(ok) = verdict {
+            self.health
+                .record(answered, answered.saturating_duration_since(sent), ok);
+        }
         let mut response = match answer {
             Ok(Ok(response)) => response,
             Ok(Err(e)) => {

@@ -32,6 +32,8 @@ pub(crate) struct Origin<'a> {
     pub(crate) peer: IpAddr,
     /// Whether the peer is a trusted proxy (its `X-Forwarded-*` are kept and added to).
     pub(crate) trusted: bool,
+    /// The trusted proxies, to find the client in a chain as the gate's claims do.
+    pub(crate) proxies: &'a [IpAddr],
     /// This gate's own scheme, for `X-Forwarded-Proto` when no trusted proxy said it.
     pub(crate) scheme: &'a str,
 }
@@ -86,8 +88,9 @@ pub(crate) fn from_upstream(headers: &mut HeaderMap, upgrading: bool) {
 
 /// Whether a request header may not pass as the client sent it: hop-by-hop, a client's
 /// `usher-*`, or one the gate writes itself.
-fn dropped(name: &HeaderName) -> bool {
-    name == header::CONNECTION
+fn dropped(name: &HeaderName, trusted: bool) -> bool {
+    (!trusted && vouching(name))
+        || name == header::CONNECTION
         || name == KEEP_ALIVE
         || name == PROXY_CONNECTION
         || name == header::TE
@@ -108,8 +111,15 @@ pub(crate) fn to_upstream(
 ) {
     // Most requests carry none of the headers to drop: one pass over the names finds out, and
     // only then are they removed (each removal is a lookup of its own).
-    if headers.keys().any(dropped) {
+    if headers.keys().any(|name| dropped(name, origin.trusted)) {
         remove_hop_by_hop(headers, upgrading);
+        if !origin.trusted {
+            let claimed: Vec<HeaderName> =
+                headers.keys().filter(|n| vouching(n)).cloned().collect();
+            for name in claimed {
+                headers.remove(name);
+            }
+        }
         let usher: Vec<HeaderName> = headers
             .keys()
             .filter(|name| name.as_str().starts_with("usher-"))
@@ -138,6 +148,19 @@ pub(crate) fn to_upstream(
     }
 }
 
+/// Headers by which a proxy vouches for where a request came from, which frameworks often
+/// believe: only a trusted proxy's pass (the gate writes its own `X-Forwarded-*` and
+/// `Forwarded` after).
+fn vouching(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    name.starts_with("x-forwarded-")
+        || name == "forwarded"
+        || name == "x-real-ip"
+        || name == "true-client-ip"
+        || name == "x-client-ip"
+        || name == "proxy-authorization"
+}
+
 /// The session's ticket id as 32 lowercase hex digits (as `TicketId` prints), without the
 /// formatting machinery: this runs on every forwarded request.
 fn ticket_hex(session: &SessionInfo) -> [u8; 32] {
@@ -159,7 +182,7 @@ fn forwarded(headers: &mut HeaderMap, origin: &Origin<'_>) {
     let host = headers.get(header::HOST).cloned();
     // The chain the trusted proxies vouched for, then the peer: one string, written once.
     let mut chain = String::with_capacity(48);
-    let mut first_hop: Option<String> = None;
+    let mut chained = false;
     let mut proto = None;
     let mut forwarded_host = None;
     if origin.trusted {
@@ -171,35 +194,34 @@ fn forwarded(headers: &mut HeaderMap, origin: &Origin<'_>) {
             .map(str::trim)
             .filter(|hop| !hop.is_empty())
         {
-            if first_hop.is_none() {
-                first_hop = Some(hop.to_owned());
-            }
+            chained = true;
             chain.push_str(hop);
             chain.push_str(", ");
         }
-        proto = headers.get(X_FORWARDED_PROTO).cloned();
+        // Only a scheme: anything else would write itself into `Forwarded`.
+        proto = headers
+            .get(X_FORWARDED_PROTO)
+            .filter(|p| *p == "http" || *p == "https")
+            .cloned();
         forwarded_host = headers.get(X_FORWARDED_HOST).cloned();
     }
     push_ip(&mut chain, origin.peer);
     let proto = proto.unwrap_or_else(|| HeaderValue::from_static(scheme(origin.scheme)));
     let forwarded_host = forwarded_host.or(host);
-    // `for` is the client as the gate found it (the first hop a trusted proxy vouched for, or
-    // the peer); IPv6 is quoted and bracketed.
+    // `for` is the client as the gate finds it for claims: the rightmost hop no trusted proxy
+    // added (a client's own entries further left are not believed); IPv6 quoted and bracketed.
+    let client = if chained {
+        let lines = headers
+            .get_all(X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        usher_wire::forwarded::client_address(origin.peer, origin.proxies, lines)
+    } else {
+        origin.peer
+    };
     let mut value = String::with_capacity(64);
     value.push_str("for=");
-    match first_hop.as_deref().map(str::parse::<IpAddr>) {
-        None => push_node(&mut value, origin.peer),
-        Some(Ok(ip)) => push_node(&mut value, ip),
-        Some(Err(_)) => {
-            let hop = first_hop.as_deref().unwrap_or_default();
-            value.push('"');
-            value.extend(
-                hop.chars()
-                    .filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\'),
-            );
-            value.push('"');
-        }
-    }
+    push_node(&mut value, client);
     if let Ok(p) = proto.to_str() {
         value.push_str(";proto=");
         value.push_str(p);
@@ -288,10 +310,13 @@ mod tests {
         map
     }
 
+    const PROXIES: &[IpAddr] = &[IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1))];
+
     fn origin(peer: &str, trusted: bool) -> Origin<'static> {
         Origin {
             peer: peer.parse().unwrap(),
             trusted,
+            proxies: PROXIES,
             scheme: "http",
         }
     }
@@ -380,7 +405,13 @@ mod tests {
             ("x-forwarded-host", "evil.example"),
             ("x-forwarded-for", "6.6.6.6"),
         ]);
+        h.append("x-real-ip", HeaderValue::from_static("6.6.6.6"));
+        h.append("x-forwarded-ssl", HeaderValue::from_static("on"));
         to_upstream(&mut h, &origin("203.0.113.9", false), None, &server, false);
+        assert!(
+            !h.contains_key("x-real-ip") && !h.contains_key("x-forwarded-ssl"),
+            "{h:?}"
+        );
         assert_eq!(h.get_all(header::FORWARDED).iter().count(), 1);
         assert_eq!(h[header::FORWARDED], "for=203.0.113.9;proto=http");
         assert!(!h.contains_key(X_FORWARDED_HOST), "{h:?}");

@@ -6,8 +6,18 @@ use http::header;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
+/// Whether the request asks to switch to a WebSocket (`Connection: upgrade` and `Upgrade:
+/// websocket`), the one upgrade the gate passes.
+pub(crate) fn websocket(headers: &HeaderMap) -> bool {
+    requested(headers)
+        && headers
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"))
+}
+
 /// Whether the request asks to switch protocols (`Connection: upgrade` and an `Upgrade`).
-pub(crate) fn requested(headers: &HeaderMap) -> bool {
+fn requested(headers: &HeaderMap) -> bool {
     let connection_upgrade = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -54,5 +64,9 @@ mod tests {
         assert!(requested(&h));
         h.remove(header::UPGRADE);
         assert!(!requested(&h));
+        h.insert(header::UPGRADE, HeaderValue::from_static("h2c"));
+        assert!(requested(&h) && !websocket(&h), "only a WebSocket passes");
+        h.insert(header::UPGRADE, HeaderValue::from_static("WebSocket"));
+        assert!(websocket(&h));
     }
 }

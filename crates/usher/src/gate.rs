@@ -62,6 +62,14 @@ pub async fn start_gate(
     setup.gate.validate()?;
     setup.proxy.validate()?;
     let proxies = listener.front(&setup.gate.trusted_proxies)?;
+    // The shop's answer must be due before the connection's request timeout cuts it, so a slow
+    // shop is a `504` the buyer can act on.
+    anyhow::ensure!(
+        setup.proxy.timeout < listener.limits.stall_timeout,
+        "upstream_timeout ({:?}) must be shorter than request_timeout ({:?})",
+        setup.proxy.timeout,
+        listener.limits.stall_timeout
+    );
     anyhow::ensure!(
         setup.keys.server() == &setup.gate.server,
         "the key file is for {}, not for {}",

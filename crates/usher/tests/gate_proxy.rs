@@ -646,7 +646,10 @@ async fn a_slow_client_on_the_gates_port_is_cut_off_and_buyers_are_served() {
     let mut listener = usher::serve::PublicListener::default();
     listener.limits.idle_timeout = Duration::from_millis(500);
     listener.limits.stall_timeout = Duration::from_millis(500);
-    let system = system_with(listener, |_| {}).await;
+    let system = system_with(listener, |proxy| {
+        proxy.timeout = Duration::from_millis(400);
+    })
+    .await;
     let mut slow = tokio::net::TcpStream::connect(system.gate.public)
         .await
         .unwrap();
@@ -722,4 +725,54 @@ async fn the_host_can_be_the_shops_own_and_an_oversized_body_is_refused_at_the_g
         before,
         "the shop saw the upload"
     );
+}
+
+/// Guards against reaching an item's page without a session through an open path (found in
+/// review): a shop that resolves dot segments would serve `/static/../concert` as `/concert`.
+/// Such paths, written raw (a client library would resolve them first), are `400` at the gate
+/// and never reach the shop; so is an upgrade to anything but a WebSocket, or outside a session.
+#[tokio::test]
+async fn a_path_the_shop_could_read_as_another_never_reaches_it() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let system = system(|_| {}).await;
+    let raw = |request: String| {
+        let address = system.gate.public;
+        async move {
+            let mut conn = tokio::net::TcpStream::connect(address).await.unwrap();
+            conn.write_all(request.as_bytes()).await.unwrap();
+            let mut answer = vec![0u8; 1024];
+            let n = tokio::time::timeout(DEADLINE, conn.read(&mut answer))
+                .await
+                .unwrap()
+                .unwrap();
+            String::from_utf8_lossy(&answer[..n]).into_owned()
+        }
+    };
+    for path in [
+        "/static/../concert",
+        "/static/%2e%2e/concert",
+        "/healthz/..%2Fconcert",
+        "/static/..\\concert",
+    ] {
+        let answer = raw(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{path}: {answer}");
+    }
+    // An upgrade on an open path is an ordinary request there: no tunnel.
+    let answer = raw(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n".into(),
+    )
+    .await;
+    assert!(!answer.starts_with("HTTP/1.1 101"), "{answer}");
+    let seen = system.shop.requests();
+    assert!(
+        seen.iter()
+            .all(|r| !r["path"].as_str().unwrap().contains("concert")),
+        "{seen:?}"
+    );
+    let upgrades = seen
+        .iter()
+        .filter(|r| r["headers"].get("upgrade").is_some())
+        .count();
+    assert_eq!(upgrades, 0, "an upgrade header reached the shop");
 }

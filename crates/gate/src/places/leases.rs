@@ -72,16 +72,29 @@ impl Leases {
         );
     }
 
-    /// Draws one place (and, when the lease tracks stock, one unit of `item`) from lease `key`
-    /// for a notice, if the lease is still running and has them; whether it did.
-    pub(super) fn draw(&mut self, key: &LeaseKey, item: &ItemId, now: Instant) -> bool {
+    /// Draws one place (and one unit of `item`) from lease `key` for a notice, if the lease is
+    /// still running and has them; whether it did. A lease that counts no units takes the unit
+    /// from the shop's free stock (`hold`, which holds one if it can), so every reservation
+    /// holds the unit its end gives back or sells, and nothing sold out is admitted.
+    pub(super) fn draw(
+        &mut self,
+        key: &LeaseKey,
+        item: &ItemId,
+        now: Instant,
+        hold: impl FnOnce() -> bool,
+    ) -> bool {
         let Some(lease) = self.by_key.get_mut(key) else {
             return false;
         };
-        if !(now < lease.expires
-            && lease.left > 0
-            && (!lease.tracks_stock || lease.stock.get(item).is_some_and(|&u| u > 0)))
-        {
+        if !(now < lease.expires && lease.left > 0) {
+            return false;
+        }
+        let unit = if lease.tracks_stock {
+            lease.stock.get(item).is_some_and(|&u| u > 0)
+        } else {
+            hold()
+        };
+        if !unit {
             return false;
         }
         // The place and the unit move from the lease to the reservation.

@@ -172,7 +172,12 @@ impl Places {
         if let Some(state) = self.notices.state(&ticket) {
             return state != NoticeState::Dead;
         }
-        if expires > now && self.leases.draw(&key, &item, now) {
+        let stock = &mut self.stock;
+        if expires > now
+            && self
+                .leases
+                .draw(&key, &item, now, || stock.hold(&item, 1) == 1)
+        {
             self.add_reservation(ticket, item, expires);
             return true;
         }

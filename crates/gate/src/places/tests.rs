@@ -195,6 +195,8 @@ fn a_lease_granted_before_stock_was_known_honours_its_notices_after() {
         &std::collections::BTreeMap::from([("concert".to_owned(), 5)]),
     );
     assert!(p.note(lease(1, 1), tid(1), item(), exp, now));
+    // Its unit came from the free stock, and is held like any other.
+    assert_eq!(p.stock().1["concert"], 4);
     assert!(p.claim(tid(1), A, now).is_ok());
     // A lease granted now that stock is known needs a unit per notice, as before.
     assert!(p.note(lease(1, 1), tid(2), item(), exp, now));
@@ -205,6 +207,25 @@ fn a_lease_granted_before_stock_was_known_honours_its_notices_after() {
     assert!(
         !p.note(lease(1, 2), tid(3), item(), exp, now),
         "a lease of no units admits nobody once stock is known"
+    );
+    // Selling out: an uncounted lease's notice finds no free unit and is not honoured.
+    p.set_stock(
+        1,
+        &std::collections::BTreeMap::from([("concert".to_owned(), 0)]),
+    );
+    // (Once the last lease has run out, so there is a place to lease.)
+    let later = now + Duration::from_secs(3);
+    let (places, _) = p.grant(lease(1, 3), 1, None, Duration::from_secs(2), later);
+    assert_eq!(places, 1);
+    assert!(
+        !p.note(
+            lease(1, 3),
+            tid(4),
+            item(),
+            later + exp.duration_since(now),
+            later
+        ),
+        "sold out"
     );
 }
 

@@ -49,7 +49,8 @@ struct GateSettings {
     #[serde(default, deserialize_with = "from_text")]
     upstream_host: Option<HostMode>,
     /// The shop must begin its answer within this long, or the buyer gets `504
-    /// upstream_timeout` and keeps the session (100ms to 1h) [default: 30s].
+    /// upstream_timeout` and keeps the session; shorter than --request-timeout (100ms to 1h)
+    /// [default: 8s].
     #[arg(long, env = "USHER_UPSTREAM_TIMEOUT", value_name = "DURATION")]
     upstream_timeout: Option<HumanDuration>,
     /// Connecting to the shop must take no longer (10ms to 10m) [default: 5s].
