@@ -139,3 +139,30 @@ async fn a_relay_cannot_alter_replay_or_inject_frames() {
     );
     nothing_reserved(&shop).await;
 }
+
+/// A reception that accepts the connection and then says nothing does not hold the link: the
+/// gate gives up at its handshake timeout and dials again (found in review).
+#[tokio::test]
+async fn a_silent_reception_is_left_at_the_handshake_timeout() {
+    let shop = start("shop-a", 8).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut config =
+        usher_gate::link::LinkConfig::new(format!("ws://{}", listener.local_addr().unwrap()));
+    config.handshake_timeout = std::time::Duration::from_millis(300);
+    config.retry_max = std::time::Duration::from_millis(100);
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(usher_gate::link::run(
+        Arc::clone(&shop.gate),
+        config,
+        stop_rx,
+    ));
+    let deadline = std::time::Duration::from_secs(10);
+    let (first, _) = tokio::time::timeout(deadline, listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    // Accepted, upgraded, and then silence: no challenge.
+    let _silent = tokio_tungstenite::accept_async(first).await.unwrap();
+    let again = tokio::time::timeout(deadline, listener.accept()).await;
+    assert!(again.is_ok(), "the gate kept waiting on a silent reception");
+}

@@ -231,7 +231,7 @@ impl Inner {
                     .insert(ORDER_COMPLETE_HEADER, HeaderValue::from_static("1"));
             }
             if !session.completed && parts.headers.contains_key(ORDER_COMPLETE_HEADER) {
-                self.completions.add(session.item.as_str());
+                self.completions.add(session.item.as_str(), session.ticket);
             }
         }
         Response::from_parts(parts, Body::new(body))

@@ -175,9 +175,16 @@ mod tests {
         let items = BTreeMap::from([("concert".to_owned(), Some(2)), ("album".to_owned(), None)]);
         let completions = Completions::default();
         assert_eq!(counted(&items, &completions)["concert"], 2);
-        for _ in 0..3 {
-            completions.add("concert");
+        let ticket = |serial| usher_ticket::TicketId {
+            issuer: usher_ticket::IssuerId(1),
+            serial,
+        };
+        for n in 0..3 {
+            completions.add("concert", ticket(n));
         }
+        // A second answer completing the same session counts once.
+        completions.add("concert", ticket(0));
+        assert_eq!(completions.of("concert"), 3);
         let stock = counted(&items, &completions);
         assert_eq!(stock["concert"], 0);
         assert_eq!(stock["album"], UNLIMITED);

@@ -19,10 +19,14 @@ pub struct LinkConfig {
     pub retry_min: Duration,
     /// Longest wait before reconnecting.
     pub retry_max: Duration,
+    /// Longest a connection and its handshake (TLS included) may take, so a reception that
+    /// accepts and then says nothing does not hold the link (and what is leased on it).
+    pub handshake_timeout: Duration,
 }
 
 impl LinkConfig {
-    /// Defaults: reports every 200 ms, reconnect after 100 ms doubling to 2 s.
+    /// Defaults: reports every 200 ms, reconnect after 100 ms doubling to 2 s, 10 s to connect
+    /// and shake hands.
     pub fn new(reception: impl Into<String>) -> LinkConfig {
         LinkConfig {
             reception: reception.into().trim_end_matches('/').to_owned(),
@@ -30,6 +34,7 @@ impl LinkConfig {
             report_every: Duration::from_millis(200),
             retry_min: Duration::from_millis(100),
             retry_max: Duration::from_secs(2),
+            handshake_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -64,8 +64,15 @@ async fn session(
     link: u64,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), LinkError> {
-    let (tx, rx) = socket::connect(config).await?;
-    let (tx, mut rx) = handshake::handshake(gate, link, tx, rx).await?;
+    // A reception that accepts and then says nothing (or a path that swallows packets) must
+    // not hold the link, and the places leased on it, for as long as TCP would wait.
+    let opened = tokio::time::timeout(config.handshake_timeout, async {
+        let (tx, rx) = socket::connect(config).await?;
+        handshake::handshake(gate, link, tx, rx).await
+    });
+    let (tx, mut rx) = opened
+        .await
+        .map_err(|_| LinkError::Protocol("no handshake within 10 s".into()))??;
     tracing::info!(server = %gate.config().server, epoch = gate.epoch().0, "management link up");
     Connection::new(gate, link, tx, config.report_every)
         .serve(&mut rx, shutdown)

@@ -120,7 +120,8 @@ impl GateSide {
             .as_deref()
             .is_some_and(|u| u.starts_with("https://"));
         if let Some(proxies) = &self.trusted_proxies {
-            gate.trusted_proxies.clone_from(proxies);
+            // As peers are compared: an entry written IPv4-mapped is the IPv4 address.
+            gate.trusted_proxies = proxies.iter().map(std::net::IpAddr::to_canonical).collect();
         }
         if let Some(paths) = &self.open_paths {
             gate.open_paths.clone_from(paths);

@@ -127,7 +127,8 @@ impl ReceptionSettings {
             config.tie_margin = margin;
         }
         if let Some(proxies) = &self.trusted_proxies {
-            config.trusted_proxies.clone_from(proxies);
+            // As peers are compared: an entry written IPv4-mapped is the IPv4 address.
+            config.trusted_proxies = proxies.iter().map(IpAddr::to_canonical).collect();
         }
         if let Some(mode) = self.reservation {
             config.reservation = mode;
