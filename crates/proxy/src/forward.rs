@@ -156,6 +156,15 @@ impl Inner {
                 return refusal(Code::BadRequest, StatusCode::BAD_REQUEST, retry(), html);
             }
         };
+        // The buyer's `Host` (an HTTP/2 buyer's is its URI's authority), filled in before the
+        // forwarded headers are written from it; HTTP/1 to the shop needs one in any case.
+        if !parts.headers.contains_key(header::HOST) {
+            let host = client_authority
+                .and_then(|authority| HeaderValue::from_str(authority.as_str()).ok());
+            parts
+                .headers
+                .insert(header::HOST, host.unwrap_or_else(|| self.authority.clone()));
+        }
         headers::to_upstream(
             &mut parts.headers,
             &origin,
@@ -163,17 +172,8 @@ impl Inner {
             &self.server,
             upgrading,
         );
-        // HTTP/1 to the shop needs a `Host`: the buyer's (an HTTP/2 buyer's is its URI's
-        // authority), or the shop's own.
-        let keep = self.config.host == HostHeader::Keep;
-        if !(keep && parts.headers.contains_key(header::HOST)) {
-            let host = match (keep, client_authority) {
-                (true, Some(authority)) => HeaderValue::from_str(authority.as_str()).ok(),
-                _ => None,
-            };
-            parts
-                .headers
-                .insert(header::HOST, host.unwrap_or_else(|| self.authority.clone()));
+        if self.config.host == HostHeader::Upstream {
+            parts.headers.insert(header::HOST, self.authority.clone());
         }
         parts.extensions = http::Extensions::new();
         let limit = usize::try_from(self.config.max_request_body).unwrap_or(usize::MAX);

@@ -38,9 +38,15 @@ impl FromStr for CompletionRule {
 }
 
 impl CompletionRule {
-    /// Whether a request with `method` and `path` is one this rule names.
+    /// Whether a request with `method` and `path` is one this rule names. Repeated and
+    /// trailing slashes do not count (a shop that serves `/checkout/done/` or
+    /// `//checkout/done` as `/checkout/done` must not complete an order the gate misses; dot
+    /// segments never get this far).
     pub fn matches(&self, method: &Method, path: &str) -> bool {
-        self.method == method && self.path == path
+        fn segments(path: &str) -> impl Iterator<Item = &str> {
+            path.split('/').filter(|s| !s.is_empty())
+        }
+        self.method == method && segments(&self.path).eq(segments(path))
     }
 }
 
@@ -54,6 +60,10 @@ mod tests {
         assert!(rule.matches(&Method::POST, "/checkout/done"));
         assert!(!rule.matches(&Method::GET, "/checkout/done"));
         assert!(!rule.matches(&Method::POST, "/checkout/done/x"));
+        // Guards against a completion the shop sees and the gate misses (found in review).
+        assert!(rule.matches(&Method::POST, "/checkout/done/"));
+        assert!(rule.matches(&Method::POST, "//checkout//done"));
+        assert!(!rule.matches(&Method::POST, "/checkout/donex"));
         for bad in [
             "POST",
             "POST checkout",

@@ -776,3 +776,56 @@ async fn a_path_the_shop_could_read_as_another_never_reaches_it() {
         .count();
     assert_eq!(upgrades, 0, "an upgrade header reached the shop");
 }
+
+/// An HTTP/2 buyer sends no `Host`, only its URI's authority: the shop still learns it in
+/// `X-Forwarded-Host` and `Forwarded` (found in review: `Host` was filled in too late).
+#[tokio::test]
+async fn an_http2_buyers_host_reaches_the_shop_in_the_forwarded_headers() {
+    let system = system(|_| {}).await;
+    let buyer = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let order = buyer
+        .get(format!("http://{}/order/concert", system.reception.public))
+        .send()
+        .await
+        .unwrap();
+    let ticket = order.headers()["location"].to_str().unwrap().to_owned();
+    let claim = buyer.get(&ticket).send().await.unwrap();
+    assert_eq!(claim.status(), StatusCode::SEE_OTHER);
+    let cookie = claim.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+
+    let stream = tokio::net::TcpStream::connect(system.gate.public)
+        .await
+        .unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let authority = system.gate.public.to_string();
+    let request = hyper::Request::get(format!("http://{authority}/echo-headers"))
+        .header("cookie", cookie)
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let echoed: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(echoed["x-forwarded-host"], authority.as_str(), "{echoed}");
+    assert_eq!(echoed["host"], authority.as_str(), "{echoed}");
+    assert!(
+        echoed["forwarded"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("host=\"{authority}\"")),
+        "{echoed}"
+    );
+}
