@@ -7,62 +7,13 @@
 //! completion frees the place at once. The receipt page's screenshot is kept as
 //! `target/artifacts/gate-receipt.png`.
 //!
-//! Its own test binary, as `browser.rs` is full. Browser tests take turns as in `browser.rs`
-//! (the static `TURN` below for tests in this file; `cargo test` runs one test binary at a time).
+//! Its own test binary, as `browser.rs` is full. Browser tests take turns (the static `TURN` of
+//! the tests' common module, within a binary; `cargo test` runs one test binary at a time).
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::Arc;
-use std::time::Duration;
-
 use common::*;
-use tokio::io::{AsyncBufReadExt as _, BufReader, Lines};
-use tokio::process::{ChildStdout, Command};
-use tokio::sync::watch;
-use usher::{GateSetup, RunningGate, RunningReception, start_gate, start_reception};
-use usher_gate::{GateConfig, ItemPaths};
-use usher_proxy::{ProxyConfig, StockSource};
-use usher_reception::{ReceptionConfig, ShopEntry};
-use usher_ticket::{Keyring, ServerId};
-use usher_wire::{Clock, SystemClock};
-
-const STEP: Duration = Duration::from_secs(90);
-const CAPACITY: u32 = 2;
-
-fn browser_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
-}
-
-/// Starts `node tests/browser/{script}` with `args`, its stdout read line by line.
-fn spawn_script(
-    script: &str,
-    args: &[&std::ffi::OsStr],
-) -> (tokio::process::Child, Lines<BufReader<ChildStdout>>) {
-    let mut child = Command::new("node")
-        .arg(browser_dir().join(script))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node runs");
-    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    (child, lines)
-}
-
-async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>, prefix: &str) -> String {
-    let line = tokio::time::timeout(STEP, lines.next_line())
-        .await
-        .unwrap_or_else(|_| panic!("no {prefix} from the browser within {STEP:?}"))
-        .unwrap()
-        .unwrap_or_else(|| panic!("the browser script ended before {prefix}"));
-    assert!(line.starts_with(prefix), "expected {prefix}, got {line:?}");
-    eprintln!("browser: {line}");
-    line
-}
 
 /// The value after `key=` in a line of the script's.
 fn field<'l>(line: &'l str, key: &str) -> &'l str {
@@ -71,121 +22,11 @@ fn field<'l>(line: &'l str, key: &str) -> &'l str {
         .unwrap_or_else(|| panic!("no {key} in {line:?}"))
 }
 
-fn artifacts() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/artifacts");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Browser tests take turns: several Chromiums at once on two cores miss their deadlines.
-static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn assert_browser_ready() {
-    assert!(
-        Path::new("/usr/bin/chromium").exists()
-            && browser_dir().join("node_modules/playwright-core").exists(),
-        "the browser test needs Debian's chromium and playwright-core: run scripts/test, which \
-         installs both"
-    );
-}
-
-/// A reception, and `usher gate` in front of the Python shop (`concert` at `/concert`, the
-/// default open paths, stock read from the shop), capacity 2.
-struct System {
-    reception: RunningReception,
-    gate: RunningGate,
-    shop: PythonShop,
-    _stop: watch::Sender<bool>,
-    _dir: tempfile::TempDir,
-}
-
-async fn system() -> System {
-    let dir = tempfile::tempdir().unwrap();
-    let shop = PythonShop::start(dir.path(), 5);
-    let keyring = Keyring::generate().unwrap();
-    let (stop, stop_rx) = watch::channel(false);
-    let clock = Arc::new(SystemClock) as Arc<dyn Clock>;
-    let gate_public = local().await;
-    let gate_url = format!("http://{}", gate_public.local_addr().unwrap());
-    let public = local().await;
-    let reception_url = format!("http://{}", public.local_addr().unwrap());
-    let id = ServerId::new("shop-a").unwrap();
-    let mut config = ReceptionConfig::new(
-        vec![ShopEntry {
-            id,
-            url: gate_url,
-            capacity: None,
-        }],
-        reception_url.clone(),
-    );
-    config.admissions_per_client = 0;
-    let reception = start_reception(
-        config,
-        keyring.clone(),
-        Arc::clone(&clock),
-        public,
-        local().await,
-        stop_rx.clone(),
-    )
-    .unwrap();
-
-    let mut gate = GateConfig::new(id, CAPACITY, reception_url);
-    gate.sessions_per_client = 0;
-    gate.items = vec![ItemPaths {
-        id: "concert".into(),
-        paths: vec!["/concert".into()],
-    }];
-    let setup = GateSetup {
-        gate,
-        keys: keyring.derive_server(&id),
-        proxy: ProxyConfig::new(shop.url.parse().unwrap()),
-        stock: StockSource {
-            items: [("concert".to_owned(), None)].into(),
-            url: Some(format!("{}/usher/stock", shop.url).parse().unwrap()),
-            every: Duration::from_millis(50),
-        },
-        receptions: vec![format!("ws://{}", reception.management)],
-        reception_tls: None,
-        report_every: Duration::from_millis(50),
-    };
-    let gate = start_gate(
-        setup,
-        Default::default(),
-        clock,
-        gate_public,
-        local().await,
-        stop_rx,
-    )
-    .await
-    .unwrap();
-    let system = System {
-        reception,
-        gate,
-        shop,
-        _stop: stop,
-        _dir: dir,
-    };
-    eventually(
-        "the gate live at the reception, with the shop's stock",
-        || {
-            let status = system.reception.reception.status();
-            let shop = &status.shops[0];
-            shop.live
-                && shop
-                    .report
-                    .as_ref()
-                    .is_some_and(|r| r.stock.contains_key("concert"))
-        },
-    )
-    .await;
-    system
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_buyer_walks_through_usher_gate_to_a_python_shop_in_chromium() {
     let _turn = TURN.lock().await;
     assert_browser_ready();
-    let system = system().await;
+    let system = system(|_| {}).await;
     let gate_url = format!("http://{}", system.gate.public);
     let reception_url = format!("http://{}", system.reception.public);
     let screenshot = artifacts().join("gate-receipt.png");

@@ -12,164 +12,10 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::sync::watch;
-use usher::{GateSetup, RunningGate, RunningReception, start_gate, start_reception};
-use usher_gate::{GateConfig, ItemPaths};
-use usher_proxy::{ProxyConfig, StockSource};
+use usher::start_reception;
 use usher_reception::{ReceptionConfig, ShopEntry};
 use usher_ticket::{Keyring, ServerId};
 use usher_wire::{Clock, SystemClock};
-
-/// A reception, and `usher gate` in front of the Python shop, capacity 2.
-struct System {
-    reception: RunningReception,
-    gate: RunningGate,
-    shop: PythonShop,
-    _stop: watch::Sender<bool>,
-    _dir: tempfile::TempDir,
-}
-
-const CAPACITY: u32 = 2;
-
-async fn system(tune: impl FnOnce(&mut ProxyConfig)) -> System {
-    system_with(usher::serve::PublicListener::default(), tune).await
-}
-
-/// [`system`], the gate's public listener set up as `listener` says.
-async fn system_with(
-    listener: usher::serve::PublicListener,
-    tune: impl FnOnce(&mut ProxyConfig),
-) -> System {
-    let dir = tempfile::tempdir().unwrap();
-    let shop = PythonShop::start(dir.path(), 5);
-    let keyring = Keyring::generate().unwrap();
-    let (stop, stop_rx) = watch::channel(false);
-    let clock = Arc::new(SystemClock) as Arc<dyn Clock>;
-    let gate_public = local().await;
-    let gate_url = format!("http://{}", gate_public.local_addr().unwrap());
-    let public = local().await;
-    let reception_url = format!("http://{}", public.local_addr().unwrap());
-    let id = ServerId::new("shop-a").unwrap();
-    let mut config = ReceptionConfig::new(
-        vec![ShopEntry {
-            id,
-            url: gate_url,
-            capacity: None,
-        }],
-        reception_url.clone(),
-    );
-    config.admissions_per_client = 0;
-    let reception = start_reception(
-        config,
-        keyring.clone(),
-        Arc::clone(&clock),
-        public,
-        local().await,
-        stop_rx.clone(),
-    )
-    .unwrap();
-
-    let mut gate = GateConfig::new(id, CAPACITY, reception_url);
-    gate.sessions_per_client = 0;
-    gate.items = vec![ItemPaths {
-        id: "concert".into(),
-        paths: ["/concert", "/slow", "/download", "/upload", "/echo-headers"]
-            .map(String::from)
-            .to_vec(),
-    }];
-    let mut proxy = ProxyConfig::new(shop.url.parse().unwrap());
-    tune(&mut proxy);
-    let setup = GateSetup {
-        gate,
-        keys: keyring.derive_server(&id),
-        proxy,
-        stock: StockSource {
-            items: [("concert".to_owned(), None)].into(),
-            url: Some(format!("{}/usher/stock", shop.url).parse().unwrap()),
-            every: Duration::from_millis(50),
-        },
-        receptions: vec![format!("ws://{}", reception.management)],
-        reception_tls: None,
-        report_every: Duration::from_millis(50),
-    };
-    let gate = start_gate(setup, listener, clock, gate_public, local().await, stop_rx)
-        .await
-        .unwrap();
-    let system = System {
-        reception,
-        gate,
-        shop,
-        _stop: stop,
-        _dir: dir,
-    };
-    eventually(
-        "the gate live at the reception, with the shop's stock",
-        || {
-            let status = system.reception.reception.status();
-            let shop = &status.shops[0];
-            shop.live
-                && shop
-                    .report
-                    .as_ref()
-                    .is_some_and(|r| r.stock.contains_key("concert"))
-        },
-    )
-    .await;
-    system
-}
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .build()
-        .unwrap()
-}
-
-impl System {
-    fn gate_url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.gate.public)
-    }
-
-    /// Orders at the reception and claims the ticket at the gate: the session's id (its
-    /// ticket's) as the shop will see it.
-    async fn admitted(&self, buyer: &reqwest::Client) -> String {
-        let order = buyer
-            .get(format!("http://{}/order/concert", self.reception.public))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(order.status(), StatusCode::SEE_OTHER);
-        let ticket = order.headers()["location"].to_str().unwrap().to_owned();
-        assert!(ticket.contains("/t/"), "{ticket}");
-        let claim = buyer
-            .get(&ticket)
-            .header("accept", "application/json")
-            .send()
-            .await
-            .unwrap();
-        if claim.status() != StatusCode::SEE_OTHER {
-            panic!("claim refused: {} {:?}", claim.status(), claim.text().await);
-        }
-        assert_eq!(claim.headers()["location"], "/concert");
-        let page = self.json(buyer, "/concert").await;
-        page["session"].as_str().unwrap().to_owned()
-    }
-
-    async fn json(&self, buyer: &reqwest::Client, path: &str) -> Value {
-        let r = buyer
-            .get(self.gate_url(path))
-            .header("accept", "application/json")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK, "{path}");
-        r.json().await.unwrap()
-    }
-
-    fn sessions(&self) -> u32 {
-        self.gate.gate.report().sessions
-    }
-}
 
 #[tokio::test]
 async fn the_whole_path_through_usher_gate_to_a_python_shop() {
@@ -417,14 +263,7 @@ async fn large_bodies_stream_through_the_gate_in_bounded_memory() {
     })
     .await;
     let buyer = browser();
-    let order = buyer
-        .get(format!("http://{}/order/concert", reception.public))
-        .send()
-        .await
-        .unwrap();
-    let ticket = order.headers()["location"].to_str().unwrap().to_owned();
-    let claim = buyer.get(&ticket).send().await.unwrap();
-    assert_eq!(claim.status(), StatusCode::SEE_OTHER);
+    claimed(reception.public, &buyer).await;
     let base = format!("http://{gate_addr}");
     let at_rest = peak_rss(gate.id());
 
@@ -534,16 +373,7 @@ async fn a_websocket_to_the_shop_passes_through_the_gate() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let order = buyer
-        .get(format!("http://{}/order/concert", system.reception.public))
-        .send()
-        .await
-        .unwrap();
-    let ticket = order.headers()["location"].to_str().unwrap().to_owned();
-    let claim = buyer.get(&ticket).send().await.unwrap();
-    assert_eq!(claim.status(), StatusCode::SEE_OTHER);
-    let cookie = claim.headers()["set-cookie"].to_str().unwrap();
-    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let cookie = session_cookie(&claimed(system.reception.public, &buyer).await);
 
     let mut request =
         tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
@@ -611,14 +441,7 @@ async fn a_shop_killed_mid_request_is_a_502_and_the_gate_and_session_live_on() {
     let upstream = hanging_up().await;
     let system = system(|proxy| proxy.upstream = upstream.parse().unwrap()).await;
     let buyer = browser();
-    let order = buyer
-        .get(format!("http://{}/order/concert", system.reception.public))
-        .send()
-        .await
-        .unwrap();
-    let ticket = order.headers()["location"].to_str().unwrap().to_owned();
-    let claim = buyer.get(&ticket).send().await.unwrap();
-    assert_eq!(claim.status(), StatusCode::SEE_OTHER);
+    claimed(system.reception.public, &buyer).await;
     for _ in 0..2 {
         let r = buyer
             .get(system.gate_url("/concert"))
@@ -786,16 +609,7 @@ async fn an_http2_buyers_host_reaches_the_shop_in_the_forwarded_headers() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let order = buyer
-        .get(format!("http://{}/order/concert", system.reception.public))
-        .send()
-        .await
-        .unwrap();
-    let ticket = order.headers()["location"].to_str().unwrap().to_owned();
-    let claim = buyer.get(&ticket).send().await.unwrap();
-    assert_eq!(claim.status(), StatusCode::SEE_OTHER);
-    let cookie = claim.headers()["set-cookie"].to_str().unwrap();
-    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let cookie = session_cookie(&claimed(system.reception.public, &buyer).await);
 
     let stream = tokio::net::TcpStream::connect(system.gate.public)
         .await

@@ -23,6 +23,12 @@ use usher_wire::{Clock, OffsetClock};
 mod process;
 #[allow(unused_imports)]
 pub use process::*;
+mod browser;
+#[allow(unused_imports)]
+pub use browser::*;
+mod gate;
+#[allow(unused_imports)]
+pub use gate::*;
 mod python;
 #[allow(unused_imports)]
 pub use python::*;
