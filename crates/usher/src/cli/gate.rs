@@ -223,7 +223,6 @@ pub(crate) async fn run(args: GateArgs) -> Result<()> {
     let settings = args.settings.over_file(args.config.as_deref())?;
     let side = &settings.gate;
     let id = side.id()?;
-    let keys_path = side.keys_path()?;
     let keys = side.keys()?;
     let items = settings.items()?;
     let mut gate = side.gate(id);
@@ -254,9 +253,7 @@ pub(crate) async fn run(args: GateArgs) -> Result<()> {
         reception_tls: side.reception_tls()?,
         report_every: side.report_every()?,
     };
-    let (public, management) = side.addresses();
-    let public = serve::bind(public, "public listener").await?;
-    let management = serve::bind(management, "management listener").await?;
+    let (public, management) = side.listeners().await?;
     let shutdown = serve::shutdown_on_signals();
     let running = start_gate(
         setup,
@@ -267,11 +264,7 @@ pub(crate) async fn run(args: GateArgs) -> Result<()> {
         shutdown.clone(),
     )
     .await?;
-    let gate = Arc::clone(&running.gate);
-    serve::reload_on_sighup(shutdown.clone(), move || {
-        gate.reload_keys(usher_ticket::KeyFile::load(&keys_path)?.into_server()?);
-        Ok(())
-    });
+    side.reload_keys_on_sighup(&running.gate, &shutdown)?;
     println!(
         "usher gate {id}: public http://{} management {} upstream {upstream} epoch {}",
         running.public,
@@ -284,22 +277,11 @@ pub(crate) async fn run(args: GateArgs) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
 
     use super::*;
 
-    #[derive(Debug, Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: GateArgs,
-    }
-
     fn settings(args: &[&str], file: &str) -> Result<GateSettings> {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("gate.toml");
-        std::fs::write(&path, file)?;
-        let cli = Cli::try_parse_from(std::iter::once("gate").chain(args.iter().copied()))?;
-        cli.args.settings.over_file(Some(&path))
+        crate::cli::settings::parsed(args, file)
     }
 
     #[test]

@@ -10,7 +10,10 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use clap::Args;
 use serde::Deserialize;
-use usher_gate::GateConfig;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use usher::serve;
+use usher_gate::{Gate, GateConfig};
 use usher_ticket::{KeyFile, ServerId, ServerKeys};
 
 use super::duration::HumanDuration;
@@ -161,13 +164,32 @@ impl GateSide {
         Ok(every)
     }
 
-    /// The public and management listeners' addresses [default: 127.0.0.1:8081, :9081].
-    pub(super) fn addresses(&self) -> (SocketAddr, SocketAddr) {
-        (
-            self.public
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8081))),
-            self.management
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9081))),
-        )
+    /// The public and management listeners, bound [default: 127.0.0.1:8081, :9081].
+    pub(super) async fn listeners(&self) -> Result<(TcpListener, TcpListener)> {
+        let public = self
+            .public
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8081)));
+        let management = self
+            .management
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9081)));
+        Ok((
+            serve::bind(public, "public listener").await?,
+            serve::bind(management, "management listener").await?,
+        ))
+    }
+
+    /// Reloads `gate`'s keys from the key file on every SIGHUP until shutdown.
+    pub(super) fn reload_keys_on_sighup(
+        &self,
+        gate: &Arc<Gate>,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<()> {
+        let keys_path = self.keys_path()?;
+        let gate = Arc::clone(gate);
+        serve::reload_on_sighup(shutdown.clone(), move || {
+            gate.reload_keys(KeyFile::load(&keys_path)?.into_server()?);
+            Ok(())
+        });
+        Ok(())
     }
 }

@@ -269,22 +269,10 @@ pub(crate) async fn run(args: ReceptionArgs) -> Result<()> {
 mod tests {
     use std::time::Duration;
 
-    use clap::Parser;
-
     use super::*;
 
-    #[derive(Debug, Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: ReceptionArgs,
-    }
-
     fn settings(args: &[&str], file: &str) -> Result<ReceptionSettings> {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("reception.toml");
-        std::fs::write(&path, file)?;
-        let cli = Cli::try_parse_from(std::iter::once("reception").chain(args.iter().copied()))?;
-        cli.args.settings.over_file(Some(&path))
+        crate::cli::settings::parsed(args, file)
     }
 
     #[test]

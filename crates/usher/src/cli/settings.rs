@@ -101,6 +101,22 @@ where
         .transpose()
 }
 
+/// The settings a command line (`args`, without the program name) lays over a settings file
+/// holding `file`: what each server's tests parse, as the command would.
+#[cfg(test)]
+pub(crate) fn parsed<T>(args: &[&str], file: &str) -> Result<T>
+where
+    T: Args + FromArgMatches + DeserializeOwned + Default,
+{
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("settings.toml");
+    std::fs::write(&path, file)?;
+    let command = Flags::<T>::augment_args(clap::Command::new("usher"));
+    let matches =
+        command.try_get_matches_from(std::iter::once("usher").chain(args.iter().copied()))?;
+    Flags::<T>::from_arg_matches(&matches)?.over_file(Some(&path))
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -128,11 +144,7 @@ mod tests {
     }
 
     fn merged(args: &[&str], file: &str) -> Settings {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("settings.toml");
-        std::fs::write(&path, file).unwrap();
-        let cli = Cli::try_parse_from(std::iter::once("test").chain(args.iter().copied())).unwrap();
-        cli.flags.over_file(Some(&path)).unwrap()
+        parsed(args, file).unwrap()
     }
 
     #[test]

@@ -10,7 +10,6 @@ use serde::Deserialize;
 use usher::serve;
 use usher::{ShopSetup, start_shop_with};
 use usher_shop::Catalogue;
-use usher_ticket::KeyFile;
 use usher_wire::SystemClock;
 
 use super::connections::ConnectionSettings;
@@ -50,7 +49,6 @@ pub(crate) async fn run(args: ShopArgs) -> Result<()> {
     let settings = args.settings.over_file(args.config.as_deref())?;
     let side = &settings.gate;
     let id = side.id()?;
-    let keys_path = side.keys_path()?;
     let keys = side.keys()?;
     let gate = side.gate(id);
     gate.validate()?;
@@ -73,9 +71,7 @@ pub(crate) async fn run(args: ShopArgs) -> Result<()> {
         report_every: side.report_every()?,
         pace: Duration::ZERO,
     };
-    let (public, management) = side.addresses();
-    let public = serve::bind(public, "public listener").await?;
-    let management = serve::bind(management, "management listener").await?;
+    let (public, management) = side.listeners().await?;
     let shutdown = serve::shutdown_on_signals();
     let running = start_shop_with(
         setup,
@@ -86,11 +82,7 @@ pub(crate) async fn run(args: ShopArgs) -> Result<()> {
         shutdown.clone(),
     )
     .await?;
-    let gate = Arc::clone(&running.gate);
-    serve::reload_on_sighup(shutdown.clone(), move || {
-        gate.reload_keys(KeyFile::load(&keys_path)?.into_server()?);
-        Ok(())
-    });
+    side.reload_keys_on_sighup(&running.gate, &shutdown)?;
     println!(
         "usher shop {id}: public http://{} management {} epoch {}",
         running.public,
@@ -103,23 +95,12 @@ pub(crate) async fn run(args: ShopArgs) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
     use usher_ticket::ServerId;
 
     use super::*;
 
-    #[derive(Debug, Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: ShopArgs,
-    }
-
     fn settings(args: &[&str], file: &str) -> Result<ShopSettings> {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("shop.toml");
-        std::fs::write(&path, file)?;
-        let cli = Cli::try_parse_from(std::iter::once("shop").chain(args.iter().copied()))?;
-        cli.args.settings.over_file(Some(&path))
+        crate::cli::settings::parsed(args, file)
     }
 
     #[test]
