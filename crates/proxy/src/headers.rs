@@ -113,19 +113,13 @@ pub(crate) fn to_upstream(
     // only then are they removed (each removal is a lookup of its own).
     if headers.keys().any(|name| dropped(name, origin.trusted)) {
         remove_hop_by_hop(headers, upgrading);
-        if !origin.trusted {
-            let claimed: Vec<HeaderName> =
-                headers.keys().filter(|n| vouching(n)).cloned().collect();
-            for name in claimed {
-                headers.remove(name);
-            }
-        }
-        let usher: Vec<HeaderName> = headers
+        // A client's own `usher-*`, and what an untrusted peer says of its origin.
+        let claimed: Vec<HeaderName> = headers
             .keys()
-            .filter(|name| name.as_str().starts_with("usher-"))
+            .filter(|n| n.as_str().starts_with("usher-") || (!origin.trusted && vouching(n)))
             .cloned()
             .collect();
-        for name in usher {
+        for name in claimed {
             headers.remove(name);
         }
         let ticket_referer = headers

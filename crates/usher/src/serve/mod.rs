@@ -138,6 +138,16 @@ pub trait PeerService: Clone + Send + Sync + 'static {
     ) -> Self::Future;
 }
 
+/// `request` as an axum service takes it, its peer as `ConnectInfo<SocketAddr>`.
+fn with_peer(
+    peer: SocketAddr,
+    request: hyper::Request<hyper::body::Incoming>,
+) -> axum::extract::Request {
+    let mut request = request.map(axum::body::Body::new);
+    request.extensions_mut().insert(ConnectInfo(peer));
+    request
+}
+
 /// An axum router sees the peer as `ConnectInfo<SocketAddr>`.
 impl PeerService for axum::Router {
     type Future = axum::routing::future::RouteFuture<Infallible>;
@@ -147,9 +157,7 @@ impl PeerService for axum::Router {
         peer: SocketAddr,
         request: hyper::Request<hyper::body::Incoming>,
     ) -> Self::Future {
-        let mut request = request.map(axum::body::Body::new);
-        request.extensions_mut().insert(ConnectInfo(peer));
-        tower::Service::call(&mut self.clone(), request)
+        tower::Service::call(&mut self.clone(), with_peer(peer, request))
     }
 }
 
@@ -179,9 +187,7 @@ where
         peer: SocketAddr,
         request: hyper::Request<hyper::body::Incoming>,
     ) -> Self::Future {
-        let mut request = request.map(axum::body::Body::new);
-        request.extensions_mut().insert(ConnectInfo(peer));
-        tower::Service::call(&mut self.0.clone(), request)
+        tower::Service::call(&mut self.0.clone(), with_peer(peer, request))
     }
 }
 
