@@ -79,11 +79,7 @@ async fn demo_puts_a_shop_of_ones_own_behind_usher_gate() {
     let first = line_starting(&mut demo, "usher demo: reception ");
     let reception = first.split_whitespace().nth(3).unwrap().to_owned();
     let ticket = order_303(&reception).await;
-    let buyer = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .cookie_store(true)
-        .build()
-        .unwrap();
+    let buyer = browser();
     let claim = buyer.get(&ticket).send().await.unwrap();
     assert_eq!(claim.status(), StatusCode::SEE_OTHER);
     assert_eq!(claim.headers()["location"], "/concert");
