@@ -38,6 +38,21 @@ pub(crate) struct Origin<'a> {
     pub(crate) scheme: &'a str,
 }
 
+/// The hop-by-hop headers every message loses (RFC 9110 §7.6.1), besides `Connection`,
+/// `Upgrade` (kept for an upgrade) and those `Connection` names.
+const HOP_BY_HOP: [HeaderName; 5] = [
+    KEEP_ALIVE,
+    PROXY_CONNECTION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+/// Whether `name` is a hop-by-hop header whatever `Connection` says.
+fn hop_by_hop(name: &HeaderName) -> bool {
+    name == header::CONNECTION || name == header::UPGRADE || HOP_BY_HOP.contains(name)
+}
+
 /// Removes the hop-by-hop headers: the standard ones and those `Connection` names. `Upgrade`
 /// (and `Connection: upgrade`) stay when `upgrading`.
 pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap, upgrading: bool) {
@@ -52,13 +67,7 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap, upgrading: bool) {
     for name in named {
         headers.remove(name);
     }
-    for name in [
-        KEEP_ALIVE,
-        PROXY_CONNECTION,
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-    ] {
+    for name in HOP_BY_HOP {
         headers.remove(name);
     }
     if upgrading {
@@ -72,15 +81,6 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap, upgrading: bool) {
 /// The answer's headers as the buyer gets them: hop-by-hop ones removed, when there are any
 /// (most answers carry none but `Connection: keep-alive`, if that).
 pub(crate) fn from_upstream(headers: &mut HeaderMap, upgrading: bool) {
-    let hop_by_hop = |name: &HeaderName| {
-        name == header::CONNECTION
-            || name == KEEP_ALIVE
-            || name == PROXY_CONNECTION
-            || name == header::TE
-            || name == header::TRAILER
-            || name == header::TRANSFER_ENCODING
-            || name == header::UPGRADE
-    };
     if headers.keys().any(hop_by_hop) {
         remove_hop_by_hop(headers, upgrading);
     }
@@ -90,13 +90,7 @@ pub(crate) fn from_upstream(headers: &mut HeaderMap, upgrading: bool) {
 /// `usher-*`, or one the gate writes itself.
 fn dropped(name: &HeaderName, trusted: bool) -> bool {
     (!trusted && vouching(name))
-        || name == header::CONNECTION
-        || name == KEEP_ALIVE
-        || name == PROXY_CONNECTION
-        || name == header::TE
-        || name == header::TRAILER
-        || name == header::TRANSFER_ENCODING
-        || name == header::UPGRADE
+        || hop_by_hop(name)
         || name == header::REFERER
         || name.as_str().starts_with("usher-")
 }

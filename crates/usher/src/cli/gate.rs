@@ -277,7 +277,6 @@ pub(crate) async fn run(args: GateArgs) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-
     use super::*;
 
     fn settings(args: &[&str], file: &str) -> Result<GateSettings> {
