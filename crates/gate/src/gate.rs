@@ -65,7 +65,7 @@ pub struct Gate {
     app: Mutex<AppLoad>,
     seq: AtomicU64,
     links: AtomicU64,
-    in_app: std::sync::atomic::AtomicU32,
+    pub(crate) in_app: std::sync::atomic::AtomicU32,
     /// Woken whenever notices arrive, so a claim that came first can wait for its notice.
     noticed: tokio::sync::Notify,
     /// Bumped whenever an order completes and frees a place, so each management link can

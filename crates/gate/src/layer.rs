@@ -30,6 +30,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use tower::{Layer, Service};
 use usher_wire::{Code, forwarded};
 
+use crate::app_call::AppCall;
 use crate::gate::{ClaimError, Gate};
 use crate::navigation::opened_by_navigation;
 use crate::places::{ClaimRefusal, SessionId};
@@ -238,30 +239,9 @@ where
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 // The app's call runs to the end even if the client goes away, so a committed
                 // order always ends its session.
-                let call = {
-                    let gate = Arc::clone(&gate);
-                    gate.app_call(true);
-                    tokio::spawn(async move {
-                        let answer = inner.call(req).await;
-                        // A completed order is recorded before the call counts as finished.
-                        if let Ok(response) = &answer
-                            && response.status().is_success()
-                            && response
-                                .headers()
-                                .contains_key(crate::ORDER_COMPLETE_HEADER)
-                        {
-                            gate.complete(id);
-                        }
-                        gate.app_call(false);
-                        answer
-                    })
-                };
+                let call = AppCall::new(inner.call(req), Arc::clone(&gate), id);
                 Box::pin(async move {
-                    let Ok(Ok(mut response)) = call.await else {
-                        let mut failed = Response::new(Body::empty());
-                        *failed.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-                        return Ok(failed);
-                    };
+                    let Ok(mut response) = call.await;
                     response.headers_mut().remove(crate::ORDER_COMPLETE_HEADER);
                     if let Some(cookie) = walked_in {
                         response.headers_mut().append(header::SET_COOKIE, cookie);

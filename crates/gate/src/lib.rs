@@ -39,6 +39,7 @@
 //!
 //! Deliberately absent: no call to the reception when verifying; the ticket text is never logged.
 
+mod app_call;
 mod config;
 mod gate;
 mod issuers;

@@ -176,8 +176,14 @@ impl Inner {
             parts.headers.insert(header::HOST, self.authority.clone());
         }
         parts.extensions = http::Extensions::new();
-        let limit = usize::try_from(self.config.max_request_body).unwrap_or(usize::MAX);
-        let body = Body::new(http_body_util::Limited::new(body, limit));
+        // A request without a body (most are) goes as it is; any other is held to the limit as
+        // it streams, whatever its `Content-Length` said.
+        let body = if axum::body::HttpBody::is_end_stream(&body) {
+            body
+        } else {
+            let limit = usize::try_from(self.config.max_request_body).unwrap_or(usize::MAX);
+            Body::new(http_body_util::Limited::new(body, limit))
+        };
         let upstream = Request::from_parts(parts, body);
         let sent = std::time::Instant::now();
         let answer = tokio::time::timeout(self.config.timeout, self.pool.send(upstream)).await;

@@ -55,20 +55,37 @@ fn hop_by_hop(name: &HeaderName) -> bool {
 
 /// Removes the hop-by-hop headers: the standard ones and those `Connection` names. `Upgrade`
 /// (and `Connection: upgrade`) stay when `upgrading`.
+///
+/// Only the names present are removed (each removal is a lookup of its own), and `Connection`'s
+/// tokens are collected only when one names a header beyond the standard ones: most messages
+/// carry `Connection: keep-alive` and nothing else to remove.
 pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap, upgrading: bool) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .filter(|name| !(upgrading && name == header::UPGRADE))
-        .collect();
+    let named: Vec<HeaderName> = if connection_names_others(headers) {
+        headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .filter(|name| !(upgrading && name == header::UPGRADE))
+            .collect()
+    } else {
+        Vec::new()
+    };
     for name in named {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
+    // Which of the standard ones are here: bit i for `HOP_BY_HOP[i]`.
+    let mut present = 0u8;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|hop| hop == name) {
+            present |= 1 << i;
+        }
+    }
+    for (i, name) in HOP_BY_HOP.into_iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
     }
     if upgrading {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -76,6 +93,23 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap, upgrading: bool) {
         headers.remove(header::CONNECTION);
         headers.remove(header::UPGRADE);
     }
+}
+
+/// Whether `Connection` names a header other than the standard hop-by-hop ones (`close` names
+/// none).
+fn connection_names_others(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|token| {
+            !(token.eq_ignore_ascii_case("close")
+                || token.eq_ignore_ascii_case("keep-alive")
+                || token.eq_ignore_ascii_case("upgrade")
+                || token.is_empty())
+        })
 }
 
 /// The answer's headers as the buyer gets them: hop-by-hop ones removed, when there are any
@@ -124,6 +158,8 @@ pub(crate) fn to_upstream(
             headers.remove(header::REFERER);
         }
     }
+    // Room for what is added below, made once rather than grown insert by insert.
+    headers.reserve(7);
     forwarded(headers, origin);
     if let Some(session) = session {
         let id = HeaderValue::from_bytes(&ticket_hex(session));
