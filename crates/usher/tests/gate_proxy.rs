@@ -460,6 +460,81 @@ async fn a_shop_killed_mid_request_is_a_502_and_the_gate_and_session_live_on() {
     assert_eq!(healthy.text().await.unwrap(), "ok");
 }
 
+/// An upstream whose answer to `/download` trickles in: `chunks` chunks of 1 KiB, `every`
+/// apart; anything else is `ok` (its health).
+async fn trickling(chunks: usize, every: Duration) -> String {
+    let listener = local().await;
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
+                    let download = request.uri().path() == "/download";
+                    async move {
+                        let count = if download { chunks } else { 1 };
+                        let frames = futures_util::stream::unfold(0, move |i| async move {
+                            if i == count {
+                                return None;
+                            }
+                            if download {
+                                tokio::time::sleep(every).await;
+                            }
+                            let data = if download {
+                                vec![b'x'; 1024]
+                            } else {
+                                b"ok".to_vec()
+                            };
+                            let frame = hyper::body::Frame::data(bytes::Bytes::from(data));
+                            Some((Ok::<_, std::io::Error>(frame), i + 1))
+                        });
+                        let body = http_body_util::StreamBody::new(frames);
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(body))
+                    }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    });
+    url
+}
+
+/// Guards against a download that outlasts the idle timeout being cut: the connection counted
+/// as idle once the answer's head was out. Now each chunk sent is progress, so it lasts as long
+/// as it moves (a reader who stops reading still meets the request timeout: `serve::watchdog`).
+#[tokio::test]
+async fn a_download_longer_than_the_idle_timeout_is_not_cut() {
+    let upstream = trickling(12, Duration::from_millis(100)).await;
+    let mut listener = usher::serve::PublicListener::default();
+    listener.limits.idle_timeout = Duration::from_millis(300);
+    listener.limits.stall_timeout = Duration::from_secs(3);
+    let system = system_with(listener, |proxy| {
+        proxy.upstream = upstream.parse().unwrap();
+        proxy.timeout = Duration::from_secs(2);
+    })
+    .await;
+    let buyer = browser();
+    claimed(system.reception.public, &buyer).await;
+    let started = std::time::Instant::now();
+    let download = buyer
+        .get(system.gate_url("/download"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), StatusCode::OK);
+    let body = download.bytes().await.expect("the download was cut");
+    assert_eq!(body.len(), 12 * 1024);
+    assert!(
+        started.elapsed() > Duration::from_millis(300),
+        "the download took longer than the idle timeout"
+    );
+}
+
 /// A client that trickles its request head a byte at a time is cut off at the gate's idle
 /// timeout, while buyers are served.
 #[tokio::test]

@@ -1,8 +1,10 @@
 //! One connection under its limits: closed when it stops making progress, asked to finish when
 //! it grows old or the server shuts down.
 //!
-//! Progress is an answered request, never a byte: a client that trickles a head or a body, reads
-//! an answer slowly, or keeps HTTP/2 busy with pings gets no more time for it. The rules
+//! Progress is an answered request, or a frame of a long answer's body handed over to be sent
+//! (the next is taken only once the socket takes the last), never a byte received: a client
+//! that trickles a head or a body, stops reading an answer, or keeps HTTP/2 busy with pings
+//! gets no more time for it, while a long download goes on as long as it moves. The rules
 //! ([`Progress::check`]) run on a timer every quarter of the shortest limit, so the per-request
 //! path only bumps [`super::requests`]'s counters; the price is that a limit may be overrun by up to
 //! that quarter.
@@ -78,10 +80,12 @@ impl Progress {
     /// check is dated now (the checks cannot know better without a clock read per request).
     fn check(&mut self, now: Instant, counts: Counts) -> Verdict {
         let answered = counts.answered != self.seen.answered;
+        // A long answer's body moving on is progress too (see `Counted`).
+        let sent = counts.frames != self.seen.frames;
         // A request that arrives on an idle connection gets the whole stall timeout; one that
         // arrives while another waits does not extend it.
         let became_busy = !self.seen.in_flight() && counts.in_flight();
-        if answered || became_busy {
+        if answered || sent || became_busy {
             self.since = now;
         }
         self.seen = counts;
@@ -209,7 +213,7 @@ mod tests {
         Counts {
             begun,
             answered,
-            abandoned: 0,
+            ..Counts::default()
         }
     }
 
@@ -238,14 +242,39 @@ mod tests {
         let mut p = Progress::new(rules(), start);
         let reset = Counts {
             begun: 1,
-            answered: 0,
             abandoned: 1,
+            ..Counts::default()
         };
         assert_eq!(p.check(start + 5 * SECOND, reset), Verdict::Close);
         let mut p = Progress::new(rules(), start);
         assert_eq!(p.check(start + 4 * SECOND, counts(1, 1)), Verdict::Keep);
         assert_eq!(p.check(start + 8 * SECOND, counts(1, 1)), Verdict::Keep);
         assert_eq!(p.check(start + 9 * SECOND, counts(1, 1)), Verdict::Close);
+    }
+
+    /// Guards against a download longer than the idle timeout being cut: once its head was
+    /// out the connection used to count as idle.
+    #[test]
+    fn a_long_answer_being_sent_keeps_its_connection_until_it_stops_moving() {
+        let start = Instant::now();
+        let mut p = Progress::new(rules(), start);
+        let sending = |frames| Counts {
+            begun: 1,
+            answered: 1,
+            sending: 1,
+            frames,
+            ..Counts::default()
+        };
+        // Far past the idle timeout (5 s), frames keep going out: kept.
+        for s in 1..30 {
+            assert_eq!(
+                p.check(start + s * SECOND, sending(s.into())),
+                Verdict::Keep
+            );
+        }
+        // The reader stops reading: closed after the stall timeout (10 s), not the idle one.
+        assert_eq!(p.check(start + 38 * SECOND, sending(29)), Verdict::Keep);
+        assert_eq!(p.check(start + 39 * SECOND, sending(29)), Verdict::Close);
     }
 
     #[test]
