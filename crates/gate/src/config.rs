@@ -88,9 +88,10 @@ impl GateConfig {
     }
 
     /// The session cookie's name for `item`: per server and per item, so shops sharing a host
-    /// never overwrite each other's cookies.
+    /// never overwrite each other's cookies. `~` stands between the two because no id may hold
+    /// one: with `-`, server `a` and item `b-c` would share a name with server `a-b`, item `c`.
     pub fn cookie_name(&self, item: &str) -> String {
-        format!("usher-{}-{}", self.server, item)
+        format!("usher-{}~{}", self.server, item)
     }
 
     /// Checks the settings an operator may set, so that no way of starting a gate (the binary,

@@ -147,7 +147,7 @@ fn session_cookie_of<'h>(headers: &'h HeaderMap, server: &str, item: &str) -> Op
     let named = |k: &str| {
         k.strip_prefix("usher-")
             .and_then(|k| k.strip_prefix(server))
-            .and_then(|k| k.strip_prefix('-'))
+            .and_then(|k| k.strip_prefix('~'))
             == Some(item)
     };
     headers
@@ -375,10 +375,23 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::COOKIE,
-            HeaderValue::from_static("a=1; usher-shop-a-x=abc; usher-shop-a-xy=def"),
+            HeaderValue::from_static("a=1; usher-shop-a~x=abc; usher-shop-a~xy=def"),
         );
         assert_eq!(session_cookie_of(&headers, "shop-a", "x"), Some("abc"));
         assert_eq!(session_cookie_of(&headers, "shop-a", "xy"), Some("def"));
         assert_eq!(session_cookie_of(&headers, "shop-b", "x"), None);
+    }
+
+    /// Guards against two shops on one host sharing a cookie: server `shop` selling `a-x` and
+    /// server `shop-a` selling `x` were both `usher-shop-a-x`.
+    #[test]
+    fn no_two_servers_and_items_share_a_cookie_name() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("usher-shop-a~x=mine"),
+        );
+        assert_eq!(session_cookie_of(&headers, "shop-a", "x"), Some("mine"));
+        assert_eq!(session_cookie_of(&headers, "shop", "a-x"), None);
     }
 }

@@ -35,6 +35,11 @@ pub struct ProxyConfig {
     pub max_request_body: u64,
     /// Idle keep-alive connections to the upstream kept open at most.
     pub pool_max_idle: usize,
+    /// Requests the upstream is sent at once at most, each holding its connection until its
+    /// answer's body ends (a WebSocket until it closes); more wait their turn, within
+    /// [`timeout`](Self::timeout). So the gate never opens more than this many connections
+    /// to the shop, plus the idle ones kept.
+    pub max_connections: usize,
     /// An idle keep-alive connection to the upstream is closed after this long.
     pub pool_idle_timeout: Duration,
     /// Requests whose 2xx answer ends the session's order, for shops that cannot send
@@ -49,8 +54,8 @@ impl ProxyConfig {
     /// Defaults for `upstream`: the client's `Host`, 8 s to answer (under the listener's 10 s
     /// request timeout, so a slow shop is a `504`, not a cut connection), 5 s to connect,
     /// bodies up to 1 GiB, 256 idle connections kept 4 s (under the keep-alive timeouts shops
-    /// commonly use, 5 s for Node, so the shop is not the one to close them first), no
-    /// completion rules, health checks on `/`.
+    /// commonly use, 5 s for Node, so the shop is not the one to close them first), 1,024
+    /// requests to the shop at once, no completion rules, health checks on `/`.
     pub fn new(upstream: Uri) -> ProxyConfig {
         ProxyConfig {
             upstream,
@@ -59,6 +64,7 @@ impl ProxyConfig {
             connect_timeout: Duration::from_secs(5),
             max_request_body: 1 << 30,
             pool_max_idle: 256,
+            max_connections: 1024,
             pool_idle_timeout: Duration::from_secs(4),
             complete_on: Vec::new(),
             health_path: "/".to_owned(),
@@ -87,6 +93,9 @@ impl ProxyConfig {
         }
         if self.pool_max_idle > 100_000 {
             return Err(ConfigError::Pool(self.pool_max_idle));
+        }
+        if !(1..=100_000).contains(&self.max_connections) {
+            return Err(ConfigError::MaxConnections(self.max_connections));
         }
         Ok(())
     }
@@ -117,6 +126,9 @@ pub enum ConfigError {
     /// [`ProxyConfig::pool_max_idle`] over 100,000.
     #[error("upstream_pool must be at most 100000")]
     Pool(usize),
+    /// [`ProxyConfig::max_connections`] out of 1 to 100,000.
+    #[error("upstream_max_connections must be 1 to 100000, not {0}")]
+    MaxConnections(usize),
 }
 
 #[cfg(test)]
@@ -145,5 +157,8 @@ mod tests {
         c.timeout = Duration::from_secs(1);
         c.max_request_body = MAX_REQUEST_BODY + 1;
         assert!(c.validate().is_err());
+        c.max_request_body = 1;
+        c.max_connections = 0;
+        assert_eq!(c.validate(), Err(ConfigError::MaxConnections(0)));
     }
 }

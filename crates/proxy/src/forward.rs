@@ -21,7 +21,7 @@ use crate::completions::Completions;
 use crate::config::{HostHeader, ProxyConfig};
 use crate::headers::{self, Origin};
 use crate::health::Health;
-use crate::pool::{Pool, PoolError};
+use crate::pool::{Pool, PoolError, TurnBody};
 use crate::upgrade;
 
 /// Forwards requests to the upstream. Compose it under the gate's layer
@@ -72,6 +72,7 @@ impl Forward {
             config.connect_timeout,
             config.pool_idle_timeout,
             config.pool_max_idle,
+            config.max_connections,
         );
         let authority = HeaderValue::from_str(&authority)
             .unwrap_or_else(|_| HeaderValue::from_static("localhost"));
@@ -192,7 +193,7 @@ impl Inner {
         // it refused. A request that failed on the way (the buyer's body broke off, or ran
         // past the limit) says nothing about the shop, and would let anyone fail it on purpose.
         let verdict = match &answer {
-            Ok(Ok(r)) => Some(!r.status().is_server_error()),
+            Ok(Ok((r, _))) => Some(!r.status().is_server_error()),
             Ok(Err(PoolError::Connect(_) | PoolError::ConnectTimeout)) | Err(_) => Some(false),
             Ok(Err(PoolError::Http(_))) => None,
         };
@@ -200,8 +201,8 @@ impl Inner {
             self.health
                 .record(answered, answered.saturating_duration_since(sent), ok);
         }
-        let mut response = match answer {
-            Ok(Ok(response)) => response,
+        let (mut response, turn) = match answer {
+            Ok(Ok(answered)) => answered,
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "upstream failed");
                 return refusal(Code::UpstreamFailed, StatusCode::BAD_GATEWAY, retry(), html);
@@ -217,8 +218,10 @@ impl Inner {
             }
         };
         let switched = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+        // The request's turn lasts as long as its answer's body, or its upgraded connection.
+        let mut turn = Some(turn);
         if switched && let Some(client) = client_upgrade {
-            upgrade::splice(client, hyper::upgrade::on(&mut response));
+            upgrade::splice(client, hyper::upgrade::on(&mut response), turn.take());
         }
         let (mut parts, body) = response.into_parts();
         headers::from_upstream(&mut parts.headers, switched);
@@ -240,7 +243,7 @@ impl Inner {
                 self.completions.add(session.item.as_str(), session.ticket);
             }
         }
-        Response::from_parts(parts, Body::new(body))
+        Response::from_parts(parts, Body::new(TurnBody::new(body, turn)))
     }
 
     /// The upstream's URI for a request to `uri`, in origin form (what HTTP/1 sends): the

@@ -11,7 +11,7 @@
 //!
 //! # Layout
 //! - [`Forward`] (`forward.rs`): the service: keep-alive connections to the upstream
-//!   (`pool.rs`: hyper's own HTTP/1 connections, reused when ready), bodies streamed both ways, `502 upstream_failed` and `504 upstream_timeout` in the
+//!   (`pool.rs`: hyper's own HTTP/1 connections, reused when ready, at most `max_connections` requests at once), bodies streamed both ways, `502 upstream_failed` and `504 upstream_timeout` in the
 //!   refusal shape (the session survives), completion rules, `Upgrade` passed through
 //!   (`upgrade.rs`).
 //! - `headers.rs`: hop-by-hop headers removed, client-sent `usher-*` headers dropped, who is

@@ -13,6 +13,11 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use thiserror::Error;
 use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// A request's turn among those the shop is sent at once: held until its answer's body ends
+/// (or its upgraded connection closes), and the next waiting request goes.
+pub(crate) type Turn = OwnedSemaphorePermit;
 
 /// Why a request found no answer from the shop.
 #[derive(Debug, Error)]
@@ -28,6 +33,48 @@ pub(crate) enum PoolError {
     Http(#[from] hyper::Error),
 }
 
+pin_project_lite::pin_project! {
+    /// An answer's body from the shop, holding its request's [`Turn`] until it ends (or is
+    /// dropped, when the buyer goes away first).
+    pub(crate) struct TurnBody {
+        #[pin]
+        body: Incoming,
+        turn: Option<Turn>,
+    }
+}
+
+impl TurnBody {
+    /// `body`, holding `turn` (none for an upgrade, whose connection holds it).
+    pub(crate) fn new(body: Incoming, turn: Option<Turn>) -> TurnBody {
+        TurnBody { body, turn }
+    }
+}
+
+impl hyper::body::Body for TurnBody {
+    type Data = hyper::body::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let frame = std::task::ready!(this.body.poll_frame(cx));
+        if !matches!(frame, Some(Ok(_))) {
+            this.turn.take();
+        }
+        std::task::Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// The connections to one upstream. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Pool {
@@ -40,6 +87,8 @@ struct Inner {
     connect_timeout: Duration,
     idle_timeout: Duration,
     max_idle: usize,
+    /// Turns for requests to the shop at once.
+    turns: Arc<Semaphore>,
     /// Connections not sending a request now: ready, or still delivering their last answer's
     /// body (those become ready when it ends).
     idle: Mutex<Vec<Idle>>,
@@ -51,12 +100,14 @@ struct Idle {
 }
 
 impl Pool {
-    /// Connections to `address` (`host:port`).
+    /// Connections to `address` (`host:port`), `max_idle` kept idle, at most `at_once`
+    /// requests sent at once.
     pub(crate) fn new(
         address: String,
         connect_timeout: Duration,
         idle_timeout: Duration,
         max_idle: usize,
+        at_once: usize,
     ) -> Pool {
         Pool {
             inner: Arc::new(Inner {
@@ -64,18 +115,33 @@ impl Pool {
                 connect_timeout,
                 idle_timeout,
                 max_idle,
+                turns: Arc::new(Semaphore::new(at_once.min(Semaphore::MAX_PERMITS))),
                 idle: Mutex::new(Vec::new()),
             }),
         }
     }
 
-    /// Sends `request` (origin-form URI, `Host` set) on a ready connection, or a new one. A
-    /// kept connection that the shop closed before the request went out is replaced by a new
-    /// one, and the request sent again: it never reached the shop.
+    /// Sends `request` (origin-form URI, `Host` set) on a ready connection, or a new one, once
+    /// it has its turn (the caller holds it until the answer's body ends). A kept connection
+    /// that the shop closed before the request went out is replaced by a new one, and the
+    /// request sent again: it never reached the shop.
     pub(crate) async fn send(
         &self,
         request: Request<Body>,
-    ) -> Result<Response<Incoming>, PoolError> {
+    ) -> Result<(Response<Incoming>, Turn), PoolError> {
+        let turns = &self.inner.turns;
+        let turn = match Arc::clone(turns).try_acquire_owned() {
+            Ok(turn) => turn,
+            // The semaphore is never closed.
+            Err(_) => Arc::clone(turns)
+                .acquire_owned()
+                .await
+                .map_err(|e| PoolError::Connect(std::io::Error::other(e)))?,
+        };
+        Ok((self.send_now(request).await?, turn))
+    }
+
+    async fn send_now(&self, request: Request<Body>) -> Result<Response<Incoming>, PoolError> {
         let mut request = request;
         if let Some(mut sender) = self.checkout(Instant::now()) {
             match sender.try_send_request(request).await {
@@ -209,7 +275,7 @@ mod tests {
     }
 
     async fn answer(pool: &Pool, address: &str) -> String {
-        let response = pool.send(request(address)).await.unwrap();
+        let (response, _turn) = pool.send(request(address)).await.unwrap();
         let body = response.into_body().collect().await.unwrap().to_bytes();
         String::from_utf8(body.to_vec()).unwrap()
     }
@@ -220,6 +286,7 @@ mod tests {
             Duration::from_secs(1),
             Duration::from_secs(60),
             4,
+            16,
         )
     }
 
@@ -245,6 +312,37 @@ mod tests {
             assert_eq!(answer(&pool, &address).await, "ok");
         }
         assert!(accepted.load(Ordering::SeqCst) >= 2);
+    }
+
+    /// The shop is sent at most `at_once` requests together: the next waits until an answer's
+    /// body is through, however many buyers ask.
+    #[tokio::test]
+    async fn requests_past_the_cap_wait_for_an_answer_to_end() {
+        let (address, accepted) = shop(false).await;
+        let pool = Pool::new(
+            address.clone(),
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+            4,
+            2,
+        );
+        let (first, turn_a) = pool.send(request(&address)).await.unwrap();
+        let (_second, turn_b) = pool.send(request(&address)).await.unwrap();
+        let third = pool.send(request(&address));
+        tokio::pin!(third);
+        let waited = tokio::time::timeout(Duration::from_millis(200), third.as_mut()).await;
+        assert!(waited.is_err(), "a third request went out past the cap");
+        assert!(accepted.load(Ordering::SeqCst) <= 2);
+        // The first answer's body ends and its turn goes: the third goes out.
+        let _ = first.into_body().collect().await.unwrap();
+        drop(turn_a);
+        tokio::task::yield_now().await;
+        let (third, _turn) = tokio::time::timeout(Duration::from_secs(10), third)
+            .await
+            .expect("the third request never went out")
+            .unwrap();
+        assert_eq!(third.status(), 200);
+        drop(turn_b);
     }
 
     #[tokio::test]

@@ -6,6 +6,8 @@ use http::header;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
+use crate::pool::Turn;
+
 /// Whether the request asks to switch to a WebSocket (`Connection: upgrade` and `Upgrade:
 /// websocket`), the one upgrade the gate passes.
 pub(crate) fn websocket(headers: &HeaderMap) -> bool {
@@ -29,9 +31,11 @@ fn requested(headers: &HeaderMap) -> bool {
 
 /// Joins the client's upgraded connection to the upstream's once both are ready. The gate's
 /// hold on the client's connection (its place among the connections) lives in the client's
-/// socket, so it lasts as long as this does.
-pub(crate) fn splice(client: OnUpgrade, upstream: OnUpgrade) {
+/// socket, and its `turn` among the requests to the shop here, so both last as long as this
+/// does.
+pub(crate) fn splice(client: OnUpgrade, upstream: OnUpgrade, turn: Option<Turn>) {
     tokio::spawn(async move {
+        let _turn = turn;
         let (client, upstream) = match tokio::try_join!(client, upstream) {
             Ok(both) => both,
             Err(e) => {

@@ -94,6 +94,85 @@ async fn the_whole_path_through_usher_gate_to_a_python_shop() {
     assert_eq!(item_requests, 3, "two page views and one buy, nothing else");
 }
 
+/// Invariants 1 and 6 through the proxy: more buyers than the shop's stock (5), all at once,
+/// behind a gate with room for 2. Each asks the reception (waiting as told), claims its
+/// ticket and buys: exactly the stock is sold, the shop's stock ends at zero and never below,
+/// no buy fails at the shop for want of stock or otherwise, and the gate never held more than
+/// its capacity.
+#[tokio::test]
+async fn a_crowd_through_the_gate_buys_the_stock_and_never_more() {
+    let system = system(|_| {}).await;
+    let reception = system.reception.public;
+    let gate = system.gate.public;
+    let buyers = (0..10).map(|_| {
+        tokio::spawn(async move {
+            let buyer = browser();
+            let started = std::time::Instant::now();
+            let mut token: Option<String> = None;
+            loop {
+                assert!(started.elapsed() < DEADLINE, "a buyer never got an answer");
+                let mut ask = serde_json::json!({ "item": "concert" });
+                if let Some(t) = &token {
+                    ask["queue_token"] = Value::from(t.as_str());
+                }
+                let r = buyer
+                    .post(format!("http://{reception}/api/v1/admissions"))
+                    .json(&ask)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status();
+                let body: Value = r.json().await.unwrap();
+                match status {
+                    StatusCode::OK => {
+                        let ticket = body["url"].as_str().unwrap();
+                        let claim = buyer
+                            .get(ticket)
+                            .header("accept", "application/json")
+                            .send()
+                            .await
+                            .unwrap();
+                        assert_eq!(claim.status(), StatusCode::SEE_OTHER, "claim refused");
+                        let bought = buyer
+                            .post(format!("http://{gate}/concert/buy"))
+                            .header("accept", "application/json")
+                            .send()
+                            .await
+                            .unwrap();
+                        return Some(bought.status());
+                    }
+                    StatusCode::GONE => return None,
+                    StatusCode::SERVICE_UNAVAILABLE => {
+                        token = body["queue_token"].as_str().map(str::to_owned).or(token);
+                        // Obeys the reception's retry time, kept short for the test.
+                        let ms = body["retry_after_ms"].as_u64().unwrap_or(50).min(200);
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                    }
+                    other => panic!("the reception answered {other}: {body}"),
+                }
+            }
+        })
+    });
+    let mut sold = 0;
+    for buyer in buyers.collect::<Vec<_>>() {
+        match buyer.await.unwrap() {
+            Some(StatusCode::CREATED) => sold += 1,
+            Some(other) => panic!("a buy through the gate failed: {other}"),
+            None => {}
+        }
+    }
+    assert_eq!(sold, 5, "exactly the stock was sold");
+    let stock: Value = reqwest::get(format!("{}/usher/stock", system.shop.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stock["concert"], 0, "the shop's stock ends at zero");
+    let report = system.gate.gate.report();
+    assert!(report.high_water <= CAPACITY, "{report:?}");
+}
+
 #[tokio::test]
 async fn hop_by_hop_and_client_sent_headers_never_reach_the_shop() {
     let system = system(|_| {}).await;

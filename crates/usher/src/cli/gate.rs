@@ -65,6 +65,11 @@ struct GateSettings {
     /// Idle keep-alive connections to the shop kept at most [default: 256].
     #[arg(long, value_name = "N")]
     upstream_pool: Option<usize>,
+    /// Requests sent to the shop at once at most (1 to 100000), each holding its connection
+    /// until its answer's body ends; more wait their turn within --upstream-timeout, then get
+    /// `504` [default: 1024].
+    #[arg(long, value_name = "N")]
+    upstream_max_connections: Option<usize>,
     /// Largest request body passed to the shop, bytes (a larger one is `413`; at most 64 GiB)
     /// [default: 1073741824].
     #[arg(long, value_name = "BYTES")]
@@ -177,6 +182,9 @@ impl GateSettings {
         }
         if let Some(n) = self.upstream_pool {
             proxy.pool_max_idle = n;
+        }
+        if let Some(n) = self.upstream_max_connections {
+            proxy.max_connections = n;
         }
         if let Some(n) = self.max_request_body {
             proxy.max_request_body = n;
