@@ -36,6 +36,13 @@ pub enum ClaimError {
     Place(ClaimRefusal),
 }
 
+/// What the gate knew when a reading of the app's store began: see [`Gate::stock_mark`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockMark {
+    completions: u64,
+    quiet: bool,
+}
+
 /// What the application behind the gate contributes to reports (Sa31).
 #[derive(Debug, Clone, Default)]
 pub struct AppLoad {
@@ -269,11 +276,14 @@ impl Gate {
         )
     }
 
-    /// Orders completed through this gate, to pass back with a store reading taken after; `None`
-    /// while a session's request is with the app (it may be committing an order the gate has
-    /// not seen complete yet, so a reading now could count that unit twice).
-    pub fn completions(&self) -> Option<u64> {
-        (self.in_app.load(Ordering::SeqCst) == 0).then(|| lock(&self.places).completions())
+    /// What the gate knows as a store reading begins, to pass back with the reading: the orders
+    /// completed through it, and whether a session's request is with the app (it may be
+    /// committing an order the gate has not seen complete yet, which the reading may count).
+    pub fn stock_mark(&self) -> StockMark {
+        StockMark {
+            completions: lock(&self.places).completions(),
+            quiet: self.in_app.load(Ordering::SeqCst) == 0,
+        }
     }
 
     /// A session's request went to the app / came back (see [`completions`](Self::completions)).
@@ -427,13 +437,13 @@ impl Gate {
     }
 
     /// The application's contribution to reports, read from its store after
-    /// [`completions`](Self::completions) returned `seen` (a reading older than a completion is
-    /// not used for stock).
-    pub fn set_app_load(&self, seen: Option<u64>, load: AppLoad) {
-        if let Some(seen) = seen
-            && self.in_app.load(Ordering::SeqCst) == 0
-        {
-            lock(&self.places).set_stock(seen, &load.stock);
+    /// [`stock_mark`](Self::stock_mark) returned `mark` (`None`: not a fresh reading, not used
+    /// for stock). A reading older than a completion is not used; one taken while requests
+    /// were with the app only lowers the stock (see `Stock::set_units`).
+    pub fn set_app_load(&self, mark: Option<StockMark>, load: AppLoad) {
+        if let Some(mark) = mark {
+            let quiet = mark.quiet && self.in_app.load(Ordering::SeqCst) == 0;
+            lock(&self.places).set_stock(mark.completions, &load.stock, quiet);
         }
         *lock(&self.app) = load;
     }

@@ -58,15 +58,28 @@ impl Stock {
 
     /// Takes a store reading made when [`completions`](Self::completions) was `seen`; ignored
     /// if an order completed meanwhile (the reading may predate its sale).
-    pub(crate) fn set_units(&mut self, seen: u64, units: &BTreeMap<String, u64>) {
+    ///
+    /// A reading taken while no request was with the app (`quiet`) replaces the units. One
+    /// taken while requests were may already count an order the gate has not yet seen
+    /// complete, which would then be counted twice: so it only lowers an item's units (another
+    /// channel sold some), never raises them; a raise waits for a quiet reading. Under steady
+    /// load the units can then be under by at most the orders in flight, never over.
+    pub(crate) fn set_units(&mut self, seen: u64, units: &BTreeMap<String, u64>, quiet: bool) {
         if seen != self.completions {
             return;
         }
         let parsed = units
             .iter()
-            .filter_map(|(k, v)| ItemId::new(k).ok().map(|id| (id, *v)))
-            .collect();
-        self.units = Some(parsed);
+            .filter_map(|(k, v)| ItemId::new(k).ok().map(|id| (id, *v)));
+        match self.units.as_mut() {
+            Some(known) if !quiet => {
+                for (id, reading) in parsed {
+                    let unit = known.entry(id).or_insert(reading);
+                    *unit = (*unit).min(reading);
+                }
+            }
+            _ => self.units = Some(parsed.collect()),
+        }
     }
 
     /// Units per item in the store, and units free (neither sold nor held).
@@ -96,7 +109,7 @@ mod tests {
         let mut s = Stock::default();
         assert_eq!(s.hold(&item(), 5), 5, "untracked stock holds anything");
         let mut s = Stock::default();
-        s.set_units(0, &BTreeMap::from([("concert".to_owned(), 3)]));
+        s.set_units(0, &BTreeMap::from([("concert".to_owned(), 3)]), true);
         assert_eq!(s.hold(&item(), 2), 2);
         assert_eq!(s.hold(&item(), 2), 1);
         assert_eq!(s.free(&item()), Some(0));
@@ -106,9 +119,29 @@ mod tests {
         s.unhold(&item(), 1);
         assert_eq!(s.free(&item()), Some(1));
         // A store reading taken before that sale is stale and ignored.
-        s.set_units(0, &BTreeMap::from([("concert".to_owned(), 3)]));
+        s.set_units(0, &BTreeMap::from([("concert".to_owned(), 3)]), true);
         assert_eq!(s.report().0["concert"], 2);
-        s.set_units(1, &BTreeMap::from([("concert".to_owned(), 2)]));
+        s.set_units(1, &BTreeMap::from([("concert".to_owned(), 2)]), true);
         assert_eq!(s.free(&item()), Some(1));
+    }
+
+    /// Guards against a gate whose stock never followed the shop's under load: readings were
+    /// dropped whenever a request was with the app, which under a sale is always.
+    #[test]
+    fn a_reading_under_load_lowers_the_units_and_only_a_quiet_one_raises_them() {
+        let mut s = Stock::default();
+        let reading = |n| BTreeMap::from([("concert".to_owned(), n)]);
+        s.set_units(0, &reading(10), false);
+        assert_eq!(
+            s.report().0["concert"],
+            10,
+            "a first reading is taken under load"
+        );
+        s.set_units(0, &reading(7), false);
+        assert_eq!(s.report().0["concert"], 7, "another channel sold 3");
+        s.set_units(0, &reading(9), false);
+        assert_eq!(s.report().0["concert"], 7, "a raise under load waits");
+        s.set_units(0, &reading(9), true);
+        assert_eq!(s.report().0["concert"], 9, "a quiet reading restocks");
     }
 }

@@ -77,7 +77,7 @@ pub async fn keep_load(
             _ = shutdown.changed() => return,
         }
         gate.sweep();
-        let seen = gate.completions();
+        let seen = gate.stock_mark();
         let stock = match &source.url {
             Some(url) => match read(&client, url).await {
                 Ok(stock) => {
@@ -112,7 +112,7 @@ pub async fn keep_load(
             memory_bytes: usher_gate::resident_memory().await,
             upstream: Some(health.snapshot(std::time::Instant::now())),
         };
-        gate.set_app_load(seen.filter(|_| fresh), load);
+        gate.set_app_load(fresh.then_some(seen), load);
     }
 }
 

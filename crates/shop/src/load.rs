@@ -29,10 +29,10 @@ pub async fn report_load(
     }
 }
 
-/// Reads the shop's stock, orders and memory into the gate's next report. The gate's count of
-/// completions is taken first, so a reading that an order overtakes is not used for stock.
+/// Reads the shop's stock, orders and memory into the gate's next report. The gate's mark is
+/// taken first, so a reading that an order overtakes is not used for stock.
 pub async fn refresh_load(gate: &Gate, shop: &Shop) {
-    let seen = gate.completions();
+    let seen = Some(gate.stock_mark());
     let stock = match shop.stock().await {
         Ok(stock) => stock,
         Err(e) => {

@@ -390,9 +390,10 @@ impl Places {
         self.stock.completions()
     }
 
-    /// A reading of the store's stock taken when [`completions`](Self::completions) was `seen`.
-    pub fn set_stock(&mut self, seen: u64, units: &BTreeMap<String, u64>) {
-        self.stock.set_units(seen, units);
+    /// A reading of the store's stock taken when [`completions`](Self::completions) was `seen`,
+    /// `quiet` if no request was with the app meanwhile.
+    pub fn set_stock(&mut self, seen: u64, units: &BTreeMap<String, u64>, quiet: bool) {
+        self.stock.set_units(seen, units, quiet);
     }
 
     /// Units in the store per item, and units neither sold nor held for admitted buyers.

@@ -146,6 +146,7 @@ fn units_of_stock_are_held_from_admission_to_order() {
     p.set_stock(
         0,
         &std::collections::BTreeMap::from([("concert".to_owned(), 3)]),
+        true,
     );
     // A lease asks for 5 units and gets the 3 there are.
     let (places, units) = p.grant(
@@ -174,6 +175,7 @@ fn units_of_stock_are_held_from_admission_to_order() {
     p.set_stock(
         0,
         &std::collections::BTreeMap::from([("concert".to_owned(), 3)]),
+        true,
     );
     assert_eq!(p.stock().0["concert"], 2);
 }
@@ -193,6 +195,7 @@ fn a_lease_granted_before_stock_was_known_honours_its_notices_after() {
     p.set_stock(
         0,
         &std::collections::BTreeMap::from([("concert".to_owned(), 5)]),
+        true,
     );
     assert!(p.note(lease(1, 1), tid(1), item(), exp, now));
     // Its unit came from the free stock, and is held like any other.
@@ -212,6 +215,7 @@ fn a_lease_granted_before_stock_was_known_honours_its_notices_after() {
     p.set_stock(
         1,
         &std::collections::BTreeMap::from([("concert".to_owned(), 0)]),
+        true,
     );
     // (Once the last lease has run out, so there is a place to lease.)
     let later = now + Duration::from_secs(3);
