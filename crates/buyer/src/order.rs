@@ -32,6 +32,8 @@ pub struct Admitted {
     pub waited: Duration,
     /// The first wait the reception estimated, when it put the buyer in line (API path).
     pub first_estimate: Option<Duration>,
+    /// That estimate's range, about its p10 and p90.
+    pub first_range: Option<(Duration, Duration)>,
     /// When that estimate arrived, counted from the first ask: the wait it predicts starts
     /// there.
     pub first_estimate_after: Duration,
@@ -47,6 +49,7 @@ pub(crate) struct Progress {
     pub(crate) attempts: u32,
     pub(crate) waited: Duration,
     pub(crate) first_estimate: Option<Duration>,
+    pub(crate) first_range: Option<(Duration, Duration)>,
     pub(crate) first_estimate_after: Duration,
     pub(crate) place: Option<u64>,
     pub(crate) asks: Vec<Duration>,
@@ -62,6 +65,7 @@ enum Answer {
         after: Duration,
         queue_token: Option<String>,
         estimate: Option<Duration>,
+        range: Option<(Duration, Duration)>,
         place: Option<u64>,
     },
     SoldOut,
@@ -110,6 +114,7 @@ impl Buyer {
                         attempts: progress.attempts,
                         waited: progress.waited,
                         first_estimate: progress.first_estimate,
+                        first_range: progress.first_range,
                         first_estimate_after: progress.first_estimate_after,
                         place: progress.place,
                         asks: std::mem::take(&mut progress.asks),
@@ -120,6 +125,7 @@ impl Buyer {
                     after,
                     queue_token: token,
                     estimate,
+                    range,
                     place,
                 } => {
                     progress.place = progress.place.or(place);
@@ -128,6 +134,7 @@ impl Buyer {
                     }
                     if progress.first_estimate.is_none() && estimate.is_some() {
                         progress.first_estimate = estimate;
+                        progress.first_range = range;
                         progress.first_estimate_after = started.elapsed();
                     }
                     let pause = after.min(MAX_CHECK_IN);
@@ -176,6 +183,7 @@ impl Buyer {
                     after,
                     queue_token: None,
                     estimate: None,
+                    range: None,
                     place: None,
                 })
             }
@@ -216,13 +224,19 @@ impl Buyer {
                     queue_token,
                     retry_after_ms,
                     estimated_wait_ms,
+                    estimate_low_ms,
+                    estimate_high_ms,
                     place,
                     ..
                 }),
             ) => Ok(Answer::Wait {
                 after: Duration::from_millis(retry_after_ms),
                 queue_token,
-                estimate: estimated_wait_ms.map(Duration::from_millis),
+                estimate: Some(Duration::from_millis(estimated_wait_ms)),
+                range: Some((
+                    Duration::from_millis(estimate_low_ms),
+                    Duration::from_millis(estimate_high_ms),
+                )),
                 place,
             }),
             // Unavailable, or a 503 from something in front of the reception: try again later.
@@ -231,6 +245,7 @@ impl Buyer {
                     after: header_wait.unwrap_or(DEFAULT_RETRY),
                     queue_token: None,
                     estimate: None,
+                    range: None,
                     place: None,
                 })
             }

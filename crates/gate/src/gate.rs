@@ -467,6 +467,9 @@ impl Gate {
             high_water: stats.high_water,
             wall_clock_ms: unix_ms(self.clock.wall()),
             upstream: app.upstream,
+            session_ms: stats
+                .session
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         }
     }
 }

@@ -60,6 +60,9 @@ pub struct EstimatorConfig {
     /// (patent 0048). Default 1: early in a sale the line grows, so past waits are all shorter
     /// than the next one's, and one window's rate is the better guess.
     pub min_windows: u32,
+    /// Windows over which the measured rate takes over from the prior, linearly. Default 8:
+    /// about four seconds of a line, so one early window cannot swing every estimate.
+    pub prior_windows: u32,
 }
 
 impl Default for EstimatorConfig {
@@ -68,6 +71,7 @@ impl Default for EstimatorConfig {
             window: Duration::from_millis(500),
             smoothing: 0.1,
             min_windows: 1,
+            prior_windows: 8,
         }
     }
 }
@@ -83,6 +87,7 @@ impl EstimatorConfig {
             Self::default().smoothing
         };
         self.min_windows = self.min_windows.max(1);
+        self.prior_windows = self.prior_windows.max(1);
         self
     }
 }

@@ -16,6 +16,33 @@ const STALL_SLACK: f64 = 2.0;
 /// patent 0048 should follow the sale, not its first minutes).
 const WAIT_HISTORY: u32 = 64;
 
+/// The spread (standard deviation of the log of actual ÷ estimated wait) of an estimate from
+/// the prior alone, or from past waits: the expected session length may be off by half.
+const PRIOR_SPREAD: f64 = 0.6;
+
+/// The least spread of an estimate from a measured rate: shops' sessions vary and clients
+/// come back a little late, whatever the rate says.
+const MODEL_SPREAD: f64 = 0.15;
+
+/// p10 and p90 of a normal distribution are this many standard deviations from its middle.
+const P90_Z: f64 = 1.2816;
+
+/// Added below and above every range: what the reception's own steps (report ticks, return
+/// times, holds near the front) can add to or take from any wait.
+const RANGE_SLACK: Duration = Duration::from_secs(1);
+
+/// A wait told to a client (Sa56): the estimate and an honest range around it, about its p10
+/// and p90.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Estimate {
+    /// The estimated wait.
+    pub wait: Duration,
+    /// About the 10th percentile of the real wait.
+    pub low: Duration,
+    /// About the 90th percentile of the real wait.
+    pub high: Duration,
+}
+
 /// Estimates waits in line from the rate at which places free.
 ///
 /// By Little's law a place `ahead` positions from its turn waits about `ahead ÷ rate`, where
@@ -31,8 +58,17 @@ const WAIT_HISTORY: u32 = 64;
 /// notice. Once the time since the last free exceeds twice the usual window length, the rate is
 /// scaled down by that excess: a stall of `t` seconds makes estimates grow in proportion to `t`.
 ///
-/// Until enough windows have closed, the estimate is the average of past completed waits
-/// (patent 0048); with neither there is nothing to go on and the estimate is `None`.
+/// Before any window has closed (the first seconds of a sale) the rate comes from a prior
+/// ([`Estimator::set_prior`]): the places at the live shops over the expected session length,
+/// by Little's law. As windows close, the measured rate takes over linearly over
+/// [`EstimatorConfig::prior_windows`] windows, so the first estimates are neither missing nor
+/// followed by a jump. With no prior and no window, the estimate is the average of past
+/// completed waits (patent 0048); with none of these there is nothing to go on and the
+/// estimate is `None`.
+///
+/// Each estimate comes with a range ([`Estimate`]): wide while the prior weighs in, narrowing
+/// to the measured rate's own variation (window to window, averaged over the windows the wait
+/// spans) and a floor for what no rate can know.
 ///
 /// Feed it with [`Estimator::freed`] for every place handed to the line (what
 /// [`Line::advance`](crate::Line::advance) returns) and with [`Estimator::waited`] for every
@@ -46,7 +82,11 @@ pub struct Estimator {
     /// Smoothed places per window and window length in seconds.
     mean_count: f64,
     mean_span: f64,
+    /// Smoothed squared relative deviation of a window's rate from the smoothed rate.
+    rate_variance: f64,
     windows: u32,
+    /// Places per second from the live shops' places and the expected session length.
+    prior: Option<f64>,
     /// Average of past completed waits in seconds, for the fallback.
     mean_wait: f64,
     waits: u32,
@@ -61,7 +101,9 @@ impl Estimator {
             last_free: None,
             mean_count: 0.0,
             mean_span: 0.0,
+            rate_variance: 0.0,
             windows: 0,
+            prior: None,
             mean_wait: 0.0,
             waits: 0,
         }
@@ -117,34 +159,121 @@ impl Estimator {
         self.mean_wait += (wait.as_secs_f64() - self.mean_wait) / weight;
     }
 
-    /// The smoothed rate at which places free, in places per second, lowered during a stall;
-    /// `None` until enough windows have closed.
-    pub fn rate(&self, now: Instant) -> Option<f64> {
-        if self.windows < self.config.min_windows {
-            return None;
+    /// The prior rate, in places per second: the places at the live shops divided by the
+    /// expected session length (Little's law), what the estimate starts from before any rate
+    /// is measured. `None` (or not a positive number) when there is none.
+    pub fn set_prior(&mut self, places_per_second: Option<f64>) {
+        self.prior = places_per_second.filter(|r| r.is_finite() && *r > 0.0);
+    }
+
+    /// The prior rate in use, if any.
+    pub fn prior(&self) -> Option<f64> {
+        self.prior
+    }
+
+    /// The share of the rate that is measured rather than from the prior: 0 before the first
+    /// window, 1 from [`EstimatorConfig::prior_windows`] windows on (or with no prior).
+    fn measured_weight(&self) -> f64 {
+        if self.prior.is_none() {
+            return 1.0;
         }
-        let rate = self.mean_count / self.mean_span;
-        let usual = self.mean_span * STALL_SLACK;
+        (f64::from(self.windows) / f64::from(self.config.prior_windows)).min(1.0)
+    }
+
+    /// The smoothed measured rate, places per second; `None` until enough windows have closed.
+    pub fn measured_rate(&self) -> Option<f64> {
+        (self.windows >= self.config.min_windows).then(|| self.mean_count / self.mean_span)
+    }
+
+    /// The measured rate at which places free, in places per second, lowered during a stall;
+    /// `None` until enough windows have closed. What return times are scheduled by: a prior
+    /// that is too low would send clients back after their turn, and their places would
+    /// stand idle (clients who know no measured rate check in again shortly instead).
+    pub fn rate(&self, now: Instant) -> Option<f64> {
+        let measured = self.measured_rate()?;
+        Some(self.stalled(measured, self.mean_span * STALL_SLACK, now))
+    }
+
+    /// The rate an estimate is told from, in places per second: the measured one blended with
+    /// the prior while few windows have closed, lowered during a stall; `None` with neither.
+    pub fn told_rate(&self, now: Instant) -> Option<f64> {
+        let (rate, usual) = match (self.measured_rate(), self.prior) {
+            (Some(measured), prior) => {
+                let w = self.measured_weight();
+                let rate = w * measured + (1.0 - w) * prior.unwrap_or(measured);
+                (rate, self.mean_span * STALL_SLACK)
+            }
+            // The usual gap between frees at the prior's rate, at least a window.
+            (None, Some(prior)) => (
+                prior,
+                (1.0 / prior).max(self.config.window.as_secs_f64()) * STALL_SLACK,
+            ),
+            (None, None) => return None,
+        };
+        Some(self.stalled(rate, usual, now))
+    }
+
+    /// `rate` lowered by how far the time since the last free exceeds `usual` seconds.
+    fn stalled(&self, rate: f64, usual: f64, now: Instant) -> f64 {
         let quiet = self.last_free.map_or(0.0, |last| {
             now.saturating_duration_since(last).as_secs_f64()
         });
-        Some(if quiet > usual {
+        if quiet > usual {
             rate * usual / quiet
         } else {
             rate
-        })
+        }
     }
 
     /// Estimated time until the place `ahead` positions from its turn (1 = next) becomes
     /// eligible: `ahead ÷ rate` (Sa56), else the average of past waits (0048), else `None`.
     pub fn estimate(&self, ahead: u64, now: Instant) -> Option<Duration> {
+        self.estimate_range(ahead, now).map(|e| e.wait)
+    }
+
+    /// [`estimate`](Self::estimate) with its honest range, about p10 to p90 of the real wait.
+    pub fn estimate_range(&self, ahead: u64, now: Instant) -> Option<Estimate> {
         if ahead == 0 {
-            return Some(Duration::ZERO);
+            return Some(Estimate {
+                wait: Duration::ZERO,
+                low: Duration::ZERO,
+                high: RANGE_SLACK,
+            });
         }
-        match self.rate(now) {
-            Some(rate) if rate > 0.0 => Some(seconds(ahead as f64 / rate)),
-            _ => (self.waits > 0).then(|| seconds(self.mean_wait)),
-        }
+        let (wait, spread) = match self.told_rate(now) {
+            Some(rate) if rate > 0.0 => {
+                let wait = ahead as f64 / rate;
+                (wait, self.spread(wait))
+            }
+            _ if self.waits > 0 => (self.mean_wait, PRIOR_SPREAD),
+            _ => return None,
+        };
+        let wide = (P90_Z * spread).exp();
+        let slack = RANGE_SLACK.as_secs_f64();
+        let estimate = seconds(wait);
+        Some(Estimate {
+            wait: estimate,
+            low: seconds((wait / wide - slack).max(0.0)).min(estimate),
+            high: seconds(wait * wide + slack).max(estimate),
+        })
+    }
+
+    /// The spread (standard deviation of log actual ÷ estimated) of a wait of `wait` seconds:
+    /// the measured rate's variation averaged over the windows the wait spans, never under
+    /// [`MODEL_SPREAD`], and the prior's share at [`PRIOR_SPREAD`].
+    fn spread(&self, wait: f64) -> f64 {
+        let w = if self.measured_rate().is_some() {
+            self.measured_weight()
+        } else {
+            0.0
+        };
+        let spans = if self.mean_span > 0.0 {
+            (wait / self.mean_span).max(1.0)
+        } else {
+            1.0
+        };
+        let measured = (self.rate_variance / spans + MODEL_SPREAD * MODEL_SPREAD).sqrt();
+        w * measured + (1.0 - w) * PRIOR_SPREAD
     }
 
     /// Folds one closed window into the averages. Written as `m += w·(x − m)` so that equal
@@ -155,8 +284,15 @@ impl Estimator {
     fn close_window(&mut self, count: f64, span: f64) {
         self.windows = self.windows.saturating_add(1);
         let weight = self.config.smoothing.max(1.0 / f64::from(self.windows));
+        // This window's rate against the rate before it (none for the first window).
+        let before = (self.windows > 1).then(|| self.mean_count / self.mean_span);
         self.mean_count += weight * (count - self.mean_count);
         self.mean_span += weight * (span - self.mean_span);
+        if let Some(before) = before.filter(|r| *r > 0.0) {
+            let deviation = (count / span) / before - 1.0;
+            let squared = (deviation * deviation).min(4.0);
+            self.rate_variance += weight * (squared - self.rate_variance);
+        }
     }
 }
 

@@ -39,5 +39,5 @@ mod window;
 
 pub use config::{EstimatorConfig, LineConfig};
 pub use error::{ClaimError, CountersError};
-pub use estimator::Estimator;
+pub use estimator::{Estimate, Estimator};
 pub use line::{Counters, Line, Place};

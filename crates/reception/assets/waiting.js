@@ -51,15 +51,24 @@
     return position <= 1 ? 'You are next.' : `You are number ${position} in line.`;
   }
 
-  function estimateText(ms) {
-    if (ms === null) return 'Estimated wait: estimating…';
+  // The estimate's range (about p10 to p90) in words: "about 4–6 minutes".
+  function estimateText(lowMs, highMs) {
+    const MINUTE = 60000;
     let words;
-    if (ms < 10000) words = 'a few seconds';
-    else if (ms < 60000) words = 'less than a minute';
-    else if (ms < 90000) words = 'about a minute';
+    if (highMs < 10000) words = 'a few seconds';
+    else if (highMs < MINUTE) words = 'less than a minute';
     else {
-      const minutes = Math.floor((ms + 30000) / 60000);
-      words = minutes < 90 ? `about ${minutes} minutes` : `about ${Math.floor((minutes + 30) / 60)} hours`;
+      const low = Math.floor(lowMs / MINUTE);
+      const high = Math.ceil(highMs / MINUTE);
+      if (high < 90) {
+        if (high === 1) words = 'up to a minute';
+        else if (low === 0) words = `up to ${high} minutes`;
+        else words = `about ${low}–${high} minutes`;
+      } else {
+        const from = Math.floor(low / 60);
+        const to = Math.ceil(high / 60);
+        words = from <= 1 ? `up to ${to} hours` : `about ${from}–${to} hours`;
+      }
     }
     return `Estimated wait: ${words}.`;
   }
@@ -149,9 +158,14 @@
       setText(positionEl, positionText(body.position));
     }
     const estimate = count(body.estimated_wait_ms, null);
-    if (estimate === null) delete room.dataset.estimateMs;
-    else room.dataset.estimateMs = String(estimate);
-    setText(estimateEl, estimateText(estimate));
+    if (estimate !== null) {
+      const low = count(body.estimate_low_ms, estimate);
+      const high = count(body.estimate_high_ms, estimate);
+      room.dataset.estimateMs = String(estimate);
+      room.dataset.estimateLowMs = String(low);
+      room.dataset.estimateHighMs = String(high);
+      setText(estimateEl, estimateText(low, high));
+    }
     setText(messageEl, '');
     askIn(count(body.retry_after_ms, ERROR_RETRY_MS));
   }

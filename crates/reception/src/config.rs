@@ -99,6 +99,11 @@ pub struct QueueSettings {
     pub estimator: EstimatorConfig,
     /// How often the line's head is moved to match the places free at the shops.
     pub tick: Duration,
+    /// How long a buyer is expected to stay at a shop, from claim to order: with the live
+    /// shops' places, the rate at which places free before any is measured (Little's law), so
+    /// the first waiting answers carry an estimate. Replaced by what the sale measures, which
+    /// is kept with the line's state. Default 60 s.
+    pub expected_session: Duration,
     /// Longest a client near the front who checks in and is not let in yet is held, to be let
     /// in the moment room is made (0: answered at once). Default 500 ms.
     pub hold: Duration,
@@ -133,6 +138,7 @@ impl Default for QueueSettings {
             line: LineConfig::default(),
             estimator: EstimatorConfig::default(),
             tick: Duration::from_millis(50),
+            expected_session: Duration::from_secs(60),
             hold: Duration::from_millis(500),
             join_limit: 1_000,
             join_window: Duration::from_secs(60),
@@ -198,9 +204,16 @@ impl ReceptionConfig {
         if self.queue.waiting_per_client > MAX_WAITING_PER_CLIENT {
             return Err(ConfigError::WaitingPerClient(self.queue.waiting_per_client));
         }
+        if !EXPECTED_SESSION.contains(&self.queue.expected_session) {
+            return Err(ConfigError::ExpectedSession(self.queue.expected_session));
+        }
         Ok(())
     }
 }
+
+/// The expected session lengths an operator may set.
+pub(crate) const EXPECTED_SESSION: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(100)..=Duration::from_secs(24 * 60 * 60);
 
 /// The longest a client near the front may be held: a held request ties up a connection, and
 /// the server cuts a silent one at 10 s.
@@ -234,6 +247,9 @@ pub enum ConfigError {
     /// [`QueueSettings::hold`] is over [`MAX_QUEUE_HOLD`].
     #[error("queue_hold must be at most 5s")]
     QueueHold(Duration),
+    /// [`QueueSettings::expected_session`] is out of [`EXPECTED_SESSION`].
+    #[error("expected_session is {0:?}; it must be 100ms to 24h")]
+    ExpectedSession(Duration),
     /// [`QueueSettings::waiting_per_client`] is over [`MAX_WAITING_PER_CLIENT`].
     #[error("waiting_per_client must be at most {MAX_WAITING_PER_CLIENT} (0 for no cap)")]
     WaitingPerClient(u32),

@@ -25,7 +25,7 @@ use crate::config::ReceptionConfig;
 use crate::outcome::Outcome;
 use crate::room::in_flight::InFlight;
 use crate::room::state::StateError;
-use crate::room::{CheckIn, Wait, WaitingRoom};
+use crate::room::{CheckIn, ShopRoom, Wait, WaitingRoom};
 
 /// Longest a join waits for its place to be on disk; past it the client is told to come back
 /// (`unavailable`) and the place is never handed out, which is safe.
@@ -136,8 +136,12 @@ impl Reception {
     /// shops, on every shop report and every tick besides, while its line is kept durable. It
     /// saves once more on the way out, then lets the state file go.
     pub async fn run_waiting_room(self: Arc<Self>, shutdown: tokio::sync::watch::Receiver<bool>) {
-        let spare = |now| self.desk.spare_places(now);
-        self.room.run(spare, &*self.clock, shutdown).await;
+        let shops = |now| ShopRoom {
+            free: self.desk.spare_places(now),
+            places: self.desk.live_places(now),
+            session: self.desk.live_session(now),
+        };
+        self.room.run(shops, &*self.clock, shutdown).await;
     }
 
     /// Sc31 → Sa33-Sa36 with the waiting room: answers one order for `item` from `client`, who

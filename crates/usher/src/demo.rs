@@ -79,6 +79,10 @@ pub struct DemoSetup {
     /// Instead of the reference shops, `usher gate` in front of a shop of one's own: one gate
     /// per entry of [`shops`](Self::shops), all in front of this one server.
     pub upstream: Option<DemoUpstream>,
+    /// How long a buyer is expected to stay at a shop, for the first estimates
+    /// ([`QueueSettings::expected_session`](usher_reception::QueueSettings)); `None`: the
+    /// reception's default.
+    pub expected_session: Option<Duration>,
 }
 
 /// A shop of one's own (any HTTP server), put behind `usher gate` by the demo.
@@ -107,6 +111,7 @@ impl DemoSetup {
             policy: PolicyKind::default(),
             walk_ins: false,
             upstream: None,
+            expected_session: None,
         }
     }
 }
@@ -174,6 +179,9 @@ pub async fn start_demo(setup: DemoSetup, shutdown: watch::Receiver<bool>) -> Re
     config.ping_every = Duration::from_millis(500);
     config.queue.state_file = Some(setup.data.join("queue.json"));
     config.policy = setup.policy;
+    if let Some(session) = setup.expected_session {
+        config.queue.expected_session = session;
+    }
     config.validate()?;
     let reception = start_reception(
         config,

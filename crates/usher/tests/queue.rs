@@ -40,6 +40,70 @@ async fn nobody_is_admitted_before_its_place_is_eligible() {
     assert_eq!(body["status"], "admitted");
 }
 
+/// SPEC (Sa56): every waiting answer carries `estimated_wait_ms` and its range, the first of a
+/// sale included. Before any rate is measured the estimate comes from the shops' places and
+/// the expected session length (60 s by default): one place and one buyer ahead of it is
+/// about a minute, with a range as wide as a prior deserves.
+#[tokio::test]
+async fn the_first_waiting_answer_of_a_sale_carries_an_estimate_and_its_range() {
+    let cluster = Cluster::start(&[ShopSpec::new(1)]).await;
+    let _held = fill(&cluster, 1).await;
+    let api = Api::new(&cluster, "127.0.0.1");
+    let (status, body) = api.ask("concert", None).await;
+    assert_eq!(status, 503, "{body}");
+    let ms = |field: &str| {
+        body[field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no {field}: {body}"))
+    };
+    let (estimate, low, high) = (
+        ms("estimated_wait_ms"),
+        ms("estimate_low_ms"),
+        ms("estimate_high_ms"),
+    );
+    assert!(low <= estimate && estimate <= high, "{body}");
+    assert!((30_000..=120_000).contains(&estimate), "{body}");
+    assert!(high >= 2 * low.max(1), "a prior's range is wide: {body}");
+    // The browser's page says it in words, never "estimating…".
+    let page = reqwest::Client::new()
+        .get(format!("http://{}/order/concert", cluster.reception.public))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Estimated wait: "), "{page}");
+    assert!(!page.contains("estimating"), "{page}");
+}
+
+/// The first estimates follow how long sessions really hold a place, as the shops measure it:
+/// once a session at the one-place shop has ended within moments, one buyer ahead is a wait of
+/// moments, not the configured minute.
+#[tokio::test]
+async fn the_first_estimate_follows_the_session_length_the_shops_measured() {
+    let cluster = Cluster::start(&[ShopSpec::new(1)]).await;
+    let held = fill(&cluster, 1).await;
+    let (buyer, page) = &held[0];
+    buyer.buy(page).await.unwrap();
+    eventually(
+        "the shop to report how long its session held the place",
+        || {
+            cluster.status()["shops"][0]["report"]["session_ms"]
+                .as_u64()
+                .is_some()
+        },
+    )
+    .await;
+    let _again = fill(&cluster, 1).await;
+    let api = Api::new(&cluster, "127.0.0.1");
+    let (status, body) = api.ask("concert", None).await;
+    assert_eq!(status, 503, "{body}");
+    let estimate = body["estimated_wait_ms"].as_u64().unwrap();
+    assert!(estimate < 20_000, "not the configured minute: {body}");
+}
+
 /// The waiting answer names the place in line: fixed for the whole wait, in joining order
 /// (what `usher crowd` ranks fairness by).
 #[tokio::test]

@@ -32,9 +32,13 @@ pub enum Admission {
         /// let in in order.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         place: Option<u64>,
-        /// The honest estimate of the whole wait.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        estimated_wait_ms: Option<u64>,
+        /// The honest estimate of the rest of the wait (Sa56), in every waiting answer: before
+        /// a rate is measured it comes from the shops' places and the expected session length.
+        estimated_wait_ms: u64,
+        /// About the 10th percentile of the real wait.
+        estimate_low_ms: u64,
+        /// About the 90th percentile of the real wait.
+        estimate_high_ms: u64,
         /// When to ask again (the scheduled return time for this place).
         retry_after_ms: u64,
     },
@@ -85,14 +89,18 @@ mod tests {
                 queue_token: Some("q".into()),
                 position: Some(1),
                 place: Some(7),
-                estimated_wait_ms: Some(1500),
+                estimated_wait_ms: 1500,
+                estimate_low_ms: 900,
+                estimate_high_ms: 2600,
                 retry_after_ms: 1200,
             },
             Admission::Waiting {
                 queue_token: None,
                 position: None,
                 place: None,
-                estimated_wait_ms: None,
+                estimated_wait_ms: 1000,
+                estimate_low_ms: 0,
+                estimate_high_ms: 1000,
                 retry_after_ms: 1000,
             },
             Admission::SoldOut,
@@ -108,6 +116,17 @@ mod tests {
         );
         assert_eq!(Admission::SoldOut.status(), 410);
         assert_eq!(Admission::Unavailable.status(), 503);
+    }
+
+    /// SPEC: `estimated_wait_ms` is in every waiting answer; one without it is not a waiting
+    /// answer.
+    #[test]
+    fn a_waiting_answer_without_an_estimate_is_refused() {
+        let bare = r#"{"status":"waiting","retry_after_ms":1000}"#;
+        assert!(serde_json::from_str::<Admission>(bare).is_err());
+        let full = r#"{"status":"waiting","retry_after_ms":1000,"estimated_wait_ms":5,
+            "estimate_low_ms":1,"estimate_high_ms":9}"#;
+        assert!(serde_json::from_str::<Admission>(full).is_ok());
     }
 
     #[test]

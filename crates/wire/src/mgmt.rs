@@ -127,6 +127,10 @@ pub struct Report {
     /// [`ok`](UpstreamHealth::ok) is out of rotation, as a silent one is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream: Option<UpstreamHealth>,
+    /// How long sessions have held a place lately, milliseconds from claim to completion or
+    /// expiry: with the capacity, how fast places free (the reception's first estimates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_ms: Option<u64>,
 }
 
 /// How the HTTP shop behind `usher gate` has been answering over the last few seconds.

@@ -225,7 +225,9 @@ async fn order_api(State(mock): State<Arc<Mock>>, Json(body): Json<Value>) -> Re
             queue_token: Some(format!("q{place}")),
             position: Some(u64::from(mock.script.waits.saturating_sub(place) + 1)),
             place: Some(u64::from(place) + 1),
-            estimated_wait_ms: Some(mock.script.retry_after_ms),
+            estimated_wait_ms: mock.script.retry_after_ms,
+            estimate_low_ms: mock.script.retry_after_ms / 2,
+            estimate_high_ms: mock.script.retry_after_ms * 2,
             retry_after_ms: mock.script.retry_after_ms,
         },
         Decision::Admit(n) => Admission::Admitted {

@@ -26,6 +26,7 @@ fn admitted(url: Url) -> Admitted {
         attempts: 1,
         waited: Duration::ZERO,
         first_estimate: None,
+        first_range: None,
         first_estimate_after: Duration::ZERO,
         place: None,
         asks: Vec::new(),

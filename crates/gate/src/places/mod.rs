@@ -53,6 +53,8 @@ pub struct PlaceStats {
     pub leased: u32,
     /// The most places ever in use at once.
     pub high_water: u32,
+    /// How long sessions have held their place lately, opening to completion or expiry.
+    pub session: Option<Duration>,
 }
 
 impl PlaceStats {
@@ -409,6 +411,7 @@ impl Places {
             reserved: self.notices.reserved(),
             leased: self.leases.leased(),
             high_water: self.high_water,
+            session: self.sessions.mean_held(),
         }
     }
 }

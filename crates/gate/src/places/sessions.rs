@@ -63,6 +63,8 @@ impl fmt::Debug for SessionId {
 struct Session {
     ticket: TicketId,
     item: ItemId,
+    /// When it was opened: how long it held its place is measured from here.
+    started: Instant,
     last_seen: Instant,
     /// Set from the claim until the first request with the session's cookie: an unused
     /// session ends at this instant instead of idling out.
@@ -149,6 +151,24 @@ pub(super) struct Sessions {
     first_use_timeout: Duration,
     /// Open claimed sessions per client prefix, and the cap on them.
     clients: ClientCounts,
+    /// How long sessions held their place, from opening to completion or expiry.
+    held: HeldTime,
+}
+
+/// Sessions' recent mean time holding a place, seconds: each of the first 64 weighs equally,
+/// then older ones fade, so it follows the sale.
+#[derive(Debug, Default)]
+struct HeldTime {
+    mean: f64,
+    count: u32,
+}
+
+impl HeldTime {
+    fn add(&mut self, held: Duration) {
+        self.count = self.count.saturating_add(1);
+        let weight = 1.0 / f64::from(self.count.min(64));
+        self.mean += weight * (held.as_secs_f64() - self.mean);
+    }
 }
 
 impl Sessions {
@@ -161,7 +181,14 @@ impl Sessions {
             idle_timeout,
             first_use_timeout: idle_timeout,
             clients: ClientCounts::new(0),
+            held: HeldTime::default(),
         }
+    }
+
+    /// How long sessions have held their place lately, opening to completion or expiry (the
+    /// reception's estimates start from it); `None` before the first ended.
+    pub(super) fn mean_held(&self) -> Option<Duration> {
+        (self.held.count > 0).then(|| Duration::from_secs_f64(self.held.mean))
     }
 
     /// A claimed session not used within `timeout` of its claim ends.
@@ -215,6 +242,7 @@ impl Sessions {
             Session {
                 ticket,
                 item,
+                started: now,
                 last_seen: now,
                 first_use_by,
                 client,
@@ -307,6 +335,8 @@ impl Sessions {
         }
         session.completed = true;
         session.first_use_by = None;
+        self.held
+            .add(now.saturating_duration_since(session.started));
         session.until = session.until.max(later(now, self.idle_timeout));
         self.open -= 1;
         if let Some(prefix) = session.client {
@@ -320,11 +350,13 @@ impl Sessions {
     pub(super) fn expire(&mut self, now: Instant, mut freed: impl FnMut(TicketId, ItemId)) {
         let idle = self.idle_timeout;
         let clients = &mut self.clients;
+        let held = &mut self.held;
         let mut closed = 0;
         self.by_id.retain(|_, s| {
             let keep = !s.ended(now, idle);
             if !keep && !s.completed {
                 closed += 1;
+                held.add(now.saturating_duration_since(s.started));
                 if let Some(prefix) = s.client {
                     clients.closed(prefix);
                 }

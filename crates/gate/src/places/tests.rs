@@ -469,3 +469,23 @@ fn a_links_unclaimed_reservations_are_released_when_it_ends() {
     assert!(p.reserve_for_link(tid(4), item(), exp, now, 8));
     assert_eq!(p.claim(tid(1), A, now), Err(ClaimRefusal::NotNotified));
 }
+
+/// The reception's first estimates start from how long sessions hold a place: the gate
+/// measures it from opening to completion, or to expiry for a session that idled out.
+#[test]
+fn how_long_sessions_hold_a_place_is_measured_for_the_reports() {
+    let now = Instant::now();
+    let mut p = Places::new(2, Duration::from_secs(10)).first_use_timeout(Duration::from_secs(10));
+    assert_eq!(p.stats().session, None, "nothing measured yet");
+    let until = now + Duration::from_secs(30);
+    p.reserve(tid(1), item(), until, now);
+    p.reserve(tid(2), item(), until, now);
+    let (done, _) = p.claim(tid(1), A, now).unwrap();
+    let (idle, _) = p.claim(tid(2), B, now).unwrap();
+    assert!(p.touch(idle, "concert", now).is_some());
+    p.complete(done, now + Duration::from_secs(4));
+    assert_eq!(p.stats().session, Some(Duration::from_secs(4)));
+    // The other idles out after its 10 s: 4 s and 10 s, 7 s on average.
+    p.sweep(now + Duration::from_secs(10));
+    assert_eq!(p.stats().session, Some(Duration::from_secs(7)));
+}

@@ -211,3 +211,102 @@ fn edge_values() {
     est.freed(last, 0);
     assert!(est.rate(last).is_some());
 }
+
+/// Before any rate is measured (the first answers of a sale), the estimate comes from the
+/// prior: places over the expected session length. Never "estimating…".
+#[test]
+fn the_first_estimate_comes_from_the_prior() {
+    let mut est = Estimator::default();
+    let t0 = Instant::now();
+    assert_eq!(est.estimate(100, t0), None, "nothing to go on yet");
+    // 50 places, sessions of about 5 s: 10 places a second.
+    est.set_prior(Some(10.0));
+    let first = est.estimate_range(100, t0).unwrap();
+    assert_near(Some(first.wait), 10.0, 0.001);
+    assert!(first.low < first.wait && first.wait < first.high);
+    // A prior can be off by half: the range says so.
+    assert!(
+        first.high.as_secs_f64() / first.low.as_secs_f64() > 2.0,
+        "{first:?}"
+    );
+}
+
+/// The measured rate takes over from the prior window by window, so the estimate walks from
+/// the prior's figure to the measured one with no jump.
+#[test]
+fn the_measured_rate_takes_over_from_the_prior_without_a_jump() {
+    let mut est = Estimator::default();
+    let t0 = Instant::now();
+    est.set_prior(Some(10.0));
+    let mut last = secs(est.estimate(100, t0));
+    assert_near(Some(Duration::from_secs_f64(last)), 10.0, 0.001);
+    // The shops really free 20 places a second: 100 places ahead wait 5 s.
+    let mut now = t0;
+    for i in 1..=400u32 {
+        now = t0 + 50 * MS * i;
+        est.freed(now, 1);
+        let next = secs(est.estimate(100, now));
+        assert!(
+            next <= last + 1e-9,
+            "the estimate rose from {last} to {next}"
+        );
+        // Each window moves it at most an eighth of the way, and a little for noise.
+        assert!(last - next <= (10.0 - 5.0) / 8.0 + 0.6, "{last} → {next}");
+        last = next;
+    }
+    assert_near(est.estimate(100, now), 5.0, 0.01);
+}
+
+/// The range is wide on the prior alone and narrows to the measured rate's own variation; a
+/// steady rate's estimate always lies inside it.
+#[test]
+fn the_range_narrows_as_the_rate_is_measured() {
+    let mut est = Estimator::default();
+    let t0 = Instant::now();
+    est.set_prior(Some(20.0));
+    let prior = est.estimate_range(1000, t0).unwrap();
+    let last = feed(&mut est, t0, 50 * MS, 1, 400);
+    let measured = est.estimate_range(1000, last).unwrap();
+    let width = |e: super::Estimate| e.high.as_secs_f64() / e.low.as_secs_f64();
+    assert!(
+        width(measured) < width(prior) / 2.0,
+        "{prior:?} {measured:?}"
+    );
+    assert!(measured.low < measured.wait && measured.wait < measured.high);
+    // Steady service: the range still allows for what no rate knows.
+    assert!(width(measured) > 1.2, "{measured:?}");
+}
+
+/// A rate that jumps around from window to window gives a wider range than a steady one.
+#[test]
+fn an_unsteady_rate_gives_a_wider_range() {
+    let t0 = Instant::now();
+    let mut steady = Estimator::default();
+    let last = feed(&mut steady, t0, 100 * MS, 2, 200);
+    let mut bursty = Estimator::default();
+    let mut now = t0;
+    for i in 0..200u32 {
+        now = t0 + 100 * MS * i;
+        bursty.freed(now, if i % 10 < 5 { 1 } else { 3 });
+    }
+    let a = steady.estimate_range(40, last).unwrap();
+    let b = bursty.estimate_range(40, now).unwrap();
+    assert!(
+        b.high.as_secs_f64() / b.low.as_secs_f64() > a.high.as_secs_f64() / a.low.as_secs_f64(),
+        "steady {a:?}, bursty {b:?}"
+    );
+}
+
+/// With only a prior, shops that free nothing at all (stuck) make the estimate grow, as a
+/// measured rate's stall does.
+#[test]
+fn a_stall_before_any_free_grows_the_prior_estimate() {
+    let mut est = Estimator::default();
+    let t0 = Instant::now();
+    est.set_prior(Some(10.0));
+    est.line_formed(t0);
+    let early = secs(est.estimate(100, t0 + 100 * MS));
+    let stalled = secs(est.estimate(100, t0 + 10_000 * MS));
+    assert_near(Some(Duration::from_secs_f64(early)), 10.0, 0.001);
+    assert!(stalled > 2.0 * early, "{early} → {stalled}");
+}

@@ -129,6 +129,29 @@ impl TicketDesk {
             .sum()
     }
 
+    /// Places at every live shop (their capacities), what the waiting room's prior rate counts.
+    pub(crate) fn live_places(&self, now: Instant) -> u64 {
+        self.registry
+            .slots
+            .iter()
+            .map(|slot| slot.places(now, self.config.shop_timeout))
+            .sum()
+    }
+
+    /// How long sessions hold a place at the live shops lately, as they report it, weighted by
+    /// their places; `None` before any has measured one.
+    pub(crate) fn live_session(&self, now: Instant) -> Option<Duration> {
+        let (places, weighted) = self
+            .registry
+            .slots
+            .iter()
+            .filter_map(|slot| slot.session(now, self.config.shop_timeout))
+            .fold((0u64, 0.0), |(places, sum), (p, session)| {
+                (places + p, sum + p as f64 * session.as_secs_f64())
+            });
+        (places > 0).then(|| Duration::from_secs_f64(weighted / places as f64))
+    }
+
     /// Every configured shop, for operators.
     pub(crate) fn shops_status(&self, now: Instant) -> Vec<ShopView> {
         self.registry
@@ -287,14 +310,19 @@ impl TicketDesk {
         None
     }
 
-    /// Every shop is busy: the plain Sa36 answer, before the line is consulted.
+    /// Every shop is busy: the plain Sa36 answer, before the line is consulted (the
+    /// reception then joins the client to the line, whose answer it gets instead). Its
+    /// estimate is its retry time: the client learns more then.
     pub(crate) fn busy(&self) -> Wait {
+        let retry = u64::try_from(self.config.retry_after.as_millis()).unwrap_or(1000);
         Wait {
             queue_token: None,
             position: None,
             place: None,
-            estimated_wait_ms: None,
-            retry_after_ms: u64::try_from(self.config.retry_after.as_millis()).unwrap_or(1000),
+            estimated_wait_ms: retry,
+            estimate_low_ms: 0,
+            estimate_high_ms: retry,
+            retry_after_ms: retry,
             fresh: false,
         }
     }

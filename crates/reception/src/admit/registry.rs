@@ -136,6 +136,27 @@ impl Slot {
         (capacity + ours).saturating_sub(in_use).min(capacity)
     }
 
+    /// This shop's places (its capacity as believed), 0 when it is not live: what the waiting
+    /// room's prior rate counts (Sa56 before any rate is measured).
+    pub(crate) fn places(&self, now: Instant, timeout: Duration) -> u64 {
+        let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
+        if view.report.is_none() || view.overfull || !self.is_live(&view, now, timeout) {
+            return 0;
+        }
+        u64::from(view.capacity)
+    }
+
+    /// How long sessions have held a place at this shop lately, as it reported, with its
+    /// places; `None` when it is not live or has not measured one yet.
+    pub(crate) fn session(&self, now: Instant, timeout: Duration) -> Option<(u64, Duration)> {
+        let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
+        if view.overfull || !self.is_live(&view, now, timeout) {
+            return None;
+        }
+        let ms = view.report.as_ref()?.session_ms?;
+        Some((u64::from(view.capacity), Duration::from_millis(ms)))
+    }
+
     /// The shop granted `places` (a reservation or a lease), after its last report.
     pub(crate) fn granted(&self, places: u32) {
         let _ = self

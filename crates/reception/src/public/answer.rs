@@ -72,6 +72,8 @@ pub(crate) fn admission(outcome: Outcome) -> Option<Admission> {
             position: wait.position,
             place: wait.place,
             estimated_wait_ms: wait.estimated_wait_ms,
+            estimate_low_ms: wait.estimate_low_ms,
+            estimate_high_ms: wait.estimate_high_ms,
             retry_after_ms: wait.retry_after_ms,
         },
         Outcome::SoldOut => Admission::SoldOut,

@@ -219,6 +219,8 @@ fn waiting_page(item: &str, wait: &Wait) -> Response {
         item,
         position: wait.position.unwrap_or(1),
         estimated_wait_ms: wait.estimated_wait_ms,
+        estimate_low_ms: wait.estimate_low_ms,
+        estimate_high_ms: wait.estimate_high_ms,
         retry_after_ms: wait.retry_after_ms,
     });
     let mut response = (

@@ -27,6 +27,8 @@ struct Kept {
     /// their place for a grace period from the last time they were sent back, even after the
     /// line gave up the places of their time (at most [`MAX_FRONT`], oldest dropped first).
     front: BTreeMap<u64, Instant>,
+    /// The session length learnt so far, ms.
+    session_ms: Option<u64>,
 }
 
 /// See the module documentation.
@@ -42,8 +44,8 @@ pub(crate) struct MemoryStore {
     saved: watch::Sender<u64>,
     /// Wakes the saver.
     save_wanted: Notify,
-    /// The counters last written, so an unchanged line is not written again.
-    last_saved: Mutex<Option<Counters>>,
+    /// What was last written, so an unchanged line is not written again.
+    last_saved: Mutex<Option<(Counters, Option<u64>)>>,
     /// Held while the store lives: two receptions never write one state file.
     lock: Mutex<Option<std::fs::File>>,
 }
@@ -67,6 +69,7 @@ impl MemoryStore {
             None => None,
         };
         let grace = config.grace;
+        let session_ms = saved.as_ref().and_then(|s| s.session_ms);
         let (epoch, line, mut honoured) = match &saved {
             Some(s) => {
                 let line =
@@ -85,7 +88,8 @@ impl MemoryStore {
         let issued = line.snapshot().issued;
         let saved_below = match &file {
             Some(path) => {
-                state::save(path, &Saved::new(epoch.0, line.snapshot(), &honoured))?;
+                let saved = Saved::new(epoch.0, line.snapshot(), &honoured, session_ms);
+                state::save(path, &saved)?;
                 issued
             }
             None => u64::MAX,
@@ -97,6 +101,7 @@ impl MemoryStore {
             kept: Mutex::new(Kept {
                 line,
                 front: BTreeMap::new(),
+                session_ms,
             }),
             file,
             saved: watch::Sender::new(saved_below),
@@ -145,16 +150,20 @@ impl MemoryStore {
         let Some(path) = self.file.clone() else {
             return Ok(());
         };
-        let counters = self.kept().line.snapshot();
+        let (counters, session_ms) = {
+            let kept = self.kept();
+            (kept.line.snapshot(), kept.session_ms)
+        };
+        let state = Some((counters, session_ms));
         if *self
             .last_saved
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            == Some(counters)
+            == state
         {
             return Ok(());
         }
-        let saved = Saved::new(self.epoch.0, counters, &self.honoured);
+        let saved = Saved::new(self.epoch.0, counters, &self.honoured, session_ms);
         tokio::task::spawn_blocking(move || state::save(&path, &saved))
             .await
             .map_err(|e| StateError::Write {
@@ -164,7 +173,7 @@ impl MemoryStore {
         *self
             .last_saved
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(counters);
+            .unwrap_or_else(PoisonError::into_inner) = state;
         self.saved.send_if_modified(|below| {
             let changed = counters.issued > *below;
             *below = (*below).max(counters.issued);
@@ -267,6 +276,14 @@ impl LineStore for MemoryStore {
             front: kept.front.len(),
             expected_claims: kept.line.expected_claims(now),
         }
+    }
+
+    fn session(&self) -> Option<Duration> {
+        self.kept().session_ms.map(Duration::from_millis)
+    }
+
+    fn learn_session(&self, session: Duration) {
+        self.kept().session_ms = Some(u64::try_from(session.as_millis()).unwrap_or(u64::MAX));
     }
 
     fn is_saved(&self, place: Place) -> bool {

@@ -14,6 +14,8 @@
 //!   memory with a state file (`state.rs`). `tests.rs` holds the tests every store must pass.
 //! - `in_flight.rs`: an admission from the line under way. `limit.rs`: joins per prefix.
 //!   `waiting.rs`: places one network holds waiting at once.
+//! - `wait.rs`: [`Wait`], what a client in line is told (its estimate and range, its return
+//!   time), and [`ShopRoom`], what the room is told of the shops at each tick.
 //! - `page.rs`: the waiting page a browser sees (and `assets/`: its script and style).
 
 pub(crate) mod in_flight;
@@ -24,6 +26,7 @@ pub(crate) mod state;
 pub(crate) mod store;
 #[cfg(test)]
 mod tests;
+mod wait;
 mod waiting;
 
 use std::net::IpAddr;
@@ -45,6 +48,9 @@ use limit::JoinLimiter;
 use memory::MemoryStore;
 use state::StateError;
 use store::{Claim, LineStore};
+use wait::SESSION_LEARNT;
+pub(crate) use wait::ShopRoom;
+pub use wait::Wait;
 use waiting::WaitingCap;
 
 /// Clients this near the front (position) who check in and are not let in yet are held for up
@@ -55,24 +61,6 @@ const HOLD_POSITIONS: u64 = 64;
 
 /// Most requests held at once (one client can send several).
 const MAX_HELD: usize = 1024;
-
-/// What a client in line is told (the `503 waiting` body).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Wait {
-    /// The sealed place, to send back on the next try.
-    pub queue_token: Option<String>,
-    /// 1 = next (also for a client whose turn came but found no free place: it is at the front).
-    pub position: Option<u64>,
-    /// The place in line, counted from the sale's start (1 = first to join).
-    pub place: Option<u64>,
-    /// Sa56: the honest estimate of the rest of the wait; `None` while there is nothing to
-    /// estimate from.
-    pub estimated_wait_ms: Option<u64>,
-    /// Sc55: when to ask again, in milliseconds (scheduled per place, no jitter).
-    pub retry_after_ms: u64,
-    /// The token was issued by this answer (a browser should keep it in its queue cookie).
-    pub fresh: bool,
-}
 
 /// What a client back with its token finds.
 #[derive(Debug)]
@@ -355,14 +343,31 @@ impl WaitingRoom {
         self.local().estimator.waited(waited);
     }
 
-    /// Moves the head to match `free` places at the shops (less those admissions in flight
+    /// Moves the head to match the places free at the shops (less those admissions in flight
     /// are about to take) and measures the rate (Sa56); wakes the clients held near the front
     /// when the head moved or more places are free.
-    pub(crate) fn tick(&self, now: Instant, free: u64) {
+    ///
+    /// Before a rate is measured, estimates come from a prior: the live shops' places over the
+    /// session length (Little's law). The session length is what the shops measure (how long
+    /// their sessions held a place lately), kept with the line so the next start begins from
+    /// it; before any shop has measured one, the one kept, or else the configured expected one.
+    pub(crate) fn tick(&self, now: Instant, shops: ShopRoom) {
         let mut local = self.local();
-        let free = free.saturating_sub(local.in_flight());
+        let free = shops.free.saturating_sub(local.in_flight());
         let advanced = self.store.advance(now, free);
         local.estimator.freed(now, advanced.moved);
+        let measured = shops.session.filter(|s| SESSION_LEARNT.contains(s));
+        if let Some(session) = measured {
+            self.store.learn_session(session);
+        }
+        let session = measured
+            .or_else(|| self.store.session())
+            .unwrap_or(self.settings.expected_session)
+            .as_secs_f64();
+        let places = shops.places as f64;
+        local
+            .estimator
+            .set_prior((places > 0.0).then(|| places / session));
         local.head = advanced.head;
         self.gated.store(advanced.gated, Ordering::Release);
         let more_free = free > local.last_free;
@@ -378,7 +383,7 @@ impl WaitingRoom {
     /// rate they free at); meanwhile the store keeps the line durable.
     pub(crate) async fn run(
         &self,
-        spare: impl Fn(Instant) -> u64,
+        spare: impl Fn(Instant) -> ShopRoom,
         clock: &dyn Clock,
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
@@ -390,7 +395,7 @@ impl WaitingRoom {
 
     async fn follow_shops(
         &self,
-        spare: impl Fn(Instant) -> u64,
+        spare: impl Fn(Instant) -> ShopRoom,
         clock: &dyn Clock,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
@@ -465,14 +470,7 @@ impl WaitingRoom {
     /// Sa56 for `place`: its position, the estimate, and when to come back (Sc55).
     fn wait_for(&self, local: &Local, place: Place, now: Instant) -> Wait {
         let standing = self.store.standing(place, now, &local.estimator);
-        let estimate = local.estimator.estimate(standing.ahead, now);
-        Wait {
-            queue_token: None,
-            position: Some(standing.ahead.max(1)),
-            place: Some(place.0.saturating_add(1)),
-            estimated_wait_ms: estimate.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-            retry_after_ms: u64::try_from(standing.retry_after.as_millis()).unwrap_or(u64::MAX),
-            fresh: false,
-        }
+        let estimate = local.estimator.estimate_range(standing.ahead, now);
+        Wait::new(place, &standing, estimate, self.settings.line.check_in)
     }
 }

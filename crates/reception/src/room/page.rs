@@ -22,8 +22,12 @@ pub(crate) struct WaitingView<'a> {
     pub(crate) item: &'a str,
     /// The place in line; 1 means next.
     pub(crate) position: u64,
-    /// The estimate of the whole wait, when the reception has one.
-    pub(crate) estimated_wait_ms: Option<u64>,
+    /// The estimate of the rest of the wait.
+    pub(crate) estimated_wait_ms: u64,
+    /// About its p10 and p90: what the page says, in words.
+    pub(crate) estimate_low_ms: u64,
+    /// See [`estimate_low_ms`](Self::estimate_low_ms).
+    pub(crate) estimate_high_ms: u64,
     /// When to ask again, unrounded (the script counts down to it).
     pub(crate) retry_after_ms: u64,
 }
@@ -35,12 +39,13 @@ pub(crate) fn waiting_page(view: &WaitingView<'_>) -> String {
     let item = escape(view.item);
     let refresh_secs = view.retry_after_ms.div_ceil(1000).max(1);
     let position = view.position;
-    let estimate_attr = view
-        .estimated_wait_ms
-        .map_or(String::new(), |ms| format!(" data-estimate-ms=\"{ms}\""));
+    let estimate_attr = format!(
+        " data-estimate-ms=\"{}\" data-estimate-low-ms=\"{}\" data-estimate-high-ms=\"{}\"",
+        view.estimated_wait_ms, view.estimate_low_ms, view.estimate_high_ms
+    );
     let retry_ms = view.retry_after_ms;
     let position_text = escape(&position_text(position));
-    let estimate_text = escape(&estimate_text(view.estimated_wait_ms));
+    let estimate_text = escape(&estimate_text(view.estimate_low_ms, view.estimate_high_ms));
     let unit = if refresh_secs == 1 {
         "second"
     } else {
@@ -88,21 +93,26 @@ fn position_text(position: u64) -> String {
     }
 }
 
-/// The estimate in words a buyer takes in at a glance; `waiting.js` uses the same steps.
-fn estimate_text(estimated_wait_ms: Option<u64>) -> String {
-    let Some(ms) = estimated_wait_ms else {
-        return "Estimated wait: estimating…".to_owned();
-    };
-    let words = match ms {
-        0..10_000 => "a few seconds".to_owned(),
-        10_000..60_000 => "less than a minute".to_owned(),
-        60_000..90_000 => "about a minute".to_owned(),
-        _ => {
-            let minutes = (ms + 30_000) / 60_000;
-            if minutes < 90 {
-                format!("about {minutes} minutes")
-            } else {
-                format!("about {} hours", (minutes + 30) / 60)
+/// The estimate in words a buyer takes in at a glance, as its range (about p10 to p90):
+/// "about 4–6 minutes". `waiting.js` uses the same steps.
+fn estimate_text(low_ms: u64, high_ms: u64) -> String {
+    const MINUTE: u64 = 60_000;
+    let words = if high_ms < 10_000 {
+        "a few seconds".to_owned()
+    } else if high_ms < MINUTE {
+        "less than a minute".to_owned()
+    } else {
+        let (low, high) = (low_ms / MINUTE, high_ms.div_ceil(MINUTE));
+        if high < 90 {
+            match (low, high) {
+                (_, 1) => "up to a minute".to_owned(),
+                (0, _) => format!("up to {high} minutes"),
+                _ => format!("about {low}–{high} minutes"),
+            }
+        } else {
+            match (low / 60, high.div_ceil(60)) {
+                (0 | 1, hours) => format!("up to {hours} hours"),
+                (from, to) => format!("about {from}–{to} hours"),
             }
         }
     };
@@ -113,18 +123,21 @@ fn estimate_text(estimated_wait_ms: Option<u64>) -> String {
 mod tests {
     use super::*;
 
-    fn page(item: &str, position: u64, estimate: Option<u64>, retry: u64) -> String {
+    /// A page whose estimate's range is ±20% around `estimate`.
+    fn page(item: &str, position: u64, estimate: u64, retry: u64) -> String {
         waiting_page(&WaitingView {
             item,
             position,
             estimated_wait_ms: estimate,
+            estimate_low_ms: estimate * 4 / 5,
+            estimate_high_ms: estimate * 6 / 5,
             retry_after_ms: retry,
         })
     }
 
     #[test]
     fn hostile_item_is_escaped_in_text_and_attributes() {
-        let html = page(r#"<script>alert("x")</script>'"#, 3, None, 1000);
+        let html = page(r#"<script>alert("x")</script>'"#, 3, 1000, 1000);
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(!html.contains(r#"alert("x")"#), "{html}");
         assert!(
@@ -137,7 +150,7 @@ mod tests {
     #[test]
     fn noscript_refresh_rounds_the_retry_up_to_whole_seconds() {
         for (retry_ms, secs) in [(0, 1), (1, 1), (999, 1), (1000, 1), (1001, 2), (2500, 3)] {
-            let html = page("cap", 2, Some(5000), retry_ms);
+            let html = page("cap", 2, 5000, retry_ms);
             let refresh =
                 format!("<noscript><meta http-equiv=refresh content=\"{secs}\"></noscript>");
             assert!(html.contains(&refresh), "{retry_ms} ms: {html}");
@@ -147,7 +160,7 @@ mod tests {
 
     #[test]
     fn page_is_a_complete_accessible_document() {
-        let html = page("cap", 12, Some(120_000), 3000);
+        let html = page("cap", 12, 300_000, 3000);
         assert!(html.starts_with("<!doctype html>\n<html lang=en>"));
         assert!(html.contains("<meta charset=utf-8>"));
         assert!(html.contains("name=viewport"));
@@ -158,7 +171,7 @@ mod tests {
 
     #[test]
     fn page_obeys_its_own_policy() {
-        let html = page("cap", 12, Some(120_000), 3000);
+        let html = page("cap", 12, 300_000, 3000);
         assert!(
             !html.contains("http://") && !html.contains("https://"),
             "{html}"
@@ -181,28 +194,45 @@ mod tests {
 
     #[test]
     fn position_and_estimate_are_in_the_html() {
-        let html = page("cap", 12, Some(120_000), 3000);
+        let html = page("cap", 12, 300_000, 3000);
         assert!(html.contains("data-position=\"12\""));
-        assert!(html.contains("data-estimate-ms=\"120000\""));
+        assert!(html.contains("data-estimate-ms=\"300000\""));
+        assert!(html.contains("data-estimate-low-ms=\"240000\""));
+        assert!(html.contains("data-estimate-high-ms=\"360000\""));
         assert!(html.contains("You are number 12 in line."));
-        assert!(html.contains("Estimated wait: about 2 minutes."));
+        assert!(html.contains("Estimated wait: about 4–6 minutes."));
         assert!(html.contains("Checking again in 3 seconds."));
 
-        let next = page("cap", 1, None, 800);
+        // The very first answer of a sale says a wait too: never "estimating…".
+        let next = page("cap", 1, 800, 800);
         assert!(next.contains("You are next."));
-        assert!(next.contains("Estimated wait: estimating…"));
-        assert!(!next.contains("data-estimate-ms"));
+        assert!(next.contains("Estimated wait: a few seconds."));
+        assert!(!next.contains("estimating"));
         assert!(next.contains("Checking again in 1 second."));
     }
 
     #[test]
-    fn estimates_read_in_human_terms() {
-        let words = |ms| estimate_text(Some(ms));
-        assert_eq!(words(4_000), "Estimated wait: a few seconds.");
-        assert_eq!(words(45_000), "Estimated wait: less than a minute.");
-        assert_eq!(words(70_000), "Estimated wait: about a minute.");
-        assert_eq!(words(90_000), "Estimated wait: about 2 minutes.");
-        assert_eq!(words(59 * 60_000), "Estimated wait: about 59 minutes.");
-        assert_eq!(words(3 * 3_600_000), "Estimated wait: about 3 hours.");
+    fn estimates_read_in_human_terms_as_their_range() {
+        let words = |low, high| estimate_text(low, high);
+        assert_eq!(words(1_000, 4_000), "Estimated wait: a few seconds.");
+        assert_eq!(words(20_000, 45_000), "Estimated wait: less than a minute.");
+        assert_eq!(words(40_000, 60_000), "Estimated wait: up to a minute.");
+        assert_eq!(words(30_000, 150_000), "Estimated wait: up to 3 minutes.");
+        assert_eq!(
+            words(240_000, 360_000),
+            "Estimated wait: about 4–6 minutes."
+        );
+        assert_eq!(
+            words(50 * 60_000, 70 * 60_000),
+            "Estimated wait: about 50–70 minutes."
+        );
+        assert_eq!(
+            words(60 * 60_000, 200 * 60_000),
+            "Estimated wait: up to 4 hours."
+        );
+        assert_eq!(
+            words(130 * 60_000, 200 * 60_000),
+            "Estimated wait: about 2–4 hours."
+        );
     }
 }

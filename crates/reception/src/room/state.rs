@@ -31,15 +31,25 @@ pub(crate) struct Saved {
     pub(crate) counters: Counters,
     /// Issuer ids (hex) of this reception's runs, newest last.
     pub(crate) issuers: Vec<String>,
+    /// The session length learnt from the sale so far (see `WaitingRoom::tick`), in ms: the
+    /// next run's estimates start from it. Absent until one is learnt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) session_ms: Option<u64>,
 }
 
 impl Saved {
-    pub(crate) fn new(epoch: u32, counters: Counters, issuers: &[IssuerId]) -> Saved {
+    pub(crate) fn new(
+        epoch: u32,
+        counters: Counters,
+        issuers: &[IssuerId],
+        session_ms: Option<u64>,
+    ) -> Saved {
         Saved {
             version: VERSION,
             epoch,
             counters,
             issuers: issuers.iter().map(ToString::to_string).collect(),
+            session_ms,
         }
     }
 
@@ -185,7 +195,7 @@ mod tests {
             head: 4,
             open_from: 2,
         };
-        let saved = Saved::new(7, counters, &[IssuerId(1), IssuerId(u64::MAX)]);
+        let saved = Saved::new(7, counters, &[IssuerId(1), IssuerId(u64::MAX)], Some(1500));
         save(&path, &saved).unwrap();
         let back = load(&path).unwrap().unwrap();
         assert_eq!(back, saved);

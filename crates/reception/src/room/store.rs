@@ -101,6 +101,12 @@ pub(crate) trait LineStore: Send + Sync + std::fmt::Debug {
     /// The state, for operators.
     fn view(&self, now: Instant) -> LineView;
 
+    /// The session length learnt so far (kept with the line, so a restart starts from it).
+    fn session(&self) -> Option<Duration>;
+
+    /// Keeps `session` as the session length learnt so far.
+    fn learn_session(&self, session: Duration);
+
     /// Whether `place` is kept durably (no restart can hand its number out again).
     fn is_saved(&self, place: Place) -> bool;
 

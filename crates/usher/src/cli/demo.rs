@@ -51,6 +51,11 @@ pub(crate) struct DemoArgs {
     /// report [default: every item unlimited].
     #[arg(long, value_name = "URL", requires = "upstream")]
     stock_url: Option<String>,
+    /// How long a buyer is expected to stay at a shop, claim to order (100ms to 24h): the
+    /// first waiting answers' estimate comes from it and the shops' places, until the sale
+    /// measures its own [default: 60s; what a sale learnt is kept with its line].
+    #[arg(long, value_name = "DURATION", value_parser = super::duration::parse)]
+    expected_session: Option<Duration>,
 }
 
 impl DemoArgs {
@@ -99,6 +104,7 @@ pub(crate) async fn run(mut args: DemoArgs) -> Result<()> {
         policy: args.policy,
         walk_ins: args.walk_ins,
         upstream: upstream.clone(),
+        expected_session: args.expected_session,
         ..DemoSetup::new(args.listen, data.clone())
     };
     let shutdown = serve::shutdown_on_signals();

@@ -101,6 +101,11 @@ struct ReceptionSettings {
     /// moment a place frees; 0 answers at once (at most 5s) [default: 500ms].
     #[arg(long, value_name = "DURATION")]
     queue_hold: Option<HumanDuration>,
+    /// How long a buyer is expected to stay at a shop, claim to order (100ms to 24h): the
+    /// first waiting answers' estimate comes from it and the shops' places, until the sale
+    /// measures its own, which is kept with --queue-state [default: 60s].
+    #[arg(long, env = "USHER_EXPECTED_SESSION", value_name = "DURATION")]
+    expected_session: Option<HumanDuration>,
     /// Loads within this share of the lowest count as a near-tie (file only) [default: 0.05].
     #[arg(skip)]
     tie_margin: Option<f64>,
@@ -148,6 +153,9 @@ impl ReceptionSettings {
         }
         if let Some(hold) = self.queue_hold {
             config.queue.hold = hold.into();
+        }
+        if let Some(session) = self.expected_session {
+            config.queue.expected_session = session.into();
         }
         config
     }
@@ -290,6 +298,7 @@ mod tests {
             queue_join_limit = 7
             waiting_per_client = 9
             queue_hold = "1s"
+            expected_session = "90s"
             policy = "p2c"
             trusted_proxies = ["10.0.0.1"]
 
@@ -310,6 +319,7 @@ mod tests {
         assert_eq!(config.queue.join_limit, 7);
         assert_eq!(config.queue.waiting_per_client, 9);
         assert_eq!(config.queue.hold, Duration::from_secs(1));
+        assert_eq!(config.queue.expected_session, Duration::from_secs(90));
         assert_eq!(config.queue.state_file, Some(PathBuf::from("queue.json")));
         assert_eq!(config.trusted_proxies.len(), 1);
         assert_eq!(config.validate(), Ok(()));

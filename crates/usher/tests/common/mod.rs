@@ -486,6 +486,7 @@ pub fn admitted_of(body: &Value) -> Admitted {
         attempts: 1,
         waited: Duration::ZERO,
         first_estimate: None,
+        first_range: None,
         first_estimate_after: Duration::ZERO,
         place: None,
         asks: Vec::new(),
