@@ -62,6 +62,11 @@ impl DemoShop {
     }
 }
 
+/// How long a buyer is expected to stay at a demo shop: the demo's shops mostly serve
+/// `usher crowd` buyers, who stay about a second (`--hold`) before they buy. A sale learns its
+/// own from the first sessions that end, whatever this says.
+pub const DEMO_SESSION: Duration = Duration::from_secs(1);
+
 /// What a demo is made of.
 #[derive(Debug, Clone)]
 pub struct DemoSetup {
@@ -81,7 +86,7 @@ pub struct DemoSetup {
     pub upstream: Option<DemoUpstream>,
     /// How long a buyer is expected to stay at a shop, for the first estimates
     /// ([`QueueSettings::expected_session`](usher_reception::QueueSettings)); `None`: the
-    /// reception's default.
+    /// reception's default (60 s).
     pub expected_session: Option<Duration>,
 }
 
@@ -111,7 +116,7 @@ impl DemoSetup {
             policy: PolicyKind::default(),
             walk_ins: false,
             upstream: None,
-            expected_session: None,
+            expected_session: Some(DEMO_SESSION),
         }
     }
 }

@@ -52,8 +52,9 @@ pub(crate) struct DemoArgs {
     #[arg(long, value_name = "URL", requires = "upstream")]
     stock_url: Option<String>,
     /// How long a buyer is expected to stay at a shop, claim to order (100ms to 24h): the
-    /// first waiting answers' estimate comes from it and the shops' places, until the sale
-    /// measures its own [default: 60s; what a sale learnt is kept with its line].
+    /// first waiting answers' estimate comes from it and the shops' places, until the shops
+    /// measure their own sessions (kept with the line) [default: 1s, as `usher crowd` buyers
+    /// stay; a person in a browser takes longer].
     #[arg(long, value_name = "DURATION", value_parser = super::duration::parse)]
     expected_session: Option<Duration>,
 }
@@ -104,7 +105,7 @@ pub(crate) async fn run(mut args: DemoArgs) -> Result<()> {
         policy: args.policy,
         walk_ins: args.walk_ins,
         upstream: upstream.clone(),
-        expected_session: args.expected_session,
+        expected_session: args.expected_session.or(Some(usher::demo::DEMO_SESSION)),
         ..DemoSetup::new(args.listen, data.clone())
     };
     let shutdown = serve::shutdown_on_signals();
