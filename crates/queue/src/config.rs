@@ -63,6 +63,10 @@ pub struct EstimatorConfig {
     /// Windows over which the measured rate takes over from the prior, linearly. Default 8:
     /// about four seconds of a line, so one early window cannot swing every estimate.
     pub prior_windows: u32,
+    /// The same for a prior whose session length the shops measured. Default 40: about twenty
+    /// seconds, the start of a flash crowd, whose measured rate says more about buyers still
+    /// arriving than about how fast the shops serve.
+    pub measured_prior_windows: u32,
 }
 
 impl Default for EstimatorConfig {
@@ -72,6 +76,7 @@ impl Default for EstimatorConfig {
             smoothing: 0.1,
             min_windows: 1,
             prior_windows: 8,
+            measured_prior_windows: 40,
         }
     }
 }
@@ -88,6 +93,7 @@ impl EstimatorConfig {
         };
         self.min_windows = self.min_windows.max(1);
         self.prior_windows = self.prior_windows.max(1);
+        self.measured_prior_windows = self.measured_prior_windows.max(1);
         self
     }
 }

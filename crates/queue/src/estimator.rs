@@ -85,8 +85,10 @@ pub struct Estimator {
     /// Smoothed squared relative deviation of a window's rate from the smoothed rate.
     rate_variance: f64,
     windows: u32,
-    /// Places per second from the live shops' places and the expected session length.
+    /// Places per second from the live shops' places and the session length.
     prior: Option<f64>,
+    /// Whether that session length was measured by the shops.
+    prior_measured: bool,
     /// Average of past completed waits in seconds, for the fallback.
     mean_wait: f64,
     waits: u32,
@@ -104,6 +106,7 @@ impl Estimator {
             rate_variance: 0.0,
             windows: 0,
             prior: None,
+            prior_measured: false,
             mean_wait: 0.0,
             waits: 0,
         }
@@ -160,10 +163,15 @@ impl Estimator {
     }
 
     /// The prior rate, in places per second: the places at the live shops divided by the
-    /// expected session length (Little's law), what the estimate starts from before any rate
-    /// is measured. `None` (or not a positive number) when there is none.
-    pub fn set_prior(&mut self, places_per_second: Option<f64>) {
+    /// session length (Little's law), what the estimate starts from before any rate is
+    /// measured. `None` (or not a positive number) when there is none. `measured`: the session
+    /// length is what the shops measured, not a configured guess; such a prior gives way to
+    /// the measured rate more slowly ([`EstimatorConfig::measured_prior_windows`]), since a
+    /// sale's first seconds measure its start (buyers still arriving, tickets not yet
+    /// claimed) more than its pace, and a full line frees places at exactly this rate.
+    pub fn set_prior(&mut self, places_per_second: Option<f64>, measured: bool) {
         self.prior = places_per_second.filter(|r| r.is_finite() && *r > 0.0);
+        self.prior_measured = measured;
     }
 
     /// The prior rate in use, if any.
@@ -177,7 +185,12 @@ impl Estimator {
         if self.prior.is_none() {
             return 1.0;
         }
-        (f64::from(self.windows) / f64::from(self.config.prior_windows)).min(1.0)
+        let over = if self.prior_measured {
+            self.config.measured_prior_windows
+        } else {
+            self.config.prior_windows
+        };
+        (f64::from(self.windows) / f64::from(over)).min(1.0)
     }
 
     /// The smoothed measured rate, places per second; `None` until enough windows have closed.
@@ -192,6 +205,17 @@ impl Estimator {
     pub fn rate(&self, now: Instant) -> Option<f64> {
         let measured = self.measured_rate()?;
         Some(self.stalled(measured, self.mean_span * STALL_SLACK, now))
+    }
+
+    /// The rate return times are scheduled by, in places per second: the measured one, never
+    /// below the prior (the shops' places over how long sessions hold one: how fast places
+    /// free while every one is in use). A client back before its turn costs one short answer;
+    /// one back after it leaves its place idle, and a rate measured from a line slowed that way
+    /// would schedule everyone later still (in a flash crowd of 10,000 this kept two thirds of
+    /// the places idle). `None` until a rate is measured: the prior alone may be a guess.
+    pub fn schedule_rate(&self, now: Instant) -> Option<f64> {
+        let measured = self.rate(now)?;
+        Some(self.prior.map_or(measured, |prior| measured.max(prior)))
     }
 
     /// The rate an estimate is told from, in places per second: the measured one blended with

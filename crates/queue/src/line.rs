@@ -297,7 +297,7 @@ impl Line {
     }
 
     /// When the client holding `place` should come back (Sc55-Sc56): a little before its turn
-    /// is expected (half the position ÷ the measured rate), in whole milliseconds, so it asks
+    /// is expected (half the position ÷ [`Estimator::schedule_rate`]), in whole milliseconds, so it asks
     /// again by itself (Sc51) just in time. Places further back get later times, so clients
     /// return in place order and spread out without random jitter. At most
     /// [`LineConfig::check_in`], at least [`LineConfig::retry_floor`] (also for eligible places
@@ -308,7 +308,7 @@ impl Line {
     pub fn retry_after(&self, place: Place, now: Instant, estimator: &Estimator) -> Duration {
         let floor = self.config.retry_floor;
         let ahead = self.ahead(place);
-        let (wait, check_in) = match estimator.rate(now) {
+        let (wait, check_in) = match estimator.schedule_rate(now) {
             _ if ahead == 0 => (floor, self.config.check_in),
             Some(rate) if rate > 0.0 => {
                 let turn = ahead as f64 / rate * EARLY;

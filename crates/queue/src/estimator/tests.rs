@@ -220,7 +220,7 @@ fn the_first_estimate_comes_from_the_prior() {
     let t0 = Instant::now();
     assert_eq!(est.estimate(100, t0), None, "nothing to go on yet");
     // 50 places, sessions of about 5 s: 10 places a second.
-    est.set_prior(Some(10.0));
+    est.set_prior(Some(10.0), false);
     let first = est.estimate_range(100, t0).unwrap();
     assert_near(Some(first.wait), 10.0, 0.001);
     assert!(first.low < first.wait && first.wait < first.high);
@@ -237,7 +237,7 @@ fn the_first_estimate_comes_from_the_prior() {
 fn the_measured_rate_takes_over_from_the_prior_without_a_jump() {
     let mut est = Estimator::default();
     let t0 = Instant::now();
-    est.set_prior(Some(10.0));
+    est.set_prior(Some(10.0), false);
     let mut last = secs(est.estimate(100, t0));
     assert_near(Some(Duration::from_secs_f64(last)), 10.0, 0.001);
     // The shops really free 20 places a second: 100 places ahead wait 5 s.
@@ -263,7 +263,7 @@ fn the_measured_rate_takes_over_from_the_prior_without_a_jump() {
 fn the_range_narrows_as_the_rate_is_measured() {
     let mut est = Estimator::default();
     let t0 = Instant::now();
-    est.set_prior(Some(20.0));
+    est.set_prior(Some(20.0), false);
     let prior = est.estimate_range(1000, t0).unwrap();
     let last = feed(&mut est, t0, 50 * MS, 1, 400);
     let measured = est.estimate_range(1000, last).unwrap();
@@ -303,10 +303,32 @@ fn an_unsteady_rate_gives_a_wider_range() {
 fn a_stall_before_any_free_grows_the_prior_estimate() {
     let mut est = Estimator::default();
     let t0 = Instant::now();
-    est.set_prior(Some(10.0));
+    est.set_prior(Some(10.0), false);
     est.line_formed(t0);
     let early = secs(est.estimate(100, t0 + 100 * MS));
     let stalled = secs(est.estimate(100, t0 + 10_000 * MS));
     assert_near(Some(Duration::from_secs_f64(early)), 10.0, 0.001);
     assert!(stalled > 2.0 * early, "{early} → {stalled}");
+}
+
+/// A prior from the session length the shops measured gives way more slowly than a guessed
+/// one: a flash crowd's first seconds measure buyers still arriving, not the shops' pace.
+#[test]
+fn a_prior_from_measured_sessions_gives_way_more_slowly() {
+    let t0 = Instant::now();
+    let mut guessed = Estimator::default();
+    guessed.set_prior(Some(20.0), false);
+    let mut measured = Estimator::default();
+    measured.set_prior(Some(20.0), true);
+    // Early on, places free at a quarter of the shops' pace.
+    let last = feed(&mut guessed, t0, 200 * MS, 1, 50);
+    feed(&mut measured, t0, 200 * MS, 1, 50);
+    let (g, m) = (
+        secs(guessed.estimate(100, last)),
+        secs(measured.estimate(100, last)),
+    );
+    assert_near(Some(Duration::from_secs_f64(g)), 20.0, 0.05);
+    assert!(m < g * 0.75, "measured prior {m} s, guessed {g} s");
+    // The schedule never runs slower than the prior either way.
+    assert!(guessed.schedule_rate(last).unwrap() >= 20.0);
 }

@@ -367,7 +367,7 @@ impl WaitingRoom {
         let places = shops.places as f64;
         local
             .estimator
-            .set_prior((places > 0.0).then(|| places / session));
+            .set_prior((places > 0.0).then(|| places / session), measured.is_some());
         local.head = advanced.head;
         self.gated.store(advanced.gated, Ordering::Release);
         let more_free = free > local.last_free;
