@@ -9,8 +9,8 @@
 //!   (`usher_wire::status::ReceptionStatus`) into [`Sample`]s.
 //! - `metrics.rs`: the measures, pure functions over what the run recorded: Kendall's τ of
 //!   admission order against arrival order, overruns from each shop's high-water mark,
-//!   utilisation while the queue is non-empty, the median error of wait estimates, latency
-//!   percentiles.
+//!   utilisation while the queue is non-empty, the median error of wait estimates and the share
+//!   of waits inside their estimated range, latency percentiles.
 //! - `report.rs`: [`Report`], written as JSON and as one self-contained HTML file (charts
 //!   inline, nothing fetched).
 //!
@@ -48,6 +48,13 @@ pub struct BuyerRecord {
     /// first answers may carry none, before anything is measured).
     #[serde(default)]
     pub estimated_ms: Option<u64>,
+    /// The low end of that estimate's range (about its p10): with `first_high_ms`, what the
+    /// range coverage judges. Absent from older records, and on the browser path.
+    #[serde(default)]
+    pub first_low_ms: Option<u64>,
+    /// The high end of that estimate's range (about its p90).
+    #[serde(default)]
+    pub first_high_ms: Option<u64>,
     /// Its place in the sale's line (1 = first to join), if it waited: the order the reception
     /// put the buyers in, which τ ranks by.
     #[serde(default)]

@@ -18,7 +18,8 @@ pub use figures::{
     InUsePoint, Latencies, QueuePoint, RATE_BUCKET_MS, RatePoint, Report, ShopSeries,
 };
 pub use goals::{
-    Check, GOAL_ESTIMATE_ERROR, GOAL_KENDALL_TAU, GOAL_OVERRUNS, GOAL_UTILISATION, Verdict,
+    Check, GOAL_ESTIMATE_ERROR, GOAL_KENDALL_TAU, GOAL_OVERRUNS, GOAL_RANGE_COVERAGE,
+    GOAL_UTILISATION, Verdict,
 };
 
 #[cfg(test)]
@@ -31,7 +32,8 @@ pub(crate) mod tests {
     use crate::{BuyerRecord, Sample, ShopSample};
 
     /// Six buyers, one shop of two places, samples every second; buyer 5 disobeyed and jumped
-    /// ahead, buyer 4 gave up.
+    /// ahead, buyer 4 gave up. Buyers 2 and 3 were told their wait exactly, within a range of
+    /// −20 % to +25 %.
     pub(crate) fn small_run(shop_id: &str) -> Report {
         let buyer = |arrival: u64, admitted: Option<u64>| BuyerRecord {
             arrival,
@@ -42,6 +44,12 @@ pub(crate) mod tests {
                 .filter(|_| arrival >= 2)
                 .map(|_| 1000 * (arrival - 1)),
             estimated_ms: None,
+            first_low_ms: admitted
+                .filter(|_| arrival >= 2)
+                .map(|_| 800 * (arrival - 1)),
+            first_high_ms: admitted
+                .filter(|_| arrival >= 2)
+                .map(|_| 1250 * (arrival - 1)),
             place: None,
             admitted_ms: admitted,
             bought_ms: admitted.map(|at| at + 50),
@@ -114,6 +122,7 @@ pub(crate) mod tests {
         assert_eq!(report.utilisation_while_queued, Some(1.0));
         // Buyers 2 and 3 waited 1000 and 2000 ms, told 1000 and 2000: no error.
         assert_eq!(report.wait_estimate_median_abs_error, Some(0.0));
+        assert_eq!(report.wait_estimate_range_coverage, Some(1.0));
         assert_eq!((report.buyers, report.obedient, report.admitted), (6, 5, 5));
         assert_eq!((report.obedient_served, report.bought), (4, 5));
         assert_eq!(report.errors, BTreeMap::from([("timeout".to_owned(), 1)]));
@@ -136,6 +145,7 @@ pub(crate) mod tests {
             "kendall_tau",
             "utilisation_while_queued",
             "wait_estimate_median_abs_error",
+            "wait_estimate_range_coverage",
             "buyers",
             "admitted",
             "bought",
@@ -184,10 +194,12 @@ pub(crate) mod tests {
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(json["kendall_tau"], serde_json::Value::Null);
         assert_eq!(json["utilisation_while_queued"], serde_json::Value::Null);
-        assert_eq!(
-            json["wait_estimate_median_abs_error"],
-            serde_json::Value::Null
-        );
+        for figure in [
+            "wait_estimate_median_abs_error",
+            "wait_estimate_range_coverage",
+        ] {
+            assert_eq!(json[figure], serde_json::Value::Null, "{figure}");
+        }
         assert_eq!(report.share_served(), None);
     }
 

@@ -160,7 +160,7 @@ impl Run {
             serde_json::to_value(scenario).unwrap_or_default(),
             &self.records,
             &self.samples,
-            u64::try_from(self.duration.as_millis()).unwrap_or(u64::MAX),
+            whole_ms(self.duration),
         )
     }
 
@@ -239,7 +239,12 @@ fn source(n: u64) -> IpAddr {
 }
 
 fn ms_since(start: Instant) -> u64 {
-    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    whole_ms(start.elapsed())
+}
+
+/// Whole milliseconds, as records keep times.
+fn whole_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -289,15 +294,15 @@ async fn one_buyer(
     record.admitted_ms = Some(ms_since(start));
     if let Some(first) = admitted.asks.first() {
         let answered = Duration::from_millis(record.arrived_ms) + *first;
-        record.answered_ms = Some(u64::try_from(answered.as_millis()).unwrap_or(u64::MAX));
+        record.answered_ms = Some(whole_ms(answered));
     }
-    record.first_estimate_ms = admitted
-        .first_estimate
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    record.first_estimate_ms = admitted.first_estimate.map(whole_ms);
+    record.first_low_ms = admitted.first_range.map(|(low, _)| whole_ms(low));
+    record.first_high_ms = admitted.first_range.map(|(_, high)| whole_ms(high));
     record.place = admitted.place;
     if record.first_estimate_ms.is_some() {
         let at = Duration::from_millis(record.arrived_ms) + admitted.first_estimate_after;
-        record.estimated_ms = Some(u64::try_from(at.as_millis()).unwrap_or(u64::MAX));
+        record.estimated_ms = Some(whole_ms(at));
     }
     record.admission_latency_ms = admitted.asks.iter().map(|d| ms(*d)).collect();
     live.admitted.fetch_add(1, Ordering::Relaxed);

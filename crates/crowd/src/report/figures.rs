@@ -29,6 +29,9 @@ pub struct Report {
     pub utilisation_while_queued: Option<f64>,
     /// Median |estimate − actual| ÷ actual wait of obedient buyers, a fraction (goal ≤ 0.15).
     pub wait_estimate_median_abs_error: Option<f64>,
+    /// Share of those buyers whose actual wait fell within their first estimate's range, about
+    /// p10..p90 (goal ≥ 0.80); null if no buyer's record holds a range.
+    pub wait_estimate_range_coverage: Option<f64>,
     /// Buyers in the crowd.
     pub buyers: u64,
     /// Buyers who obeyed every return time.
@@ -163,6 +166,7 @@ impl Report {
             kendall_tau: metrics::kendall_tau(fair_pairs),
             utilisation_while_queued: metrics::utilisation_while_queued(samples),
             wait_estimate_median_abs_error: metrics::estimate_error(obedient()),
+            wait_estimate_range_coverage: metrics::range_coverage(obedient()),
             buyers: records.len() as u64,
             obedient: obedient().count() as u64,
             admitted: records

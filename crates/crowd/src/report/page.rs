@@ -29,7 +29,8 @@ impl Report {
              Utilisation is places in use ÷ places in all, weighted by time, while anyone \
              waited. The estimate error is |first estimate − actual wait| ÷ actual wait, \
              counted from when the estimate arrived, median over obedient buyers who waited at \
-             least {ESTIMATE_FLOOR_MS} ms.</p>\n"
+             least {ESTIMATE_FLOOR_MS} ms; the range coverage is the share of those buyers whose \
+             actual wait lay within the range (about p10 to p90) told with that estimate.</p>\n"
         ));
         markup::page(&format!("usher crowd: {}", self.label), &body)
     }
@@ -270,7 +271,8 @@ mod tests {
     fn the_page_shows_the_verdicts() {
         let html = small_run("a").to_html();
         assert!(html.contains("Every measured goal met"));
-        assert_eq!(html.matches("✔ pass").count(), 4);
+        assert_eq!(html.matches("✔ pass").count(), 5);
+        assert!(html.contains("Estimate range coverage"));
         let failing = Report {
             overruns: 2,
             ..small_run("a")

@@ -199,7 +199,8 @@ pub(super) fn summary(report: &Report) -> String {
     let figure = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.3}"));
     format!(
         "{}: {} buyers, {} admitted, {} bought in {:.1} s; overruns {}, kendall tau {}, \
-         utilisation while queued {}, median estimate error {}, errors {}",
+         utilisation while queued {}, median estimate error {}, estimate range coverage {}, \
+         errors {}",
         report.label,
         report.buyers,
         report.admitted,
@@ -209,6 +210,7 @@ pub(super) fn summary(report: &Report) -> String {
         figure(report.kendall_tau),
         figure(report.utilisation_while_queued),
         figure(report.wait_estimate_median_abs_error),
+        figure(report.wait_estimate_range_coverage),
         report.errors.values().sum::<u64>(),
     )
 }
