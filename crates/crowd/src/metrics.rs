@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{BuyerRecord, Sample};
 
-pub use estimates::{ESTIMATE_FLOOR_MS, estimate_error, range_coverage};
+pub use estimates::{ESTIMATE_FLOOR_MS, estimate_error, estimate_points, range_coverage};
 pub use tau::kendall_tau;
 
 /// Places handed out beyond capacity, summed over shops: the patent's first promise is that this

@@ -4,18 +4,21 @@
 //! - `figures.rs`: [`Report`] and [`Report::build`], the figures from what a run recorded.
 //! - `goals.rs`: the headline figures against their goals ([`Report::checks`]).
 //! - `page.rs`: [`Report::to_html`]; `compare.rs`: [`Comparison`].
-//! - `markup.rs`: escaping, number formats and the page shell they share; `svg.rs`: the charts.
+//! - `markup.rs`: escaping, number formats and the page shell they share; `svg.rs`: the charts,
+//!   drawn on `plot.rs`'s frame, scales, axes and legend.
 
 mod compare;
 mod figures;
 mod goals;
 mod markup;
 mod page;
+mod plot;
 mod svg;
 
 pub use compare::Comparison;
 pub use figures::{
-    InUsePoint, Latencies, QueuePoint, RATE_BUCKET_MS, RatePoint, Report, ShopSeries,
+    EstimatePoint, InUsePoint, Latencies, MAX_ESTIMATE_POINTS, QueuePoint, RATE_BUCKET_MS,
+    RatePoint, Report, ShopSeries,
 };
 pub use goals::{
     Check, GOAL_ESTIMATE_ERROR, GOAL_KENDALL_TAU, GOAL_OVERRUNS, GOAL_RANGE_COVERAGE,
@@ -157,6 +160,7 @@ pub(crate) mod tests {
             "queue",
             "shops",
             "errors",
+            "estimates",
             "scenario",
             "label",
         ] {
@@ -184,8 +188,33 @@ pub(crate) mod tests {
             json!({ "at_ms": 3000, "in_use": 1 })
         );
         assert_eq!(json["errors"], json!({ "timeout": 1 }));
+        assert_eq!(
+            json["estimates"],
+            json!([
+                { "estimate_ms": 1000, "actual_ms": 1000 },
+                { "estimate_ms": 2000, "actual_ms": 2000 }
+            ])
+        );
         assert_eq!(json["scenario"], json!({ "buyers": 6 }));
         assert_eq!(json["label"], json!("small"));
+    }
+
+    /// A crowd of thousands keeps a small report: the estimate chart's dots are sampled.
+    #[test]
+    fn a_large_crowd_keeps_at_most_the_cap_of_estimate_points() {
+        let records: Vec<BuyerRecord> = (0..5000u64)
+            .map(|n| BuyerRecord {
+                arrival: n,
+                obedient: true,
+                first_estimate_ms: Some(1000),
+                admitted_ms: Some(1000 + n),
+                ..BuyerRecord::default()
+            })
+            .collect();
+        let report = Report::build("big", json!({}), &records, &[], 10_000);
+        assert_eq!(report.estimates.len(), MAX_ESTIMATE_POINTS);
+        let actual: Vec<u64> = report.estimates.iter().map(|p| p.actual_ms).collect();
+        assert_eq!((actual[0], actual[1], actual[1999]), (1000, 1002, 5997));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! How well the reception's first wait estimate told each buyer what was coming: the median
-//! error of the estimate and the share of real waits inside its range. Both judge the same
-//! buyers (see [`judged_wait`]).
+//! error of the estimate, the share of real waits inside its range, and the points behind both
+//! for a chart. All three judge the same buyers (see [`judged_wait`]).
 
 use crate::BuyerRecord;
 
@@ -51,6 +51,22 @@ pub fn range_coverage<'a>(records: impl IntoIterator<Item = &'a BuyerRecord>) ->
         }
     }
     (judged > 0).then(|| inside as f64 / judged as f64)
+}
+
+/// (first estimate, actual wait) of the judged buyers in the order given, at most `most` of
+/// them, evenly spread over all when there are more: enough for a chart to show the shape,
+/// few enough that a crowd of a million still makes a small report.
+pub fn estimate_points<'a>(
+    records: impl IntoIterator<Item = &'a BuyerRecord>,
+    most: usize,
+) -> Vec<(u64, u64)> {
+    let all: Vec<(u64, u64)> = records.into_iter().filter_map(judged_wait).collect();
+    if all.len() <= most {
+        return all;
+    }
+    (0..most)
+        .filter_map(|i| all.get(i * all.len() / most).copied())
+        .collect()
 }
 
 /// The middle value (the mean of the two middle ones for an even count); `None` when empty.
@@ -161,5 +177,17 @@ mod tests {
             ..ranged(800, 1000, 1500, 5000) // waited 1000 from the estimate, not 5000
         };
         assert_eq!(range_coverage(&[short, late]), Some(1.0));
+    }
+
+    #[test]
+    fn estimate_points_are_sampled_evenly_up_to_the_cap() {
+        let records: Vec<BuyerRecord> = (0..10).map(|n| waited(0, 1000, 1000 + n)).collect();
+        let actual = |points: Vec<(u64, u64)>| points.into_iter().map(|p| p.1).collect::<Vec<_>>();
+        assert_eq!(actual(estimate_points(&records, 20)).len(), 10);
+        assert_eq!(
+            actual(estimate_points(&records, 5)),
+            [1000, 1002, 1004, 1006, 1008]
+        );
+        assert_eq!(estimate_points(&[waited(0, 10, 20)], 5), vec![]);
     }
 }

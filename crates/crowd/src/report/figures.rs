@@ -11,6 +11,10 @@ use crate::{BuyerRecord, Sample};
 /// think in.
 pub const RATE_BUCKET_MS: u64 = 1000;
 
+/// Most buyers kept in [`Report::estimates`]: enough dots to show how estimates and waits
+/// agree, few enough that the report of a 60,000-buyer crowd stays small.
+pub const MAX_ESTIMATE_POINTS: usize = 2000;
+
 /// Everything one run showed. Fields missing from an older report's JSON read as empty, so
 /// `compare` can still put it beside newer ones.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -54,6 +58,18 @@ pub struct Report {
     pub shops: BTreeMap<String, ShopSeries>,
     /// Buyers ended by each refusal or failure code.
     pub errors: BTreeMap<String, u64>,
+    /// First estimate against actual wait of the buyers the estimate figures judge, in arrival
+    /// order, evenly sampled down to [`MAX_ESTIMATE_POINTS`]: the page draws them.
+    pub estimates: Vec<EstimatePoint>,
+}
+
+/// One buyer's first estimate beside the wait it got.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EstimatePoint {
+    /// The wait the reception first estimated, ms.
+    pub estimate_ms: u64,
+    /// The wait from that estimate to admission, ms.
+    pub actual_ms: u64,
 }
 
 /// Admissions per second in the bucket starting at `at_ms`.
@@ -198,6 +214,13 @@ impl Report {
                 .collect(),
             shops: shop_series(&ordered),
             errors: metrics::errors_by_code(records),
+            estimates: metrics::estimate_points(obedient(), MAX_ESTIMATE_POINTS)
+                .into_iter()
+                .map(|(estimate_ms, actual_ms)| EstimatePoint {
+                    estimate_ms,
+                    actual_ms,
+                })
+                .collect(),
         }
     }
 

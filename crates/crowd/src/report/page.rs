@@ -1,10 +1,10 @@
 //! [`Report::to_html`]: the run on one page, verdicts first, then the charts that explain them,
 //! then the detail (latency, errors, scenario).
 
-use super::figures::{RATE_BUCKET_MS, Report};
+use super::figures::{MAX_ESTIMATE_POINTS, RATE_BUCKET_MS, Report};
 use super::goals::{self, Verdict};
 use super::markup::{self, LIMIT_COLOUR, PALETTE, escape};
-use super::svg::{self, Line, LineChart};
+use super::svg::{self, Line, LineChart, ScatterChart};
 use crate::metrics::{ESTIMATE_FLOOR_MS, Percentiles};
 
 impl Report {
@@ -16,6 +16,7 @@ impl Report {
         body.push_str(&self.heading());
         body.push_str(&self.summary());
         body.push_str(&self.charts());
+        body.push_str(&self.estimate_chart());
         body.push_str(&self.latency_table());
         body.push_str(&self.errors_table());
         body.push_str(&format!(
@@ -186,6 +187,38 @@ impl Report {
         html
     }
 
+    /// Each judged buyer's first estimate against its actual wait: the median error and the
+    /// range coverage in one picture, with the buyers they hide (a cluster far above the line
+    /// is a group that waited much longer than told).
+    fn estimate_chart(&self) -> String {
+        let points = self
+            .estimates
+            .iter()
+            .map(|point| {
+                (
+                    point.estimate_ms as f64 / 1000.0,
+                    point.actual_ms as f64 / 1000.0,
+                )
+            })
+            .collect();
+        format!(
+            "<h2>Estimated and actual wait</h2>\n<figure>\n{}</figure>\n<p class=\"note\">One \
+             dot per obedient buyer who waited at least {ESTIMATE_FLOOR_MS} ms (at most \
+             {MAX_ESTIMATE_POINTS}, evenly sampled), placed by its first estimate (across) and \
+             the wait it then got (up). Above the dashed line, a buyer waited longer than it was \
+             told.</p>\n",
+            svg::scatter_chart(&ScatterChart {
+                title: "First wait estimate against actual wait, one dot per buyer",
+                x_label: "first estimate (s)",
+                y_label: "actual wait (s)",
+                name: "buyer",
+                colour: PALETTE[0],
+                diagonal: "actual = estimate",
+                points,
+            })
+        )
+    }
+
     fn latency_table(&self) -> String {
         let row = |name: &str, p: &Percentiles| {
             format!(
@@ -241,12 +274,26 @@ mod tests {
         let second = report.shops.get("a").cloned().unwrap_or_default();
         report.shops.insert("b".to_owned(), second);
         let html = report.to_html();
-        assert_eq!(html.matches("<svg").count(), 4);
+        assert_eq!(html.matches("<svg").count(), 5);
         assert!(html.contains("Admissions per second") && html.contains("Queue length"));
         assert!(
             html.contains("stroke-dasharray"),
             "capacity lines are dashed"
         );
+    }
+
+    /// The two buyers who waited (told 1 s and 2 s, waited as long) are two dots on the line.
+    #[test]
+    fn the_page_has_a_scatter_of_estimates_against_waits() {
+        let html = small_run("a").to_html();
+        let scatter = html
+            .split("<h2>Estimated and actual wait</h2>")
+            .nth(1)
+            .and_then(|rest| rest.split("</figure>").next())
+            .unwrap_or_default();
+        assert!(scatter.contains("<svg") && scatter.contains("<title>First wait estimate"));
+        assert_eq!(scatter.matches("<circle").count(), 2);
+        assert!(scatter.contains("stroke-dasharray"), "the y = x line");
     }
 
     #[test]
@@ -284,7 +331,7 @@ mod tests {
     #[test]
     fn an_empty_run_still_renders() {
         let html = Report::default().to_html();
-        assert_eq!(html.matches("<svg").count(), 2);
+        assert_eq!(html.matches("<svg").count(), 3);
         assert!(html.contains("No shop was sampled") && html.contains("no data"));
     }
 }
