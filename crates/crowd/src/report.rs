@@ -32,7 +32,7 @@ pub(crate) mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    use crate::{BuyerRecord, Sample, ShopSample};
+    use crate::{BuyerRecord, Sample, ShopSample, Unfinished};
 
     /// Six buyers, one shop of two places, samples every second; buyer 5 disobeyed and jumped
     /// ahead, buyer 4 gave up. Buyers 2 and 3 were told their wait exactly, within a range of
@@ -60,6 +60,7 @@ pub(crate) mod tests {
             claim_latency_ms: admitted.map(|_| 10.0),
             order_latency_ms: admitted.map(|_| 20.0),
             error: admitted.is_none().then(|| "timeout".to_owned()),
+            unfinished: None,
         };
         let records = [
             buyer(0, Some(0)),
@@ -152,6 +153,8 @@ pub(crate) mod tests {
             "buyers",
             "admitted",
             "bought",
+            "cut_short",
+            "not_arrived",
             "obedient_served",
             "obedient",
             "duration_ms",
@@ -197,6 +200,30 @@ pub(crate) mod tests {
         );
         assert_eq!(json["scenario"], json!({ "buyers": 6 }));
         assert_eq!(json["label"], json!("small"));
+    }
+
+    /// Guards against the reported run whose buyers, due after the deadline, were counted as
+    /// 30,000 errors: the deadline's buyers are counted apart, and only failures are errors.
+    #[test]
+    fn buyers_the_deadline_stopped_are_counted_apart_from_errors() {
+        let buyer =
+            |arrival: u64, unfinished: Option<Unfinished>, error: Option<&str>| BuyerRecord {
+                arrival,
+                obedient: true,
+                unfinished,
+                error: error.map(str::to_owned),
+                ..BuyerRecord::default()
+            };
+        let records = [
+            buyer(0, None, Some("sold_out")),
+            buyer(1, Some(Unfinished::CutShort), None),
+            buyer(2, Some(Unfinished::CutShort), None),
+            buyer(3, Some(Unfinished::NotArrived), None),
+        ];
+        let report = Report::build("cut", json!({}), &records, &[], 1000);
+        assert_eq!((report.cut_short, report.not_arrived), (2, 1));
+        assert_eq!(report.errors, BTreeMap::from([("sold_out".to_owned(), 1)]));
+        assert_eq!(report.buyers, 4);
     }
 
     /// A crowd of thousands keeps a small report: the estimate chart's dots are sampled.

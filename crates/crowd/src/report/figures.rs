@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::{self, Percentiles};
-use crate::{BuyerRecord, Sample};
+use crate::{BuyerRecord, Sample, Unfinished};
 
 /// Width of the buckets in [`Report::admissions_per_second`]: a second, the unit operators
 /// think in.
@@ -46,6 +46,12 @@ pub struct Report {
     pub obedient_served: u64,
     /// Buyers whose order completed.
     pub bought: u64,
+    /// Buyers the run's deadline found still waiting, at the shop or buying: not errors, since
+    /// nothing failed, but not served either.
+    pub cut_short: u64,
+    /// Buyers due at the deadline or later, who never asked: the scenario's arrivals outlast
+    /// its deadline.
+    pub not_arrived: u64,
     /// Length of the run.
     pub duration_ms: u64,
     /// Admissions per second over the run, in buckets of [`RATE_BUCKET_MS`].
@@ -174,6 +180,12 @@ impl Report {
 
         let mut ordered: Vec<&Sample> = samples.iter().collect();
         ordered.sort_by_key(|sample| sample.at_ms);
+        let unfinished = |how: Unfinished| {
+            records
+                .iter()
+                .filter(|record| record.unfinished == Some(how))
+                .count() as u64
+        };
 
         Report {
             label: label.to_owned(),
@@ -194,6 +206,8 @@ impl Report {
                 .iter()
                 .filter(|record| record.bought_ms.is_some())
                 .count() as u64,
+            cut_short: unfinished(Unfinished::CutShort),
+            not_arrived: unfinished(Unfinished::NotArrived),
             duration_ms,
             admissions_per_second: metrics::admissions_per_second(records, RATE_BUCKET_MS)
                 .into_iter()

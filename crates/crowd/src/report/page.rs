@@ -47,9 +47,16 @@ impl Report {
             1 => r#"<p class="banner fail">✘ 1 goal missed</p>"#.to_owned(),
             n => format!(r#"<p class="banner fail">✘ {n} goals missed</p>"#),
         };
+        let deadline = match (self.cut_short, self.not_arrived) {
+            (0, 0) => String::new(),
+            (cut, late) => format!(
+                "<p class=\"meta\">At the deadline {cut} buyers were cut short and {late} had not \
+                 arrived (neither counts as an error).</p>\n"
+            ),
+        };
         format!(
             "<h1>usher crowd · {}</h1>\n<p class=\"meta\">{} buyers over {} · {} admitted · {} \
-             bought ({}) · {} of {} obedient buyers served</p>\n{banner}\n",
+             bought ({}) · {} of {} obedient buyers served</p>\n{deadline}{banner}\n",
             escape(&self.label),
             self.buyers,
             markup::seconds(self.duration_ms),
@@ -82,6 +89,8 @@ impl Report {
             ("Admitted", self.admitted.to_string()),
             ("Obedient served", self.obedient_served.to_string()),
             ("Bought", self.bought.to_string()),
+            ("Cut short at the deadline", self.cut_short.to_string()),
+            ("Not arrived by the deadline", self.not_arrived.to_string()),
             ("Duration", markup::seconds(self.duration_ms)),
         ];
         let mut people =
@@ -326,6 +335,20 @@ mod tests {
         }
         .to_html();
         assert!(failing.contains("1 goal missed") && failing.contains("✘ fail"));
+    }
+
+    #[test]
+    fn the_page_says_what_the_deadline_cut() {
+        let html = small_run("a").to_html();
+        assert!(!html.contains("At the deadline"), "nothing was cut");
+        let cut = Report {
+            cut_short: 3,
+            not_arrived: 40,
+            ..small_run("a")
+        }
+        .to_html();
+        assert!(cut.contains("At the deadline 3 buyers were cut short and 40 had not arrived"));
+        assert!(cut.contains("<td>Not arrived by the deadline</td><td>40</td>"));
     }
 
     #[test]
