@@ -21,8 +21,8 @@ fn judged_wait(record: &BuyerRecord) -> Option<(u64, u64)> {
 }
 
 /// The median of |estimated − actual| ÷ actual wait, a fraction (0.08 = 8 %): whether buyers
-/// told "come back in 40 s" can plan on it. `None` if no buyer could be judged (see
-/// [`judged_wait`]).
+/// told "come back in 40 s" can plan on it. `None` if no buyer could be judged: none was
+/// told an estimate, admitted, and kept waiting at least [`ESTIMATE_FLOOR_MS`].
 pub fn estimate_error<'a>(records: impl IntoIterator<Item = &'a BuyerRecord>) -> Option<f64> {
     let mut errors: Vec<f64> = records
         .into_iter()
