@@ -3,14 +3,16 @@
 //! whether the invariants held and how the buyers fared.
 //!
 //! # Layout
-//! - `run.rs`: [`run::run`] runs a [`run::Scenario`] against a [`run::Target`]: buyers arrive
-//!   (all at once, at a steady rate, or on a ramp), each from its own loopback address if asked,
-//!   some walk away; meanwhile `sampler.rs` reads the reception's management `/status`
-//!   (`usher_wire::status::ReceptionStatus`) into [`Sample`]s.
+//! - `scenario.rs`: [`run::Scenario`], what a crowd does: how many buyers, when they arrive
+//!   (all at once, at a steady rate, or on a ramp), who walks away, when the run stops.
+//! - `run.rs`: [`run::run`] runs a scenario against a [`run::Target`]: each buyer from its own
+//!   loopback address if asked, until its deadline; meanwhile `sampler.rs` reads the
+//!   reception's management `/status` (`usher_wire::status::ReceptionStatus`) into
+//!   [`Sample`]s.
 //! - `metrics.rs`: the measures, pure functions over what the run recorded: Kendall's τ of
 //!   admission order against arrival order, overruns from each shop's high-water mark,
-//!   utilisation while the queue is non-empty, the median error of wait estimates, latency
-//!   percentiles.
+//!   utilisation while the queue is non-empty, the median error of wait estimates and the share
+//!   of waits inside their estimated range, latency percentiles.
 //! - `report.rs`: [`Report`], written as JSON and as one self-contained HTML file (charts
 //!   inline, nothing fetched).
 //!
@@ -22,6 +24,7 @@ pub mod metrics;
 pub mod report;
 pub mod run;
 mod sampler;
+mod scenario;
 
 pub use report::Report;
 
@@ -34,7 +37,7 @@ use serde::{Deserialize, Serialize};
 pub struct BuyerRecord {
     /// Arrival order (0 = first to ask).
     pub arrival: u64,
-    /// When it first asked the reception.
+    /// When it first asked the reception (for one the deadline kept away, when it was due).
     pub arrived_ms: u64,
     /// When the reception's first answer reached it: the order the reception saw the buyers in
     /// (in a flash crowd they all ask at the same instant). τ ranks arrivals by this.
@@ -48,6 +51,13 @@ pub struct BuyerRecord {
     /// first answers may carry none, before anything is measured).
     #[serde(default)]
     pub estimated_ms: Option<u64>,
+    /// The low end of that estimate's range (about its p10): with `first_high_ms`, what the
+    /// range coverage judges. Absent from older records, and on the browser path.
+    #[serde(default)]
+    pub first_low_ms: Option<u64>,
+    /// The high end of that estimate's range (about its p90).
+    #[serde(default)]
+    pub first_high_ms: Option<u64>,
     /// Its place in the sale's line (1 = first to join), if it waited: the order the reception
     /// put the buyers in, which τ ranks by.
     #[serde(default)]
@@ -65,6 +75,21 @@ pub struct BuyerRecord {
     pub order_latency_ms: Option<f64>,
     /// The refusal or failure code that ended it, if any (`sold_out`, `too_many`, `timeout`, …).
     pub error: Option<String>,
+    /// Set when the run's deadline came before this buyer was done (bought, walked away, or
+    /// ended in an error): such a buyer has no error, since nothing failed.
+    #[serde(default)]
+    pub unfinished: Option<Unfinished>,
+}
+
+/// Where the run's deadline found a buyer who was not done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unfinished {
+    /// It was due at the deadline or later, so it never asked (its `arrived_ms` is when it was
+    /// due).
+    NotArrived,
+    /// It had arrived, and was still waiting, at the shop, or buying.
+    CutShort,
 }
 
 /// The state of the system at one moment of the run.

@@ -1,6 +1,7 @@
 //! The measures of a run: pure functions over the [`BuyerRecord`]s and [`Sample`]s it recorded,
 //! so each can be checked on a handful of known values.
 
+mod estimates;
 mod tau;
 
 use std::collections::BTreeMap;
@@ -10,12 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{BuyerRecord, Sample};
 
+pub use estimates::{ESTIMATE_FLOOR_MS, estimate_error, estimate_points, range_coverage};
 pub use tau::kendall_tau;
-
-/// Waits shorter than this are left out of [`estimate_error`]: at that scale the polling
-/// interval and network latency, not the estimate, decide when the buyer gets in, and dividing
-/// by a few milliseconds turns a 20 ms miss into a 500 % error.
-pub const ESTIMATE_FLOOR_MS: u64 = 100;
 
 /// Places handed out beyond capacity, summed over shops: the patent's first promise is that this
 /// stays 0. Each shop counts its worst overrun (its high-water mark, which the shop keeps itself
@@ -67,34 +64,6 @@ pub fn utilisation_while_queued(samples: &[Sample]) -> Option<f64> {
         offered += weight * capacity as f64;
     }
     (offered > 0.0).then(|| used / offered)
-}
-
-/// The median of |estimated − actual| ÷ actual wait, a fraction (0.08 = 8 %): whether buyers
-/// told "come back in 40 s" can plan on it. Actual wait = admission − the moment the estimate
-/// arrived (arrival, for records without that moment); waits under
-/// [`ESTIMATE_FLOOR_MS`] are skipped. `None` if no buyer with an estimate waited that long.
-pub fn estimate_error<'a>(records: impl IntoIterator<Item = &'a BuyerRecord>) -> Option<f64> {
-    let mut errors: Vec<f64> = records
-        .into_iter()
-        .filter_map(|record| {
-            let estimate = record.first_estimate_ms?;
-            let from = record.estimated_ms.unwrap_or(record.arrived_ms);
-            let actual = record.admitted_ms?.checked_sub(from)?;
-            (actual >= ESTIMATE_FLOOR_MS).then(|| estimate.abs_diff(actual) as f64 / actual as f64)
-        })
-        .collect();
-    median(&mut errors)
-}
-
-/// The middle value (the mean of the two middle ones for an even count); `None` when empty.
-fn median(values: &mut [f64]) -> Option<f64> {
-    values.sort_by(f64::total_cmp);
-    let middle = values.len() / 2;
-    match values.len() {
-        0 => None,
-        len if len % 2 == 1 => values.get(middle).copied(),
-        _ => Some((values.get(middle - 1)? + values.get(middle)?) / 2.0),
-    }
 }
 
 /// Latency percentiles in milliseconds: the tail (p99, p99.9) is what a crowd feels, and a mean
@@ -217,15 +186,6 @@ mod tests {
         }
     }
 
-    fn waited(arrived_ms: u64, estimate: u64, admitted_ms: u64) -> BuyerRecord {
-        BuyerRecord {
-            arrived_ms,
-            first_estimate_ms: Some(estimate),
-            admitted_ms: Some(admitted_ms),
-            ..BuyerRecord::default()
-        }
-    }
-
     #[test]
     fn an_overrun_is_a_high_water_above_capacity() {
         let samples = [
@@ -289,46 +249,6 @@ mod tests {
             sample(1000, 0, &[("a", 2, 10, 2)]),
         ];
         assert_eq!(utilisation_while_queued(&samples), None);
-    }
-
-    #[test]
-    fn estimate_error_is_the_median_relative_miss() {
-        let records = [
-            waited(0, 1100, 1000),    // 10 %
-            waited(500, 2000, 2500),  // 0 %
-            waited(1000, 3000, 5000), // 25 %
-            waited(0, 50, 60),        // under the floor: skipped
-            BuyerRecord {
-                admitted_ms: Some(10),
-                ..BuyerRecord::default()
-            }, // never queued
-        ];
-        let error = estimate_error(&records).unwrap();
-        assert!((error - 0.10).abs() < 1e-12, "{error}");
-    }
-
-    #[test]
-    fn estimate_error_of_an_even_count_is_the_mean_of_the_middle_two() {
-        let records = [waited(0, 1000, 1000), waited(0, 1200, 1000)];
-        let error = estimate_error(&records).unwrap();
-        assert!((error - 0.10).abs() < 1e-12, "{error}");
-    }
-
-    /// A buyer whose first answers carried no estimate (nothing measured yet, as in a flash
-    /// crowd) is judged from the moment its estimate arrived, not from its arrival.
-    #[test]
-    fn estimate_error_counts_from_when_the_estimate_arrived() {
-        let late = BuyerRecord {
-            estimated_ms: Some(2000),
-            ..waited(0, 3000, 5000)
-        };
-        assert_eq!(estimate_error(&[late]), Some(0.0));
-    }
-
-    #[test]
-    fn estimate_error_is_unknown_without_waits() {
-        assert_eq!(estimate_error(&[waited(0, 10, 20)]), None);
-        assert_eq!(estimate_error(&[]), None);
     }
 
     #[test]

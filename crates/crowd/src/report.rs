@@ -4,21 +4,25 @@
 //! - `figures.rs`: [`Report`] and [`Report::build`], the figures from what a run recorded.
 //! - `goals.rs`: the headline figures against their goals ([`Report::checks`]).
 //! - `page.rs`: [`Report::to_html`]; `compare.rs`: [`Comparison`].
-//! - `markup.rs`: escaping, number formats and the page shell they share; `svg.rs`: the charts.
+//! - `markup.rs`: escaping, number formats and the page shell they share; `svg.rs`: the charts,
+//!   drawn on `plot.rs`'s frame, scales, axes and legend.
 
 mod compare;
 mod figures;
 mod goals;
 mod markup;
 mod page;
+mod plot;
 mod svg;
 
 pub use compare::Comparison;
 pub use figures::{
-    InUsePoint, Latencies, QueuePoint, RATE_BUCKET_MS, RatePoint, Report, ShopSeries,
+    EstimatePoint, InUsePoint, Latencies, MAX_ESTIMATE_POINTS, QueuePoint, RATE_BUCKET_MS,
+    RatePoint, Report, ShopSeries,
 };
 pub use goals::{
-    Check, GOAL_ESTIMATE_ERROR, GOAL_KENDALL_TAU, GOAL_OVERRUNS, GOAL_UTILISATION, Verdict,
+    Check, GOAL_ESTIMATE_ERROR, GOAL_KENDALL_TAU, GOAL_OVERRUNS, GOAL_RANGE_COVERAGE,
+    GOAL_UTILISATION, Verdict,
 };
 
 #[cfg(test)]
@@ -28,10 +32,11 @@ pub(crate) mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    use crate::{BuyerRecord, Sample, ShopSample};
+    use crate::{BuyerRecord, Sample, ShopSample, Unfinished};
 
     /// Six buyers, one shop of two places, samples every second; buyer 5 disobeyed and jumped
-    /// ahead, buyer 4 gave up.
+    /// ahead, buyer 4 gave up. Buyers 2 and 3 were told their wait exactly, within a range of
+    /// −20 % to +25 %.
     pub(crate) fn small_run(shop_id: &str) -> Report {
         let buyer = |arrival: u64, admitted: Option<u64>| BuyerRecord {
             arrival,
@@ -42,6 +47,12 @@ pub(crate) mod tests {
                 .filter(|_| arrival >= 2)
                 .map(|_| 1000 * (arrival - 1)),
             estimated_ms: None,
+            first_low_ms: admitted
+                .filter(|_| arrival >= 2)
+                .map(|_| 800 * (arrival - 1)),
+            first_high_ms: admitted
+                .filter(|_| arrival >= 2)
+                .map(|_| 1250 * (arrival - 1)),
             place: None,
             admitted_ms: admitted,
             bought_ms: admitted.map(|at| at + 50),
@@ -49,6 +60,7 @@ pub(crate) mod tests {
             claim_latency_ms: admitted.map(|_| 10.0),
             order_latency_ms: admitted.map(|_| 20.0),
             error: admitted.is_none().then(|| "timeout".to_owned()),
+            unfinished: None,
         };
         let records = [
             buyer(0, Some(0)),
@@ -114,6 +126,7 @@ pub(crate) mod tests {
         assert_eq!(report.utilisation_while_queued, Some(1.0));
         // Buyers 2 and 3 waited 1000 and 2000 ms, told 1000 and 2000: no error.
         assert_eq!(report.wait_estimate_median_abs_error, Some(0.0));
+        assert_eq!(report.wait_estimate_range_coverage, Some(1.0));
         assert_eq!((report.buyers, report.obedient, report.admitted), (6, 5, 5));
         assert_eq!((report.obedient_served, report.bought), (4, 5));
         assert_eq!(report.errors, BTreeMap::from([("timeout".to_owned(), 1)]));
@@ -136,9 +149,12 @@ pub(crate) mod tests {
             "kendall_tau",
             "utilisation_while_queued",
             "wait_estimate_median_abs_error",
+            "wait_estimate_range_coverage",
             "buyers",
             "admitted",
             "bought",
+            "cut_short",
+            "not_arrived",
             "obedient_served",
             "obedient",
             "duration_ms",
@@ -147,6 +163,7 @@ pub(crate) mod tests {
             "queue",
             "shops",
             "errors",
+            "estimates",
             "scenario",
             "label",
         ] {
@@ -174,8 +191,57 @@ pub(crate) mod tests {
             json!({ "at_ms": 3000, "in_use": 1 })
         );
         assert_eq!(json["errors"], json!({ "timeout": 1 }));
+        assert_eq!(
+            json["estimates"],
+            json!([
+                { "estimate_ms": 1000, "actual_ms": 1000 },
+                { "estimate_ms": 2000, "actual_ms": 2000 }
+            ])
+        );
         assert_eq!(json["scenario"], json!({ "buyers": 6 }));
         assert_eq!(json["label"], json!("small"));
+    }
+
+    /// Guards against the reported run whose buyers, due after the deadline, were counted as
+    /// 30,000 errors: the deadline's buyers are counted apart, and only failures are errors.
+    #[test]
+    fn buyers_the_deadline_stopped_are_counted_apart_from_errors() {
+        let buyer =
+            |arrival: u64, unfinished: Option<Unfinished>, error: Option<&str>| BuyerRecord {
+                arrival,
+                obedient: true,
+                unfinished,
+                error: error.map(str::to_owned),
+                ..BuyerRecord::default()
+            };
+        let records = [
+            buyer(0, None, Some("sold_out")),
+            buyer(1, Some(Unfinished::CutShort), None),
+            buyer(2, Some(Unfinished::CutShort), None),
+            buyer(3, Some(Unfinished::NotArrived), None),
+        ];
+        let report = Report::build("cut", json!({}), &records, &[], 1000);
+        assert_eq!((report.cut_short, report.not_arrived), (2, 1));
+        assert_eq!(report.errors, BTreeMap::from([("sold_out".to_owned(), 1)]));
+        assert_eq!(report.buyers, 4);
+    }
+
+    /// A crowd of thousands keeps a small report: the estimate chart's dots are sampled.
+    #[test]
+    fn a_large_crowd_keeps_at_most_the_cap_of_estimate_points() {
+        let records: Vec<BuyerRecord> = (0..5000u64)
+            .map(|n| BuyerRecord {
+                arrival: n,
+                obedient: true,
+                first_estimate_ms: Some(1000),
+                admitted_ms: Some(1000 + n),
+                ..BuyerRecord::default()
+            })
+            .collect();
+        let report = Report::build("big", json!({}), &records, &[], 10_000);
+        assert_eq!(report.estimates.len(), MAX_ESTIMATE_POINTS);
+        let actual: Vec<u64> = report.estimates.iter().map(|p| p.actual_ms).collect();
+        assert_eq!((actual[0], actual[1], actual[1999]), (1000, 1002, 5997));
     }
 
     #[test]
@@ -184,10 +250,12 @@ pub(crate) mod tests {
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(json["kendall_tau"], serde_json::Value::Null);
         assert_eq!(json["utilisation_while_queued"], serde_json::Value::Null);
-        assert_eq!(
-            json["wait_estimate_median_abs_error"],
-            serde_json::Value::Null
-        );
+        for figure in [
+            "wait_estimate_median_abs_error",
+            "wait_estimate_range_coverage",
+        ] {
+            assert_eq!(json[figure], serde_json::Value::Null, "{figure}");
+        }
         assert_eq!(report.share_served(), None);
     }
 

@@ -7,106 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use url::Url;
-use usher_buyer::{Buyer, BuyerConfig, BuyerError, ErrorKind};
+use usher_buyer::{Buyer, BuyerConfig, BuyerError, ErrorKind, MAX_CHECK_IN};
 
 use crate::sampler::sample;
-use crate::{BuyerRecord, Sample};
+use crate::{BuyerRecord, Sample, Unfinished};
 
 pub use crate::sampler::wait_for_shops;
-
-/// How buyers arrive.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Arrival {
-    /// All at once: a flash crowd.
-    Flash,
-    /// At a steady rate.
-    Steady {
-        /// Buyers per second.
-        per_second: f64,
-    },
-    /// A rate that grows (or falls) linearly.
-    Ramp {
-        /// Buyers per second at the start.
-        from: f64,
-        /// Buyers per second at the end of `over`.
-        to: f64,
-        /// How long the ramp lasts (then the rate stays at `to`).
-        over_ms: u64,
-    },
-}
-
-impl Arrival {
-    /// When buyer `n` (0-based) arrives, from the start of the run.
-    pub fn at(&self, n: u64) -> Duration {
-        let n = n as f64;
-        match *self {
-            Arrival::Flash => Duration::ZERO,
-            Arrival::Steady { per_second } => secs(n / per_second.max(1e-3)),
-            Arrival::Ramp { from, to, over_ms } => {
-                let (from, to) = (from.max(1e-3), to.max(1e-3));
-                let over = over_ms as f64 / 1000.0;
-                // Buyers arrived by time t during the ramp: from·t + (to − from)·t²/(2·over).
-                let during = (from + to) / 2.0 * over;
-                if n >= during || over <= 0.0 {
-                    return secs(over.max(0.0) + (n - during.min(n)) / to);
-                }
-                let a = (to - from) / (2.0 * over);
-                if a.abs() < 1e-12 {
-                    return secs(n / from);
-                }
-                secs((-from + (from * from + 4.0 * a * n).sqrt()) / (2.0 * a))
-            }
-        }
-    }
-}
-
-fn secs(s: f64) -> Duration {
-    Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)
-}
-
-/// A crowd to run.
-#[derive(Debug, Clone, Serialize)]
-pub struct Scenario {
-    /// How many buyers.
-    pub clients: u64,
-    /// When they arrive.
-    pub arrival: Arrival,
-    /// What they buy.
-    pub item: String,
-    /// Share of buyers who walk away after their first wait answer.
-    pub abandon_waiting: f64,
-    /// Share of admitted buyers who never open their ticket.
-    pub abandon_admitted: f64,
-    /// How long an admitted buyer stays at the shop before buying.
-    pub hold_ms: u64,
-    /// Give every buyer its own source address in 127.0.0.0/8 (client binding and per-network
-    /// limits see distinct clients, as with a real crowd).
-    pub spread_sources: bool,
-    /// The whole run stops after this long, finished or not.
-    pub deadline_ms: u64,
-}
-
-impl Scenario {
-    /// Whether buyer `n` walks away while waiting (spread evenly, so runs are repeatable).
-    fn abandons_waiting(&self, n: u64) -> bool {
-        picks(n, self.abandon_waiting, 0)
-    }
-
-    fn abandons_admitted(&self, n: u64) -> bool {
-        picks(n, self.abandon_admitted, 7)
-    }
-}
-
-/// Whether `n` is among the `share` picked, evenly spread (`offset` decorrelates two shares).
-fn picks(n: u64, share: f64, offset: u64) -> bool {
-    let share = share.clamp(0.0, 1.0);
-    let at = |k: u64| (k as f64 * share).floor();
-    let k = n + offset;
-    at(k + 1) > at(k)
-}
+pub use crate::scenario::{Arrival, Scenario};
 
 /// Where the crowd goes.
 #[derive(Debug, Clone)]
@@ -160,7 +68,7 @@ impl Run {
             serde_json::to_value(scenario).unwrap_or_default(),
             &self.records,
             &self.samples,
-            u64::try_from(self.duration.as_millis()).unwrap_or(u64::MAX),
+            whole_ms(self.duration),
         )
     }
 
@@ -176,11 +84,16 @@ impl Run {
     }
 }
 
-/// Runs `scenario` against `target`, updating `live` as it goes. Stops by itself at the
-/// scenario's deadline.
+/// Runs `scenario` against `target`, updating `live` as it goes. Ends at the scenario's
+/// deadline at the latest: buyers still at it then are cut short, and buyers due then or later
+/// are never started (a crowd whose arrivals outlast the deadline would otherwise keep the run
+/// going until the last was due, only to count it out).
 pub async fn run(target: &Target, scenario: &Scenario, live: Arc<Live>) -> Run {
     let start = Instant::now();
-    let deadline = start + Duration::from_millis(scenario.deadline_ms);
+    // A deadline past what the clock can hold is no deadline: thirty years stand for it.
+    let deadline = start
+        .checked_add(scenario.deadline())
+        .unwrap_or(start + Duration::from_secs(30 * 365 * 86_400));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let sampled = Arc::clone(&live);
     let sampler = tokio::spawn(sample(
@@ -189,28 +102,34 @@ pub async fn run(target: &Target, scenario: &Scenario, live: Arc<Live>) -> Run {
         move |s: &Sample| sampled.waiting.store(s.queue_len, Ordering::Relaxed),
         stop_rx,
     ));
+    let mut records = Vec::with_capacity(usize::try_from(scenario.clients).unwrap_or(0));
     let mut tasks = tokio::task::JoinSet::new();
     for n in 0..scenario.clients {
+        let due = scenario.arrival.at(n);
+        let mut record = BuyerRecord {
+            arrival: n,
+            obedient: scenario.obeys(n),
+            ..BuyerRecord::default()
+        };
+        if !scenario.arrives(n) {
+            record.arrived_ms = whole_ms(due);
+            record.unfinished = Some(Unfinished::NotArrived);
+            records.push(record);
+            continue;
+        }
         let (target, scenario, live) = (target.clone(), scenario.clone(), Arc::clone(&live));
         tasks.spawn(async move {
-            let arrive = start + scenario.arrival.at(n);
-            tokio::time::sleep_until(arrive.into()).await;
-            let mut record = BuyerRecord {
-                arrival: n,
-                ..BuyerRecord::default()
-            };
+            tokio::time::sleep_until((start + due).into()).await;
             let work = one_buyer(&target, &scenario, n, start, &live, &mut record);
             if tokio::time::timeout_at(deadline.into(), work)
                 .await
                 .is_err()
             {
-                record.error = Some("deadline".to_owned());
-                live.errors.fetch_add(1, Ordering::Relaxed);
+                record.unfinished = Some(Unfinished::CutShort);
             }
             record
         });
     }
-    let mut records = Vec::with_capacity(usize::try_from(scenario.clients).unwrap_or(0));
     while let Some(done) = tasks.join_next().await {
         if let Ok(record) = done {
             records.push(record);
@@ -239,7 +158,12 @@ fn source(n: u64) -> IpAddr {
 }
 
 fn ms_since(start: Instant) -> u64 {
-    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    whole_ms(start.elapsed())
+}
+
+/// Whole milliseconds, as records keep times.
+fn whole_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -256,13 +180,13 @@ async fn one_buyer(
 ) {
     let abandons = scenario.abandons_waiting(n);
     let walks_off = scenario.abandons_admitted(n);
-    record.obedient = !abandons && !walks_off;
     let mut config = BuyerConfig::new(target.reception.clone());
     config.api = true;
-    config.max_wait = Duration::from_millis(scenario.deadline_ms);
-    if abandons {
-        config.max_attempts = 1;
-    }
+    // The run's deadline cuts every wait short (see `run`); the buyer's own limits must not end
+    // one sooner, as a `gave_up` error. Its waits so far stay under the deadline and the next
+    // is at most a check-in, so this bound is never reached; nor is the count of asks.
+    config.max_wait = scenario.deadline() + MAX_CHECK_IN;
+    config.max_attempts = if abandons { 1 } else { u32::MAX };
     if scenario.spread_sources {
         config.local_address = Some(source(n));
     }
@@ -289,15 +213,15 @@ async fn one_buyer(
     record.admitted_ms = Some(ms_since(start));
     if let Some(first) = admitted.asks.first() {
         let answered = Duration::from_millis(record.arrived_ms) + *first;
-        record.answered_ms = Some(u64::try_from(answered.as_millis()).unwrap_or(u64::MAX));
+        record.answered_ms = Some(whole_ms(answered));
     }
-    record.first_estimate_ms = admitted
-        .first_estimate
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    record.first_estimate_ms = admitted.first_estimate.map(whole_ms);
+    record.first_low_ms = admitted.first_range.map(|(low, _)| whole_ms(low));
+    record.first_high_ms = admitted.first_range.map(|(_, high)| whole_ms(high));
     record.place = admitted.place;
     if record.first_estimate_ms.is_some() {
         let at = Duration::from_millis(record.arrived_ms) + admitted.first_estimate_after;
-        record.estimated_ms = Some(u64::try_from(at.as_millis()).unwrap_or(u64::MAX));
+        record.estimated_ms = Some(whole_ms(at));
     }
     record.admission_latency_ms = admitted.asks.iter().map(|d| ms(*d)).collect();
     live.admitted.fetch_add(1, Ordering::Relaxed);
@@ -402,33 +326,6 @@ fn fail(record: &mut BuyerRecord, live: &Live, error: &BuyerError) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn steady_and_ramp_arrivals_are_spread_as_asked() {
-        let steady = Arrival::Steady { per_second: 100.0 };
-        assert_eq!(steady.at(0), Duration::ZERO);
-        assert_eq!(steady.at(50), Duration::from_millis(500));
-        let ramp = Arrival::Ramp {
-            from: 10.0,
-            to: 30.0,
-            over_ms: 10_000,
-        };
-        // 200 arrive during the ramp (average 20/s over 10 s), then 30/s.
-        let end = ramp.at(200).as_secs_f64();
-        assert!((end - 10.0).abs() < 1e-6, "{end}");
-        assert!((ramp.at(230).as_secs_f64() - 11.0).abs() < 1e-6);
-        let times: Vec<_> = (0..300).map(|n| ramp.at(n)).collect();
-        assert!(times.windows(2).all(|w| w[0] <= w[1]));
-        assert_eq!(Arrival::Flash.at(999), Duration::ZERO);
-    }
-
-    #[test]
-    fn shares_pick_evenly() {
-        let picked = (0..1000).filter(|&n| picks(n, 0.2, 0)).count();
-        assert_eq!(picked, 200);
-        assert_eq!((0..100).filter(|&n| picks(n, 0.0, 0)).count(), 0);
-        assert_eq!((0..100).filter(|&n| picks(n, 1.0, 0)).count(), 100);
-    }
 
     #[test]
     fn sources_are_distinct_loopback_addresses() {

@@ -1,15 +1,18 @@
 //! A CI-sized crowd (`usher crowd`'s library) against three small shops of unequal capacity:
 //! the report must show no overrun and every obedient buyer served; its τ and estimate error are
 //! asserted only with margins a loaded CI machine cannot break (the figures go in the issue).
-//! And `usher crowd compare` as a user runs it: usher's policies against the prior art.
+//! And `usher crowd compare` as a user runs it: usher's policies against the prior art; and
+//! `usher crowd --deadline`, which ends the run on time.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use common::*;
 use usher_crowd::run::{Arrival, Live, Scenario, run};
+use usher_reception::Reservation;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ci_sized_crowd_meets_the_goals() {
@@ -127,4 +130,68 @@ fn compare_puts_policies_beside_the_prior_art() {
     assert_eq!(page.matches("<tr><td>").count(), 3);
     assert!(page.contains("<svg") && page.contains("prior art"));
     assert!(stdout.contains("usher round-robin") && stdout.contains("overruns"));
+}
+
+/// `usher crowd --deadline`, the real binary, as in the reported run whose arrivals outlasted
+/// its deadline: a shop held full keeps every buyer waiting, and 20 buyers at 2/s span 9.5 s.
+/// The command says before the run that 16 will not arrive, ends at its 2 s deadline, and its
+/// report counts the 4 it cut short and the 16 it never started, not as errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crowd_ends_at_its_deadline_and_says_so_first() {
+    let cluster = Cluster::start_with(&[ShopSpec::new(1)], |config| {
+        config.reservation = Reservation::PerTicket;
+    })
+    .await;
+    cluster.occupy(0, 1);
+    eventually("the shop to report itself full", || {
+        cluster.reported_in_use(0) == Some(1)
+    })
+    .await;
+    let target = cluster.crowd_target();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("deadline.json");
+    let started = Instant::now();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_usher"))
+        .args(["crowd", "--reception", target.reception.as_str()])
+        .args(["--status", target.status.as_str(), "--spread"])
+        .args([
+            "--clients",
+            "20",
+            "--arrival",
+            "steady:2",
+            "--deadline",
+            "2s",
+        ])
+        .arg("--report-json")
+        .arg(&json)
+        .output()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        took < Duration::from_secs(2 + 5),
+        "usher crowd took {took:?}; its deadline was 2 s\n{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "20 buyers arrive over 9.5 s; the run ends by its deadline, 2.0 s, at the latest \
+             (the last 16 are due after it"
+        ),
+        "{stderr}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(
+        (&report["cut_short"], &report["not_arrived"]),
+        (&4.into(), &16.into()),
+        "{report}"
+    );
+    assert_eq!(report["errors"], serde_json::json!({}), "{report}");
+    assert_eq!(report["overruns"], 0);
+    assert!(stdout.contains("cut short 4, not arrived 16"), "{stdout}");
 }

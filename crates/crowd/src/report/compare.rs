@@ -62,7 +62,7 @@ impl Comparison {
 
 /// One run's row; the judged figures are coloured by their verdict.
 fn row(report: &Report) -> String {
-    let [overruns, tau, utilisation, _] = report.checks();
+    let [overruns, tau, utilisation, ..] = report.checks();
     let judged = |check: &Check| {
         format!(
             "<td class=\"{}\">{}</td>",

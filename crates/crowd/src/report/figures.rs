@@ -5,11 +5,15 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::{self, Percentiles};
-use crate::{BuyerRecord, Sample};
+use crate::{BuyerRecord, Sample, Unfinished};
 
 /// Width of the buckets in [`Report::admissions_per_second`]: a second, the unit operators
 /// think in.
 pub const RATE_BUCKET_MS: u64 = 1000;
+
+/// Most buyers kept in [`Report::estimates`]: enough dots to show how estimates and waits
+/// agree, few enough that the report of a 60,000-buyer crowd stays small.
+pub const MAX_ESTIMATE_POINTS: usize = 2000;
 
 /// Everything one run showed. Fields missing from an older report's JSON read as empty, so
 /// `compare` can still put it beside newer ones.
@@ -29,6 +33,9 @@ pub struct Report {
     pub utilisation_while_queued: Option<f64>,
     /// Median |estimate − actual| ÷ actual wait of obedient buyers, a fraction (goal ≤ 0.15).
     pub wait_estimate_median_abs_error: Option<f64>,
+    /// Share of those buyers whose actual wait fell within their first estimate's range, about
+    /// p10..p90 (goal ≥ 0.80); null if no buyer's record holds a range.
+    pub wait_estimate_range_coverage: Option<f64>,
     /// Buyers in the crowd.
     pub buyers: u64,
     /// Buyers who obeyed every return time.
@@ -39,6 +46,12 @@ pub struct Report {
     pub obedient_served: u64,
     /// Buyers whose order completed.
     pub bought: u64,
+    /// Buyers the run's deadline found still waiting, at the shop or buying: not errors, since
+    /// nothing failed, but not served either.
+    pub cut_short: u64,
+    /// Buyers due at the deadline or later, who never asked: the scenario's arrivals outlast
+    /// its deadline.
+    pub not_arrived: u64,
     /// Length of the run.
     pub duration_ms: u64,
     /// Admissions per second over the run, in buckets of [`RATE_BUCKET_MS`].
@@ -51,6 +64,18 @@ pub struct Report {
     pub shops: BTreeMap<String, ShopSeries>,
     /// Buyers ended by each refusal or failure code.
     pub errors: BTreeMap<String, u64>,
+    /// First estimate against actual wait of the buyers the estimate figures judge, in arrival
+    /// order, evenly sampled down to [`MAX_ESTIMATE_POINTS`]: the page draws them.
+    pub estimates: Vec<EstimatePoint>,
+}
+
+/// One buyer's first estimate beside the wait it got.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EstimatePoint {
+    /// The wait the reception first estimated, ms.
+    pub estimate_ms: u64,
+    /// The wait from that estimate to admission, ms.
+    pub actual_ms: u64,
 }
 
 /// Admissions per second in the bucket starting at `at_ms`.
@@ -155,6 +180,12 @@ impl Report {
 
         let mut ordered: Vec<&Sample> = samples.iter().collect();
         ordered.sort_by_key(|sample| sample.at_ms);
+        let unfinished = |how: Unfinished| {
+            records
+                .iter()
+                .filter(|record| record.unfinished == Some(how))
+                .count() as u64
+        };
 
         Report {
             label: label.to_owned(),
@@ -163,6 +194,7 @@ impl Report {
             kendall_tau: metrics::kendall_tau(fair_pairs),
             utilisation_while_queued: metrics::utilisation_while_queued(samples),
             wait_estimate_median_abs_error: metrics::estimate_error(obedient()),
+            wait_estimate_range_coverage: metrics::range_coverage(obedient()),
             buyers: records.len() as u64,
             obedient: obedient().count() as u64,
             admitted: records
@@ -174,6 +206,8 @@ impl Report {
                 .iter()
                 .filter(|record| record.bought_ms.is_some())
                 .count() as u64,
+            cut_short: unfinished(Unfinished::CutShort),
+            not_arrived: unfinished(Unfinished::NotArrived),
             duration_ms,
             admissions_per_second: metrics::admissions_per_second(records, RATE_BUCKET_MS)
                 .into_iter()
@@ -194,6 +228,13 @@ impl Report {
                 .collect(),
             shops: shop_series(&ordered),
             errors: metrics::errors_by_code(records),
+            estimates: metrics::estimate_points(obedient(), MAX_ESTIMATE_POINTS)
+                .into_iter()
+                .map(|(estimate_ms, actual_ms)| EstimatePoint {
+                    estimate_ms,
+                    actual_ms,
+                })
+                .collect(),
         }
     }
 

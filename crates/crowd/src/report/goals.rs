@@ -12,6 +12,9 @@ pub const GOAL_UTILISATION: f64 = 0.95;
 pub const GOAL_KENDALL_TAU: f64 = 0.99;
 /// Median relative error of the first wait estimate: at most this.
 pub const GOAL_ESTIMATE_ERROR: f64 = 0.15;
+/// Share of actual waits within the first estimate's range: at least this, since the range
+/// claims to be about p10..p90.
+pub const GOAL_RANGE_COVERAGE: f64 = 0.80;
 
 /// How a figure fared against its goal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,9 +84,9 @@ pub(super) fn verdict_mark(verdict: Verdict) -> String {
 }
 
 impl Report {
-    /// The four headline figures against their goals: overruns, fairness, utilisation while
-    /// queued, wait estimates.
-    pub fn checks(&self) -> [Check; 4] {
+    /// The five headline figures against their goals: overruns, fairness, utilisation while
+    /// queued, the wait estimates' error and their range's coverage.
+    pub fn checks(&self) -> [Check; 5] {
         // With no shop ever sampled, "0 overruns" would be a claim the run cannot back.
         let overruns = (!self.shops.is_empty()).then_some(self.overruns as f64);
         [
@@ -115,6 +118,13 @@ impl Report {
                 format!("≤ {GOAL_ESTIMATE_ERROR}"),
                 |value| value <= GOAL_ESTIMATE_ERROR,
             ),
+            Check::new(
+                "Estimate range coverage",
+                self.wait_estimate_range_coverage,
+                3,
+                format!("≥ {GOAL_RANGE_COVERAGE:.2}"),
+                |value| value >= GOAL_RANGE_COVERAGE,
+            ),
         ]
     }
 
@@ -136,7 +146,7 @@ mod tests {
     fn a_fair_full_run_passes_every_goal() {
         let report = small_run("a");
         let verdicts = report.checks().map(|check| check.verdict);
-        assert_eq!(verdicts, [Verdict::Pass; 4]);
+        assert_eq!(verdicts, [Verdict::Pass; 5]);
         assert!(report.meets_goals());
     }
 
@@ -157,13 +167,37 @@ mod tests {
             kendall_tau: Some(0.99),
             utilisation_while_queued: Some(0.9499),
             wait_estimate_median_abs_error: Some(0.15),
+            wait_estimate_range_coverage: Some(0.80),
             ..small_run("a")
         };
         let verdicts = report.checks().map(|check| check.verdict);
         assert_eq!(
             verdicts,
-            [Verdict::Pass, Verdict::Pass, Verdict::Fail, Verdict::Pass]
+            [
+                Verdict::Pass,
+                Verdict::Pass,
+                Verdict::Fail,
+                Verdict::Pass,
+                Verdict::Pass
+            ]
         );
+        assert_eq!(report.checks()[4].goal, "≥ 0.80");
+    }
+
+    /// Ranges that hold too few waits fail the run even when the median estimate is right.
+    #[test]
+    fn a_range_that_holds_too_few_waits_fails() {
+        let report = Report {
+            wait_estimate_range_coverage: Some(0.79),
+            ..small_run("a")
+        };
+        let check = &report.checks()[4];
+        assert_eq!(
+            (check.figure, check.shown.as_str(), check.verdict),
+            ("Estimate range coverage", "0.790", Verdict::Fail)
+        );
+        assert_eq!(report.checks()[3].verdict, Verdict::Pass);
+        assert!(!report.meets_goals());
     }
 
     #[test]

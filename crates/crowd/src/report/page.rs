@@ -1,10 +1,10 @@
 //! [`Report::to_html`]: the run on one page, verdicts first, then the charts that explain them,
 //! then the detail (latency, errors, scenario).
 
-use super::figures::{RATE_BUCKET_MS, Report};
+use super::figures::{MAX_ESTIMATE_POINTS, RATE_BUCKET_MS, Report};
 use super::goals::{self, Verdict};
 use super::markup::{self, LIMIT_COLOUR, PALETTE, escape};
-use super::svg::{self, Line, LineChart};
+use super::svg::{self, Line, LineChart, ScatterChart};
 use crate::metrics::{ESTIMATE_FLOOR_MS, Percentiles};
 
 impl Report {
@@ -16,6 +16,7 @@ impl Report {
         body.push_str(&self.heading());
         body.push_str(&self.summary());
         body.push_str(&self.charts());
+        body.push_str(&self.estimate_chart());
         body.push_str(&self.latency_table());
         body.push_str(&self.errors_table());
         body.push_str(&format!(
@@ -29,7 +30,8 @@ impl Report {
              Utilisation is places in use ÷ places in all, weighted by time, while anyone \
              waited. The estimate error is |first estimate − actual wait| ÷ actual wait, \
              counted from when the estimate arrived, median over obedient buyers who waited at \
-             least {ESTIMATE_FLOOR_MS} ms.</p>\n"
+             least {ESTIMATE_FLOOR_MS} ms; the range coverage is the share of those buyers whose \
+             actual wait lay within the range (about p10 to p90) told with that estimate.</p>\n"
         ));
         markup::page(&format!("usher crowd: {}", self.label), &body)
     }
@@ -45,9 +47,16 @@ impl Report {
             1 => r#"<p class="banner fail">✘ 1 goal missed</p>"#.to_owned(),
             n => format!(r#"<p class="banner fail">✘ {n} goals missed</p>"#),
         };
+        let deadline = match (self.cut_short, self.not_arrived) {
+            (0, 0) => String::new(),
+            (cut, late) => format!(
+                "<p class=\"meta\">At the deadline {cut} buyers were cut short and {late} had not \
+                 arrived (neither counts as an error).</p>\n"
+            ),
+        };
         format!(
             "<h1>usher crowd · {}</h1>\n<p class=\"meta\">{} buyers over {} · {} admitted · {} \
-             bought ({}) · {} of {} obedient buyers served</p>\n{banner}\n",
+             bought ({}) · {} of {} obedient buyers served</p>\n{deadline}{banner}\n",
             escape(&self.label),
             self.buyers,
             markup::seconds(self.duration_ms),
@@ -80,6 +89,8 @@ impl Report {
             ("Admitted", self.admitted.to_string()),
             ("Obedient served", self.obedient_served.to_string()),
             ("Bought", self.bought.to_string()),
+            ("Cut short at the deadline", self.cut_short.to_string()),
+            ("Not arrived by the deadline", self.not_arrived.to_string()),
             ("Duration", markup::seconds(self.duration_ms)),
         ];
         let mut people =
@@ -185,6 +196,38 @@ impl Report {
         html
     }
 
+    /// Each judged buyer's first estimate against its actual wait: the median error and the
+    /// range coverage in one picture, with the buyers they hide (a cluster far above the line
+    /// is a group that waited much longer than told).
+    fn estimate_chart(&self) -> String {
+        let points = self
+            .estimates
+            .iter()
+            .map(|point| {
+                (
+                    point.estimate_ms as f64 / 1000.0,
+                    point.actual_ms as f64 / 1000.0,
+                )
+            })
+            .collect();
+        format!(
+            "<h2>Estimated and actual wait</h2>\n<figure>\n{}</figure>\n<p class=\"note\">One \
+             dot per obedient buyer who waited at least {ESTIMATE_FLOOR_MS} ms (at most \
+             {MAX_ESTIMATE_POINTS}, evenly sampled), placed by its first estimate (across) and \
+             the wait it then got (up). Above the dashed line, a buyer waited longer than it was \
+             told.</p>\n",
+            svg::scatter_chart(&ScatterChart {
+                title: "First wait estimate against actual wait, one dot per buyer",
+                x_label: "first estimate (s)",
+                y_label: "actual wait (s)",
+                name: "buyer",
+                colour: PALETTE[0],
+                diagonal: "actual = estimate",
+                points,
+            })
+        )
+    }
+
     fn latency_table(&self) -> String {
         let row = |name: &str, p: &Percentiles| {
             format!(
@@ -240,12 +283,26 @@ mod tests {
         let second = report.shops.get("a").cloned().unwrap_or_default();
         report.shops.insert("b".to_owned(), second);
         let html = report.to_html();
-        assert_eq!(html.matches("<svg").count(), 4);
+        assert_eq!(html.matches("<svg").count(), 5);
         assert!(html.contains("Admissions per second") && html.contains("Queue length"));
         assert!(
             html.contains("stroke-dasharray"),
             "capacity lines are dashed"
         );
+    }
+
+    /// The two buyers who waited (told 1 s and 2 s, waited as long) are two dots on the line.
+    #[test]
+    fn the_page_has_a_scatter_of_estimates_against_waits() {
+        let html = small_run("a").to_html();
+        let scatter = html
+            .split("<h2>Estimated and actual wait</h2>")
+            .nth(1)
+            .and_then(|rest| rest.split("</figure>").next())
+            .unwrap_or_default();
+        assert!(scatter.contains("<svg") && scatter.contains("<title>First wait estimate"));
+        assert_eq!(scatter.matches("<circle").count(), 2);
+        assert!(scatter.contains("stroke-dasharray"), "the y = x line");
     }
 
     #[test]
@@ -270,7 +327,8 @@ mod tests {
     fn the_page_shows_the_verdicts() {
         let html = small_run("a").to_html();
         assert!(html.contains("Every measured goal met"));
-        assert_eq!(html.matches("✔ pass").count(), 4);
+        assert_eq!(html.matches("✔ pass").count(), 5);
+        assert!(html.contains("Estimate range coverage"));
         let failing = Report {
             overruns: 2,
             ..small_run("a")
@@ -280,9 +338,23 @@ mod tests {
     }
 
     #[test]
+    fn the_page_says_what_the_deadline_cut() {
+        let html = small_run("a").to_html();
+        assert!(!html.contains("At the deadline"), "nothing was cut");
+        let cut = Report {
+            cut_short: 3,
+            not_arrived: 40,
+            ..small_run("a")
+        }
+        .to_html();
+        assert!(cut.contains("At the deadline 3 buyers were cut short and 40 had not arrived"));
+        assert!(cut.contains("<td>Not arrived by the deadline</td><td>40</td>"));
+    }
+
+    #[test]
     fn an_empty_run_still_renders() {
         let html = Report::default().to_html();
-        assert_eq!(html.matches("<svg").count(), 2);
+        assert_eq!(html.matches("<svg").count(), 3);
         assert!(html.contains("No shop was sampled") && html.contains("no data"));
     }
 }

@@ -2,15 +2,11 @@
 //! no script and no library to fetch.
 
 use super::markup::escape;
+use super::plot::{Frame, INK, legend_row, nice_scale, no_data, open, x_axis, y_axis};
 
 /// The width of a full-column chart in SVG units (the page scales it to the column, so at
 /// about this width text shows at its own size); half of it suits a chart in a two-column grid.
 pub(super) const FULL_WIDTH: f64 = 960.0;
-/// Room around the plot for tick labels (left, right, top, bottom).
-const MARGIN: (f64, f64, f64, f64) = (56.0, 16.0, 30.0, 34.0);
-/// Colour of axes and tick labels, and of grid lines.
-const INK: &str = "#5b6472";
-const GRID: &str = "#e6e9ee";
 
 /// One line of a chart.
 pub(super) struct Line<'a> {
@@ -39,6 +35,22 @@ pub(super) struct LineChart<'a> {
     pub(super) lines: Vec<Line<'a>>,
 }
 
+/// Dots against the dashed diagonal y = x, one scale from 0 on both axes, so a dot above the
+/// line has a y larger than its x (a buyer who waited longer than told).
+pub(super) struct ScatterChart<'a> {
+    pub(super) title: &'a str,
+    /// Written under the x axis, at its right end.
+    pub(super) x_label: &'a str,
+    pub(super) y_label: &'a str,
+    /// The dots' name in the legend, and their colour.
+    pub(super) name: &'a str,
+    pub(super) colour: &'a str,
+    /// The diagonal's name in the legend.
+    pub(super) diagonal: &'a str,
+    /// (x, y) in data units; points that are not finite are left out.
+    pub(super) points: Vec<(f64, f64)>,
+}
+
 /// One group of bars (one run, in a comparison).
 pub(super) struct BarGroup<'a> {
     /// Written under the group.
@@ -57,30 +69,6 @@ pub(super) struct BarChart<'a> {
     pub(super) groups: Vec<BarGroup<'a>>,
 }
 
-/// The plot area in SVG units: where data goes once ticks and labels have their room.
-struct Frame {
-    left: f64,
-    right: f64,
-    top: f64,
-    bottom: f64,
-}
-
-impl Frame {
-    fn new(width: f64, height: f64) -> Frame {
-        let (left, right, top, bottom) = MARGIN;
-        Frame {
-            left,
-            right: width - right,
-            top,
-            bottom: height - bottom,
-        }
-    }
-
-    fn y(&self, value: f64, y_max: f64) -> f64 {
-        self.bottom - (self.bottom - self.top) * (value / y_max).clamp(0.0, 1.05)
-    }
-}
-
 /// Draws a line chart.
 pub(super) fn line_chart(chart: &LineChart<'_>) -> String {
     let frame = Frame::new(chart.width, chart.height);
@@ -89,26 +77,11 @@ pub(super) fn line_chart(chart: &LineChart<'_>) -> String {
     let data_y = points.map(|point| point.1).fold(0.0, f64::max);
     let (x_max, x_step) = nice_scale(data_x.max(chart.x_max));
     let (y_max, y_step) = nice_scale(data_y);
-    let x = |value: f64| frame.left + (frame.right - frame.left) * (value / x_max);
+    let x = |value: f64| frame.x(value, x_max);
 
     let mut svg = open(chart.title, chart.width, chart.height);
     svg.push_str(&y_axis(&frame, y_max, y_step, chart.y_label));
-    for tick in ticks(x_max, x_step) {
-        let at = x(tick);
-        svg.push_str(&format!(
-            "<line x1=\"{at:.1}\" x2=\"{at:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"{GRID}\"/>\
-             <text x=\"{at:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n",
-            frame.top,
-            frame.bottom,
-            frame.bottom + 16.0,
-            tick_label(tick, x_step)
-        ));
-    }
-    svg.push_str(&format!(
-        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">time (s)</text>\n",
-        frame.right,
-        frame.bottom + 30.0
-    ));
+    svg.push_str(&x_axis(&frame, x_max, x_step, "time (s)"));
     let mut empty = true;
     for line in &chart.lines {
         let mut coords = Vec::with_capacity(line.points.len() * 2);
@@ -150,6 +123,55 @@ pub(super) fn line_chart(chart: &LineChart<'_>) -> String {
         .iter()
         .map(|line| (line.name, line.colour, line.dashed))
         .collect();
+    svg.push_str(&legend_row(&frame, &legend));
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// Draws a scatter chart: the diagonal first, the dots over it, half transparent so that where
+/// they crowd shows darker.
+pub(super) fn scatter_chart(chart: &ScatterChart<'_>) -> String {
+    let height = 360.0;
+    let frame = Frame::new(FULL_WIDTH, height);
+    let points: Vec<(f64, f64)> = chart
+        .points
+        .iter()
+        .copied()
+        .filter(|(px, py)| px.is_finite() && py.is_finite())
+        .collect();
+    let data_max = points
+        .iter()
+        .flat_map(|&(px, py)| [px, py])
+        .fold(0.0, f64::max);
+    let (max, step) = nice_scale(data_max);
+    let mut svg = open(chart.title, FULL_WIDTH, height);
+    svg.push_str(&y_axis(&frame, max, step, chart.y_label));
+    svg.push_str(&x_axis(&frame, max, step, chart.x_label));
+    if points.is_empty() {
+        svg.push_str(&no_data(&frame));
+    } else {
+        svg.push_str(&format!(
+            "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"{INK}\" \
+             stroke-width=\"1.5\" stroke-dasharray=\"7 5\"/>\n<g fill=\"{}\" fill-opacity=\"0.5\">\n",
+            frame.x(0.0, max),
+            frame.y(0.0, max),
+            frame.x(max, max),
+            frame.y(max, max),
+            escape(chart.colour)
+        ));
+        for (px, py) in points {
+            svg.push_str(&format!(
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.5\"/>\n",
+                frame.x(px, max),
+                frame.y(py, max)
+            ));
+        }
+        svg.push_str("</g>\n");
+    }
+    let legend = [
+        (chart.name, chart.colour, false),
+        (chart.diagonal, INK, true),
+    ];
     svg.push_str(&legend_row(&frame, &legend));
     svg.push_str("</svg>\n");
     svg
@@ -214,132 +236,9 @@ pub(super) fn bar_chart(chart: &BarChart<'_>) -> String {
     svg
 }
 
-/// The opening tag (no `xmlns`: inline SVG in HTML needs none) and an accessible title.
-fn open(title: &str, width: f64, height: f64) -> String {
-    let title = escape(title);
-    format!(
-        "<svg viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"{title}\" \
-         font-family=\"system-ui, sans-serif\" font-size=\"12\" fill=\"{INK}\">\
-         <title>{title}</title>\n"
-    )
-}
-
-/// Horizontal grid lines with their values, the axes, and the y label above the axis.
-fn y_axis(frame: &Frame, y_max: f64, y_step: f64, label: &str) -> String {
-    let mut svg = String::new();
-    for tick in ticks(y_max, y_step) {
-        let at = frame.y(tick, y_max);
-        svg.push_str(&format!(
-            "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{at:.1}\" y2=\"{at:.1}\" stroke=\"{GRID}\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n",
-            frame.left,
-            frame.right,
-            frame.left - 6.0,
-            at + 4.0,
-            tick_label(tick, y_step)
-        ));
-    }
-    svg.push_str(&format!(
-        "<path d=\"M{l:.1},{t:.1}V{b:.1}H{r:.1}\" fill=\"none\" stroke=\"{INK}\"/>\
-         <text x=\"{l:.1}\" y=\"{:.1}\">{}</text>\n",
-        frame.top - 12.0,
-        escape(label),
-        l = frame.left,
-        t = frame.top,
-        b = frame.bottom,
-        r = frame.right,
-    ));
-    svg
-}
-
-/// The legend along the top right, right to left: (name, colour, dashed).
-fn legend_row(frame: &Frame, items: &[(&str, &str, bool)]) -> String {
-    let mut svg = String::new();
-    let mut right = frame.right;
-    let y = frame.top - 16.0;
-    for &(name, colour, dashed) in items.iter().rev() {
-        // System fonts at 12 units average under 7 units a character.
-        let text_left = right - 7.0 * name.chars().count() as f64;
-        let dash = if dashed {
-            " stroke-dasharray=\"7 5\""
-        } else {
-            ""
-        };
-        svg.push_str(&format!(
-            "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"{}\" \
-             stroke-width=\"2.5\"{dash}/><text x=\"{text_left:.1}\" y=\"{:.1}\">{}</text>\n",
-            text_left - 30.0,
-            text_left - 6.0,
-            escape(colour),
-            y + 4.0,
-            escape(name)
-        ));
-        right = text_left - 48.0;
-    }
-    svg
-}
-
-fn no_data(frame: &Frame) -> String {
-    format!(
-        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">no data</text>\n",
-        (frame.left + frame.right) / 2.0,
-        (frame.top + frame.bottom) / 2.0
-    )
-}
-
-/// A round top for an axis holding `max`, and the step of its ticks (1, 2 or 5 × 10ⁿ, about
-/// five ticks), so labels read 0, 20, 40 rather than 0, 17.3, 34.6.
-fn nice_scale(max: f64) -> (f64, f64) {
-    let max = if max.is_finite() && max > 0.0 {
-        max
-    } else {
-        1.0
-    };
-    let rough = max / 5.0;
-    let magnitude = 10f64.powf(rough.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
-        .into_iter()
-        .map(|factor| factor * magnitude)
-        .find(|&step| step >= rough)
-        .unwrap_or(10.0 * magnitude);
-    // Float division can land a hair above a whole number (1 / 0.2): do not add a tick for it.
-    ((max / step - 1e-9).ceil() * step, step)
-}
-
-/// 0, step, 2·step, … up to `max`.
-fn ticks(max: f64, step: f64) -> impl Iterator<Item = f64> {
-    let count = (max / step).round() as u64;
-    (0..=count).map(move |i| i as f64 * step)
-}
-
-/// A tick's value with as many decimals as its step needs.
-fn tick_label(value: f64, step: f64) -> String {
-    let decimals = if step >= 1.0 {
-        0
-    } else {
-        (-step.log10().floor()) as usize
-    };
-    format!("{value:.decimals$}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn scales_are_round() {
-        assert_eq!(nice_scale(97.0), (100.0, 20.0));
-        assert_eq!(nice_scale(3.2), (4.0, 1.0));
-        for max in [0.0, 1.0, f64::NAN] {
-            let (top, step) = nice_scale(max);
-            assert!(
-                (top - 1.0).abs() < 1e-12 && (step - 0.2).abs() < 1e-12,
-                "{top} {step}"
-            );
-        }
-        assert_eq!(tick_label(0.4, 0.2), "0.4");
-        assert_eq!(ticks(100.0, 20.0).count(), 6);
-    }
 
     #[test]
     fn a_step_line_holds_each_value_until_the_next_point() {
@@ -377,6 +276,51 @@ mod tests {
             lines: vec![],
         };
         assert!(line_chart(&chart).contains("no data"));
+    }
+
+    fn scatter(points: Vec<(f64, f64)>) -> String {
+        scatter_chart(&ScatterChart {
+            title: "<estimates>",
+            x_label: "told (s)",
+            y_label: "waited (s)",
+            name: "<buyer>",
+            colour: "#000",
+            diagonal: "told = waited",
+            points,
+        })
+    }
+
+    #[test]
+    fn a_scatter_draws_one_dot_per_point_over_a_dashed_diagonal() {
+        let svg = scatter(vec![(1.0, 4.0), (3.0, 3.0), (f64::NAN, 1.0)]);
+        assert_eq!(
+            svg.matches("<circle").count(),
+            2,
+            "the NaN point is left out"
+        );
+        // One scale for both axes, 0 to 4: the diagonal runs from corner to corner of the plot.
+        let frame = Frame::new(FULL_WIDTH, 360.0);
+        let diagonal = format!(
+            "x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\"",
+            frame.left, frame.bottom, frame.right, frame.top
+        );
+        assert!(svg.contains(&diagonal), "{svg}");
+        assert!(svg.contains("stroke-dasharray"));
+        // (3, 3) lies on the diagonal: three quarters along each axis.
+        let on_line = format!(
+            "cx=\"{:.1}\" cy=\"{:.1}\"",
+            frame.left + (frame.right - frame.left) * 0.75,
+            frame.bottom - (frame.bottom - frame.top) * 0.75
+        );
+        assert!(svg.contains(&on_line), "{svg}");
+        assert!(!svg.contains("<buyer>") && !svg.contains("<estimates>"));
+        assert!(svg.contains("<title>&lt;estimates&gt;</title>"));
+    }
+
+    #[test]
+    fn an_empty_scatter_says_so() {
+        let svg = scatter(vec![]);
+        assert!(svg.contains("no data") && !svg.contains("<circle"));
     }
 
     #[test]

@@ -41,7 +41,9 @@ pub(super) struct ScenarioArgs {
     /// Give every buyer its own source address in 127.0.0.0/8 (loopback targets only).
     #[arg(long)]
     spread: bool,
-    /// Stop the whole run after this long, finished or not.
+    /// Stop the whole run after this long, finished or not: buyers still waiting, at the shop
+    /// or buying are cut short, and buyers due later never arrive (the report counts both,
+    /// apart from errors).
     #[arg(long, default_value = "5m", value_parser = duration::parse, value_name = "DURATION")]
     deadline: Duration,
 }
@@ -59,6 +61,7 @@ impl ScenarioArgs {
         ] {
             anyhow::ensure!((0.0..=1.0).contains(&share), "{name} must be within 0 to 1");
         }
+        anyhow::ensure!(!self.deadline.is_zero(), "--deadline must be above 0");
         Ok(Scenario {
             clients: self.clients,
             arrival: arrival(&self.arrival)?,
@@ -158,6 +161,7 @@ pub(super) async fn crowd(
             scenario.clients
         );
     }
+    eprintln!("{}", plan(scenario, label));
     let live = Arc::new(Live::default());
     let bar = progress_bar(scenario.clients, label);
     let ticker = {
@@ -194,12 +198,32 @@ fn progress_bar(clients: u64, label: &str) -> indicatif::ProgressBar {
     bar
 }
 
+/// How long the run will take at most, said before it starts, so that a runner whose crowd
+/// arrives over longer than the deadline learns it now rather than from the report.
+fn plan(scenario: &Scenario, label: &str) -> String {
+    let span = scenario.arrivals_span().as_secs_f64();
+    let deadline = scenario.deadline().as_secs_f64();
+    let mut line = format!(
+        "{label}: {} buyers arrive over {span:.1} s; the run ends by its deadline, {deadline:.1} s, \
+         at the latest",
+        scenario.clients
+    );
+    let late = scenario.clients - scenario.arriving();
+    if late > 0 {
+        line.push_str(&format!(
+            " (the last {late} are due after it and will not arrive; --deadline sets it)"
+        ));
+    }
+    line
+}
+
 /// One line a person can read at a glance.
 pub(super) fn summary(report: &Report) -> String {
     let figure = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.3}"));
     format!(
         "{}: {} buyers, {} admitted, {} bought in {:.1} s; overruns {}, kendall tau {}, \
-         utilisation while queued {}, median estimate error {}, errors {}",
+         utilisation while queued {}, median estimate error {}, estimate range coverage {}, \
+         errors {}, cut short {}, not arrived {}",
         report.label,
         report.buyers,
         report.admitted,
@@ -209,7 +233,10 @@ pub(super) fn summary(report: &Report) -> String {
         figure(report.kendall_tau),
         figure(report.utilisation_while_queued),
         figure(report.wait_estimate_median_abs_error),
+        figure(report.wait_estimate_range_coverage),
         report.errors.values().sum::<u64>(),
+        report.cut_short,
+        report.not_arrived,
     )
 }
 
@@ -235,5 +262,30 @@ mod tests {
         for bad in ["", "steady", "steady:-1", "steady:nan", "ramp:1:2", "burst"] {
             assert!(arrival(bad).is_err(), "{bad}");
         }
+    }
+
+    fn scenario(args: &[&str]) -> Result<Scenario> {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            scenario: ScenarioArgs,
+        }
+        let cli = <Cli as clap::Parser>::try_parse_from(["crowd"].iter().chain(args))?;
+        cli.scenario.scenario()
+    }
+
+    /// The reported run: 60,000 buyers at 100/s, five minutes by default.
+    #[test]
+    fn the_plan_says_how_long_at_most_and_who_will_not_arrive() {
+        let long = scenario(&["--clients", "60000", "--arrival", "steady:100"]).unwrap();
+        assert_eq!(long.deadline_ms, 300_000, "five minutes by default");
+        assert_eq!(
+            plan(&long, "usher"),
+            "usher: 60000 buyers arrive over 600.0 s; the run ends by its deadline, 300.0 s, at \
+             the latest (the last 30000 are due after it and will not arrive; --deadline sets it)"
+        );
+        let short = scenario(&["--clients", "100", "--arrival", "steady:100"]).unwrap();
+        assert!(plan(&short, "usher").ends_with("300.0 s, at the latest"));
+        assert!(scenario(&["--deadline", "0s"]).is_err());
     }
 }
