@@ -20,6 +20,10 @@ const WAIT_HISTORY: u32 = 64;
 /// the prior alone, or from past waits: the expected session length may be off by half.
 const PRIOR_SPREAD: f64 = 0.6;
 
+/// The spread of an estimate from a prior whose session length the shops measured: a full
+/// line frees places at about that rate, but a sale's start runs slower or faster.
+const MEASURED_PRIOR_SPREAD: f64 = 0.3;
+
 /// The least spread of an estimate from a measured rate: shops' sessions vary and clients
 /// come back a little late, whatever the rate says.
 const MODEL_SPREAD: f64 = 0.15;
@@ -297,7 +301,12 @@ impl Estimator {
             1.0
         };
         let measured = (self.rate_variance / spans + MODEL_SPREAD * MODEL_SPREAD).sqrt();
-        w * measured + (1.0 - w) * PRIOR_SPREAD
+        let prior = if self.prior_measured {
+            MEASURED_PRIOR_SPREAD
+        } else {
+            PRIOR_SPREAD
+        };
+        w * measured + (1.0 - w) * prior
     }
 
     /// Folds one closed window into the averages. Written as `m += w·(x − m)` so that equal

@@ -61,6 +61,78 @@ async fn a_ci_sized_crowd_meets_the_goals() {
     assert!(html.contains("<svg"));
 }
 
+/// A CI-sized flash crowd (issue 16's proof, small): 300 buyers at once into 30 places. Every
+/// buyer put in line is told an estimate and its range in its first answer; the line stays
+/// fair and the places stay in use while people wait. Margins are wide (a loaded machine runs
+/// the crowd slowly); the full-size figures go in the issue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ci_sized_flash_crowd_is_told_its_waits_from_the_first_answer() {
+    let cluster = Cluster::start_with(
+        &[ShopSpec::new(5), ShopSpec::new(10), ShopSpec::new(15)],
+        // As `usher demo` does: its buyers stay about as long as the crowd's hold.
+        |config| config.queue.expected_session = std::time::Duration::from_millis(400),
+    )
+    .await;
+    let target = cluster.crowd_target();
+    let scenario = Scenario {
+        clients: 300,
+        arrival: Arrival::Flash,
+        item: "app".to_owned(),
+        abandon_waiting: 0.0,
+        abandon_admitted: 0.0,
+        hold_ms: 300,
+        spread_sources: true,
+        deadline_ms: 90_000,
+    };
+    let outcome = run(&target, &scenario, Arc::new(Live::default())).await;
+    let report = outcome.report("ci-flash", &scenario);
+    eprintln!(
+        "flash: {} buyers, {} admitted in {} ms; tau {:?}, utilisation {:?}, estimate error {:?}, \
+         coverage {:?}, errors {:?}",
+        report.buyers,
+        report.admitted,
+        report.duration_ms,
+        report.kendall_tau,
+        report.utilisation_while_queued,
+        report.wait_estimate_median_abs_error,
+        report.wait_estimate_range_coverage,
+        report.errors
+    );
+    assert_eq!(report.overruns, 0, "invariant 1");
+    assert_eq!(
+        report.obedient_served, report.obedient,
+        "{:?}",
+        report.errors
+    );
+    // Every buyer who waited was told a wait and its range in its very first answer.
+    let waited: Vec<_> = outcome
+        .records
+        .iter()
+        .filter(|r| r.place.is_some())
+        .collect();
+    assert!(waited.len() > 200, "the crowd queued: {}", waited.len());
+    for record in &waited {
+        assert!(
+            record.first_estimate_ms.is_some()
+                && record.first_low_ms.is_some()
+                && record.first_high_ms.is_some(),
+            "a waiting buyer without an estimate: {record:?}"
+        );
+    }
+    let tau = report.kendall_tau.unwrap();
+    assert!(tau >= 0.9, "admission order follows the line: {tau}");
+    let utilisation = report.utilisation_while_queued.unwrap();
+    assert!(
+        utilisation >= 0.6,
+        "places in use while people wait: {utilisation}"
+    );
+    let coverage = report.wait_estimate_range_coverage.unwrap();
+    assert!(
+        coverage >= 0.5,
+        "the range covers most real waits: {coverage}"
+    );
+}
+
 /// `usher crowd compare`, the real binary: a fresh usher per policy and the prior art (DNS round
 /// robin straight to shops that let anyone in). usher never overruns a shop and serves every
 /// buyer; the prior art overruns the small shops.
