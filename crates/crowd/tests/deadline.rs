@@ -29,6 +29,8 @@ async fn always_waiting() -> Target {
             estimate_low_ms: 40_000,
             estimate_high_ms: 90_000,
             retry_after_ms: 30_000,
+            opens_at: None,
+            pre_queue: None,
         };
         (StatusCode::SERVICE_UNAVAILABLE, Json(answer))
     };

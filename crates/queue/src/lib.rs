@@ -14,6 +14,8 @@
 //! - `window.rs`: the ring of claim bits for the open places just behind the head.
 //! - `shows.rs`: what the line learns about returning clients (no-show share, claim delay),
 //!   which lets the head run past places nobody will claim.
+//! - `draw.rs`: [`Draw`], the order of a scheduled opening's pre-queue, drawn from a seed
+//!   committed to before the opening and published after it.
 //! - `estimator.rs`: [`Estimator`], the wait estimate by Little's law from the smoothed rate at
 //!   which places free (Sa56), falling back to the average of past waits (patent 0048).
 //! - `config.rs`: [`LineConfig`] and [`EstimatorConfig`]. `error.rs`: [`ClaimError`] and
@@ -31,6 +33,7 @@
 //!   [`Estimator::waited`].
 
 mod config;
+mod draw;
 mod error;
 mod estimator;
 mod line;
@@ -38,6 +41,7 @@ mod shows;
 mod window;
 
 pub use config::{EstimatorConfig, LineConfig};
+pub use draw::{Draw, PreQueueOrder, ROUNDS, SEED_LEN, commitment};
 pub use error::{ClaimError, CountersError};
 pub use estimator::{Estimate, Estimator};
 pub use line::{Counters, Line, Place};

@@ -23,6 +23,7 @@
   const messageEl = byId('message');
   const countdownEl = byId('countdown');
   const soundEl = byId('sound');
+  const openingEl = byId('opening');
   const item = room.dataset.item || '';
   // The page is served at the order URL itself, so its own path is the exact one to ask again
   // (it keeps the item's encoding and any prefix a proxy adds).
@@ -37,6 +38,10 @@
   let stopped = false;
   let soundOn = loadSound();
   let audio = null;
+  // Before a scheduled opening: Date.now() when it comes, from the page's own "opens in" (so
+  // the buyer's clock being off does not matter).
+  let opensAt = openingEl ? Date.now() + count(Number(openingEl.dataset.opensInMs), 0) : 0;
+  let openingTimer = 0;
 
   function setText(el, text) {
     if (el && el.textContent !== text) el.textContent = text;
@@ -71,6 +76,29 @@
       }
     }
     return `Estimated wait: ${words}.`;
+  }
+
+  // Same words as the server-rendered page (page.rs).
+  function opensInText(ms) {
+    const secs = Math.ceil(ms / 1000);
+    const h = Math.floor(secs / 3600);
+    const m = Math.floor(secs / 60) % 60;
+    const s = String(secs % 60).padStart(2, '0');
+    return h > 0
+      ? `The sale opens in ${h}:${String(m).padStart(2, '0')}:${s}.`
+      : `The sale opens in ${m}:${s}.`;
+  }
+
+  function openingTick() {
+    clearTimeout(openingTimer);
+    if (!openingEl || opensAt === 0) return;
+    const left = opensAt - Date.now();
+    if (left <= 0) {
+      setText(openingEl, 'The sale is opening…');
+      return;
+    }
+    setText(openingEl, opensInText(left));
+    openingTimer = setTimeout(openingTick, ((left - 1) % 1000) + 1);
   }
 
   // --- Countdown and polling -------------------------------------------------------------
@@ -153,6 +181,12 @@
   }
 
   function waiting(body) {
+    if (openingEl && typeof body.opens_at !== 'string' && opensAt !== 0) {
+      // The sale opened and the draw placed this buyer.
+      opensAt = 0;
+      openingEl.hidden = true;
+      setText(headingEl, 'You are in line');
+    }
     if (typeof body.position === 'number') {
       room.dataset.position = String(body.position);
       setText(positionEl, positionText(body.position));
@@ -186,6 +220,8 @@
   function finish(heading, text) {
     stopped = true;
     clearTimeout(tickTimer);
+    clearTimeout(openingTimer);
+    if (openingEl) openingEl.hidden = true;
     room.dataset.state = 'over';
     setText(headingEl, heading);
     setText(positionEl, '');
@@ -316,8 +352,12 @@
 
   // Background tabs throttle timers; coming back should not wait out a stale countdown.
   document.addEventListener('visibilitychange', () => {
-    if (document.visibilityState === 'visible') tick();
+    if (document.visibilityState === 'visible') {
+      tick();
+      openingTick();
+    }
   });
 
+  openingTick();
   askIn(count(Number(room.dataset.retryMs), ERROR_RETRY_MS));
 })();

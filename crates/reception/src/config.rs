@@ -2,9 +2,9 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use usher_queue::{EstimatorConfig, LineConfig};
+use usher_queue::{EstimatorConfig, LineConfig, PreQueueOrder};
 use usher_ticket::{BindingPolicy, ServerId};
 
 /// A shop the reception may send buyers to: its id and the public URL buyers are sent to.
@@ -126,6 +126,33 @@ pub struct QueueSettings {
     /// Where the line's counters are kept, so a restart keeps every place. `None`: in memory
     /// only (a restart starts a new sale epoch and every old token is `stale_epoch`).
     pub state_file: Option<PathBuf>,
+    /// A scheduled opening with its pre-queue; `None`: the sale is open from the start.
+    pub opening: Option<OpeningSettings>,
+}
+
+/// A sale that opens at a set time. Arrivals before it join a pre-queue, whose order is drawn
+/// at the opening from a seed committed to before it and published after it; arrivals after
+/// it join behind, in arrival order. Nobody is admitted before the opening.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpeningSettings {
+    /// When the sale opens.
+    pub opens_at: SystemTime,
+    /// Arrivals before this are told when to come back instead of joining the pre-queue;
+    /// `None`: the pre-queue takes arrivals at any time before the opening.
+    pub pre_queue_from: Option<SystemTime>,
+    /// How the pre-queue is put in order at the opening. Default: drawn at random.
+    pub order: PreQueueOrder,
+}
+
+impl OpeningSettings {
+    /// A sale opening at `opens_at`, its pre-queue open until then and drawn at random.
+    pub fn new(opens_at: SystemTime) -> OpeningSettings {
+        OpeningSettings {
+            opens_at,
+            pre_queue_from: None,
+            order: PreQueueOrder::Random,
+        }
+    }
 }
 
 impl Default for QueueSettings {
@@ -146,6 +173,7 @@ impl Default for QueueSettings {
             token_max_age: Duration::from_secs(24 * 60 * 60),
             binding: BindingPolicy::QUEUE,
             state_file: None,
+            opening: None,
         }
     }
 }
@@ -207,6 +235,13 @@ impl ReceptionConfig {
         if !EXPECTED_SESSION.contains(&self.queue.expected_session) {
             return Err(ConfigError::ExpectedSession(self.queue.expected_session));
         }
+        if let Some(opening) = &self.queue.opening
+            && opening
+                .pre_queue_from
+                .is_some_and(|from| from >= opening.opens_at)
+        {
+            return Err(ConfigError::PreQueueFrom);
+        }
         Ok(())
     }
 }
@@ -250,6 +285,9 @@ pub enum ConfigError {
     /// [`QueueSettings::expected_session`] is out of [`EXPECTED_SESSION`].
     #[error("expected_session is {0:?}; it must be 100ms to 24h")]
     ExpectedSession(Duration),
+    /// [`OpeningSettings::pre_queue_from`] is not before the opening.
+    #[error("pre_queue_from must be before opens_at")]
+    PreQueueFrom,
     /// [`QueueSettings::waiting_per_client`] is over [`MAX_WAITING_PER_CLIENT`].
     #[error("waiting_per_client must be at most {MAX_WAITING_PER_CLIENT} (0 for no cap)")]
     WaitingPerClient(u32),

@@ -35,9 +35,11 @@ mod room;
 pub use admit::policy;
 pub use config::{ConfigError, MAX_QUEUE_HOLD, MAX_WAITING_PER_CLIENT};
 pub use config::{
-    MAX_SHOP_CAPACITY, MAX_SHOPS, QueueSettings, ReceptionConfig, Reservation, ShopEntry,
+    MAX_SHOP_CAPACITY, MAX_SHOPS, OpeningSettings, QueueSettings, ReceptionConfig, Reservation,
+    ShopEntry,
 };
 pub use outcome::{Outcome, TicketUrl};
 pub use reception::{Pending, Reception, StartError};
 pub use room::Wait;
 pub use room::state::StateError;
+pub use usher_queue::PreQueueOrder;

@@ -120,6 +120,12 @@ impl Reception {
         self.desk.spare_places(now)
     }
 
+    /// The sale's scheduled opening as published (`GET /api/v1/opening`): the seed's hash
+    /// before the draw, the seed and the pre-queue's size after it. `None` without one.
+    pub fn opening(&self) -> Option<usher_wire::Opening> {
+        self.room.opening()
+    }
+
     /// A view of every shop and of the line for operators (`GET /status` on the management
     /// listener).
     pub fn status(&self) -> ReceptionStatus {
@@ -179,27 +185,38 @@ impl Reception {
                     other => other,
                 }
             }
-            Then::Claimed {
-                admit,
-                flight,
-                token,
-                arrived_at_ms,
-            } => {
+            Then::Claimed { admit, claim } => {
                 let outcome = self.desk.admit_waiting(admit).await;
-                self.after_claim(outcome, flight, token, arrived_at_ms)
+                self.after_claim(outcome, claim)
             }
             Then::Saving { wait, place } => self.when_saved(wait, place).await,
+            Then::Drawing {
+                item,
+                client,
+                token,
+            } => {
+                if tokio::time::timeout(SAVE_WAIT, self.room.drawn_saved())
+                    .await
+                    .is_err()
+                {
+                    return Outcome::Unavailable;
+                }
+                match self.returning(&item, client, &token, true) {
+                    Ok(outcome) => outcome,
+                    Err(pending) => Box::pin(self.order_later(pending)).await,
+                }
+            }
             Then::Hold {
                 item,
                 client,
                 token,
                 _permit,
             } => {
-                let deadline = tokio::time::Instant::now() + self.room.hold_for();
+                let deadline = tokio::time::Instant::now() + self.room.holds().hold_for();
                 loop {
                     // The first pass checks again what `returning` just found: only now is the
                     // wake armed, so room made in between is not missed.
-                    let made = self.room.room_made();
+                    let made = self.room.holds().made();
                     tokio::pin!(made);
                     made.as_mut().enable();
                     let wait = match self.returning(&item, client, &token, false) {
@@ -254,8 +271,11 @@ impl Reception {
 
     /// Sa54 → Sa56: joins the line and answers with the place.
     fn join(&self, item: &ItemId, client: IpAddr) -> Result<Outcome, Box<Pending>> {
-        let now = self.clock.instant();
-        match self.room.join(item, client, now, self.clock.wall()) {
+        let (now, wall) = (self.clock.instant(), self.clock.wall());
+        if let Some(wait) = self.room.too_early(wall) {
+            return Ok(Outcome::Waiting(wait));
+        }
+        match self.room.join(item, client, now, wall) {
             Ok((wait, place)) if self.room.is_saved(place) => Ok(Outcome::Waiting(wait)),
             Ok((wait, place)) => Err(Box::new(Pending(Then::Saving { wait, place }))),
             Err(code) => Ok(Outcome::Refused(code)),
@@ -264,8 +284,11 @@ impl Reception {
 
     /// [`join`](Self::join), waiting for the place to be on disk.
     async fn join_saved(&self, item: &ItemId, client: IpAddr) -> Outcome {
-        let now = self.clock.instant();
-        match self.room.join(item, client, now, self.clock.wall()) {
+        let (now, wall) = (self.clock.instant(), self.clock.wall());
+        if let Some(wait) = self.room.too_early(wall) {
+            return Outcome::Waiting(wait);
+        }
+        match self.room.join(item, client, now, wall) {
             Ok((wait, place)) => self.when_saved(wait, place).await,
             Err(code) => Outcome::Refused(code),
         }
@@ -299,11 +322,13 @@ impl Reception {
         {
             return Ok(outcome);
         }
-        let place = Place(queued.place);
-        match self.room.check_in(place, now) {
+        match self
+            .room
+            .check_in(Place(queued.place), now, self.clock.wall())
+        {
             CheckIn::Wait(mut wait) => {
                 wait.queue_token = Some(token.to_owned());
-                if may_hold && let Some(permit) = self.room.hold(&wait) {
+                if may_hold && let Some(permit) = self.room.holds().hold(&wait) {
                     return Err(Box::new(Pending(Then::Hold {
                         item: item.to_owned(),
                         client,
@@ -314,22 +339,23 @@ impl Reception {
                 Ok(Outcome::Waiting(wait))
             }
             CheckIn::Refused(code) => Ok(Outcome::Refused(code)),
+            CheckIn::Drawing => Err(Box::new(Pending(Then::Drawing {
+                item: item.to_owned(),
+                client,
+                token: token.to_owned(),
+            }))),
             // Sa53: its turn.
-            CheckIn::Claimed => {
+            CheckIn::Claimed(place, pre_queue) => {
                 let flight = InFlight::claim(&self.room, &self.clock, place);
+                let claim = Claim {
+                    flight,
+                    token: token.to_owned(),
+                    arrived_at_ms: queued.arrived_at_ms,
+                    pre_queue,
+                };
                 match self.desk.try_admit(item, client) {
-                    Ok(outcome) => Ok(self.after_claim(
-                        outcome,
-                        flight,
-                        token.to_owned(),
-                        queued.arrived_at_ms,
-                    )),
-                    Err(admit) => Err(Box::new(Pending(Then::Claimed {
-                        admit,
-                        flight,
-                        token: token.to_owned(),
-                        arrived_at_ms: queued.arrived_at_ms,
-                    }))),
+                    Ok(outcome) => Ok(self.after_claim(outcome, claim)),
+                    Err(admit) => Err(Box::new(Pending(Then::Claimed { admit, claim }))),
                 }
             }
         }
@@ -337,32 +363,39 @@ impl Reception {
 
     /// A claimed client's admission ended in `outcome`: admitted → its wait is measured; no room
     /// after all → it keeps its place at the front; anything else (sold out) ends its wait.
-    fn after_claim(
-        &self,
-        outcome: Outcome,
-        flight: InFlight,
-        token: String,
-        arrived_at_ms: u64,
-    ) -> Outcome {
+    fn after_claim(&self, outcome: Outcome, claim: Claim) -> Outcome {
         match outcome {
             Outcome::Admitted { .. } => {
-                flight.finish(true);
-                self.room.admitted(arrived_at_ms, self.clock.wall());
+                claim.flight.finish(true);
+                self.room.admitted(claim.arrived_at_ms, self.clock.wall());
                 outcome
             }
-            Outcome::Waiting(_) | Outcome::Unavailable => match flight.finish(false) {
+            Outcome::Waiting(_) | Outcome::Unavailable => match claim.flight.finish(false) {
                 Some(mut wait) => {
-                    wait.queue_token = Some(token);
+                    wait.queue_token = Some(claim.token);
+                    wait.pre_queue = claim.pre_queue;
                     Outcome::Waiting(wait)
                 }
                 None => outcome,
             },
             other => {
-                flight.finish(true);
+                claim.flight.finish(true);
                 other
             }
         }
     }
+}
+
+/// A client from the line whose place is claimed, while its admission is under way.
+#[derive(Debug)]
+struct Claim {
+    flight: InFlight,
+    /// Its queue token, sent back if it keeps waiting.
+    token: String,
+    /// When it joined (unix ms), for the wait it measures once admitted.
+    arrived_at_ms: u64,
+    /// Its pre-queue number, if it came from one.
+    pre_queue: Option<std::num::NonZeroU64>,
 }
 
 /// An order the synchronous path could not settle. Finish it with [`Reception::order_later`].
@@ -378,14 +411,16 @@ enum Then {
         flight: Option<InFlight>,
     },
     /// A claimed client's admission needs a round trip; if no shop has room it keeps its place.
-    Claimed {
-        admit: Box<Admit>,
-        flight: InFlight,
-        token: String,
-        arrived_at_ms: u64,
-    },
+    Claimed { admit: Box<Admit>, claim: Claim },
     /// A newcomer joined; the answer waits until its place is on disk.
     Saving { wait: Wait, place: Place },
+    /// A client of the pre-queue is back after the opening; its drawn place is told once the
+    /// draw is on disk, so no restart can draw another.
+    Drawing {
+        item: String,
+        client: IpAddr,
+        token: String,
+    },
     /// A client near the front is held until room is made for it, or the hold time passes.
     Hold {
         item: String,

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use usher_gate::{GateConfig, ItemPaths};
 use usher_proxy::{ProxyConfig, StockSource};
 use usher_reception::policy::PolicyKind;
-use usher_reception::{ReceptionConfig, ShopEntry};
+use usher_reception::{OpeningSettings, ReceptionConfig, ShopEntry};
 use usher_shop::Catalogue;
 use usher_ticket::{Keyring, ServerId};
 use usher_wire::{Clock, SystemClock};
@@ -88,6 +88,8 @@ pub struct DemoSetup {
     /// ([`QueueSettings::expected_session`](usher_reception::QueueSettings)); `None`: the
     /// reception's default (60 s).
     pub expected_session: Option<Duration>,
+    /// A scheduled opening with its pre-queue; `None`: open at once.
+    pub opening: Option<OpeningSettings>,
 }
 
 /// A shop of one's own (any HTTP server), put behind `usher gate` by the demo.
@@ -117,6 +119,7 @@ impl DemoSetup {
             walk_ins: false,
             upstream: None,
             expected_session: Some(DEMO_SESSION),
+            opening: None,
         }
     }
 }
@@ -187,6 +190,7 @@ pub async fn start_demo(setup: DemoSetup, shutdown: watch::Receiver<bool>) -> Re
     if let Some(session) = setup.expected_session {
         config.queue.expected_session = session;
     }
+    config.queue.opening = setup.opening;
     config.validate()?;
     let reception = start_reception(
         config,

@@ -41,11 +41,44 @@ pub enum Admission {
         estimate_high_ms: u64,
         /// When to ask again (the scheduled return time for this place).
         retry_after_ms: u64,
+        /// The sale's scheduled opening, while it is ahead.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        opens_at: Option<Rfc3339>,
+        /// The client's number in the pre-queue of a scheduled opening (1 = the first to
+        /// arrive): with the seed published after the draw ([`Opening`]) anyone can recompute
+        /// the place it drew.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pre_queue: Option<u64>,
     },
     /// `410`: the item is sold out everywhere.
     SoldOut,
     /// `503`: no live shop can be reached.
     Unavailable,
+}
+
+/// `GET /api/v1/opening`: a sale's scheduled opening and, after it, its draw, so that anyone
+/// can recompute the pre-queue's order (the recipe is `usher_queue::Draw`'s): pre-queue number
+/// `n` (1-based) drew place `first_place + index(n - 1)`, `index` the permutation of
+/// `pre_queue_size` numbers under `seed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Opening {
+    /// When the sale opens (or opened).
+    pub opens_at: Rfc3339,
+    /// Since when arrivals join the pre-queue; absent: any time before the opening.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_queue_from: Option<Rfc3339>,
+    /// `random` or `arrival`.
+    pub pre_queue_order: String,
+    /// SHA-256 of the seed, hex: published before the draw, so the seed cannot be chosen after.
+    pub seed_sha256: String,
+    /// The seed, hex: published once the draw is made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<String>,
+    /// How many joined the pre-queue: fixed by the draw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_queue_size: Option<u64>,
+    /// The place in line of the pre-queue's first drawn index.
+    pub first_place: u64,
 }
 
 impl Admission {
@@ -93,6 +126,8 @@ mod tests {
                 estimate_low_ms: 900,
                 estimate_high_ms: 2600,
                 retry_after_ms: 1200,
+                opens_at: None,
+                pre_queue: None,
             },
             Admission::Waiting {
                 queue_token: None,
@@ -102,6 +137,8 @@ mod tests {
                 estimate_low_ms: 0,
                 estimate_high_ms: 1000,
                 retry_after_ms: 1000,
+                opens_at: Some(Rfc3339(UNIX_EPOCH + Duration::from_secs(90))),
+                pre_queue: Some(3),
             },
             Admission::SoldOut,
             Admission::Unavailable,

@@ -30,7 +30,7 @@ pub mod notices;
 pub mod status;
 pub mod time;
 
-pub use admission::Admission;
+pub use admission::{Admission, Opening};
 pub use clock::{Clock, OffsetClock, SystemClock};
 pub use code::Code;
 pub use error::ErrorBody;

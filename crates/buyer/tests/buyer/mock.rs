@@ -229,6 +229,8 @@ async fn order_api(State(mock): State<Arc<Mock>>, Json(body): Json<Value>) -> Re
             estimate_low_ms: mock.script.retry_after_ms / 2,
             estimate_high_ms: mock.script.retry_after_ms * 2,
             retry_after_ms: mock.script.retry_after_ms,
+            opens_at: None,
+            pre_queue: None,
         },
         Decision::Admit(n) => Admission::Admitted {
             url: mock.ticket_url(n, &item),

@@ -324,6 +324,8 @@ impl TicketDesk {
             estimate_high_ms: retry,
             retry_after_ms: retry,
             fresh: false,
+            opens_at: None,
+            pre_queue: None,
         }
     }
 

@@ -75,6 +75,8 @@ pub(crate) fn admission(outcome: Outcome) -> Option<Admission> {
             estimate_low_ms: wait.estimate_low_ms,
             estimate_high_ms: wait.estimate_high_ms,
             retry_after_ms: wait.retry_after_ms,
+            opens_at: wait.opens_at.map(Rfc3339),
+            pre_queue: wait.pre_queue.map(std::num::NonZeroU64::get),
         },
         Outcome::SoldOut => Admission::SoldOut,
         Outcome::Unavailable => Admission::Unavailable,

@@ -1,11 +1,12 @@
-//! `POST /api/v1/admissions`: an API client's order (Sc31), answered in JSON.
+//! `POST /api/v1/admissions`: an API client's order (Sc31), answered in JSON; and
+//! `GET /api/v1/opening`: the sale's scheduled opening and its draw.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, State};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use usher_wire::Code;
@@ -57,5 +58,15 @@ pub(super) async fn admissions(
             Some(answer) => no_store(answer_json(answer)),
             None => unknown_item(public_url),
         },
+    }
+}
+
+/// `GET /api/v1/opening`: the scheduled opening, the seed's hash before the draw and the seed
+/// after it, so anyone can recompute the pre-queue's order. `404 not_found` for a sale without
+/// a scheduled opening.
+pub(super) async fn opening(State(reception): State<Arc<Reception>>) -> Response {
+    match reception.opening() {
+        Some(opening) => no_store(axum::Json(opening).into_response()),
+        None => error(Code::NotFound, StatusCode::NOT_FOUND, None),
     }
 }

@@ -196,8 +196,10 @@ pub(super) fn order_answer(
             wait.queue_token = None;
             answer_json(admission(Outcome::Waiting(wait)).unwrap_or(Admission::Unavailable))
         }
-        Outcome::Waiting(wait) if form == Form::Page && wait.position.is_some() => {
-            waiting_page(item, &wait)
+        Outcome::Waiting(wait)
+            if form == Form::Page && (wait.position.is_some() || wait.opens_at.is_some()) =>
+        {
+            waiting_page(reception, item, &wait)
         }
         other => match admission(other) {
             Some(answer) if form == Form::Page => pages::answer_page(&answer, item),
@@ -214,10 +216,16 @@ pub(super) fn order_answer(
 }
 
 /// Sa56 for a browser: the waiting page, with its policy and `Retry-After`.
-fn waiting_page(item: &str, wait: &Wait) -> Response {
+fn waiting_page(reception: &Reception, item: &str, wait: &Wait) -> Response {
     let page = waiting::waiting_page(&WaitingView {
         item,
-        position: wait.position.unwrap_or(1),
+        position: wait.position,
+        opens_in_ms: wait.opens_at.map(|at| {
+            let left = at
+                .duration_since(reception.clock.wall())
+                .unwrap_or_default();
+            u64::try_from(left.as_millis()).unwrap_or(u64::MAX)
+        }),
         estimated_wait_ms: wait.estimated_wait_ms,
         estimate_low_ms: wait.estimate_low_ms,
         estimate_high_ms: wait.estimate_high_ms,

@@ -5,7 +5,7 @@
 //! - `mod.rs`: [`service`], the listener as one service; `GET /order/{item}`, the hot path, is
 //!   answered directly, everything else through an axum router.
 //! - `browser.rs`: `GET /order/{item}` (cookies, pages or JSON); `api.rs`:
-//!   `POST /api/v1/admissions`; `client.rs`: the client's address.
+//!   `POST /api/v1/admissions` and `GET /api/v1/opening`; `client.rs`: the client's address.
 //! - `answer.rs`: outcomes as JSON answers and refusals; `pages.rs`: the small pages.
 
 mod answer;
@@ -143,6 +143,7 @@ fn router(reception: Arc<Reception>) -> Router {
         // A `GET` never gets here (see `PublicService::call`).
         .route("/order/{item}", any(order_method_not_allowed))
         .route("/api/v1/admissions", post(api::admissions))
+        .route("/api/v1/opening", get(api::opening))
         .route("/assets/waiting.js", get(script))
         .route("/assets/waiting.css", get(style))
         .route("/healthz", get(|| async { "ok" }))

@@ -8,11 +8,11 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, watch};
-use usher_queue::{ClaimError, Counters, Estimator, Line, LineConfig, Place};
+use usher_queue::{ClaimError, Counters, Estimator, Line, LineConfig, Place, SEED_LEN};
 use usher_ticket::{Epoch, IssuerId};
 
 use super::state::{self, MAX_ISSUERS, Saved, StateError};
-use super::store::{Advanced, Claim, LineStore, LineView, Standing, StoreFuture};
+use super::store::{Advanced, Claim, LineStore, LineView, PreQueue, Standing, StoreFuture};
 
 /// Most clients kept waiting at the front at once (a few MiB at most).
 const MAX_FRONT: usize = 1 << 16;
@@ -29,7 +29,12 @@ struct Kept {
     front: BTreeMap<u64, Instant>,
     /// The session length learnt so far, ms.
     session_ms: Option<u64>,
+    /// The pre-queue of a scheduled opening.
+    pre_queue: Option<PreQueue>,
 }
+
+/// What a save writes, besides what never changes: compared with the last save's.
+type Snapshot = (Counters, Option<u64>, Option<PreQueue>);
 
 /// See the module documentation.
 #[derive(Debug)]
@@ -44,8 +49,10 @@ pub(crate) struct MemoryStore {
     saved: watch::Sender<u64>,
     /// Wakes the saver.
     save_wanted: Notify,
+    /// Whether the draw is on disk (true from the start without a file).
+    drawn_saved: watch::Sender<bool>,
     /// What was last written, so an unchanged line is not written again.
-    last_saved: Mutex<Option<(Counters, Option<u64>)>>,
+    last_saved: Mutex<Option<Snapshot>>,
     /// Held while the store lives: two receptions never write one state file.
     lock: Mutex<Option<std::fs::File>>,
 }
@@ -53,12 +60,15 @@ pub(crate) struct MemoryStore {
 impl MemoryStore {
     /// The line of a sale: restored from `file` when there is one (a damaged file is an error,
     /// never a silent reset), and written back at once with this run's `issuer`, so that its
-    /// tokens survive the next restart. Without a file, a new sale epoch.
+    /// tokens survive the next restart. Without a file, a new sale epoch. `scheduled`: the sale
+    /// has a scheduled opening, so its pre-queue (kept in the file, if there is one) starts at
+    /// the places issued so far, with a fresh random seed.
     pub(crate) fn open(
         config: LineConfig,
         file: Option<PathBuf>,
         issuer: IssuerId,
         now: Instant,
+        scheduled: bool,
     ) -> Result<MemoryStore, StateError> {
         let lock = match &file {
             Some(path) => Some(state::lock(path)?),
@@ -86,14 +96,32 @@ impl MemoryStore {
             honoured.drain(..honoured.len() - MAX_ISSUERS);
         }
         let issued = line.snapshot().issued;
+        let mut pre_queue = saved
+            .as_ref()
+            .and_then(|s| s.pre_queue.as_ref())
+            .and_then(state::SavedPreQueue::parse);
+        if scheduled && pre_queue.is_none() {
+            pre_queue = Some(PreQueue {
+                seed: random_seed()?,
+                first: issued,
+                end: None,
+            });
+        }
         let saved_below = match &file {
             Some(path) => {
-                let saved = Saved::new(epoch.0, line.snapshot(), &honoured, session_ms);
+                let saved = Saved::new(
+                    epoch.0,
+                    line.snapshot(),
+                    &honoured,
+                    session_ms,
+                    pre_queue.as_ref(),
+                );
                 state::save(path, &saved)?;
                 issued
             }
             None => u64::MAX,
         };
+        let drawn_saved = file.is_none() || pre_queue.is_some_and(|p| p.end.is_some());
         Ok(MemoryStore {
             grace,
             epoch,
@@ -102,9 +130,11 @@ impl MemoryStore {
                 line,
                 front: BTreeMap::new(),
                 session_ms,
+                pre_queue,
             }),
             file,
             saved: watch::Sender::new(saved_below),
+            drawn_saved: watch::Sender::new(drawn_saved),
             save_wanted: Notify::new(),
             last_saved: Mutex::new(None),
             lock: Mutex::new(lock),
@@ -150,11 +180,11 @@ impl MemoryStore {
         let Some(path) = self.file.clone() else {
             return Ok(());
         };
-        let (counters, session_ms) = {
+        let (counters, session_ms, pre_queue) = {
             let kept = self.kept();
-            (kept.line.snapshot(), kept.session_ms)
+            (kept.line.snapshot(), kept.session_ms, kept.pre_queue)
         };
-        let state = Some((counters, session_ms));
+        let state = Some((counters, session_ms, pre_queue));
         if *self
             .last_saved
             .lock()
@@ -163,7 +193,13 @@ impl MemoryStore {
         {
             return Ok(());
         }
-        let saved = Saved::new(self.epoch.0, counters, &self.honoured, session_ms);
+        let saved = Saved::new(
+            self.epoch.0,
+            counters,
+            &self.honoured,
+            session_ms,
+            pre_queue.as_ref(),
+        );
         tokio::task::spawn_blocking(move || state::save(&path, &saved))
             .await
             .map_err(|e| StateError::Write {
@@ -179,6 +215,10 @@ impl MemoryStore {
             *below = (*below).max(counters.issued);
             changed
         });
+        if pre_queue.is_some_and(|p| p.end.is_some()) {
+            self.drawn_saved
+                .send_if_modified(|drawn| !std::mem::replace(drawn, true));
+        }
         Ok(())
     }
 }
@@ -286,6 +326,40 @@ impl LineStore for MemoryStore {
         self.kept().session_ms = Some(u64::try_from(session.as_millis()).unwrap_or(u64::MAX));
     }
 
+    fn issued(&self) -> u64 {
+        self.kept().line.snapshot().issued
+    }
+
+    fn pre_queue(&self) -> Option<PreQueue> {
+        self.kept().pre_queue
+    }
+
+    fn draw(&self) -> Option<PreQueue> {
+        let drawn = {
+            let mut kept = self.kept();
+            let issued = kept.line.snapshot().issued;
+            let pre = kept.pre_queue.as_mut()?;
+            if pre.end.is_some() {
+                return Some(*pre);
+            }
+            pre.end = Some(issued);
+            *pre
+        };
+        self.save_wanted.notify_one();
+        Some(drawn)
+    }
+
+    fn is_drawn_saved(&self) -> bool {
+        *self.drawn_saved.borrow()
+    }
+
+    fn drawn_saved(&self) -> StoreFuture<'_, ()> {
+        let mut drawn = self.drawn_saved.subscribe();
+        Box::pin(async move {
+            let _ = drawn.wait_for(|&drawn| drawn).await;
+        })
+    }
+
     fn is_saved(&self, place: Place) -> bool {
         *self.saved.borrow() > place.0
     }
@@ -305,6 +379,13 @@ impl LineStore for MemoryStore {
 /// Someone waits, or an eligible client may still come.
 fn is_gated(line: &Line, now: Instant) -> bool {
     line.waiting() > 0 || line.expected_claims(now) > 0.0
+}
+
+/// A random seed for a pre-queue's draw.
+fn random_seed() -> Result<[u8; SEED_LEN], StateError> {
+    let mut seed = [0u8; SEED_LEN];
+    getrandom::fill(&mut seed).map_err(|e| StateError::Random(e.to_string()))?;
+    Ok(seed)
 }
 
 /// A random sale epoch for a line that starts afresh. Without randomness the reception does not

@@ -12,110 +12,66 @@
 //! - `store.rs`: [`LineStore`](store::LineStore), the seam to the line's state (counters,
 //!   claim bits, the front, the sale's epoch, persistence); `memory.rs`: today's store, in
 //!   memory with a state file (`state.rs`). `tests.rs` holds the tests every store must pass.
+//! - `local.rs`: what stays per reception; `holds.rs`: clients held near the front until room
+//!   is made. `opening.rs`: a scheduled opening, its pre-queue and its draw.
 //! - `in_flight.rs`: an admission from the line under way. `limit.rs`: joins per prefix.
 //!   `waiting.rs`: places one network holds waiting at once.
 //! - `wait.rs`: [`Wait`], what a client in line is told (its estimate and range, its return
 //!   time), and [`ShopRoom`], what the room is told of the shops at each tick.
 //! - `page.rs`: the waiting page a browser sees (and `assets/`: its script and style).
 
+mod holds;
 pub(crate) mod in_flight;
 mod limit;
+mod local;
 pub(crate) mod memory;
+mod opening;
 pub(crate) mod page;
 pub(crate) mod state;
 pub(crate) mod store;
 #[cfg(test)]
 mod tests;
+mod tokens;
 mod wait;
 mod waiting;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::Notify;
 use usher_queue::{ClaimError, Estimator, Place};
-use usher_ticket::{
-    Issuer, IssuerId, ItemId, Keyring, QueueContext, QueueOpener, QueueSealer, QueueSpec,
-    QueueToken, Rejection,
-};
+use usher_ticket::{Issuer, ItemId, Keyring, QueueContext, QueueSpec, QueueToken, Rejection};
 use usher_wire::status::QueueStatus;
 use usher_wire::{Clock, Code};
 
 use crate::config::QueueSettings;
+use holds::Holds;
 use limit::JoinLimiter;
+use local::Local;
 use memory::MemoryStore;
+use opening::{Schedule, Seat, Told};
 use state::StateError;
 use store::{Claim, LineStore};
+use tokens::Tokens;
 use wait::SESSION_LEARNT;
 pub(crate) use wait::ShopRoom;
 pub use wait::Wait;
 use waiting::WaitingCap;
 
-/// Clients this near the front (position) who check in and are not let in yet are held for up
-/// to [`QueueSettings::hold`] rather than answered at once: the moment a place frees they are
-/// let in, instead of at their next check-in, so no place stands idle between one buyer and
-/// the next.
-const HOLD_POSITIONS: u64 = 64;
-
-/// Most requests held at once (one client can send several).
-const MAX_HELD: usize = 1024;
-
 /// What a client back with its token finds.
 #[derive(Debug)]
 pub(crate) enum CheckIn {
-    /// Its turn: it holds its place's claim and may be admitted.
-    Claimed,
+    /// Its turn: it holds the claim of this place (its drawn one, for a client of a
+    /// pre-queue, with its pre-queue number, 1-based) and may be admitted.
+    Claimed(Place, Option<std::num::NonZeroU64>),
+    /// The opening's draw is made but not yet on disk: ask again once it is.
+    Drawing,
     /// Not yet: a fresh estimate, the same place.
     Wait(Wait),
     /// The token cannot be honoured.
     Refused(Code),
-}
-
-/// Sealing and opening queue tokens under the current keyring.
-#[derive(Debug)]
-struct Tokens {
-    sealer: QueueSealer,
-    opener: QueueOpener,
-}
-
-impl Tokens {
-    fn new(keyring: &Keyring, issuer: &Arc<Issuer>, honoured: &[IssuerId]) -> Tokens {
-        let mut opener = keyring.queue_opener();
-        for id in honoured {
-            // At most state::MAX_ISSUERS, far under the opener's limit.
-            let _ = opener.admit_issuer(*id);
-        }
-        Tokens {
-            sealer: keyring.queue_sealer(Arc::clone(issuer)),
-            opener,
-        }
-    }
-}
-
-/// What this reception keeps of the line for itself (locked before the store, never after).
-#[derive(Debug)]
-struct Local {
-    estimator: Estimator,
-    limiter: JoinLimiter,
-    /// Places each network holds waiting, forgotten as [`head`](Self::head) passes them.
-    waiting: WaitingCap,
-    /// The line's head at the last tick (it only moves forward, so an old one over-counts).
-    head: u64,
-    /// Claimed places whose admission is in flight (a handful: one per admission under way).
-    admitting: Vec<u64>,
-    /// Newcomers let past a gated line whose admission is in flight.
-    newcomers: u64,
-    /// Places free at the last tick, so held clients are woken only when more are.
-    last_free: u64,
-}
-
-impl Local {
-    /// Places about to be taken by admissions in flight, which no report shows yet.
-    fn in_flight(&self) -> u64 {
-        self.admitting.len() as u64 + self.newcomers
-    }
 }
 
 /// See the module documentation.
@@ -126,15 +82,13 @@ pub(crate) struct WaitingRoom {
     /// Newcomers must see the line: someone waits, or an eligible client may still come.
     gated: AtomicBool,
     local: Mutex<Local>,
-    tokens: RwLock<Arc<Tokens>>,
-    /// Issuers whose tokens are honoured: this run's and the previous runs' (from the store).
-    honoured: Vec<IssuerId>,
+    tokens: Tokens,
     /// Wakes the ticker early: a shop reported, so places may have freed.
     reported: Notify,
-    /// Wakes the clients held near the front: the head moved, or places are free.
-    room_made: Notify,
-    /// Bounds how many requests are held at once.
-    holds: Arc<tokio::sync::Semaphore>,
+    /// Clients near the front held until room is made.
+    holds: Holds,
+    /// The sale's scheduled opening, if it has one.
+    schedule: Option<Schedule>,
 }
 
 impl WaitingRoom {
@@ -150,6 +104,7 @@ impl WaitingRoom {
             settings.state_file.clone(),
             issuer.id(),
             now,
+            settings.opening.is_some(),
         )?;
         Ok(WaitingRoom::with_store(
             settings,
@@ -168,9 +123,10 @@ impl WaitingRoom {
         issuer: &Arc<Issuer>,
         now: Instant,
     ) -> WaitingRoom {
-        let honoured = store.honoured();
+        let schedule = settings.opening.map(|o| Schedule::new(o, &*store));
+        let before_opening = schedule.as_ref().is_some_and(|s| !s.is_drawn());
         WaitingRoom {
-            tokens: RwLock::new(Arc::new(Tokens::new(keyring, issuer, &honoured))),
+            tokens: Tokens::new(keyring, issuer, store.honoured()),
             local: Mutex::new(Local {
                 estimator: Estimator::new(settings.estimator.clone()),
                 limiter: JoinLimiter::new(settings.join_limit, settings.join_window),
@@ -180,21 +136,19 @@ impl WaitingRoom {
                 newcomers: 0,
                 last_free: 0,
             }),
-            gated: AtomicBool::new(store.is_gated(now)),
+            gated: AtomicBool::new(before_opening || store.is_gated(now)),
             reported: Notify::new(),
-            room_made: Notify::new(),
-            holds: Arc::new(tokio::sync::Semaphore::new(MAX_HELD)),
-            honoured,
+            holds: Holds::new(settings.hold),
             store,
             settings,
+            schedule,
         }
     }
 
     /// New keys (SIGHUP): tokens are sealed under the new active key, and opened under any
     /// key the keyring still holds.
     pub(crate) fn reload_keys(&self, keyring: &Keyring, issuer: &Arc<Issuer>) {
-        let tokens = Tokens::new(keyring, issuer, &self.honoured);
-        *self.tokens.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(tokens);
+        self.tokens.reload(keyring, issuer);
     }
 
     /// Whether a newcomer must look at the line before going to a shop. One atomic load.
@@ -207,11 +161,44 @@ impl WaitingRoom {
     /// flight will take. If so, it counts as in flight until [`InFlight`](in_flight::InFlight)
     /// ends.
     pub(crate) fn newcomer_may_pass(&self, now: Instant, free: u64) -> bool {
+        if !self.is_open() {
+            return false;
+        }
         let mut local = self.local();
         let free = free.saturating_sub(local.in_flight());
         let passes = self.store.admits_newcomer(now, free);
         local.newcomers += u64::from(passes);
         passes
+    }
+
+    /// Whether the sale is open: it has no scheduled opening, or its draw is made.
+    fn is_open(&self) -> bool {
+        self.schedule.as_ref().is_none_or(Schedule::is_drawn)
+    }
+
+    /// Makes the opening's draw if it is due at `wall`; the line forms then.
+    fn open_if_due(&self, local: &mut Local, now: Instant, wall: SystemTime) {
+        if let Some(schedule) = &self.schedule
+            && schedule.open_if_due(wall, &*self.store)
+        {
+            local.estimator.line_formed(now);
+        }
+    }
+
+    /// Before the pre-queue of a scheduled opening takes arrivals: when to come back.
+    pub(crate) fn too_early(&self, wall: SystemTime) -> Option<Wait> {
+        let check_in = self.settings.line.check_in;
+        self.schedule.as_ref()?.too_early(wall, check_in)
+    }
+
+    /// The scheduled opening as published (`GET /api/v1/opening`).
+    pub(crate) fn opening(&self) -> Option<usher_wire::Opening> {
+        self.schedule.as_ref()?.published(&*self.store)
+    }
+
+    /// Resolves once the opening's draw is on disk.
+    pub(crate) async fn drawn_saved(&self) {
+        self.store.drawn_saved().await;
     }
 
     /// Sa54: every shop is busy (or others wait), so the client joins the line at the back.
@@ -228,6 +215,7 @@ impl WaitingRoom {
         let binding = self.settings.binding.bind(client);
         let (place, mut wait) = {
             let mut local = self.local();
+            self.open_if_due(&mut local, now, wall);
             let head = local.head;
             let Ok(slots) = local.waiting.check(client, head) else {
                 return Err(Code::TooMany);
@@ -237,11 +225,17 @@ impl WaitingRoom {
             }
             let (place, first) = self.store.join();
             local.waiting.joined(slots, place);
-            if first {
-                local.estimator.line_formed(now);
-            }
             self.gated.store(true, Ordering::Release);
-            (place, self.wait_for(&local, place, now))
+            let wait = match self.seat(&local, place, now, wall) {
+                Seat::PreQueue(wait) => wait,
+                _ => {
+                    if first {
+                        local.estimator.line_formed(now);
+                    }
+                    self.wait_for(&local, place, now)
+                }
+            };
+            (place, wait)
         };
         let spec = QueueSpec {
             epoch: self.store.epoch(),
@@ -250,12 +244,7 @@ impl WaitingRoom {
             binding,
             item,
         };
-        let tokens = Arc::clone(&self.tokens.read().unwrap_or_else(PoisonError::into_inner));
-        match tokens.sealer.seal_to_string(&spec) {
-            Ok(token) => wait.queue_token = Some(token),
-            // The place stays unused; it becomes a no-show.
-            Err(e) => tracing::error!(error = %e, "sealing a queue token failed"),
-        }
+        wait.queue_token = self.tokens.seal(&spec);
         wait.fresh = true;
         Ok((wait, place))
     }
@@ -285,29 +274,60 @@ impl WaitingRoom {
             item,
             self.settings.token_max_age,
         );
-        let tokens = self.tokens.read().unwrap_or_else(PoisonError::into_inner);
-        tokens.opener.verify(token, &context)
+        self.tokens.verify(token, &context)
     }
 
-    /// Sc56 → Sa53: a client is back with its place. Its turn: the place is claimed (once),
-    /// and its admission is in flight until [`InFlight`](in_flight::InFlight) ends. Not yet: a
-    /// fresh estimate for the same place, never a penalty and never an advantage.
-    pub(crate) fn check_in(&self, place: Place, now: Instant) -> CheckIn {
+    /// Where the client holding `place` (from its token) stands.
+    fn seat(&self, local: &Local, place: Place, now: Instant, wall: SystemTime) -> Seat {
+        let Some(schedule) = &self.schedule else {
+            return Seat::Line(place, None);
+        };
+        let told = Told {
+            estimator: &local.estimator,
+            check_in: self.settings.line.check_in,
+            now,
+            wall,
+        };
+        schedule.seat(place, &*self.store, told)
+    }
+
+    /// Sc56 → Sa53: a client is back with `place` (from its token). Its turn: the place (its
+    /// drawn one, for a client of a pre-queue) is claimed (once), and its admission is in
+    /// flight until [`InFlight`](in_flight::InFlight) ends. Not yet: a fresh estimate for the
+    /// same place, never a penalty and never an advantage.
+    pub(crate) fn check_in(&self, place: Place, now: Instant, wall: SystemTime) -> CheckIn {
         let mut local = self.local();
+        self.open_if_due(&mut local, now, wall);
+        let (place, number) = match self.seat(&local, place, now, wall) {
+            Seat::Line(place, number) => (place, number),
+            Seat::PreQueue(wait) => return CheckIn::Wait(wait),
+            Seat::Drawing => return CheckIn::Drawing,
+        };
+        match self.check_in_line(&mut local, place, now) {
+            CheckIn::Wait(mut wait) => {
+                wait.pre_queue = number;
+                CheckIn::Wait(wait)
+            }
+            CheckIn::Claimed(place, _) => CheckIn::Claimed(place, number),
+            other => other,
+        }
+    }
+
+    fn check_in_line(&self, local: &mut Local, place: Place, now: Instant) -> CheckIn {
         match self.store.claim(place, now) {
             Claim::Claimed => {
                 local.admitting.push(place.0);
-                CheckIn::Claimed
+                CheckIn::Claimed(place, None)
             }
             Claim::Behind | Claim::Refused(ClaimError::NotYet) => {
-                CheckIn::Wait(self.wait_for(&local, place, now))
+                CheckIn::Wait(self.wait_for(local, place, now))
             }
             // The same client asked twice at once (two tabs, a reload): the first is being
             // admitted, so this one waits a moment rather than lose the place.
             Claim::Refused(ClaimError::AlreadyClaimed | ClaimError::GivenUp)
                 if local.admitting.contains(&place.0) =>
             {
-                CheckIn::Wait(self.wait_for(&local, place, now))
+                CheckIn::Wait(self.wait_for(local, place, now))
             }
             Claim::Refused(ClaimError::AlreadyClaimed) => CheckIn::Refused(Code::Used),
             Claim::Refused(ClaimError::GivenUp) => CheckIn::Refused(Code::GivenUp),
@@ -351,11 +371,32 @@ impl WaitingRoom {
     /// session length (Little's law). The session length is what the shops measure (how long
     /// their sessions held a place lately), kept with the line so the next start begins from
     /// it; before any shop has measured one, the one kept, or else the configured expected one.
-    pub(crate) fn tick(&self, now: Instant, shops: ShopRoom) {
+    ///
+    /// Before a scheduled opening the head stays where it is and nothing is measured; at the
+    /// opening the draw is made, and the line runs from then on.
+    pub(crate) fn tick(&self, now: Instant, wall: SystemTime, shops: ShopRoom) {
         let mut local = self.local();
+        self.open_if_due(&mut local, now, wall);
+        self.learn_prior(&mut local, shops);
+        if !self.is_open() {
+            self.gated.store(true, Ordering::Release);
+            return;
+        }
         let free = shops.free.saturating_sub(local.in_flight());
         let advanced = self.store.advance(now, free);
         local.estimator.freed(now, advanced.moved);
+        local.head = advanced.head;
+        self.gated.store(advanced.gated, Ordering::Release);
+        let more_free = free > local.last_free;
+        local.last_free = free;
+        drop(local);
+        if advanced.moved > 0 || more_free {
+            self.holds.room_made();
+        }
+    }
+
+    /// The estimate's prior from the shops at a tick (see [`tick`](Self::tick)).
+    fn learn_prior(&self, local: &mut Local, shops: ShopRoom) {
         let measured = shops.session.filter(|s| SESSION_LEARNT.contains(s));
         if let Some(session) = measured {
             self.store.learn_session(session);
@@ -368,14 +409,6 @@ impl WaitingRoom {
         local
             .estimator
             .set_prior((places > 0.0).then(|| places / session), measured.is_some());
-        local.head = advanced.head;
-        self.gated.store(advanced.gated, Ordering::Release);
-        let more_free = free > local.last_free;
-        local.last_free = free;
-        drop(local);
-        if advanced.moved > 0 || more_free {
-            self.room_made.notify_waiters();
-        }
     }
 
     /// Keeps the room going until `shutdown`: on every shop report, and every tick besides,
@@ -402,8 +435,14 @@ impl WaitingRoom {
         let mut tick = tokio::time::interval(self.settings.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            // The opening's draw is made on time, not at the next tick.
+            let opening = match &self.schedule {
+                Some(s) if !s.is_drawn() => s.until_opening(clock.wall()),
+                _ => Duration::MAX,
+            };
             tokio::select! {
                 _ = tick.tick() => {}
+                () = tokio::time::sleep(opening), if opening < Duration::MAX => {}
                 // Places freed at a shop are handed on as soon as its report says so.
                 () = self.reported.notified() => {}
                 changed = shutdown.changed() => {
@@ -413,29 +452,13 @@ impl WaitingRoom {
                 }
             }
             let now = clock.instant();
-            self.tick(now, spare(now));
+            self.tick(now, clock.wall(), spare(now));
         }
     }
 
-    /// How long a request near the front is held at most.
-    pub(crate) fn hold_for(&self) -> Duration {
-        self.settings.hold
-    }
-
-    /// A permit to hold the request that was told `wait`: only near the front (position at
-    /// most [`HOLD_POSITIONS`]), with holding on, and while fewer than [`MAX_HELD`] are held.
-    pub(crate) fn hold(&self, wait: &Wait) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        let near = wait.position.is_some_and(|p| p <= HOLD_POSITIONS);
-        if !near || self.settings.hold.is_zero() {
-            return None;
-        }
-        Arc::clone(&self.holds).try_acquire_owned().ok()
-    }
-
-    /// Resolves when the head next moves or places free (create it before checking, so a wake
-    /// in between is not missed).
-    pub(crate) fn room_made(&self) -> tokio::sync::futures::Notified<'_> {
-        self.room_made.notified()
+    /// The clients held near the front.
+    pub(crate) fn holds(&self) -> &Holds {
+        &self.holds
     }
 
     /// A shop reported: the head may move now rather than at the next tick.
@@ -458,7 +481,7 @@ impl WaitingRoom {
             heap_bytes: line.heap_bytes as u64,
             in_flight: local.in_flight(),
             front: line.front as u64,
-            held: (MAX_HELD - self.holds.available_permits()) as u64,
+            held: self.holds.held(),
             expected_claims: line.expected_claims,
         }
     }

@@ -20,8 +20,11 @@ pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src '
 pub(crate) struct WaitingView<'a> {
     /// The item the buyer is waiting for, as it appeared in the order URL.
     pub(crate) item: &'a str,
-    /// The place in line; 1 means next.
-    pub(crate) position: u64,
+    /// The place in line; 1 means next. `None` in the pre-queue, before the draw.
+    pub(crate) position: Option<u64>,
+    /// Before a scheduled opening: how long until it, in ms, when the page was made (the
+    /// script counts down from it, so the buyer's clock does not matter).
+    pub(crate) opens_in_ms: Option<u64>,
     /// The estimate of the rest of the wait.
     pub(crate) estimated_wait_ms: u64,
     /// About its p10 and p90: what the page says, in words.
@@ -38,13 +41,39 @@ pub(crate) struct WaitingView<'a> {
 pub(crate) fn waiting_page(view: &WaitingView<'_>) -> String {
     let item = escape(view.item);
     let refresh_secs = view.retry_after_ms.div_ceil(1000).max(1);
-    let position = view.position;
+    let position = view.position.unwrap_or(1);
     let estimate_attr = format!(
         " data-estimate-ms=\"{}\" data-estimate-low-ms=\"{}\" data-estimate-high-ms=\"{}\"",
         view.estimated_wait_ms, view.estimate_low_ms, view.estimate_high_ms
     );
     let retry_ms = view.retry_after_ms;
-    let position_text = escape(&position_text(position));
+    let position_text = match view.position {
+        Some(position) => escape(&position_text(position)),
+        None => "Your place is drawn when the sale opens.".to_owned(),
+    };
+    let (heading, lead, opening) = match view.opens_in_ms {
+        Some(ms) => (
+            "The sale opens soon",
+            format!(
+                "The sale of <strong id=item>{item}</strong> has not opened yet. Keep this page \
+                 open: when the sale opens, the order of everyone waiting here is drawn at \
+                 random (arriving earlier buys nothing), and this page takes you in when it is \
+                 your turn."
+            ),
+            format!(
+                "\n<p id=opening class=opening data-opens-in-ms=\"{ms}\">{}</p>",
+                opens_in_text(ms)
+            ),
+        ),
+        None => (
+            "You are in line",
+            format!(
+                "Every shop selling <strong id=item>{item}</strong> is full right now. Keep \
+                 this page open: it asks again by itself and takes you in when it is your turn."
+            ),
+            String::new(),
+        ),
+    };
     let estimate_text = escape(&estimate_text(view.estimate_low_ms, view.estimate_high_ms));
     let unit = if refresh_secs == 1 {
         "second"
@@ -65,9 +94,8 @@ pub(crate) fn waiting_page(view: &WaitingView<'_>) -> String {
 </head>
 <body>
 <main id=room data-item=\"{item}\" data-position=\"{position}\"{estimate_attr} data-retry-ms=\"{retry_ms}\">
-<h1 id=heading>You are in line</h1>
-<p class=lead>Every shop selling <strong id=item>{item}</strong> is full right now. \
-Keep this page open: it asks again by itself and takes you in when it is your turn.</p>
+<h1 id=heading>{heading}</h1>
+<p class=lead>{lead}</p>{opening}
 <div id=status class=status role=status aria-live=polite aria-atomic=true>
 <p id=position class=position>{position_text}</p>
 <p id=estimate class=estimate>{estimate_text}</p>
@@ -82,6 +110,17 @@ Keep this page open: it asks again by itself and takes you in when it is your tu
 </html>
 "
     )
+}
+
+/// How long until the opening, in words; `waiting.js` counts it down in the same words.
+fn opens_in_text(ms: u64) -> String {
+    let secs = ms.div_ceil(1000);
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    if h > 0 {
+        format!("The sale opens in {h}:{m:02}:{s:02}.")
+    } else {
+        format!("The sale opens in {m}:{s:02}.")
+    }
 }
 
 /// The place in words; `waiting.js` uses the same wording when it updates it.
@@ -127,7 +166,8 @@ mod tests {
     fn page(item: &str, position: u64, estimate: u64, retry: u64) -> String {
         waiting_page(&WaitingView {
             item,
-            position,
+            position: Some(position),
+            opens_in_ms: None,
             estimated_wait_ms: estimate,
             estimate_low_ms: estimate * 4 / 5,
             estimate_high_ms: estimate * 6 / 5,
@@ -209,6 +249,31 @@ mod tests {
         assert!(next.contains("Estimated wait: a few seconds."));
         assert!(!next.contains("estimating"));
         assert!(next.contains("Checking again in 1 second."));
+    }
+
+    #[test]
+    fn before_an_opening_the_page_counts_down_to_it_and_says_the_draw() {
+        let html = waiting_page(&WaitingView {
+            item: "cap",
+            position: None,
+            opens_in_ms: Some(65_500),
+            estimated_wait_ms: 70_000,
+            estimate_low_ms: 66_000,
+            estimate_high_ms: 90_000,
+            retry_after_ms: 30_000,
+        });
+        assert!(
+            html.contains("<h1 id=heading>The sale opens soon</h1>"),
+            "{html}"
+        );
+        assert!(html.contains("data-opens-in-ms=\"65500\">The sale opens in 1:06.</p>"));
+        assert!(html.contains("drawn at random"));
+        assert!(html.contains("Your place is drawn when the sale opens."));
+        assert!(!html.contains("You are number"));
+        assert_eq!(
+            opens_in_text(3_600_000 + 61_000),
+            "The sale opens in 1:01:01."
+        );
     }
 
     #[test]

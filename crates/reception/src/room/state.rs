@@ -8,8 +8,10 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use usher_queue::Counters;
+use usher_queue::{Counters, SEED_LEN};
 use usher_ticket::IssuerId;
+
+use super::store::PreQueue;
 
 /// Layout version of the file.
 const VERSION: u32 = 1;
@@ -35,6 +37,57 @@ pub(crate) struct Saved {
     /// next run's estimates start from it. Absent until one is learnt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) session_ms: Option<u64>,
+    /// The pre-queue of a scheduled opening, when the sale has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) pre_queue: Option<SavedPreQueue>,
+}
+
+/// A pre-queue on disk (see `store::PreQueue`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SavedPreQueue {
+    /// The draw's seed, hex.
+    pub(crate) seed: String,
+    pub(crate) first: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) end: Option<u64>,
+}
+
+impl SavedPreQueue {
+    pub(crate) fn new(pre: &PreQueue) -> SavedPreQueue {
+        SavedPreQueue {
+            seed: hex(&pre.seed),
+            first: pre.first,
+            end: pre.end,
+        }
+    }
+
+    /// The pre-queue, or `None` when the seed is not 32 bytes of hex.
+    pub(crate) fn parse(&self) -> Option<PreQueue> {
+        let text = self.seed.as_bytes();
+        if text.len() != SEED_LEN * 2 {
+            return None;
+        }
+        let mut seed = [0u8; SEED_LEN];
+        for (byte, pair) in seed.iter_mut().zip(text.chunks_exact(2)) {
+            let pair = std::str::from_utf8(pair).ok()?;
+            *byte = u8::from_str_radix(pair, 16).ok()?;
+        }
+        Some(PreQueue {
+            seed,
+            first: self.first,
+            end: self.end,
+        })
+    }
+}
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
 }
 
 impl Saved {
@@ -43,6 +96,7 @@ impl Saved {
         counters: Counters,
         issuers: &[IssuerId],
         session_ms: Option<u64>,
+        pre_queue: Option<&PreQueue>,
     ) -> Saved {
         Saved {
             version: VERSION,
@@ -50,6 +104,7 @@ impl Saved {
             counters,
             issuers: issuers.iter().map(ToString::to_string).collect(),
             session_ms,
+            pre_queue: pre_queue.map(SavedPreQueue::new),
         }
     }
 
@@ -88,7 +143,7 @@ pub enum StateError {
         path: PathBuf,
     },
     /// The system gave no randomness for a new sale's epoch.
-    #[error("no randomness for the sale's epoch: {0}")]
+    #[error("no randomness for the sale's epoch or draw: {0}")]
     Random(String),
     /// Writing failed.
     #[error("cannot write the queue state {}: {source}", path.display())]
@@ -155,6 +210,14 @@ pub(crate) fn load(path: &Path) -> Result<Option<Saved>, StateError> {
     if saved.issuers.len() > MAX_ISSUERS || saved.issuer_ids().len() != saved.issuers.len() {
         return Err(invalid("bad issuer list".to_owned()));
     }
+    if let Some(pre) = &saved.pre_queue {
+        let fits = pre
+            .end
+            .is_none_or(|end| pre.first <= end && end <= saved.counters.issued);
+        if pre.parse().is_none() || pre.first > saved.counters.issued || !fits {
+            return Err(invalid("bad pre-queue".to_owned()));
+        }
+    }
     Ok(Some(saved))
 }
 
@@ -195,11 +258,18 @@ mod tests {
             head: 4,
             open_from: 2,
         };
-        let saved = Saved::new(7, counters, &[IssuerId(1), IssuerId(u64::MAX)], Some(1500));
+        let pre = PreQueue {
+            seed: [0xa5; SEED_LEN],
+            first: 2,
+            end: Some(9),
+        };
+        let issuers = [IssuerId(1), IssuerId(u64::MAX)];
+        let saved = Saved::new(7, counters, &issuers, Some(1500), Some(&pre));
         save(&path, &saved).unwrap();
         let back = load(&path).unwrap().unwrap();
         assert_eq!(back, saved);
         assert_eq!(back.issuer_ids(), vec![IssuerId(1), IssuerId(u64::MAX)]);
+        assert_eq!(back.pre_queue.unwrap().parse(), Some(pre));
     }
 
     #[test]
@@ -222,6 +292,9 @@ mod tests {
         assert!(matches!(load(&path), Err(StateError::Invalid { .. })));
         let bad = r#"{"version":1,"epoch":1,"counters":{"issued":1,"head":0,"open_from":0},"issuers":["xyz"]}"#;
         std::fs::write(&path, bad).unwrap();
+        assert!(matches!(load(&path), Err(StateError::Invalid { .. })));
+        let short_seed = r#"{"version":1,"epoch":1,"counters":{"issued":1,"head":0,"open_from":0},"issuers":[],"pre_queue":{"seed":"ab","first":0}}"#;
+        std::fs::write(&path, short_seed).unwrap();
         assert!(matches!(load(&path), Err(StateError::Invalid { .. })));
     }
 }

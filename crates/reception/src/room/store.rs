@@ -17,7 +17,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use usher_queue::{ClaimError, Counters, Estimator, Place};
+use usher_queue::{ClaimError, Counters, Estimator, Place, SEED_LEN};
 use usher_ticket::{Epoch, IssuerId};
 
 /// A future a store returns (boxed, so stores can sit behind `dyn`).
@@ -65,6 +65,25 @@ pub(crate) struct LineView {
     pub(crate) expected_claims: f64,
 }
 
+/// The pre-queue of a scheduled opening, as kept with the line: its clients hold the places
+/// `first..end`, in arrival order, until the draw gives each its place in that range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PreQueue {
+    /// The draw's seed: secret until the draw, published after it.
+    pub(crate) seed: [u8; SEED_LEN],
+    /// The pre-queue's first place (the line's `issued` when the opening was first set).
+    pub(crate) first: u64,
+    /// The place past its last, fixed by the draw; `None` before the draw.
+    pub(crate) end: Option<u64>,
+}
+
+impl PreQueue {
+    /// Whether `place` is one of the pre-queue's (any place from `first` before the draw).
+    pub(crate) fn holds(&self, place: Place) -> bool {
+        place.0 >= self.first && self.end.is_none_or(|end| place.0 < end)
+    }
+}
+
 /// See the module documentation. `now` is the caller's monotonic clock throughout.
 pub(crate) trait LineStore: Send + Sync + std::fmt::Debug {
     /// The sale's epoch, sealed into every queue token.
@@ -106,6 +125,22 @@ pub(crate) trait LineStore: Send + Sync + std::fmt::Debug {
 
     /// Keeps `session` as the session length learnt so far.
     fn learn_session(&self, session: Duration);
+
+    /// Places handed out so far (the next place's number).
+    fn issued(&self) -> u64;
+
+    /// The pre-queue of the sale's scheduled opening, if it has one.
+    fn pre_queue(&self) -> Option<PreQueue>;
+
+    /// The draw at the opening: fixes the pre-queue's end at the places issued so far (once;
+    /// later calls return what the first fixed). `None` without a pre-queue.
+    fn draw(&self) -> Option<PreQueue>;
+
+    /// Whether the draw is kept durably, so no restart can draw the pre-queue again.
+    fn is_drawn_saved(&self) -> bool;
+
+    /// Resolves once the draw is kept durably.
+    fn drawn_saved(&self) -> StoreFuture<'_, ()>;
 
     /// Whether `place` is kept durably (no restart can hand its number out again).
     fn is_saved(&self, place: Place) -> bool;

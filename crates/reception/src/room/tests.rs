@@ -18,13 +18,16 @@ fn stores(now: Instant) -> Vec<(&'static str, Box<dyn LineStore>, tempfile::Temp
     vec![
         (
             "memory",
-            Box::new(MemoryStore::open(LineConfig::default(), None, IssuerId(1), now).unwrap()),
+            Box::new(
+                MemoryStore::open(LineConfig::default(), None, IssuerId(1), now, false).unwrap(),
+            ),
             in_memory,
         ),
         (
             "memory + state file",
             Box::new(
-                MemoryStore::open(LineConfig::default(), Some(file), IssuerId(1), now).unwrap(),
+                MemoryStore::open(LineConfig::default(), Some(file), IssuerId(1), now, false)
+                    .unwrap(),
             ),
             on_disk,
         ),
@@ -171,8 +174,14 @@ async fn a_place_is_durable_before_it_is_answered_and_a_reopened_store_keeps_the
     let now = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("queue.json");
-    let store =
-        MemoryStore::open(LineConfig::default(), Some(file.clone()), IssuerId(1), now).unwrap();
+    let store = MemoryStore::open(
+        LineConfig::default(),
+        Some(file.clone()),
+        IssuerId(1),
+        now,
+        false,
+    )
+    .unwrap();
     let epoch = store.epoch();
     let (place, _) = store.join();
     assert!(!store.is_saved(place), "not on disk until saved");
@@ -183,13 +192,21 @@ async fn a_place_is_durable_before_it_is_answered_and_a_reopened_store_keeps_the
         .unwrap();
     // The file is locked while its store lives: a second reception is refused.
     assert!(
-        MemoryStore::open(LineConfig::default(), Some(file.clone()), IssuerId(2), now).is_err()
+        MemoryStore::open(
+            LineConfig::default(),
+            Some(file.clone()),
+            IssuerId(2),
+            now,
+            false
+        )
+        .is_err()
     );
     // Shutting down: a last save, then the file is let go.
     let (tx, shutdown) = tokio::sync::watch::channel(false);
     drop(tx);
     store.persist(shutdown).await;
-    let reopened = MemoryStore::open(LineConfig::default(), Some(file), IssuerId(2), now).unwrap();
+    let reopened =
+        MemoryStore::open(LineConfig::default(), Some(file), IssuerId(2), now, false).unwrap();
     assert_eq!(reopened.epoch(), epoch);
     assert_eq!(reopened.view(now).counters.issued, 1);
     assert_eq!(reopened.honoured(), [IssuerId(1), IssuerId(2)]);

@@ -1,7 +1,8 @@
 //! What the waiting room is told of the shops at each tick, and what it tells a client in line
 //! (Sa56: the estimate and its range; Sc55: when to come back).
 
-use std::time::Duration;
+use std::num::NonZeroU64;
+use std::time::{Duration, SystemTime};
 
 use usher_queue::{Estimate, Place};
 
@@ -42,6 +43,10 @@ pub struct Wait {
     pub retry_after_ms: u64,
     /// The token was issued by this answer (a browser should keep it in its queue cookie).
     pub fresh: bool,
+    /// The sale's scheduled opening, while it is ahead.
+    pub opens_at: Option<SystemTime>,
+    /// The client's number in the pre-queue (1 = first to arrive), for a client who joined it.
+    pub pre_queue: Option<NonZeroU64>,
 }
 
 impl Wait {
@@ -68,11 +73,18 @@ impl Wait {
             estimate_high_ms: millis(estimate.high),
             retry_after_ms: millis(standing.retry_after),
             fresh: false,
+            opens_at: None,
+            pre_queue: None,
         }
     }
 }
 
+/// The pre-queue number (1-based) of the client that arrived `n`th (0-based).
+pub(crate) fn pre_queue_number(n: u64) -> Option<NonZeroU64> {
+    NonZeroU64::new(n.saturating_add(1))
+}
+
 /// Whole milliseconds, saturating.
-fn millis(d: Duration) -> u64 {
+pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -57,6 +57,14 @@ pub(crate) struct DemoArgs {
     /// stay; a person in a browser takes longer].
     #[arg(long, value_name = "DURATION", value_parser = super::duration::parse)]
     expected_session: Option<Duration>,
+    /// Open the sale at this moment (`+30s` from now, or RFC 3339 in UTC): arrivals before it
+    /// wait in a pre-queue with a countdown, drawn in random order at the opening from a seed
+    /// published after it (`/api/v1/opening`) [default: open at once].
+    #[arg(long, value_name = "WHEN")]
+    opens_at: Option<super::when::When>,
+    /// With --opens-at: `random` or `arrival` [default: random].
+    #[arg(long, value_name = "ORDER", requires = "opens_at")]
+    pre_queue_order: Option<usher_reception::PreQueueOrder>,
 }
 
 impl DemoArgs {
@@ -106,6 +114,10 @@ pub(crate) async fn run(mut args: DemoArgs) -> Result<()> {
         walk_ins: args.walk_ins,
         upstream: upstream.clone(),
         expected_session: args.expected_session.or(Some(usher::demo::DEMO_SESSION)),
+        opening: args.opens_at.map(|at| usher_reception::OpeningSettings {
+            order: args.pre_queue_order.unwrap_or_default(),
+            ..usher_reception::OpeningSettings::new(at.into())
+        }),
         ..DemoSetup::new(args.listen, data.clone())
     };
     let shutdown = serve::shutdown_on_signals();
@@ -138,6 +150,21 @@ pub(crate) async fn run(mut args: DemoArgs) -> Result<()> {
     }
     if args.walk_ins {
         println!("shops let walk-ins in (no ticket needed): the prior art, for comparisons");
+    }
+    if let Some(at) = args.opens_at {
+        let left =
+            at.0.duration_since(std::time::SystemTime::now())
+                .unwrap_or_default();
+        println!(
+            "the sale opens at {} (in {}s): arrivals wait in a pre-queue, drawn in {} order at \
+             the opening; the seed's hash, then the seed: {reception_url}/api/v1/opening",
+            usher_wire::Rfc3339(at.0),
+            left.as_secs(),
+            match args.pre_queue_order.unwrap_or_default() {
+                usher_reception::PreQueueOrder::Random => "random",
+                usher_reception::PreQueueOrder::Arrival => "arrival",
+            },
+        );
     }
     println!("data: {}", data.display());
     println!();

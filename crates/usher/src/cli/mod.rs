@@ -12,3 +12,5 @@ pub(crate) mod keys;
 pub(crate) mod reception;
 mod settings;
 pub(crate) mod shop;
+mod shop_entry;
+mod when;

@@ -2,21 +2,22 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use clap::Args;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use usher::serve;
 use usher_reception::policy::PolicyKind;
-use usher_reception::{ReceptionConfig, Reservation, ShopEntry};
-use usher_ticket::{KeyFile, ServerId};
+use usher_reception::{OpeningSettings, PreQueueOrder, ReceptionConfig, Reservation, ShopEntry};
+use usher_ticket::KeyFile;
 use usher_wire::SystemClock;
 
 use super::connections::ConnectionSettings;
 use super::duration::HumanDuration;
 use super::settings::{Flags, from_text};
+use super::shop_entry::Shop;
+use super::when::When;
 
 /// `usher reception`: its settings file and the settings the command line gives.
 #[derive(Debug, Args)]
@@ -106,6 +107,33 @@ struct ReceptionSettings {
     /// measures its own, which is kept with --queue-state [default: 60s].
     #[arg(long, env = "USHER_EXPECTED_SESSION", value_name = "DURATION")]
     expected_session: Option<HumanDuration>,
+    /// Open the sale at this moment (RFC 3339 in UTC, `2026-12-24T18:00:00Z`, or `+10m` from
+    /// now): arrivals before it join a pre-queue whose order is drawn at the opening from a
+    /// seed published after it (`GET /api/v1/opening`); nobody is admitted before it. Keep the
+    /// line with --queue-state, so the pre-queue survives a restart [default: open at once].
+    #[arg(long, env = "USHER_OPENS_AT", value_name = "WHEN")]
+    #[serde(default, deserialize_with = "from_text")]
+    opens_at: Option<When>,
+    /// With --opens-at: arrivals before this moment are told to come back then instead of
+    /// joining the pre-queue [default: the pre-queue takes anyone before the opening].
+    #[arg(
+        long,
+        env = "USHER_PRE_QUEUE_FROM",
+        value_name = "WHEN",
+        requires = "opens_at"
+    )]
+    #[serde(default, deserialize_with = "from_text")]
+    pre_queue_from: Option<When>,
+    /// With --opens-at: `random` (drawn at the opening: arriving early buys nothing) or
+    /// `arrival` [default: random].
+    #[arg(
+        long,
+        env = "USHER_PRE_QUEUE_ORDER",
+        value_name = "ORDER",
+        requires = "opens_at"
+    )]
+    #[serde(default, deserialize_with = "from_text")]
+    pre_queue_order: Option<PreQueueOrder>,
     /// Loads within this share of the lowest count as a near-tie (file only) [default: 0.05].
     #[arg(skip)]
     tie_margin: Option<f64>,
@@ -157,48 +185,14 @@ impl ReceptionSettings {
         if let Some(session) = self.expected_session {
             config.queue.expected_session = session.into();
         }
-        config
-    }
-}
-
-/// A shop as `--shop ID=URL` or as a `[[shops]]` table with `id`, `url` and, optionally, the
-/// `capacity` it may report at most.
-#[derive(Debug, Clone)]
-struct Shop(ShopEntry);
-
-impl Shop {
-    fn new(id: &str, url: &str, capacity: Option<u32>) -> Result<Shop, String> {
-        let id = ServerId::new(id).map_err(|e| format!("shop id {id:?}: {e}"))?;
-        Ok(Shop(ShopEntry {
-            id,
-            url: url.trim_end_matches('/').to_owned(),
-            capacity,
-        }))
-    }
-}
-
-impl FromStr for Shop {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Shop, String> {
-        let (id, url) = text.split_once('=').ok_or("--shop takes ID=URL")?;
-        Shop::new(id, url, None)
-    }
-}
-
-impl<'de> Deserialize<'de> for Shop {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Table {
-            id: String,
-            url: String,
-            /// The most places the shop may report (file only).
-            #[serde(default)]
-            capacity: Option<u32>,
+        if let Some(opens_at) = self.opens_at {
+            config.queue.opening = Some(OpeningSettings {
+                opens_at: opens_at.into(),
+                pre_queue_from: self.pre_queue_from.map(Into::into),
+                order: self.pre_queue_order.unwrap_or_default(),
+            });
         }
-        let table = Table::deserialize(deserializer)?;
-        Shop::new(&table.id, &table.url, table.capacity).map_err(serde::de::Error::custom)
+        config
     }
 }
 
@@ -299,6 +293,9 @@ mod tests {
             waiting_per_client = 9
             queue_hold = "1s"
             expected_session = "90s"
+            opens_at = "2026-12-24T18:00:00Z"
+            pre_queue_from = "2026-12-24T17:00:00Z"
+            pre_queue_order = "arrival"
             policy = "p2c"
             trusted_proxies = ["10.0.0.1"]
 
@@ -321,6 +318,11 @@ mod tests {
         assert_eq!(config.queue.hold, Duration::from_secs(1));
         assert_eq!(config.queue.expected_session, Duration::from_secs(90));
         assert_eq!(config.queue.state_file, Some(PathBuf::from("queue.json")));
+        let opening = config.queue.opening.unwrap();
+        let at = |s| std::time::UNIX_EPOCH + Duration::from_secs(s);
+        assert_eq!(opening.opens_at, at(1_798_135_200));
+        assert_eq!(opening.pre_queue_from, Some(at(1_798_131_600)));
+        assert_eq!(opening.order, PreQueueOrder::Arrival);
         assert_eq!(config.trusted_proxies.len(), 1);
         assert_eq!(config.validate(), Ok(()));
     }

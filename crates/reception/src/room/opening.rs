@@ -1,0 +1,243 @@
+//! A scheduled opening: before it, arrivals join a pre-queue (or, before the pre-queue opens,
+//! are told when to come back) and nobody is admitted; at it, the pre-queue's order is drawn
+//! from a seed committed to before the opening and published after it, and the line runs as
+//! any other, arrivals after the opening joining behind.
+//!
+//! The pre-queue's clients hold ordinary places `first..end` in arrival order (so joining,
+//! tokens and persistence are the line's own); the draw gives each of them the place
+//! `first + index(place - first)` in the same range, `index` the seeded permutation of
+//! [`Draw`]. Nothing is kept per client: a token's drawn place is computed when it comes back.
+
+use std::num::NonZeroU64;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
+
+use usher_queue::{Draw, Estimate, Estimator, Place, PreQueueOrder};
+use usher_wire::{Opening, Rfc3339};
+
+use super::state::hex;
+use super::store::{LineStore, PreQueue};
+use super::wait::{Wait, millis, pre_queue_number};
+use crate::config::OpeningSettings;
+
+/// Where a sale with a scheduled opening stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Before the pre-queue opens: come back then.
+    Early(Duration),
+    /// Before the opening: arrivals join the pre-queue.
+    PreQueue,
+    /// The opening came: the draw is (or is about to be) made.
+    Open,
+}
+
+/// Where a client with a place stands at a sale with a scheduled opening.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Seat {
+    /// Its place in the line (drawn, for a client of the pre-queue), and its pre-queue number
+    /// (1-based).
+    Line(Place, Option<NonZeroU64>),
+    /// In the pre-queue, before the opening: what it is told.
+    PreQueue(Wait),
+    /// In the pre-queue, the draw made but not yet on disk: ask again in a moment.
+    Drawing,
+}
+
+/// What a waiting client's answer is worked out from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Told<'a> {
+    pub(crate) estimator: &'a Estimator,
+    /// The longest time between check-ins.
+    pub(crate) check_in: Duration,
+    pub(crate) now: std::time::Instant,
+    pub(crate) wall: SystemTime,
+}
+
+/// The draw once made.
+#[derive(Debug)]
+struct Drawn {
+    first: u64,
+    draw: Draw,
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub(crate) struct Schedule {
+    settings: OpeningSettings,
+    drawn: OnceLock<Drawn>,
+}
+
+impl Schedule {
+    /// The schedule of `settings`; a draw the `store` kept from an earlier run is taken up.
+    pub(crate) fn new(settings: OpeningSettings, store: &dyn LineStore) -> Schedule {
+        let schedule = Schedule {
+            settings,
+            drawn: OnceLock::new(),
+        };
+        if let Some(pre) = store.pre_queue().filter(|p| p.end.is_some()) {
+            schedule.take_up(&pre);
+        }
+        schedule
+    }
+
+    /// Where the sale stands at `wall`.
+    pub(crate) fn phase(&self, wall: SystemTime) -> Phase {
+        if self.is_drawn() || wall >= self.settings.opens_at {
+            return Phase::Open;
+        }
+        match self.settings.pre_queue_from {
+            Some(from) if wall < from => {
+                Phase::Early(from.duration_since(wall).unwrap_or_default())
+            }
+            _ => Phase::PreQueue,
+        }
+    }
+
+    /// Whether the draw is made (then the sale runs as one without a schedule).
+    pub(crate) fn is_drawn(&self) -> bool {
+        self.drawn.get().is_some()
+    }
+
+    /// Makes the draw if the opening came at `wall` and it is not made yet; `true` when it is
+    /// made by this call (the line forms now, for the estimate).
+    pub(crate) fn open_if_due(&self, wall: SystemTime, store: &dyn LineStore) -> bool {
+        if self.is_drawn() || wall < self.settings.opens_at {
+            return false;
+        }
+        let Some(pre) = store.draw() else {
+            return false;
+        };
+        let first = !self.is_drawn();
+        self.take_up(&pre);
+        if first {
+            let size = pre.end.map(|end| end - pre.first);
+            tracing::info!(
+                pre_queue = size,
+                "the sale opened; the pre-queue's order is drawn"
+            );
+        }
+        first
+    }
+
+    fn take_up(&self, pre: &PreQueue) {
+        let size = pre.end.unwrap_or(pre.first).saturating_sub(pre.first);
+        let _ = self.drawn.set(Drawn {
+            first: pre.first,
+            draw: Draw::new(&pre.seed, size, self.settings.order),
+        });
+    }
+
+    /// Where the client holding `place` (from its token) stands at `wall`, and what it is told
+    /// if it waits for the opening.
+    pub(crate) fn seat(&self, place: Place, store: &dyn LineStore, told: Told<'_>) -> Seat {
+        let Some(pre) = store.pre_queue().filter(|p| p.holds(place)) else {
+            return Seat::Line(place, None);
+        };
+        let number = place.0 - pre.first;
+        match self.drawn.get() {
+            None => {
+                let size = store.issued().saturating_sub(pre.first);
+                Seat::PreQueue(self.pre_queue_wait(number, size, told))
+            }
+            Some(_) if !store.is_drawn_saved() => Seat::Drawing,
+            Some(drawn) => match drawn.draw.index(number) {
+                Some(index) => Seat::Line(Place(drawn.first + index), pre_queue_number(number)),
+                // Past the draw's size: a place handed out after the draw.
+                None => Seat::Line(place, None),
+            },
+        }
+    }
+
+    /// What a client of the pre-queue (number `number`, 0-based, of `size` so far) is told at
+    /// `wall`: the opening, its number, and an estimate that counts the time to the opening
+    /// and the place it may draw (any of the pre-queue's, when drawn at random). It comes back
+    /// at the opening, or at its next check-in before that.
+    fn pre_queue_wait(&self, number: u64, size: u64, told: Told<'_>) -> Wait {
+        let Told {
+            estimator,
+            check_in,
+            now,
+            wall,
+        } = told;
+        let until = self.until_opening(wall);
+        let size = size.max(number + 1);
+        let (low, mid, high) = match self.settings.order {
+            PreQueueOrder::Random => (size / 10, size / 2, size - size / 10),
+            PreQueueOrder::Arrival => (number, number, number),
+        };
+        let range = |ahead| estimator.estimate_range(ahead, now);
+        let estimate = match (range(low), range(mid), range(high)) {
+            (Some(low), Some(mid), Some(high)) => Estimate {
+                wait: until + mid.wait,
+                low: until + low.low,
+                high: until + high.high,
+            },
+            _ => Estimate {
+                wait: until,
+                low: until,
+                high: until + check_in,
+            },
+        };
+        let mut wait = self.early_wait(until.min(check_in), estimate);
+        wait.pre_queue = pre_queue_number(number);
+        wait
+    }
+
+    /// What an arrival before the pre-queue opens is told: come back when it opens (or at the
+    /// next check-in before that). `None` once the pre-queue is open.
+    pub(crate) fn too_early(&self, wall: SystemTime, check_in: Duration) -> Option<Wait> {
+        let Phase::Early(until_pre_queue) = self.phase(wall) else {
+            return None;
+        };
+        let until = self.until_opening(wall);
+        let estimate = Estimate {
+            wait: until,
+            low: until,
+            high: until + check_in,
+        };
+        Some(self.early_wait(until_pre_queue.min(check_in), estimate))
+    }
+
+    fn early_wait(&self, retry_after: Duration, estimate: Estimate) -> Wait {
+        Wait {
+            queue_token: None,
+            position: None,
+            place: None,
+            estimated_wait_ms: millis(estimate.wait),
+            estimate_low_ms: millis(estimate.low),
+            estimate_high_ms: millis(estimate.high),
+            retry_after_ms: millis(retry_after),
+            fresh: false,
+            opens_at: Some(self.settings.opens_at),
+            pre_queue: None,
+        }
+    }
+
+    /// How long until the opening (zero once it came).
+    pub(crate) fn until_opening(&self, wall: SystemTime) -> Duration {
+        self.settings
+            .opens_at
+            .duration_since(wall)
+            .unwrap_or_default()
+    }
+
+    /// The opening as published: the seed's hash before the draw, the seed once the draw is
+    /// on disk.
+    pub(crate) fn published(&self, store: &dyn LineStore) -> Option<Opening> {
+        let pre = store.pre_queue()?;
+        let drawn = pre.end.is_some() && store.is_drawn_saved();
+        Some(Opening {
+            opens_at: Rfc3339(self.settings.opens_at),
+            pre_queue_from: self.settings.pre_queue_from.map(Rfc3339),
+            pre_queue_order: match self.settings.order {
+                PreQueueOrder::Random => "random",
+                PreQueueOrder::Arrival => "arrival",
+            }
+            .to_owned(),
+            seed_sha256: hex(&usher_queue::commitment(&pre.seed)),
+            seed: drawn.then(|| hex(&pre.seed)),
+            pre_queue_size: pre.end.filter(|_| drawn).map(|end| end - pre.first),
+            first_place: pre.first + 1,
+        })
+    }
+}
