@@ -101,6 +101,9 @@ pub struct Sample {
     pub queue_len: u64,
     /// Per shop id: places in use (sessions + reservations + unused lease places) and capacity.
     pub shops: BTreeMap<String, ShopSample>,
+    /// Before a scheduled opening: how long until it, ms (nobody can be admitted yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opens_in_ms: Option<u64>,
 }
 
 /// One shop at one moment.

@@ -30,6 +30,21 @@ pub fn overruns(samples: &[Sample]) -> u64 {
     worst.values().map(|&over| u64::from(over)).sum()
 }
 
+/// From a scheduled opening to the first admission, ms: the opening placed by the last sample
+/// that saw it ahead (its time plus how far ahead it was), so it is as exact as that sample's
+/// round trip. `None` without an opening, or without an admission.
+pub fn first_admission_after_opening(samples: &[&Sample], records: &[BuyerRecord]) -> Option<u64> {
+    let opening = samples
+        .iter()
+        .rev()
+        .find_map(|sample| Some(sample.at_ms + sample.opens_in_ms?))?;
+    let first = records
+        .iter()
+        .filter_map(|record| record.admitted_ms)
+        .min()?;
+    Some(first.saturating_sub(opening))
+}
+
 /// Places in use ÷ places in all, over the time the line was non-empty: a queue while places
 /// stand idle is the waste the patent exists to avoid. Each sample stands for the time until the
 /// next one (the last for as long as the gap before it). `None` if nobody ever waited, or no shop
@@ -39,7 +54,8 @@ pub fn utilisation_while_queued(samples: &[Sample]) -> Option<f64> {
     ordered.sort_by_key(|sample| sample.at_ms);
     let (mut used, mut offered) = (0.0, 0.0);
     for (i, sample) in ordered.iter().enumerate() {
-        if sample.queue_len == 0 {
+        // Before a scheduled opening nobody may be let in: no place stands idle for want of one.
+        if sample.queue_len == 0 || sample.opens_in_ms.is_some() {
             continue;
         }
         let weight = match (
@@ -183,6 +199,7 @@ mod tests {
             at_ms,
             queue_len,
             shops,
+            opens_in_ms: None,
         }
     }
 
@@ -222,6 +239,38 @@ mod tests {
         ];
         let utilisation = utilisation_while_queued(&samples).unwrap();
         assert!((utilisation - 0.9).abs() < 1e-12, "{utilisation}");
+    }
+
+    #[test]
+    fn the_first_admission_is_timed_from_the_opening_the_samples_saw() {
+        let mut early = sample(0, 5, &[]);
+        early.opens_in_ms = Some(9_000);
+        let mut late = sample(8_000, 5, &[]);
+        late.opens_in_ms = Some(1_020);
+        let open = sample(9_500, 5, &[]);
+        let samples = [&early, &late, &open];
+        let admitted = |at| BuyerRecord {
+            admitted_ms: Some(at),
+            ..BuyerRecord::default()
+        };
+        let records = [admitted(9_300), admitted(9_070), BuyerRecord::default()];
+        assert_eq!(first_admission_after_opening(&samples, &records), Some(50));
+        assert_eq!(first_admission_after_opening(&[&open], &records), None);
+    }
+
+    /// Before a scheduled opening everyone waits and nobody may be let in: those seconds say
+    /// nothing of how well places are used.
+    #[test]
+    fn utilisation_leaves_out_the_time_before_an_opening() {
+        let mut before = sample(0, 500, &[("a", 0, 10, 0)]);
+        before.opens_in_ms = Some(1000);
+        let samples = [
+            before,
+            sample(1000, 400, &[("a", 10, 10, 10)]),
+            sample(2000, 0, &[("a", 10, 10, 10)]),
+        ];
+        let utilisation = utilisation_while_queued(&samples).unwrap();
+        assert!((utilisation - 1.0).abs() < 1e-12, "{utilisation}");
     }
 
     #[test]

@@ -84,6 +84,7 @@ pub(crate) mod tests {
                     },
                 )]
                 .into(),
+                opens_in_ms: None,
             })
             .collect();
         Report::build("small", json!({ "buyers": 6 }), &records, &samples, 3500)
@@ -158,6 +159,7 @@ pub(crate) mod tests {
             "obedient_served",
             "obedient",
             "duration_ms",
+            "first_admission_after_opening_ms",
             "admissions_per_second",
             "latency_ms",
             "queue",

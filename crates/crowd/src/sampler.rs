@@ -104,6 +104,7 @@ impl Sample {
             at_ms,
             queue_len: status.queue.waiting,
             shops,
+            opens_in_ms: status.queue.opens_in_ms,
         }
     }
 }
@@ -143,6 +144,7 @@ mod tests {
                 front: 0,
                 held: 0,
                 expected_claims: 0.0,
+                opens_in_ms: None,
             },
             refused_connections: 0,
             shops: vec![

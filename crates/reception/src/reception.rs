@@ -132,7 +132,7 @@ impl Reception {
         let now = self.clock.instant();
         ReceptionStatus {
             issuer: self.issuer().to_string(),
-            queue: self.room.status(now),
+            queue: self.room.status(now, self.clock.wall()),
             refused_connections: self.refused.load(std::sync::atomic::Ordering::Relaxed),
             shops: self.desk.shops_status(now),
         }

@@ -70,6 +70,9 @@ pub struct QueueStatus {
     /// Eligible places still expected to be claimed (each weighted by its client's chance to
     /// come back).
     pub expected_claims: f64,
+    /// How long until the sale's scheduled opening, ms; absent once it opened, or without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opens_in_ms: Option<u64>,
 }
 
 #[cfg(test)]
@@ -93,6 +96,7 @@ mod tests {
                 front: 0,
                 held: 3,
                 expected_claims: 0.5,
+                opens_in_ms: None,
             },
             refused_connections: 2,
             shops: vec![ShopView {

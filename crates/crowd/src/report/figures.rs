@@ -54,6 +54,9 @@ pub struct Report {
     pub not_arrived: u64,
     /// Length of the run.
     pub duration_ms: u64,
+    /// With a scheduled opening: from the opening to the first admission, ms, as the samples
+    /// place the opening (goal: within 100 ms); null without one.
+    pub first_admission_after_opening_ms: Option<u64>,
     /// Admissions per second over the run, in buckets of [`RATE_BUCKET_MS`].
     pub admissions_per_second: Vec<RatePoint>,
     /// Latency of each kind of call.
@@ -209,6 +212,9 @@ impl Report {
             cut_short: unfinished(Unfinished::CutShort),
             not_arrived: unfinished(Unfinished::NotArrived),
             duration_ms,
+            first_admission_after_opening_ms: metrics::first_admission_after_opening(
+                &ordered, records,
+            ),
             admissions_per_second: metrics::admissions_per_second(records, RATE_BUCKET_MS)
                 .into_iter()
                 .map(|(at_ms, per_second)| RatePoint { at_ms, per_second })

@@ -93,9 +93,12 @@ impl Report {
             ("Not arrived by the deadline", self.not_arrived.to_string()),
             ("Duration", markup::seconds(self.duration_ms)),
         ];
+        let opening = self
+            .first_admission_after_opening_ms
+            .map(|ms| ("First admission after the opening", format!("{ms} ms")));
         let mut people =
             String::from("<table>\n<thead><tr><th>Crowd</th><th></th></tr></thead>\n<tbody>\n");
-        for (name, value) in crowd {
+        for (name, value) in crowd.into_iter().chain(opening) {
             people.push_str(&format!("<tr><td>{name}</td><td>{value}</td></tr>\n"));
         }
         people.push_str("</tbody>\n</table>\n");

@@ -55,7 +55,6 @@ use opening::{Schedule, Seat, Told};
 use state::StateError;
 use store::{Claim, LineStore};
 use tokens::Tokens;
-use wait::SESSION_LEARNT;
 pub(crate) use wait::ShopRoom;
 pub use wait::Wait;
 use waiting::WaitingCap;
@@ -377,7 +376,7 @@ impl WaitingRoom {
     pub(crate) fn tick(&self, now: Instant, wall: SystemTime, shops: ShopRoom) {
         let mut local = self.local();
         self.open_if_due(&mut local, now, wall);
-        self.learn_prior(&mut local, shops);
+        local.learn_prior(shops, &*self.store, self.settings.expected_session);
         if !self.is_open() {
             self.gated.store(true, Ordering::Release);
             return;
@@ -393,22 +392,6 @@ impl WaitingRoom {
         if advanced.moved > 0 || more_free {
             self.holds.room_made();
         }
-    }
-
-    /// The estimate's prior from the shops at a tick (see [`tick`](Self::tick)).
-    fn learn_prior(&self, local: &mut Local, shops: ShopRoom) {
-        let measured = shops.session.filter(|s| SESSION_LEARNT.contains(s));
-        if let Some(session) = measured {
-            self.store.learn_session(session);
-        }
-        let session = measured
-            .or_else(|| self.store.session())
-            .unwrap_or(self.settings.expected_session)
-            .as_secs_f64();
-        let places = shops.places as f64;
-        local
-            .estimator
-            .set_prior((places > 0.0).then(|| places / session), measured.is_some());
     }
 
     /// Keeps the room going until `shutdown`: on every shop report, and every tick besides,
@@ -467,7 +450,7 @@ impl WaitingRoom {
     }
 
     /// For operators: the line's counters, waiting clients, rate and no-show share.
-    pub(crate) fn status(&self, now: Instant) -> QueueStatus {
+    pub(crate) fn status(&self, now: Instant, wall: SystemTime) -> QueueStatus {
         let local = self.local();
         let line = self.store.view(now);
         QueueStatus {
@@ -483,6 +466,9 @@ impl WaitingRoom {
             front: line.front as u64,
             held: self.holds.held(),
             expected_claims: line.expected_claims,
+            opens_in_ms: (self.schedule.as_ref())
+                .filter(|s| !s.is_drawn())
+                .map(|s| wait::millis(s.until_opening(wall))),
         }
     }
 
