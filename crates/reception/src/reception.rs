@@ -190,22 +190,6 @@ impl Reception {
                 self.after_claim(outcome, claim)
             }
             Then::Saving { wait, place } => self.when_saved(wait, place).await,
-            Then::Drawing {
-                item,
-                client,
-                token,
-            } => {
-                if tokio::time::timeout(SAVE_WAIT, self.room.drawn_saved())
-                    .await
-                    .is_err()
-                {
-                    return Outcome::Unavailable;
-                }
-                match self.returning(&item, client, &token, true) {
-                    Ok(outcome) => outcome,
-                    Err(pending) => Box::pin(self.order_later(pending)).await,
-                }
-            }
             Then::Hold {
                 item,
                 client,
@@ -339,11 +323,6 @@ impl Reception {
                 Ok(Outcome::Waiting(wait))
             }
             CheckIn::Refused(code) => Ok(Outcome::Refused(code)),
-            CheckIn::Drawing => Err(Box::new(Pending(Then::Drawing {
-                item: item.to_owned(),
-                client,
-                token: token.to_owned(),
-            }))),
             // Sa53: its turn.
             CheckIn::Claimed(place, pre_queue) => {
                 let flight = InFlight::claim(&self.room, &self.clock, place);
@@ -414,13 +393,6 @@ enum Then {
     Claimed { admit: Box<Admit>, claim: Claim },
     /// A newcomer joined; the answer waits until its place is on disk.
     Saving { wait: Wait, place: Place },
-    /// A client of the pre-queue is back after the opening; its drawn place is told once the
-    /// draw is on disk, so no restart can draw another.
-    Drawing {
-        item: String,
-        client: IpAddr,
-        token: String,
-    },
     /// A client near the front is held until room is made for it, or the hold time passes.
     Hold {
         item: String,

@@ -41,10 +41,16 @@ impl Holds {
     }
 
     /// A permit to hold the request that was told `wait`: only near the front (position at
-    /// most [`HOLD_POSITIONS`]), with holding on, and while fewer than [`MAX_HELD`] are held.
+    /// most [`HOLD_POSITIONS`]) or in a pre-queue whose opening comes within the hold, with
+    /// holding on, and while fewer than [`MAX_HELD`] are held. (At the opening the draw makes
+    /// room, and the held clients whose places it drew first are let in at once, whatever
+    /// their connections' delay.)
     pub(crate) fn hold(&self, wait: &Wait) -> Option<OwnedSemaphorePermit> {
         let near = wait.position.is_some_and(|p| p <= HOLD_POSITIONS);
-        if !near || self.hold.is_zero() {
+        let opening = wait.opens_at.is_some()
+            && wait.pre_queue.is_some()
+            && u128::from(wait.retry_after_ms) <= self.hold.as_millis();
+        if !(near || opening) || self.hold.is_zero() {
             return None;
         }
         Arc::clone(&self.permits).try_acquire_owned().ok()

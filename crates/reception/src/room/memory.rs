@@ -49,8 +49,6 @@ pub(crate) struct MemoryStore {
     saved: watch::Sender<u64>,
     /// Wakes the saver.
     save_wanted: Notify,
-    /// Whether the draw is on disk (true from the start without a file).
-    drawn_saved: watch::Sender<bool>,
     /// What was last written, so an unchanged line is not written again.
     last_saved: Mutex<Option<Snapshot>>,
     /// Held while the store lives: two receptions never write one state file.
@@ -121,7 +119,6 @@ impl MemoryStore {
             }
             None => u64::MAX,
         };
-        let drawn_saved = file.is_none() || pre_queue.is_some_and(|p| p.end.is_some());
         Ok(MemoryStore {
             grace,
             epoch,
@@ -134,7 +131,6 @@ impl MemoryStore {
             }),
             file,
             saved: watch::Sender::new(saved_below),
-            drawn_saved: watch::Sender::new(drawn_saved),
             save_wanted: Notify::new(),
             last_saved: Mutex::new(None),
             lock: Mutex::new(lock),
@@ -215,10 +211,6 @@ impl MemoryStore {
             *below = (*below).max(counters.issued);
             changed
         });
-        if pre_queue.is_some_and(|p| p.end.is_some()) {
-            self.drawn_saved
-                .send_if_modified(|drawn| !std::mem::replace(drawn, true));
-        }
         Ok(())
     }
 }
@@ -337,27 +329,16 @@ impl LineStore for MemoryStore {
     fn draw(&self) -> Option<PreQueue> {
         let drawn = {
             let mut kept = self.kept();
-            let issued = kept.line.snapshot().issued;
+            let durable = kept.line.snapshot().issued.min(*self.saved.borrow());
             let pre = kept.pre_queue.as_mut()?;
             if pre.end.is_some() {
                 return Some(*pre);
             }
-            pre.end = Some(issued);
+            pre.end = Some(durable.max(pre.first));
             *pre
         };
         self.save_wanted.notify_one();
         Some(drawn)
-    }
-
-    fn is_drawn_saved(&self) -> bool {
-        *self.drawn_saved.borrow()
-    }
-
-    fn drawn_saved(&self) -> StoreFuture<'_, ()> {
-        let mut drawn = self.drawn_saved.subscribe();
-        Box::pin(async move {
-            let _ = drawn.wait_for(|&drawn| drawn).await;
-        })
     }
 
     fn is_saved(&self, place: Place) -> bool {

@@ -65,8 +65,6 @@ pub(crate) enum CheckIn {
     /// Its turn: it holds the claim of this place (its drawn one, for a client of a
     /// pre-queue, with its pre-queue number, 1-based) and may be admitted.
     Claimed(Place, Option<std::num::NonZeroU64>),
-    /// The opening's draw is made but not yet on disk: ask again once it is.
-    Drawing,
     /// Not yet: a fresh estimate, the same place.
     Wait(Wait),
     /// The token cannot be honoured.
@@ -195,11 +193,6 @@ impl WaitingRoom {
         self.schedule.as_ref()?.published(&*self.store)
     }
 
-    /// Resolves once the opening's draw is on disk.
-    pub(crate) async fn drawn_saved(&self) {
-        self.store.drawn_saved().await;
-    }
-
     /// Sa54: every shop is busy (or others wait), so the client joins the line at the back.
     /// Refused with `too_many` when its network joined too often or holds its share of places
     /// waiting (checked first, so a refused join spends no budget). Returns the answer and its
@@ -284,6 +277,7 @@ impl WaitingRoom {
         let told = Told {
             estimator: &local.estimator,
             check_in: self.settings.line.check_in,
+            hold: self.settings.hold,
             now,
             wall,
         };
@@ -300,7 +294,6 @@ impl WaitingRoom {
         let (place, number) = match self.seat(&local, place, now, wall) {
             Seat::Line(place, number) => (place, number),
             Seat::PreQueue(wait) => return CheckIn::Wait(wait),
-            Seat::Drawing => return CheckIn::Drawing,
         };
         match self.check_in_line(&mut local, place, now) {
             CheckIn::Wait(mut wait) => {

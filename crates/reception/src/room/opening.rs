@@ -39,8 +39,6 @@ pub(crate) enum Seat {
     Line(Place, Option<NonZeroU64>),
     /// In the pre-queue, before the opening: what it is told.
     PreQueue(Wait),
-    /// In the pre-queue, the draw made but not yet on disk: ask again in a moment.
-    Drawing,
 }
 
 /// What a waiting client's answer is worked out from.
@@ -49,6 +47,8 @@ pub(crate) struct Told<'a> {
     pub(crate) estimator: &'a Estimator,
     /// The longest time between check-ins.
     pub(crate) check_in: Duration,
+    /// How long a request near its turn may be held.
+    pub(crate) hold: Duration,
     pub(crate) now: std::time::Instant,
     pub(crate) wall: SystemTime,
 }
@@ -139,7 +139,6 @@ impl Schedule {
                 let size = store.issued().saturating_sub(pre.first);
                 Seat::PreQueue(self.pre_queue_wait(number, size, told))
             }
-            Some(_) if !store.is_drawn_saved() => Seat::Drawing,
             Some(drawn) => match drawn.draw.index(number) {
                 Some(index) => Seat::Line(Place(drawn.first + index), pre_queue_number(number)),
                 // Past the draw's size: a place handed out after the draw.
@@ -156,6 +155,7 @@ impl Schedule {
         let Told {
             estimator,
             check_in,
+            hold,
             now,
             wall,
         } = told;
@@ -178,7 +178,15 @@ impl Schedule {
                 high: until + check_in,
             },
         };
-        let mut wait = self.early_wait(until.min(check_in), estimate);
+        // Back a little before the opening, to be held until it: the clients it draws first
+        // are then let in the moment it comes, whatever their connections' delay.
+        let early = hold / 2;
+        let retry_after = match until {
+            until if until > check_in => check_in,
+            until if until > early => until - early,
+            until => until,
+        };
+        let mut wait = self.early_wait(retry_after, estimate);
         wait.pre_queue = pre_queue_number(number);
         wait
     }
@@ -221,11 +229,10 @@ impl Schedule {
             .unwrap_or_default()
     }
 
-    /// The opening as published: the seed's hash before the draw, the seed once the draw is
-    /// on disk.
+    /// The opening as published: the seed's hash before the draw, the seed once it is made.
     pub(crate) fn published(&self, store: &dyn LineStore) -> Option<Opening> {
         let pre = store.pre_queue()?;
-        let drawn = pre.end.is_some() && store.is_drawn_saved();
+        let drawn = pre.end.is_some();
         Some(Opening {
             opens_at: Rfc3339(self.settings.opens_at),
             pre_queue_from: self.settings.pre_queue_from.map(Rfc3339),

@@ -132,15 +132,13 @@ pub(crate) trait LineStore: Send + Sync + std::fmt::Debug {
     /// The pre-queue of the sale's scheduled opening, if it has one.
     fn pre_queue(&self) -> Option<PreQueue>;
 
-    /// The draw at the opening: fixes the pre-queue's end at the places issued so far (once;
-    /// later calls return what the first fixed). `None` without a pre-queue.
+    /// The draw at the opening: fixes the pre-queue's end at the places kept durably so far
+    /// (once; later calls return what the first fixed), so that a restart before the end is
+    /// itself on disk draws the very same pre-queue again, and no client waits for the disk to
+    /// learn its drawn place. Places handed out but not yet durable (joins whose answers
+    /// still wait for the disk) fall behind the pre-queue, as the first arrivals after the
+    /// opening. `None` without a pre-queue.
     fn draw(&self) -> Option<PreQueue>;
-
-    /// Whether the draw is kept durably, so no restart can draw the pre-queue again.
-    fn is_drawn_saved(&self) -> bool;
-
-    /// Resolves once the draw is kept durably.
-    fn drawn_saved(&self) -> StoreFuture<'_, ()>;
 
     /// Whether `place` is kept durably (no restart can hand its number out again).
     fn is_saved(&self, place: Place) -> bool;

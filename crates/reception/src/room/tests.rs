@@ -212,3 +212,41 @@ async fn a_place_is_durable_before_it_is_answered_and_a_reopened_store_keeps_the
     assert_eq!(reopened.honoured(), [IssuerId(1), IssuerId(2)]);
     assert_eq!(reopened.join().0, Place(1), "no number is handed out twice");
 }
+
+/// Guards against a restart telling pre-queue clients other places than they were told: the
+/// draw covers only places already on disk, so a restart before the draw itself is on disk
+/// draws the very same pre-queue again, while a join not yet durable at the opening falls
+/// behind it.
+#[tokio::test]
+async fn a_restart_before_the_draw_is_on_disk_draws_the_same_pre_queue() {
+    let now = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("queue.json");
+    let open = |issuer| {
+        MemoryStore::open(LineConfig::default(), Some(file.clone()), issuer, now, true).unwrap()
+    };
+    let store = open(IssuerId(1));
+    let pre = store.pre_queue().unwrap();
+    assert_eq!((pre.first, pre.end), (0, None));
+    for _ in 0..3 {
+        store.join();
+    }
+    store.save().await.unwrap();
+    let (in_flight, _) = store.join();
+    assert!(!store.is_saved(in_flight));
+    let on_disk = std::fs::read(&file).unwrap();
+    let drawn = store.draw().unwrap();
+    assert_eq!(drawn.end, Some(3), "only the durable places are drawn");
+    assert!(!drawn.holds(in_flight), "the join in flight falls behind");
+    assert_eq!(store.draw(), Some(drawn), "drawn once");
+    // A `kill -9` before the draw reached the disk.
+    drop(store);
+    std::fs::write(&file, on_disk).unwrap();
+    let reopened = open(IssuerId(2));
+    assert_eq!(reopened.pre_queue().unwrap().end, None);
+    assert_eq!(
+        reopened.draw(),
+        Some(drawn),
+        "the same seed and the same size"
+    );
+}

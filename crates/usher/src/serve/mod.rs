@@ -118,10 +118,26 @@ pub async fn until(mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Binds `addr` (port 0 picks a free port).
+/// Connections the kernel may hold for a listener before it accepts them (capped by the
+/// system's `net.core.somaxconn`). A crowd arrives at once, at a sale's opening most of all:
+/// at tokio's 1,024, a flash of 10,000 new connections overflowed the queue and a tenth of the
+/// buyers waited a second for their connection to be retried.
+pub const LISTEN_BACKLOG: u32 = 16_384;
+
+/// Binds `addr` (port 0 picks a free port), with [`LISTEN_BACKLOG`].
 pub async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    };
+    socket
+        .and_then(|socket| {
+            // As std and tokio do: a restarted server takes its port back at once.
+            socket.set_reuseaddr(true)?;
+            socket.bind(addr)?;
+            socket.listen(LISTEN_BACKLOG)
+        })
         .with_context(|| format!("cannot listen on {addr} for the {what}"))
 }
 
