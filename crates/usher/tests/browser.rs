@@ -6,7 +6,9 @@
 //! And a crowd's HTML report (and a comparison) opens offline with every chart drawn
 //! (`tests/browser/report.mjs`), screenshots in `target/artifacts/crowd-*.png`. And an order
 //! link embedded in another site's page (an image, a frame) takes no place
-//! (`tests/browser/hoarding.mjs`).
+//! (`tests/browser/hoarding.mjs`). And before a scheduled opening the page counts down to it,
+//! then lets the buyer in by itself (`tests/browser/opening.mjs`, screenshot
+//! `target/artifacts/opening-page.png`).
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
@@ -58,6 +60,50 @@ async fn the_waiting_page_counts_down_keeps_its_place_and_chimes_when_admitted()
         "the chime played: {landed}"
     );
     next_line(&mut lines, "NOJS ok").await;
+    let status = tokio::time::timeout(STEP, child.wait())
+        .await
+        .expect("the browser script ends")
+        .unwrap();
+    assert!(status.success(), "the browser script failed: {status}");
+}
+
+/// A sale opening a few seconds ahead: the page says so and counts down, and at the opening
+/// it asks by itself and lands on the shop (never before: the reception lets nobody in).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn before_an_opening_the_page_counts_down_and_lets_the_buyer_in_at_it() {
+    let _turn = TURN.lock().await;
+    assert_browser_ready();
+    let opens_at = std::time::SystemTime::now() + std::time::Duration::from_secs(8);
+    let cluster = Cluster::start_with(&[ShopSpec::new(1)], |config| {
+        config.queue.opening = Some(usher_reception::OpeningSettings::new(opens_at));
+    })
+    .await;
+    let screenshot = artifacts().join("opening-page.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let reception = cluster.reception_url().to_string();
+    let (mut child, mut lines) = spawn_script(
+        "opening.mjs",
+        &[
+            "--reception".as_ref(),
+            reception.as_ref(),
+            "--item".as_ref(),
+            "concert".as_ref(),
+            "--screenshot".as_ref(),
+            screenshot.as_os_str(),
+        ],
+    );
+    let countdown = next_line(&mut lines, "COUNTDOWN").await;
+    eprintln!("browser: {countdown}");
+    assert!(
+        screenshot.exists(),
+        "the countdown page's screenshot is saved"
+    );
+    let landed = next_line(&mut lines, "LANDED").await;
+    assert!(
+        std::time::SystemTime::now() >= opens_at,
+        "let in before the opening: {landed}"
+    );
+    assert!(landed.contains(&format!("url={}/items/concert", cluster.urls[0])));
     let status = tokio::time::timeout(STEP, child.wait())
         .await
         .expect("the browser script ends")
