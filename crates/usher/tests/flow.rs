@@ -290,6 +290,24 @@ async fn unknown_item_unavailable_and_bad_input() {
         (r.status(), error_code(r).await.as_str()),
         (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
     );
+    let r = c
+        .post(&api)
+        .body(r#"{"item":"concert"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert_eq!(
+        (r.status(), error_code(r).await.as_str()),
+        (StatusCode::BAD_REQUEST, "bad_request"),
+        "no JSON content type"
+    );
+    let r = c.get(&api).send().await.unwrap();
+    assert_eq!(r.headers()["allow"], "POST");
+    assert_eq!(
+        (r.status(), error_code(r).await.as_str()),
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    );
     // API admitted answer.
     let r = c
         .post(&api)

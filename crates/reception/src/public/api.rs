@@ -1,16 +1,19 @@
-//! `POST /api/v1/admissions`: an API client's order (Sc31), answered in JSON; and
+//! `POST /api/v1/admissions`: an API client's order (Sc31), answered in JSON without the router
+//! (what apps poll while they wait, so it costs about what the browser's `GET` does); and
 //! `GET /api/v1/opening`: the sale's scheduled opening and its draw.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse as _, Response};
-use http::{HeaderMap, StatusCode};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http_body_util::{BodyExt as _, Limited};
 use serde::Deserialize;
 use usher_wire::Code;
 
+use super::MAX_BODY;
 use super::answer::{admission, answer_json, error, no_store, refusal, unknown_item};
 use super::client::client;
 use crate::outcome::Outcome;
@@ -19,38 +22,43 @@ use crate::reception::Reception;
 /// The body of `POST /api/v1/admissions`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct AdmissionRequest {
-    item: String,
-    #[serde(default)]
-    queue_token: Option<String>,
+struct AdmissionRequest<'a> {
+    #[serde(borrow)]
+    item: Cow<'a, str>,
+    #[serde(default, borrow)]
+    queue_token: Option<Cow<'a, str>>,
 }
 
-/// `POST /api/v1/admissions`.
-pub(super) async fn admissions(
-    State(reception): State<Arc<Reception>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Result<axum::Json<AdmissionRequest>, JsonRejection>,
-) -> Response {
-    let request = match body {
-        Ok(axum::Json(r)) => r,
-        Err(rejection) => {
-            let code = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Code::PayloadTooLarge
-            } else {
-                Code::BadRequest
-            };
-            return error(
-                code,
-                StatusCode::from_u16(code.default_status()).unwrap_or(StatusCode::BAD_REQUEST),
-                None,
-            );
+/// `POST /api/v1/admissions` from `peer`: a JSON body of at most [`MAX_BODY`] bytes.
+pub(super) async fn admissions<B>(
+    reception: Arc<Reception>,
+    peer: SocketAddr,
+    request: http::Request<B>,
+) -> Response
+where
+    B: axum::body::HttpBody<Data = Bytes> + Send,
+    B::Error: Into<axum::BoxError>,
+{
+    let (parts, body) = request.into_parts();
+    if !is_json(&parts.headers) {
+        return bad_request(Code::BadRequest);
+    }
+    let bytes = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return bad_request(Code::PayloadTooLarge);
         }
+        Err(_) => return bad_request(Code::BadRequest),
     };
-    let client = client(&reception, peer, &headers);
-    let outcome = reception
-        .order(&request.item, client, request.queue_token.as_deref())
-        .await;
+    let Ok(request) = serde_json::from_slice::<AdmissionRequest<'_>>(&bytes) else {
+        return bad_request(Code::BadRequest);
+    };
+    let client = client(&reception, peer, &parts.headers);
+    let (item, token) = (&*request.item, request.queue_token.as_deref());
+    let outcome = match reception.order_now(item, client, token) {
+        Ok(outcome) => outcome,
+        Err(pending) => reception.order_later(pending).await,
+    };
     let public_url = &reception.config().public_url;
     match outcome {
         Outcome::Refused(code) => refusal(public_url, code),
@@ -61,12 +69,63 @@ pub(super) async fn admissions(
     }
 }
 
+/// `application/json`, or any `+json` type, as axum's `Json` takes.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(Ok(value)) = headers.get(header::CONTENT_TYPE).map(HeaderValue::to_str) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json")
+            || subtype.len() > 5 && subtype[subtype.len() - 5..].eq_ignore_ascii_case("+json"))
+}
+
+fn bad_request(code: Code) -> Response {
+    let status = StatusCode::from_u16(code.default_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    error(code, status, None)
+}
+
+/// Any other method on `/api/v1/admissions`: `405` in the refusal shape, with `Allow`.
+pub(super) async fn admissions_method_not_allowed() -> Response {
+    let mut response = error(Code::MethodNotAllowed, StatusCode::METHOD_NOT_ALLOWED, None);
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
+}
+
 /// `GET /api/v1/opening`: the scheduled opening, the seed's hash before the draw and the seed
 /// after it, so anyone can recompute the pre-queue's order. `404 not_found` for a sale without
 /// a scheduled opening.
-pub(super) async fn opening(State(reception): State<Arc<Reception>>) -> Response {
+pub(super) async fn opening(
+    axum::extract::State(reception): axum::extract::State<Arc<Reception>>,
+) -> Response {
     match reception.opening() {
         Some(opening) => no_store(axum::Json(opening).into_response()),
         None => error(Code::NotFound, StatusCode::NOT_FOUND, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_content_types_are_those_axum_takes() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
+            is_json(&headers)
+        };
+        assert!(with("application/json"));
+        assert!(with("Application/JSON; charset=utf-8"));
+        assert!(with("application/problem+json"));
+        assert!(!with("text/json"));
+        assert!(!with("application/jsonx"));
+        assert!(!with("text/plain"));
+        assert!(!is_json(&HeaderMap::new()));
     }
 }

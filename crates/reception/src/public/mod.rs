@@ -20,7 +20,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, get};
 use http::{HeaderValue, Method, StatusCode, header};
 use tower_http::set_header::SetResponseHeaderLayer;
 use usher_wire::Code;
@@ -33,8 +33,10 @@ use browser::Form;
 /// Largest admission request body.
 pub const MAX_BODY: usize = 4 * 1024;
 
-/// The public listener as one service: `GET /order/{item}`, the hot path, is answered directly (an order settled from a lease costs no await and no boxed future);
-/// everything else goes through the router.
+/// The public listener as one service: `GET /order/{item}`, the hot path, is answered directly
+/// (an order settled from a lease costs no await and no boxed future), and so is
+/// `POST /api/v1/admissions`, what apps poll while they wait; everything else goes through the
+/// router.
 pub fn service(reception: Arc<Reception>) -> PublicService {
     PublicService {
         router: router(Arc::clone(&reception)),
@@ -93,6 +95,10 @@ impl PublicService {
                 }
             };
         }
+        if request.method() == Method::POST && request.uri().path() == "/api/v1/admissions" {
+            let reception = Arc::clone(&self.reception);
+            return PublicFuture::Later(Box::pin(api::admissions(reception, peer, request)));
+        }
         let mut request = request.map(axum::body::Body::new);
         request.extensions_mut().insert(ConnectInfo(peer));
         PublicFuture::Router(tower::Service::call(&mut self.router.clone(), request))
@@ -142,7 +148,11 @@ fn router(reception: Arc<Reception>) -> Router {
     Router::new()
         // A `GET` never gets here (see `PublicService::call`).
         .route("/order/{item}", any(order_method_not_allowed))
-        .route("/api/v1/admissions", post(api::admissions))
+        // A `POST` never gets here (see `PublicService::call`).
+        .route(
+            "/api/v1/admissions",
+            any(api::admissions_method_not_allowed),
+        )
         .route("/api/v1/opening", get(api::opening))
         .route("/assets/waiting.js", get(script))
         .route("/assets/waiting.css", get(style))
