@@ -116,22 +116,12 @@ struct ReceptionSettings {
     opens_at: Option<When>,
     /// With --opens-at: arrivals before this moment are told to come back then instead of
     /// joining the pre-queue [default: the pre-queue takes anyone before the opening].
-    #[arg(
-        long,
-        env = "USHER_PRE_QUEUE_FROM",
-        value_name = "WHEN",
-        requires = "opens_at"
-    )]
+    #[arg(long, env = "USHER_PRE_QUEUE_FROM", value_name = "WHEN")]
     #[serde(default, deserialize_with = "from_text")]
     pre_queue_from: Option<When>,
     /// With --opens-at: `random` (drawn at the opening: arriving early buys nothing) or
     /// `arrival` [default: random].
-    #[arg(
-        long,
-        env = "USHER_PRE_QUEUE_ORDER",
-        value_name = "ORDER",
-        requires = "opens_at"
-    )]
+    #[arg(long, env = "USHER_PRE_QUEUE_ORDER", value_name = "ORDER")]
     #[serde(default, deserialize_with = "from_text")]
     pre_queue_order: Option<PreQueueOrder>,
     /// Loads within this share of the lowest count as a near-tie (file only) [default: 0.05].
@@ -219,6 +209,12 @@ pub(crate) async fn run(args: ReceptionArgs) -> Result<()> {
         .management
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9080)));
     // Checked before anything listens; the default public URL names the port bound below.
+    // From the file or the command line alike, so checked here rather than by clap.
+    if settings.opens_at.is_none()
+        && (settings.pre_queue_from.is_some() || settings.pre_queue_order.is_some())
+    {
+        anyhow::bail!("pre_queue_from and pre_queue_order need opens_at (--opens-at)");
+    }
     let mut config = settings.config(shops, settings.public_url.clone().unwrap_or_default());
     config.validate()?;
     let listener = settings.connections.listener();
@@ -325,6 +321,16 @@ mod tests {
         assert_eq!(opening.order, PreQueueOrder::Arrival);
         assert_eq!(config.trusted_proxies.len(), 1);
         assert_eq!(config.validate(), Ok(()));
+    }
+
+    /// The opening's companions are checked when the reception starts, not by clap, so that
+    /// `opens_at` in the file and `--pre-queue-order` on the command line go together.
+    #[test]
+    fn pre_queue_settings_go_with_an_opening_from_the_file_or_the_flags() {
+        let file = "opens_at = \"2026-12-24T18:00:00Z\"\n";
+        let s = settings(&["--pre-queue-order", "arrival"], file).unwrap();
+        assert_eq!(s.pre_queue_order, Some(PreQueueOrder::Arrival));
+        assert!(s.opens_at.is_some());
     }
 
     #[test]
