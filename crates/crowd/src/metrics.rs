@@ -30,10 +30,11 @@ pub fn overruns(samples: &[Sample]) -> u64 {
     worst.values().map(|&over| u64::from(over)).sum()
 }
 
-/// From a scheduled opening to the first admission, ms: the opening placed by the last sample
-/// that saw it ahead (its time plus how far ahead it was), so it is as exact as that sample's
-/// round trip. `None` without an opening, or without an admission.
-pub fn first_admission_after_opening(samples: &[&Sample], records: &[BuyerRecord]) -> Option<u64> {
+/// From a scheduled opening to the first admission, ms (negative: someone was let in before
+/// it): the opening placed by the last sample that saw it ahead (its time plus how far ahead
+/// it was), so it is as exact as that sample's round trip. `None` without an opening, or
+/// without an admission.
+pub fn first_admission_after_opening(samples: &[&Sample], records: &[BuyerRecord]) -> Option<i64> {
     let opening = samples
         .iter()
         .rev()
@@ -42,7 +43,8 @@ pub fn first_admission_after_opening(samples: &[&Sample], records: &[BuyerRecord
         .iter()
         .filter_map(|record| record.admitted_ms)
         .min()?;
-    Some(first.saturating_sub(opening))
+    let signed = |ms: u64| i64::try_from(ms).unwrap_or(i64::MAX);
+    Some(signed(first) - signed(opening))
 }
 
 /// Places in use ÷ places in all, over the time the line was non-empty: a queue while places
@@ -255,6 +257,8 @@ mod tests {
         };
         let records = [admitted(9_300), admitted(9_070), BuyerRecord::default()];
         assert_eq!(first_admission_after_opening(&samples, &records), Some(50));
+        let early = [admitted(9_000)];
+        assert_eq!(first_admission_after_opening(&samples, &early), Some(-20));
         assert_eq!(first_admission_after_opening(&[&open], &records), None);
     }
 

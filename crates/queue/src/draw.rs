@@ -2,14 +2,22 @@
 //! the opening and published after it, so anyone can recompute every place.
 //!
 //! The pre-queue's `size` arrivals hold the numbers `0..size` in arrival order. The draw is a
-//! keyed permutation of those numbers: a balanced Feistel network of [`ROUNDS`] rounds over the
-//! smallest even number of bits that covers `size`, walked until it lands inside `0..size`
-//! (cycle walking, so the permutation is exact for any size). Each round's function is
-//! HMAC-SHA256 under the seed of `[round, half_bits, right half as u64 big-endian]`, its first 8
-//! bytes big-endian masked to the half's width. A number's drawn index needs only the seed and
-//! the size: O(1) state per client, as for the rest of the line.
+//! keyed permutation of those numbers, exactly (so anyone can recompute it from the seed):
+//! 1. `bits` = the bit length of `size - 1` (so `2^bits >= size`), at least 2;
+//!    `h` = `ceil(bits / 2)`; `mask` = `2^h - 1`. (Size 16: bits 4, h 2; size 17: bits 5, h 3.)
+//! 2. One pass over `x` (a number below `2^(2h)`): `L = x >> h`, `R = x & mask`; then for
+//!    `r` = 0, 1, …, 7 ([`ROUNDS`]): `F` = the first 8 bytes, big-endian, of
+//!    HMAC-SHA256(key = the 32-byte seed, message = the byte `r`, the byte `h`, then `R` as 8
+//!    bytes big-endian), masked with `mask`; `(L, R) = (R, L xor F)`. No swap after the last
+//!    round. The pass's result is `(L << h) | R`.
+//! 3. The index of number `n`: pass `n`, then pass the result again while it is `>= size`
+//!    (cycle walking: exact for any size, about 4 passes at most on average).
 //!
-//! The commitment published before the opening is the SHA-256 of the seed.
+//! With seed 32 zero bytes and size 10, numbers 0..10 draw indexes
+//! `[6, 2, 8, 5, 9, 7, 1, 3, 0, 4]`. A number's drawn index needs only the seed and the size:
+//! O(1) state per client, as for the rest of the line. The commitment published before the
+//! opening is the SHA-256 of the seed; it binds the seed, not the size, and the size is fixed
+//! by the draw.
 
 use ring::{digest, hmac};
 
@@ -24,7 +32,8 @@ pub const SEED_LEN: usize = 32;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PreQueueOrder {
-    /// Drawn at random from the seed: arriving early, or again, buys nothing.
+    /// Drawn at random from the seed: arriving early buys nothing. (Joining again is one more
+    /// entry in the draw, which the limits per client network bound.)
     #[default]
     Random,
     /// In the order of arrival.

@@ -24,6 +24,7 @@
   const countdownEl = byId('countdown');
   const soundEl = byId('sound');
   const openingEl = byId('opening');
+  const leadEl = byId('lead');
   const item = room.dataset.item || '';
   // The page is served at the order URL itself, so its own path is the exact one to ask again
   // (it keeps the item's encoding and any prefix a proxy adds).
@@ -186,6 +187,8 @@
       opensAt = 0;
       openingEl.hidden = true;
       setText(headingEl, 'You are in line');
+      setText(leadEl, 'The sale is open. Keep this page open: it asks again by itself and ' +
+        'takes you in when it is your turn.');
     }
     if (typeof body.position === 'number') {
       room.dataset.position = String(body.position);

@@ -235,16 +235,29 @@ impl ReceptionConfig {
         if !EXPECTED_SESSION.contains(&self.queue.expected_session) {
             return Err(ConfigError::ExpectedSession(self.queue.expected_session));
         }
-        if let Some(opening) = &self.queue.opening
-            && opening
+        if let Some(opening) = &self.queue.opening {
+            let times = [Some(opening.opens_at), opening.pre_queue_from];
+            let too_late = |t: SystemTime| {
+                t.duration_since(SystemTime::UNIX_EPOCH)
+                    .is_ok_and(|d| d >= LATEST_OPENING)
+            };
+            if times.into_iter().flatten().any(too_late) {
+                return Err(ConfigError::OpensAt);
+            }
+            if opening
                 .pre_queue_from
                 .is_some_and(|from| from >= opening.opens_at)
-        {
-            return Err(ConfigError::PreQueueFrom);
+            {
+                return Err(ConfigError::PreQueueFrom);
+            }
         }
         Ok(())
     }
 }
+
+/// The opening may be set up to the year 3000 (the answers write it in RFC 3339), counted
+/// from the Unix epoch.
+pub(crate) const LATEST_OPENING: Duration = Duration::from_secs(32_503_680_000);
 
 /// The expected session lengths an operator may set.
 pub(crate) const EXPECTED_SESSION: std::ops::RangeInclusive<Duration> =
@@ -285,6 +298,9 @@ pub enum ConfigError {
     /// [`QueueSettings::expected_session`] is out of [`EXPECTED_SESSION`].
     #[error("expected_session is {0:?}; it must be 100ms to 24h")]
     ExpectedSession(Duration),
+    /// The opening, or the pre-queue's start, is past the year 3000.
+    #[error("opens_at and pre_queue_from must be before the year 3000")]
+    OpensAt,
     /// [`OpeningSettings::pre_queue_from`] is not before the opening.
     #[error("pre_queue_from must be before opens_at")]
     PreQueueFrom,
@@ -338,6 +354,17 @@ mod tests {
         );
         c.queue.waiting_per_client = 0;
         assert_eq!(c.validate(), Ok(()), "0 is no cap");
+
+        let mut opening = OpeningSettings::new(SystemTime::UNIX_EPOCH + LATEST_OPENING);
+        c.queue.opening = Some(opening);
+        assert_eq!(c.validate(), Err(ConfigError::OpensAt));
+        opening.opens_at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_798_135_200);
+        opening.pre_queue_from = Some(opening.opens_at);
+        c.queue.opening = Some(opening);
+        assert_eq!(c.validate(), Err(ConfigError::PreQueueFrom));
+        opening.pre_queue_from = None;
+        c.queue.opening = Some(opening);
+        assert_eq!(c.validate(), Ok(()));
     }
 
     #[test]

@@ -197,6 +197,8 @@ impl Reception {
                 _permit,
             } => {
                 let deadline = tokio::time::Instant::now() + self.room.holds().hold_for();
+                // At the deadline the client is told afresh, not what it was told when held.
+                let mut last = false;
                 loop {
                     // The first pass checks again what `returning` just found: only now is the
                     // wake armed, so room made in between is not missed.
@@ -208,9 +210,12 @@ impl Reception {
                         Ok(other) => return other,
                         Err(pending) => return Box::pin(self.order_later(pending)).await,
                     };
+                    if last {
+                        return Outcome::Waiting(wait);
+                    }
                     tokio::select! {
                         () = made => {}
-                        () = tokio::time::sleep_until(deadline) => return Outcome::Waiting(wait),
+                        () = tokio::time::sleep_until(deadline) => last = true,
                     }
                 }
             }
@@ -281,7 +286,10 @@ impl Reception {
     /// `wait` once `place` is on disk, or `unavailable` if the disk does not say so in time.
     async fn when_saved(&self, wait: Wait, place: Place) -> Outcome {
         match tokio::time::timeout(SAVE_WAIT, self.room.saved(place)).await {
-            Ok(()) => Outcome::Waiting(wait),
+            Ok(()) => {
+                let (now, wall) = (self.clock.instant(), self.clock.wall());
+                Outcome::Waiting(self.room.joined(wait, place, now, wall))
+            }
             Err(_) => Outcome::Unavailable,
         }
     }

@@ -181,22 +181,13 @@ async fn a_ci_sized_opening_lets_the_drawn_order_in_from_its_first_moment() {
         "{:?}",
         report.errors
     );
-    let opened_at = outcome
-        .samples
-        .iter()
-        .find_map(|s| Some(s.at_ms + s.opens_in_ms?))
-        .expect("a sample before the opening");
-    let first = outcome
-        .records
-        .iter()
-        .filter_map(|r| r.admitted_ms)
-        .min()
-        .unwrap();
-    assert!(first + 50 >= opened_at, "nobody in before the opening");
+    // The opening as the crowd's samples place it is late by a sample's round trip, so an
+    // admission right at the opening may read a little negative; one well before it may not
+    // (`opening.rs` checks the exact rule with a clock the test moves).
     let after = report.first_admission_after_opening_ms.unwrap();
     assert!(
-        after <= 1000,
-        "the first admissions at the opening: {after} ms"
+        (-200..=1000).contains(&after),
+        "the first admissions at the opening, not before: {after} ms"
     );
     let tau = report.kendall_tau.unwrap();
     assert!(tau >= 0.9, "admission order follows the draw: {tau}");

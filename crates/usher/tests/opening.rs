@@ -242,6 +242,42 @@ async fn a_restart_keeps_the_pre_queue_and_the_draw() {
     }
 }
 
+/// Guards against a line from before the opening letting its clients in early: a sale
+/// restarted with an opening ahead holds back even the clients already in line, until it.
+#[tokio::test]
+async fn a_line_from_before_the_opening_waits_for_it_too() {
+    let state = tempfile::tempdir().unwrap();
+    let path = state.path().join("queue.json");
+    let mut cluster = Cluster::start_with(&[ShopSpec::new(1)], |config| {
+        config.queue.state_file = Some(path.clone());
+    })
+    .await;
+    let held = fill(&cluster, 1).await;
+    let api = Api::new(&cluster, "127.0.0.1");
+    let (token, _) = api.join("concert").await;
+    cluster.config.queue.opening = Some(OpeningSettings::new(SystemTime::now() + AHEAD));
+    cluster.restart_reception().await;
+    let (buyer, page) = &held[0];
+    buyer.buy(page).await.unwrap();
+    let api = Api::new(&cluster, "127.0.0.1");
+    eventually("the shop to report its free place", || {
+        cluster.status()["shops"][0]["report"]["sessions"] == 0
+    })
+    .await;
+    let (status, body) = api.ask("concert", Some(&token)).await;
+    assert_eq!(status, 503, "let in before the opening: {body}");
+    assert!(body["opens_at"].is_string(), "{body}");
+    let seq = || cluster.status()["shops"][0]["report"]["seq"].as_u64();
+    cluster.clock.advance(AHEAD + Duration::from_secs(1));
+    let before = seq();
+    eventually("the shop to report after the opening", || {
+        cluster.live_shops() == 1 && seq() > before
+    })
+    .await;
+    let (status, body) = api.ask("concert", Some(&token)).await;
+    assert_eq!(status, 200, "first in line at the opening: {body}");
+}
+
 /// Before the pre-queue opens, an arrival is told when to come back and given no place.
 #[tokio::test]
 async fn before_the_pre_queue_opens_arrivals_are_told_when_to_come_back() {

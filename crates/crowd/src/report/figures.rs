@@ -55,8 +55,9 @@ pub struct Report {
     /// Length of the run.
     pub duration_ms: u64,
     /// With a scheduled opening: from the opening to the first admission, ms, as the samples
-    /// place the opening (goal: within 100 ms); null without one.
-    pub first_admission_after_opening_ms: Option<u64>,
+    /// place the opening (goal: 0 to 100 ms; negative, someone was let in before it); null
+    /// without one.
+    pub first_admission_after_opening_ms: Option<i64>,
     /// Admissions per second over the run, in buckets of [`RATE_BUCKET_MS`].
     pub admissions_per_second: Vec<RatePoint>,
     /// Latency of each kind of call.

@@ -13,11 +13,13 @@ use http_body_util::{BodyExt as _, Limited};
 use serde::Deserialize;
 use usher_wire::Code;
 
-use super::MAX_BODY;
 use super::answer::{admission, answer_json, error, no_store, refusal, unknown_item};
 use super::client::client;
 use crate::outcome::Outcome;
 use crate::reception::Reception;
+
+/// Largest request body (an admission request is a few hundred bytes).
+pub const MAX_BODY: usize = 4 * 1024;
 
 /// The body of `POST /api/v1/admissions`.
 #[derive(Debug, Deserialize)]

@@ -220,6 +220,9 @@ fn waiting_page(reception: &Reception, item: &str, wait: &Wait) -> Response {
     let page = waiting::waiting_page(&WaitingView {
         item,
         position: wait.position,
+        drawn_at_random: reception
+            .opening()
+            .is_none_or(|o| o.pre_queue_order == "random"),
         opens_in_ms: wait.opens_at.map(|at| {
             let left = at
                 .duration_since(reception.clock.wall())

@@ -30,8 +30,7 @@ use crate::reception::Reception;
 use crate::room::page as waiting;
 use browser::Form;
 
-/// Largest admission request body.
-pub const MAX_BODY: usize = 4 * 1024;
+pub use api::MAX_BODY;
 
 /// The public listener as one service: `GET /order/{item}`, the hot path, is answered directly
 /// (an order settled from a lease costs no await and no boxed future), and so is

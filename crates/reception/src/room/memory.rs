@@ -13,6 +13,7 @@ use usher_ticket::{Epoch, IssuerId};
 
 use super::state::{self, MAX_ISSUERS, Saved, StateError};
 use super::store::{Advanced, Claim, LineStore, LineView, PreQueue, Standing, StoreFuture};
+use crate::config::OpeningSettings;
 
 /// Most clients kept waiting at the front at once (a few MiB at most).
 const MAX_FRONT: usize = 1 << 16;
@@ -31,6 +32,9 @@ struct Kept {
     session_ms: Option<u64>,
     /// The pre-queue of a scheduled opening.
     pre_queue: Option<PreQueue>,
+    /// A write is under way: what it makes durable is not known until it lands, so the
+    /// opening's draw waits for it.
+    writing: bool,
 }
 
 /// What a save writes, besides what never changes: compared with the last save's.
@@ -58,15 +62,15 @@ pub(crate) struct MemoryStore {
 impl MemoryStore {
     /// The line of a sale: restored from `file` when there is one (a damaged file is an error,
     /// never a silent reset), and written back at once with this run's `issuer`, so that its
-    /// tokens survive the next restart. Without a file, a new sale epoch. `scheduled`: the sale
-    /// has a scheduled opening, so its pre-queue (kept in the file, if there is one) starts at
-    /// the places issued so far, with a fresh random seed.
+    /// tokens survive the next restart. Without a file, a new sale epoch. `opening`: the sale's
+    /// scheduled opening, whose pre-queue (see [`pre_queue`]) starts at the places issued so
+    /// far, with a fresh random seed, unless the file holds one.
     pub(crate) fn open(
         config: LineConfig,
         file: Option<PathBuf>,
         issuer: IssuerId,
         now: Instant,
-        scheduled: bool,
+        opening: Option<&OpeningSettings>,
     ) -> Result<MemoryStore, StateError> {
         let lock = match &file {
             Some(path) => Some(state::lock(path)?),
@@ -94,17 +98,15 @@ impl MemoryStore {
             honoured.drain(..honoured.len() - MAX_ISSUERS);
         }
         let issued = line.snapshot().issued;
-        let mut pre_queue = saved
+        let kept = saved
             .as_ref()
             .and_then(|s| s.pre_queue.as_ref())
             .and_then(state::SavedPreQueue::parse);
-        if scheduled && pre_queue.is_none() {
-            pre_queue = Some(PreQueue {
-                seed: random_seed()?,
-                first: issued,
-                end: None,
-            });
-        }
+        let pre_queue =
+            pre_queue(kept, opening, issued).map_err(|message| StateError::Opening {
+                path: file.clone().unwrap_or_default(),
+                message,
+            })?;
         let saved_below = match &file {
             Some(path) => {
                 let saved = Saved::new(
@@ -128,6 +130,7 @@ impl MemoryStore {
                 front: BTreeMap::new(),
                 session_ms,
                 pre_queue,
+                writing: false,
             }),
             file,
             saved: watch::Sender::new(saved_below),
@@ -176,11 +179,20 @@ impl MemoryStore {
         let Some(path) = self.file.clone() else {
             return Ok(());
         };
-        let (counters, session_ms, pre_queue) = {
-            let kept = self.kept();
+        let snapshot = {
+            let mut kept = self.kept();
+            kept.writing = true;
             (kept.line.snapshot(), kept.session_ms, kept.pre_queue)
         };
-        let state = Some((counters, session_ms, pre_queue));
+        let written = self.write(path, snapshot).await;
+        self.kept().writing = false;
+        written
+    }
+
+    /// [`save`](Self::save)'s write of `snapshot`.
+    async fn write(&self, path: PathBuf, snapshot: Snapshot) -> Result<(), StateError> {
+        let (counters, session_ms, pre_queue) = snapshot;
+        let state = Some(snapshot);
         if *self
             .last_saved
             .lock()
@@ -330,9 +342,13 @@ impl LineStore for MemoryStore {
         let drawn = {
             let mut kept = self.kept();
             let durable = kept.line.snapshot().issued.min(*self.saved.borrow());
+            let writing = kept.writing;
             let pre = kept.pre_queue.as_mut()?;
             if pre.end.is_some() {
                 return Some(*pre);
+            }
+            if writing {
+                return None;
             }
             pre.end = Some(durable.max(pre.first));
             *pre
@@ -360,6 +376,50 @@ impl LineStore for MemoryStore {
 /// Someone waits, or an eligible client may still come.
 fn is_gated(line: &Line, now: Instant) -> bool {
     line.waiting() > 0 || line.expected_claims(now) > 0.0
+}
+
+/// The pre-queue the line keeps: the one in the state file (`kept`), its opening moved as the
+/// settings say while it is not drawn; a new one from the `opening` settings; or none. A
+/// drawn pre-queue stays as drawn whatever the settings say, unless they name another opening
+/// (a new sale needs a new state file). Refused: a pre-queue waiting for its draw with no
+/// opening set, since its clients would then lose the draw they were promised.
+fn pre_queue(
+    kept: Option<PreQueue>,
+    opening: Option<&OpeningSettings>,
+    issued: u64,
+) -> Result<Option<PreQueue>, String> {
+    let at = |time| usher_wire::Rfc3339(time);
+    // As the state file keeps it.
+    let ms = usher_wire::clock::unix_ms;
+    match (kept, opening) {
+        (Some(pre), Some(o)) if pre.end.is_some() && ms(o.opens_at) != ms(pre.opens_at) => {
+            Err(format!(
+                "holds a pre-queue drawn at its opening {}, and the settings name another, {}: a \
+             new sale needs a new queue state file",
+                at(pre.opens_at),
+                at(o.opens_at)
+            ))
+        }
+        (Some(pre), _) if pre.end.is_some() => Ok(Some(pre)),
+        (Some(pre), Some(o)) => Ok(Some(PreQueue {
+            opens_at: o.opens_at,
+            order: o.order,
+            ..pre
+        })),
+        (Some(pre), None) => Err(format!(
+            "holds a pre-queue waiting for its opening at {}: set opens_at (--opens-at) to open \
+             it, or use a new queue state file",
+            at(pre.opens_at)
+        )),
+        (None, Some(o)) => Ok(Some(PreQueue {
+            seed: random_seed().map_err(|e| e.to_string())?,
+            opens_at: o.opens_at,
+            order: o.order,
+            first: issued,
+            end: None,
+        })),
+        (None, None) => Ok(None),
+    }
 }
 
 /// A random seed for a pre-queue's draw.

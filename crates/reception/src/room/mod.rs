@@ -101,7 +101,7 @@ impl WaitingRoom {
             settings.state_file.clone(),
             issuer.id(),
             now,
-            settings.opening.is_some(),
+            settings.opening.as_ref(),
         )?;
         Ok(WaitingRoom::with_store(
             settings,
@@ -120,7 +120,8 @@ impl WaitingRoom {
         issuer: &Arc<Issuer>,
         now: Instant,
     ) -> WaitingRoom {
-        let schedule = settings.opening.map(|o| Schedule::new(o, &*store));
+        let from = settings.opening.and_then(|o| o.pre_queue_from);
+        let schedule = store.pre_queue().map(|pre| Schedule::new(&pre, from));
         let before_opening = schedule.as_ref().is_some_and(|s| !s.is_drawn());
         WaitingRoom {
             tokens: Tokens::new(keyring, issuer, store.honoured()),
@@ -179,6 +180,8 @@ impl WaitingRoom {
             && schedule.open_if_due(wall, &*self.store)
         {
             local.estimator.line_formed(now);
+            // The clients held for the opening learn their drawn places now.
+            self.holds.room_made();
         }
     }
 
@@ -219,7 +222,7 @@ impl WaitingRoom {
             local.waiting.joined(slots, place);
             self.gated.store(true, Ordering::Release);
             let wait = match self.seat(&local, place, now, wall) {
-                Seat::PreQueue(wait) => wait,
+                Seat::Before(wait) => wait,
                 _ => {
                     if first {
                         local.estimator.line_formed(now);
@@ -239,6 +242,24 @@ impl WaitingRoom {
         wait.queue_token = self.tokens.seal(&spec);
         wait.fresh = true;
         Ok((wait, place))
+    }
+
+    /// A join's answer once its `place` is on disk: if the opening's draw was made meanwhile
+    /// and left the place out (it was not durable yet), it is told as the line place it is.
+    pub(crate) fn joined(&self, wait: Wait, place: Place, now: Instant, wall: SystemTime) -> Wait {
+        let local = self.local();
+        if wait.pre_queue.is_none() || !self.is_open() {
+            return wait;
+        }
+        let Seat::Line(line_place, number) = self.seat(&local, place, now, wall) else {
+            return wait;
+        };
+        Wait {
+            queue_token: wait.queue_token,
+            fresh: wait.fresh,
+            pre_queue: number,
+            ..self.wait_for(&local, line_place, now)
+        }
     }
 
     /// Waits until `place` is on disk, so no restart can hand its number out again.
@@ -293,7 +314,7 @@ impl WaitingRoom {
         self.open_if_due(&mut local, now, wall);
         let (place, number) = match self.seat(&local, place, now, wall) {
             Seat::Line(place, number) => (place, number),
-            Seat::PreQueue(wait) => return CheckIn::Wait(wait),
+            Seat::Before(wait) => return CheckIn::Wait(wait),
         };
         match self.check_in_line(&mut local, place, now) {
             CheckIn::Wait(mut wait) => {
@@ -413,7 +434,7 @@ impl WaitingRoom {
         loop {
             // The opening's draw is made on time, not at the next tick.
             let opening = match &self.schedule {
-                Some(s) if !s.is_drawn() => s.until_opening(clock.wall()),
+                Some(s) if !s.is_drawn() => s.next_try(clock.wall()),
                 _ => Duration::MAX,
             };
             tokio::select! {

@@ -18,7 +18,9 @@ use usher_wire::{Opening, Rfc3339};
 use super::state::hex;
 use super::store::{LineStore, PreQueue};
 use super::wait::{Wait, millis, pre_queue_number};
-use crate::config::OpeningSettings;
+
+/// How soon a draw held back by a write under way is tried again.
+const DRAW_RETRY: Duration = Duration::from_millis(2);
 
 /// Where a sale with a scheduled opening stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +39,9 @@ pub(crate) enum Seat {
     /// Its place in the line (drawn, for a client of the pre-queue), and its pre-queue number
     /// (1-based).
     Line(Place, Option<NonZeroU64>),
-    /// In the pre-queue, before the opening: what it is told.
-    PreQueue(Wait),
+    /// Before the opening (in the pre-queue, or ahead of it from an earlier line): what it is
+    /// told. Nobody is let in before the opening.
+    Before(Wait),
 }
 
 /// What a waiting client's answer is worked out from.
@@ -63,29 +66,37 @@ struct Drawn {
 /// See the module documentation.
 #[derive(Debug)]
 pub(crate) struct Schedule {
-    settings: OpeningSettings,
+    /// When the sale opens.
+    opens_at: SystemTime,
+    /// Arrivals before this are told to come back then; `None`: any time before the opening.
+    pre_queue_from: Option<SystemTime>,
+    /// How the draw orders the pre-queue.
+    order: PreQueueOrder,
     drawn: OnceLock<Drawn>,
 }
 
 impl Schedule {
-    /// The schedule of `settings`; a draw the `store` kept from an earlier run is taken up.
-    pub(crate) fn new(settings: OpeningSettings, store: &dyn LineStore) -> Schedule {
+    /// The schedule of the pre-queue the line keeps (its opening and order are the line's,
+    /// so a restart never draws it differently); a draw made in an earlier run is taken up.
+    pub(crate) fn new(pre: &PreQueue, pre_queue_from: Option<SystemTime>) -> Schedule {
         let schedule = Schedule {
-            settings,
+            opens_at: pre.opens_at,
+            pre_queue_from,
+            order: pre.order,
             drawn: OnceLock::new(),
         };
-        if let Some(pre) = store.pre_queue().filter(|p| p.end.is_some()) {
-            schedule.take_up(&pre);
+        if pre.end.is_some() {
+            schedule.take_up(pre);
         }
         schedule
     }
 
     /// Where the sale stands at `wall`.
     pub(crate) fn phase(&self, wall: SystemTime) -> Phase {
-        if self.is_drawn() || wall >= self.settings.opens_at {
+        if self.is_drawn() || wall >= self.opens_at {
             return Phase::Open;
         }
-        match self.settings.pre_queue_from {
+        match self.pre_queue_from {
             Some(from) if wall < from => {
                 Phase::Early(from.duration_since(wall).unwrap_or_default())
             }
@@ -101,29 +112,26 @@ impl Schedule {
     /// Makes the draw if the opening came at `wall` and it is not made yet; `true` when it is
     /// made by this call (the line forms now, for the estimate).
     pub(crate) fn open_if_due(&self, wall: SystemTime, store: &dyn LineStore) -> bool {
-        if self.is_drawn() || wall < self.settings.opens_at {
+        if self.is_drawn() || wall < self.opens_at {
             return false;
         }
         let Some(pre) = store.draw() else {
             return false;
         };
-        let first = !self.is_drawn();
         self.take_up(&pre);
-        if first {
-            let size = pre.end.map(|end| end - pre.first);
-            tracing::info!(
-                pre_queue = size,
-                "the sale opened; the pre-queue's order is drawn"
-            );
-        }
-        first
+        let size = pre.end.map(|end| end - pre.first);
+        tracing::info!(
+            pre_queue = size,
+            "the sale opened; the pre-queue's order is drawn"
+        );
+        true
     }
 
     fn take_up(&self, pre: &PreQueue) {
         let size = pre.end.unwrap_or(pre.first).saturating_sub(pre.first);
         let _ = self.drawn.set(Drawn {
             first: pre.first,
-            draw: Draw::new(&pre.seed, size, self.settings.order),
+            draw: Draw::new(&pre.seed, size, pre.order),
         });
     }
 
@@ -131,13 +139,26 @@ impl Schedule {
     /// if it waits for the opening.
     pub(crate) fn seat(&self, place: Place, store: &dyn LineStore, told: Told<'_>) -> Seat {
         let Some(pre) = store.pre_queue().filter(|p| p.holds(place)) else {
+            if !self.is_drawn() {
+                // A place from before the pre-queue: first in line at the opening, not before.
+                let until = self.until_opening(told.wall);
+                let retry_after = self.return_time(until, told);
+                return Seat::Before(self.early_wait(
+                    retry_after,
+                    Estimate {
+                        wait: until,
+                        low: until,
+                        high: until + told.check_in,
+                    },
+                ));
+            }
             return Seat::Line(place, None);
         };
         let number = place.0 - pre.first;
         match self.drawn.get() {
             None => {
                 let size = store.issued().saturating_sub(pre.first);
-                Seat::PreQueue(self.pre_queue_wait(number, size, told))
+                Seat::Before(self.pre_queue_wait(number, size, told))
             }
             Some(drawn) => match drawn.draw.index(number) {
                 Some(index) => Seat::Line(Place(drawn.first + index), pre_queue_number(number)),
@@ -155,13 +176,13 @@ impl Schedule {
         let Told {
             estimator,
             check_in,
-            hold,
             now,
             wall,
+            ..
         } = told;
         let until = self.until_opening(wall);
         let size = size.max(number + 1);
-        let (low, mid, high) = match self.settings.order {
+        let (low, mid, high) = match self.order {
             PreQueueOrder::Random => (size / 10, size / 2, size - size / 10),
             PreQueueOrder::Arrival => (number, number, number),
         };
@@ -178,17 +199,21 @@ impl Schedule {
                 high: until + check_in,
             },
         };
-        // Back a little before the opening, to be held until it: the clients it draws first
-        // are then let in the moment it comes, whatever their connections' delay.
-        let early = hold / 2;
-        let retry_after = match until {
-            until if until > check_in => check_in,
-            until if until > early => until - early,
-            until => until,
-        };
-        let mut wait = self.early_wait(retry_after, estimate);
+        let mut wait = self.early_wait(self.return_time(until, told), estimate);
         wait.pre_queue = pre_queue_number(number);
         wait
+    }
+
+    /// When a client waiting for the opening, `until` away, comes back: at its next check-in,
+    /// or a little before the opening, to be held until it (the clients it draws first are then
+    /// let in the moment it comes, whatever their connections' delay).
+    fn return_time(&self, until: Duration, told: Told<'_>) -> Duration {
+        let early = told.hold / 2;
+        match until {
+            until if until > told.check_in => told.check_in,
+            until if until > early => until - early,
+            until => until,
+        }
     }
 
     /// What an arrival before the pre-queue opens is told: come back when it opens (or at the
@@ -216,17 +241,20 @@ impl Schedule {
             estimate_high_ms: millis(estimate.high),
             retry_after_ms: millis(retry_after),
             fresh: false,
-            opens_at: Some(self.settings.opens_at),
+            opens_at: Some(self.opens_at),
             pre_queue: None,
         }
     }
 
+    /// How long until the draw should be tried: at the opening, and past it every
+    /// [`DRAW_RETRY`] while a write under way holds it back.
+    pub(crate) fn next_try(&self, wall: SystemTime) -> Duration {
+        self.until_opening(wall).max(DRAW_RETRY)
+    }
+
     /// How long until the opening (zero once it came).
     pub(crate) fn until_opening(&self, wall: SystemTime) -> Duration {
-        self.settings
-            .opens_at
-            .duration_since(wall)
-            .unwrap_or_default()
+        self.opens_at.duration_since(wall).unwrap_or_default()
     }
 
     /// The opening as published: the seed's hash before the draw, the seed once it is made.
@@ -234,16 +262,16 @@ impl Schedule {
         let pre = store.pre_queue()?;
         let drawn = pre.end.is_some();
         Some(Opening {
-            opens_at: Rfc3339(self.settings.opens_at),
-            pre_queue_from: self.settings.pre_queue_from.map(Rfc3339),
-            pre_queue_order: match self.settings.order {
+            opens_at: Rfc3339(self.opens_at),
+            pre_queue_from: self.pre_queue_from.map(Rfc3339),
+            pre_queue_order: match self.order {
                 PreQueueOrder::Random => "random",
                 PreQueueOrder::Arrival => "arrival",
             }
             .to_owned(),
             seed_sha256: hex(&usher_queue::commitment(&pre.seed)),
             seed: drawn.then(|| hex(&pre.seed)),
-            pre_queue_size: pre.end.filter(|_| drawn).map(|end| end - pre.first),
+            pre_queue_size: pre.end.map(|end| end - pre.first),
             first_place: pre.first + 1,
         })
     }

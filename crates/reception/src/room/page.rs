@@ -25,6 +25,8 @@ pub(crate) struct WaitingView<'a> {
     /// Before a scheduled opening: how long until it, in ms, when the page was made (the
     /// script counts down from it, so the buyer's clock does not matter).
     pub(crate) opens_in_ms: Option<u64>,
+    /// The pre-queue's order is drawn at random at the opening (else: kept in arrival order).
+    pub(crate) drawn_at_random: bool,
     /// The estimate of the rest of the wait.
     pub(crate) estimated_wait_ms: u64,
     /// About its p10 and p90: what the page says, in words.
@@ -49,16 +51,21 @@ pub(crate) fn waiting_page(view: &WaitingView<'_>) -> String {
     let retry_ms = view.retry_after_ms;
     let position_text = match view.position {
         Some(position) => escape(&position_text(position)),
-        None => "Your place is drawn when the sale opens.".to_owned(),
+        None if view.drawn_at_random => "Your place is drawn when the sale opens.".to_owned(),
+        None => "Your place is kept for the opening.".to_owned(),
     };
     let (heading, lead, opening) = match view.opens_in_ms {
         Some(ms) => (
             "The sale opens soon",
             format!(
                 "The sale of <strong id=item>{item}</strong> has not opened yet. Keep this page \
-                 open: when the sale opens, the order of everyone waiting here is drawn at \
-                 random (arriving earlier buys nothing), and this page takes you in when it is \
-                 your turn."
+                 open: {} and this page takes you in when it is your turn.",
+                if view.drawn_at_random {
+                    "when the sale opens, the order of everyone waiting here is drawn at random \
+                     (arriving earlier buys nothing),"
+                } else {
+                    "when the sale opens, everyone waiting here goes in the order they came,"
+                }
             ),
             format!(
                 "\n<p id=opening class=opening data-opens-in-ms=\"{ms}\">{}</p>",
@@ -95,7 +102,7 @@ pub(crate) fn waiting_page(view: &WaitingView<'_>) -> String {
 <body>
 <main id=room data-item=\"{item}\" data-position=\"{position}\"{estimate_attr} data-retry-ms=\"{retry_ms}\">
 <h1 id=heading>{heading}</h1>
-<p class=lead>{lead}</p>{opening}
+<p id=lead class=lead>{lead}</p>{opening}
 <div id=status class=status role=status aria-live=polite aria-atomic=true>
 <p id=position class=position>{position_text}</p>
 <p id=estimate class=estimate>{estimate_text}</p>
@@ -168,6 +175,7 @@ mod tests {
             item,
             position: Some(position),
             opens_in_ms: None,
+            drawn_at_random: true,
             estimated_wait_ms: estimate,
             estimate_low_ms: estimate * 4 / 5,
             estimate_high_ms: estimate * 6 / 5,
@@ -257,6 +265,7 @@ mod tests {
             item: "cap",
             position: None,
             opens_in_ms: Some(65_500),
+            drawn_at_random: true,
             estimated_wait_ms: 70_000,
             estimate_low_ms: 66_000,
             estimate_high_ms: 90_000,

@@ -8,7 +8,9 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use usher_queue::{Counters, SEED_LEN};
+use std::time::{Duration, UNIX_EPOCH};
+
+use usher_queue::{Counters, PreQueueOrder, SEED_LEN};
 use usher_ticket::IssuerId;
 
 use super::store::PreQueue;
@@ -48,6 +50,9 @@ pub(crate) struct Saved {
 pub(crate) struct SavedPreQueue {
     /// The draw's seed, hex.
     pub(crate) seed: String,
+    /// When the sale opens, unix ms.
+    pub(crate) opens_at_ms: u64,
+    pub(crate) order: PreQueueOrder,
     pub(crate) first: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) end: Option<u64>,
@@ -57,6 +62,8 @@ impl SavedPreQueue {
     pub(crate) fn new(pre: &PreQueue) -> SavedPreQueue {
         SavedPreQueue {
             seed: hex(&pre.seed),
+            opens_at_ms: usher_wire::clock::unix_ms(pre.opens_at),
+            order: pre.order,
             first: pre.first,
             end: pre.end,
         }
@@ -75,6 +82,8 @@ impl SavedPreQueue {
         }
         Some(PreQueue {
             seed,
+            opens_at: UNIX_EPOCH + Duration::from_millis(self.opens_at_ms),
+            order: self.order,
             first: self.first,
             end: self.end,
         })
@@ -141,6 +150,15 @@ pub enum StateError {
     Locked {
         /// The file.
         path: PathBuf,
+    },
+    /// The state file's pre-queue and the settings disagree: drawing it again, or dropping
+    /// it, would tell its clients other places than they were told.
+    #[error("the queue state {} {message}", path.display())]
+    Opening {
+        /// The file.
+        path: PathBuf,
+        /// What disagrees, and what to do.
+        message: String,
     },
     /// The system gave no randomness for a new sale's epoch.
     #[error("no randomness for the sale's epoch or draw: {0}")]
@@ -260,6 +278,8 @@ mod tests {
         };
         let pre = PreQueue {
             seed: [0xa5; SEED_LEN],
+            opens_at: UNIX_EPOCH + Duration::from_secs(1_798_135_200),
+            order: PreQueueOrder::Arrival,
             first: 2,
             end: Some(9),
         };
@@ -293,7 +313,7 @@ mod tests {
         let bad = r#"{"version":1,"epoch":1,"counters":{"issued":1,"head":0,"open_from":0},"issuers":["xyz"]}"#;
         std::fs::write(&path, bad).unwrap();
         assert!(matches!(load(&path), Err(StateError::Invalid { .. })));
-        let short_seed = r#"{"version":1,"epoch":1,"counters":{"issued":1,"head":0,"open_from":0},"issuers":[],"pre_queue":{"seed":"ab","first":0}}"#;
+        let short_seed = r#"{"version":1,"epoch":1,"counters":{"issued":1,"head":0,"open_from":0},"issuers":[],"pre_queue":{"seed":"ab","opens_at_ms":0,"order":"random","first":0}}"#;
         std::fs::write(&path, short_seed).unwrap();
         assert!(matches!(load(&path), Err(StateError::Invalid { .. })));
     }

@@ -17,7 +17,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use usher_queue::{ClaimError, Counters, Estimator, Place, SEED_LEN};
+use std::time::SystemTime;
+
+use usher_queue::{ClaimError, Counters, Estimator, Place, PreQueueOrder, SEED_LEN};
 use usher_ticket::{Epoch, IssuerId};
 
 /// A future a store returns (boxed, so stores can sit behind `dyn`).
@@ -66,15 +68,33 @@ pub(crate) struct LineView {
 }
 
 /// The pre-queue of a scheduled opening, as kept with the line: its clients hold the places
-/// `first..end`, in arrival order, until the draw gives each its place in that range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `first..end`, in arrival order, until the draw gives each its place in that range. What
+/// the draw depends on is kept here, not taken from the settings, so that no restart with
+/// other settings can draw it again differently.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PreQueue {
     /// The draw's seed: secret until the draw, published after it.
     pub(crate) seed: [u8; SEED_LEN],
+    /// When the sale opens (may move until the draw is made).
+    pub(crate) opens_at: SystemTime,
+    /// How the draw orders it.
+    pub(crate) order: PreQueueOrder,
     /// The pre-queue's first place (the line's `issued` when the opening was first set).
     pub(crate) first: u64,
     /// The place past its last, fixed by the draw; `None` before the draw.
     pub(crate) end: Option<u64>,
+}
+
+impl std::fmt::Debug for PreQueue {
+    /// Leaves the seed out: it is secret until the draw.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreQueue")
+            .field("opens_at", &self.opens_at)
+            .field("order", &self.order)
+            .field("first", &self.first)
+            .field("end", &self.end)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PreQueue {
@@ -137,7 +157,8 @@ pub(crate) trait LineStore: Send + Sync + std::fmt::Debug {
     /// itself on disk draws the very same pre-queue again, and no client waits for the disk to
     /// learn its drawn place. Places handed out but not yet durable (joins whose answers
     /// still wait for the disk) fall behind the pre-queue, as the first arrivals after the
-    /// opening. `None` without a pre-queue.
+    /// opening. `None` without a pre-queue, and while a write is under way (what it makes
+    /// durable is not known until it lands): ask again in a moment.
     fn draw(&self) -> Option<PreQueue>;
 
     /// Whether `place` is kept durably (no restart can hand its number out again).

@@ -19,14 +19,14 @@ fn stores(now: Instant) -> Vec<(&'static str, Box<dyn LineStore>, tempfile::Temp
         (
             "memory",
             Box::new(
-                MemoryStore::open(LineConfig::default(), None, IssuerId(1), now, false).unwrap(),
+                MemoryStore::open(LineConfig::default(), None, IssuerId(1), now, None).unwrap(),
             ),
             in_memory,
         ),
         (
             "memory + state file",
             Box::new(
-                MemoryStore::open(LineConfig::default(), Some(file), IssuerId(1), now, false)
+                MemoryStore::open(LineConfig::default(), Some(file), IssuerId(1), now, None)
                     .unwrap(),
             ),
             on_disk,
@@ -179,7 +179,7 @@ async fn a_place_is_durable_before_it_is_answered_and_a_reopened_store_keeps_the
         Some(file.clone()),
         IssuerId(1),
         now,
-        false,
+        None,
     )
     .unwrap();
     let epoch = store.epoch();
@@ -197,7 +197,7 @@ async fn a_place_is_durable_before_it_is_answered_and_a_reopened_store_keeps_the
             Some(file.clone()),
             IssuerId(2),
             now,
-            false
+            None
         )
         .is_err()
     );
@@ -206,7 +206,7 @@ async fn a_place_is_durable_before_it_is_answered_and_a_reopened_store_keeps_the
     drop(tx);
     store.persist(shutdown).await;
     let reopened =
-        MemoryStore::open(LineConfig::default(), Some(file), IssuerId(2), now, false).unwrap();
+        MemoryStore::open(LineConfig::default(), Some(file), IssuerId(2), now, None).unwrap();
     assert_eq!(reopened.epoch(), epoch);
     assert_eq!(reopened.view(now).counters.issued, 1);
     assert_eq!(reopened.honoured(), [IssuerId(1), IssuerId(2)]);
@@ -222,8 +222,16 @@ async fn a_restart_before_the_draw_is_on_disk_draws_the_same_pre_queue() {
     let now = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("queue.json");
+    let opening = crate::config::OpeningSettings::new(std::time::SystemTime::now());
     let open = |issuer| {
-        MemoryStore::open(LineConfig::default(), Some(file.clone()), issuer, now, true).unwrap()
+        MemoryStore::open(
+            LineConfig::default(),
+            Some(file.clone()),
+            issuer,
+            now,
+            Some(&opening),
+        )
+        .unwrap()
     };
     let store = open(IssuerId(1));
     let pre = store.pre_queue().unwrap();
@@ -248,5 +256,51 @@ async fn a_restart_before_the_draw_is_on_disk_draws_the_same_pre_queue() {
         reopened.draw(),
         Some(drawn),
         "the same seed and the same size"
+    );
+}
+
+/// Guards against a restart with other settings drawing a pre-queue again: a drawn pre-queue
+/// keeps its draw without an opening in the settings, and refuses a different opening; one
+/// waiting for its draw may have its opening moved, but not dropped.
+#[tokio::test]
+async fn the_state_file_keeps_the_opening_its_pre_queue_was_drawn_for() {
+    use crate::config::OpeningSettings;
+    let now = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("queue.json");
+    let at = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_798_135_200);
+    let opening = OpeningSettings::new(at);
+    let open = |opening: Option<&OpeningSettings>| {
+        MemoryStore::open(
+            LineConfig::default(),
+            Some(file.clone()),
+            IssuerId(1),
+            now,
+            opening,
+        )
+    };
+    let store = open(Some(&opening)).unwrap();
+    store.join();
+    store.save().await.unwrap();
+    drop(store);
+    // Waiting for its draw: the opening moves with the settings, and may not be dropped.
+    let moved = OpeningSettings::new(at + Duration::from_secs(60));
+    let store = open(Some(&moved)).unwrap();
+    assert_eq!(store.pre_queue().unwrap().opens_at, moved.opens_at);
+    drop(store);
+    let refused = open(None).unwrap_err().to_string();
+    assert!(refused.contains("waiting for its opening"), "{refused}");
+    // Drawn: kept as drawn without an opening in the settings; another opening is refused.
+    let store = open(Some(&moved)).unwrap();
+    let drawn = store.draw().unwrap();
+    store.save().await.unwrap();
+    drop(store);
+    let store = open(None).unwrap();
+    assert_eq!(store.pre_queue(), Some(drawn));
+    drop(store);
+    let refused = open(Some(&opening)).unwrap_err().to_string();
+    assert!(
+        refused.contains("a new sale needs a new queue state file"),
+        "{refused}"
     );
 }

@@ -18,7 +18,9 @@ impl FromStr for When {
             let after = super::duration::parse(after)
                 .map_err(|e| format!("{text:?}: {e} (write +10s, +5m, +1h)"))?;
             // Whole seconds, as the opening is published (RFC 3339 without fractions).
-            let at = SystemTime::now() + after;
+            let at = SystemTime::now()
+                .checked_add(after)
+                .ok_or_else(|| format!("{text:?}: too far ahead"))?;
             let since = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
             let whole = std::time::Duration::from_secs(
                 since.as_secs() + u64::from(since.subsec_nanos() > 0),

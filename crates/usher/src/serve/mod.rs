@@ -133,7 +133,9 @@ pub async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener> {
     };
     socket
         .and_then(|socket| {
-            // As std and tokio do: a restarted server takes its port back at once.
+            // As std and tokio do on Unix: a restarted server takes its port back at once
+            // (on Windows the option would let another process share the port).
+            #[cfg(unix)]
             socket.set_reuseaddr(true)?;
             socket.bind(addr)?;
             socket.listen(LISTEN_BACKLOG)
