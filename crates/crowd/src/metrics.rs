@@ -31,14 +31,16 @@ pub fn overruns(samples: &[Sample]) -> u64 {
 }
 
 /// From a scheduled opening to the first admission, ms (negative: someone was let in before
-/// it): the opening placed by the last sample that saw it ahead (its time plus how far ahead
-/// it was), so it is as exact as that sample's round trip. `None` without an opening, or
-/// without an admission.
+/// it): the opening placed by the samples that saw it ahead (each: its time plus how far
+/// ahead it was; the median of them, since a sample taken while the reception was busy is off
+/// by its round trip). `None` without an opening, or without an admission.
 pub fn first_admission_after_opening(samples: &[&Sample], records: &[BuyerRecord]) -> Option<i64> {
-    let opening = samples
+    let mut placed: Vec<u64> = samples
         .iter()
-        .rev()
-        .find_map(|sample| Some(sample.at_ms + sample.opens_in_ms?))?;
+        .filter_map(|sample| Some(sample.at_ms + sample.opens_in_ms?))
+        .collect();
+    placed.sort_unstable();
+    let opening = *placed.get(placed.len() / 2)?;
     let first = records
         .iter()
         .filter_map(|record| record.admitted_ms)

@@ -48,6 +48,7 @@ pub(crate) async fn sample(
 }
 
 async fn read_status(http: &reqwest::Client, status: &Url, start: Instant) -> Option<Sample> {
+    let sent = start.elapsed();
     let body: ReceptionStatus = http
         .get(status.clone())
         .send()
@@ -56,7 +57,9 @@ async fn read_status(http: &reqwest::Client, status: &Url, start: Instant) -> Op
         .json()
         .await
         .ok()?;
-    let at_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+    // Halfway through the round trip: the moment the status most likely describes.
+    let at = sent + start.elapsed().saturating_sub(sent) / 2;
+    let at_ms = u64::try_from(at.as_millis()).unwrap_or(u64::MAX);
     Some(Sample::from_status(&body, at_ms))
 }
 

@@ -196,13 +196,13 @@ impl Reception {
                 token,
                 _permit,
             } => {
-                let deadline = tokio::time::Instant::now() + self.room.holds().hold_for();
+                let deadline = tokio::time::Instant::now() + self.room.holds.hold_for();
                 // At the deadline the client is told afresh, not what it was told when held.
                 let mut last = false;
                 loop {
                     // The first pass checks again what `returning` just found: only now is the
                     // wake armed, so room made in between is not missed.
-                    let made = self.room.holds().made();
+                    let made = self.room.holds.made();
                     tokio::pin!(made);
                     made.as_mut().enable();
                     let wait = match self.returning(&item, client, &token, false) {
@@ -320,7 +320,7 @@ impl Reception {
         {
             CheckIn::Wait(mut wait) => {
                 wait.queue_token = Some(token.to_owned());
-                if may_hold && let Some(permit) = self.room.holds().hold(&wait) {
+                if may_hold && let Some(permit) = self.room.holds.hold(&wait) {
                     return Err(Box::new(Pending(Then::Hold {
                         item: item.to_owned(),
                         client,

@@ -83,7 +83,7 @@ pub(crate) struct WaitingRoom {
     /// Wakes the ticker early: a shop reported, so places may have freed.
     reported: Notify,
     /// Clients near the front held until room is made.
-    holds: Holds,
+    pub(crate) holds: Holds,
     /// The sale's scheduled opening, if it has one.
     schedule: Option<Schedule>,
 }
@@ -174,13 +174,17 @@ impl WaitingRoom {
         self.schedule.as_ref().is_none_or(Schedule::is_drawn)
     }
 
-    /// Makes the opening's draw if it is due at `wall`; the line forms then.
+    /// Makes the opening's draw if it is due at `wall`; the line forms then, and its head moves
+    /// at once by the places free at the last tick, so those held for it are let in now.
     fn open_if_due(&self, local: &mut Local, now: Instant, wall: SystemTime) {
         if let Some(schedule) = &self.schedule
             && schedule.open_if_due(wall, &*self.store)
         {
             local.estimator.line_formed(now);
-            // The clients held for the opening learn their drawn places now.
+            let advanced = self.store.advance(now, local.last_free);
+            local.estimator.freed(now, advanced.moved);
+            (local.head, local.last_free) = (advanced.head, 0);
+            self.gated.store(advanced.gated, Ordering::Release);
             self.holds.room_made();
         }
     }
@@ -374,6 +378,7 @@ impl WaitingRoom {
         let now_ms = usher_wire::clock::unix_ms(wall);
         let waited = Duration::from_millis(now_ms.saturating_sub(arrived_at_ms));
         self.local().estimator.waited(waited);
+        self.schedule.as_ref().inspect(|s| s.admitted(wall));
     }
 
     /// Moves the head to match the places free at the shops (less those admissions in flight
@@ -391,11 +396,12 @@ impl WaitingRoom {
         let mut local = self.local();
         self.open_if_due(&mut local, now, wall);
         local.learn_prior(shops, &*self.store, self.settings.expected_session);
+        let free = shops.free.saturating_sub(local.in_flight());
         if !self.is_open() {
+            local.last_free = free;
             self.gated.store(true, Ordering::Release);
             return;
         }
-        let free = shops.free.saturating_sub(local.in_flight());
         let advanced = self.store.advance(now, free);
         local.estimator.freed(now, advanced.moved);
         local.head = advanced.head;
@@ -451,11 +457,6 @@ impl WaitingRoom {
             let now = clock.instant();
             self.tick(now, clock.wall(), spare(now));
         }
-    }
-
-    /// The clients held near the front.
-    pub(crate) fn holds(&self) -> &Holds {
-        &self.holds
     }
 
     /// A shop reported: the head may move now rather than at the next tick.

@@ -73,6 +73,8 @@ pub(crate) struct Schedule {
     /// How the draw orders the pre-queue.
     order: PreQueueOrder,
     drawn: OnceLock<Drawn>,
+    /// Set at the first admission after the opening (which is logged, with how long after).
+    first_admitted: std::sync::atomic::AtomicBool,
 }
 
 impl Schedule {
@@ -84,6 +86,7 @@ impl Schedule {
             pre_queue_from,
             order: pre.order,
             drawn: OnceLock::new(),
+            first_admitted: std::sync::atomic::AtomicBool::new(pre.end.is_some()),
         };
         if pre.end.is_some() {
             schedule.take_up(pre);
@@ -244,6 +247,22 @@ impl Schedule {
             opens_at: Some(self.opens_at),
             pre_queue: None,
         }
+    }
+
+    /// A client from the line was admitted at `wall`: the first after the opening is logged,
+    /// with how long after the opening it came.
+    pub(crate) fn admitted(&self, wall: SystemTime) {
+        use std::sync::atomic::Ordering;
+        if self.first_admitted.load(Ordering::Relaxed)
+            || self.first_admitted.swap(true, Ordering::Relaxed)
+        {
+            return;
+        }
+        let after = wall.duration_since(self.opens_at).unwrap_or_default();
+        tracing::info!(
+            after_ms = after.as_millis() as u64,
+            "the first buyer of the opening was admitted"
+        );
     }
 
     /// How long until the draw should be tried: at the opening, and past it every
