@@ -180,6 +180,68 @@ fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The draw is made a second before the opening: in that second each client learns the place
+/// it drew and when to come back, spread by it, but nobody is let in until the opening itself.
+#[tokio::test]
+async fn in_the_second_before_the_opening_clients_learn_their_places_but_wait_for_it() {
+    // Answered at once: a request held near the opening would be answered at it.
+    let specs = [ShopSpec::new(2), ShopSpec::new(2)];
+    let cluster = Cluster::start_with(&specs, |config| {
+        config.queue.opening = Some(OpeningSettings {
+            order: PreQueueOrder::Arrival,
+            ..OpeningSettings::new(SystemTime::now() + AHEAD)
+        });
+        config.queue.hold = Duration::ZERO;
+    })
+    .await;
+    let api = Api::new(&cluster, "127.0.0.1");
+    let mut tokens = Vec::new();
+    for _ in 0..8 {
+        tokens.push(api.ask("concert", None).await.1["queue_token"].clone());
+    }
+    // Two steps, so that no real time spent waiting for the shops' reports on the new time
+    // passes the opening: 1.5 s before it, then (the shops live) 0.5 s before it.
+    let opens_in = cluster.status()["queue"]["opens_in_ms"].as_u64().unwrap();
+    cluster
+        .clock
+        .advance(Duration::from_millis(opens_in - 1500));
+    let seq = || cluster.status()["shops"][1]["report"]["seq"].as_u64();
+    let before = seq();
+    eventually("the shops to report on the new time", || {
+        cluster.live_shops() == 2 && seq() > before
+    })
+    .await;
+    let opens_in = cluster.status()["queue"]["opens_in_ms"].as_u64().unwrap();
+    cluster
+        .clock
+        .advance(Duration::from_millis(opens_in.saturating_sub(500)));
+    let mut returns = Vec::new();
+    for (n, token) in tokens.iter().enumerate() {
+        let (status, body) = api.ask("concert", token.as_str()).await;
+        assert_eq!(status, 503, "let in before the opening: {body}");
+        assert_eq!(body["place"], n as u64 + 1, "its drawn place: {body}");
+        assert!(body["opens_at"].is_string(), "{body}");
+        returns.push(body["retry_after_ms"].as_u64().unwrap());
+    }
+    assert!(
+        returns.windows(2).all(|w| w[0] <= w[1]),
+        "spread by place: {returns:?}"
+    );
+    assert!(
+        opening(&cluster).await["seed"].is_string(),
+        "published at the draw"
+    );
+    assert!(cluster.status()["queue"]["opens_in_ms"].is_u64());
+    cluster.clock.advance(Duration::from_secs(1));
+    let before = seq();
+    eventually("the shops to report after the opening", || {
+        cluster.live_shops() == 2 && seq() > before
+    })
+    .await;
+    let (status, body) = api.ask("concert", tokens[0].as_str()).await;
+    assert_eq!(status, 200, "first in at the opening: {body}");
+}
+
 /// Arriving first buys nothing when the order is drawn; with `arrival` it is kept.
 #[tokio::test]
 async fn an_arrival_order_pre_queue_keeps_who_came_first() {

@@ -42,7 +42,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::Notify;
 use usher_queue::{ClaimError, Estimator, Place};
-use usher_ticket::{Issuer, ItemId, Keyring, QueueContext, QueueSpec, QueueToken, Rejection};
+use usher_ticket::{Issuer, ItemId, Keyring, QueueSpec, QueueToken, Rejection};
 use usher_wire::status::QueueStatus;
 use usher_wire::{Clock, Code};
 
@@ -58,6 +58,9 @@ use tokens::Tokens;
 pub(crate) use wait::ShopRoom;
 pub use wait::Wait;
 use waiting::WaitingCap;
+
+/// A queue token opened, or why not.
+type Opened = Result<QueueToken, Rejection>;
 
 /// What a client back with its token finds.
 #[derive(Debug)]
@@ -122,7 +125,7 @@ impl WaitingRoom {
     ) -> WaitingRoom {
         let from = settings.opening.and_then(|o| o.pre_queue_from);
         let schedule = store.pre_queue().map(|pre| Schedule::new(&pre, from));
-        let before_opening = schedule.as_ref().is_some_and(|s| !s.is_drawn());
+        let before_opening = schedule.is_some();
         WaitingRoom {
             tokens: Tokens::new(keyring, issuer, store.honoured()),
             local: Mutex::new(Local {
@@ -169,17 +172,21 @@ impl WaitingRoom {
         passes
     }
 
-    /// Whether the sale is open: it has no scheduled opening, or its draw is made.
+    /// Whether the sale is open: it has no scheduled opening, or the opening came.
     fn is_open(&self) -> bool {
-        self.schedule.as_ref().is_none_or(Schedule::is_drawn)
+        self.schedule.as_ref().is_none_or(Schedule::is_open)
     }
 
     /// Makes the opening's draw if it is due at `wall`; the line forms then, and its head moves
     /// at once by the places free at the last tick, so those held for it are let in now.
     fn open_if_due(&self, local: &mut Local, now: Instant, wall: SystemTime) {
-        if let Some(schedule) = &self.schedule
-            && schedule.open_if_due(wall, &*self.store)
-        {
+        let Some(schedule) = &self.schedule else {
+            return;
+        };
+        if schedule.draw_if_due(wall, &*self.store) {
+            self.holds.room_made(); // the clients held for the draw learn their places
+        }
+        if schedule.open_if_due(wall) {
             local.estimator.line_formed(now);
             let advanced = self.store.advance(now, local.last_free);
             local.estimator.freed(now, advanced.moved);
@@ -191,8 +198,7 @@ impl WaitingRoom {
 
     /// Before the pre-queue of a scheduled opening takes arrivals: when to come back.
     pub(crate) fn too_early(&self, wall: SystemTime) -> Option<Wait> {
-        let check_in = self.settings.line.check_in;
-        self.schedule.as_ref()?.too_early(wall, check_in)
+        (self.schedule.as_ref()?).too_early(wall, self.settings.line.check_in)
     }
 
     /// The scheduled opening as published (`GET /api/v1/opening`).
@@ -252,17 +258,21 @@ impl WaitingRoom {
     /// and left the place out (it was not durable yet), it is told as the line place it is.
     pub(crate) fn joined(&self, wait: Wait, place: Place, now: Instant, wall: SystemTime) -> Wait {
         let local = self.local();
-        if wait.pre_queue.is_none() || !self.is_open() {
+        if wait.pre_queue.is_none() || !self.schedule.as_ref().is_some_and(Schedule::is_drawn) {
             return wait;
         }
-        let Seat::Line(line_place, number) = self.seat(&local, place, now, wall) else {
-            return wait;
+        let told = match self.seat(&local, place, now, wall) {
+            Seat::Line(line_place, pre_queue) => Wait {
+                pre_queue,
+                ..self.wait_for(&local, line_place, now)
+            },
+            Seat::Before(told) => told,
         };
+        let (queue_token, fresh) = (wait.queue_token, wait.fresh);
         Wait {
-            queue_token: wait.queue_token,
-            fresh: wait.fresh,
-            pre_queue: number,
-            ..self.wait_for(&local, line_place, now)
+            queue_token,
+            fresh,
+            ..told
         }
     }
 
@@ -277,21 +287,9 @@ impl WaitingRoom {
     }
 
     /// Opens a queue token presented by `client` for `item`.
-    pub(crate) fn open(
-        &self,
-        token: &str,
-        client: IpAddr,
-        item: &str,
-        wall: SystemTime,
-    ) -> Result<QueueToken, Rejection> {
-        let context = QueueContext::new(
-            wall,
-            client,
-            self.store.epoch(),
-            item,
-            self.settings.token_max_age,
-        );
-        self.tokens.verify(token, &context)
+    pub(crate) fn open(&self, token: &str, client: IpAddr, item: &str, wall: SystemTime) -> Opened {
+        let sale = (wall, self.store.epoch(), self.settings.token_max_age);
+        self.tokens.verify(token, (client, item), sale)
     }
 
     /// Where the client holding `place` (from its token) stands.
@@ -440,7 +438,7 @@ impl WaitingRoom {
         loop {
             // The opening's draw is made on time, not at the next tick.
             let opening = match &self.schedule {
-                Some(s) if !s.is_drawn() => s.next_try(clock.wall()),
+                Some(s) if !s.is_open() => s.next_try(clock.wall()),
                 _ => Duration::MAX,
             };
             tokio::select! {
@@ -482,7 +480,7 @@ impl WaitingRoom {
             held: self.holds.held(),
             expected_claims: line.expected_claims,
             opens_in_ms: (self.schedule.as_ref())
-                .filter(|s| !s.is_drawn())
+                .filter(|s| !s.is_open())
                 .map(|s| wait::millis(s.until_opening(wall))),
         }
     }

@@ -22,6 +22,12 @@ use super::wait::{Wait, millis, pre_queue_number};
 /// How soon a draw held back by a write under way is tried again.
 const DRAW_RETRY: Duration = Duration::from_millis(2);
 
+/// How long before the opening the draw is made: in that second its clients learn their
+/// places and are told return times spread by them, so the opening meets the few it lets in
+/// first (held for it) rather than the whole pre-queue at once. Arrivals in that second join
+/// behind the pre-queue, as later ones do.
+pub(crate) const DRAW_LEAD: Duration = Duration::from_secs(1);
+
 /// Where a sale with a scheduled opening stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
@@ -73,6 +79,8 @@ pub(crate) struct Schedule {
     /// How the draw orders the pre-queue.
     order: PreQueueOrder,
     drawn: OnceLock<Drawn>,
+    /// The opening came (and the draw is made): clients may be let in.
+    opened: std::sync::atomic::AtomicBool,
     /// Set at the first admission after the opening (which is logged, with how long after).
     first_admitted: std::sync::atomic::AtomicBool,
 }
@@ -86,6 +94,7 @@ impl Schedule {
             pre_queue_from,
             order: pre.order,
             drawn: OnceLock::new(),
+            opened: std::sync::atomic::AtomicBool::new(false),
             first_admitted: std::sync::atomic::AtomicBool::new(pre.end.is_some()),
         };
         if pre.end.is_some() {
@@ -112,10 +121,22 @@ impl Schedule {
         self.drawn.get().is_some()
     }
 
-    /// Makes the draw if the opening came at `wall` and it is not made yet; `true` when it is
-    /// made by this call (the line forms now, for the estimate).
-    pub(crate) fn open_if_due(&self, wall: SystemTime, store: &dyn LineStore) -> bool {
-        if self.is_drawn() || wall < self.opens_at {
+    /// Whether the opening came and its draw is made: clients may be let in.
+    pub(crate) fn is_open(&self) -> bool {
+        self.opened.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Opens the sale if the opening came at `wall` and its draw is made; `true` when this call
+    /// opened it (the line forms now).
+    pub(crate) fn open_if_due(&self, wall: SystemTime) -> bool {
+        let due = self.is_drawn() && wall >= self.opens_at;
+        due && !self.opened.swap(true, std::sync::atomic::Ordering::AcqRel)
+    }
+
+    /// Makes the draw if it is due at `wall` ([`DRAW_LEAD`] before the opening) and not made
+    /// yet; `true` when this call made it.
+    pub(crate) fn draw_if_due(&self, wall: SystemTime, store: &dyn LineStore) -> bool {
+        if self.is_drawn() || wall + DRAW_LEAD < self.opens_at {
             return false;
         }
         let Some(pre) = store.draw() else {
@@ -123,10 +144,7 @@ impl Schedule {
         };
         self.take_up(&pre);
         let size = pre.end.map(|end| end - pre.first);
-        tracing::info!(
-            pre_queue = size,
-            "the sale opened; the pre-queue's order is drawn"
-        );
+        tracing::info!(pre_queue = size, "the pre-queue's order is drawn");
         true
     }
 
@@ -141,34 +159,51 @@ impl Schedule {
     /// Where the client holding `place` (from its token) stands at `wall`, and what it is told
     /// if it waits for the opening.
     pub(crate) fn seat(&self, place: Place, store: &dyn LineStore, told: Told<'_>) -> Seat {
-        let Some(pre) = store.pre_queue().filter(|p| p.holds(place)) else {
-            if !self.is_drawn() {
-                // A place from before the pre-queue: first in line at the opening, not before.
-                let until = self.until_opening(told.wall);
-                let retry_after = self.return_time(until, told);
-                return Seat::Before(self.early_wait(
-                    retry_after,
-                    Estimate {
-                        wait: until,
-                        low: until,
-                        high: until + told.check_in,
-                    },
-                ));
+        let (place, number) = match store.pre_queue().filter(|p| p.holds(place)) {
+            Some(pre) => {
+                let number = place.0 - pre.first;
+                let Some(drawn) = self.drawn.get() else {
+                    let size = store.issued().saturating_sub(pre.first);
+                    return Seat::Before(self.pre_queue_wait(number, size, told));
+                };
+                match drawn.draw.index(number) {
+                    Some(index) => (Place(drawn.first + index), pre_queue_number(number)),
+                    // Past the draw's size: a place handed out after the draw.
+                    None => (place, None),
+                }
             }
-            return Seat::Line(place, None);
+            // A place from before the pre-queue, or after the draw.
+            None => (place, None),
         };
-        let number = place.0 - pre.first;
-        match self.drawn.get() {
-            None => {
-                let size = store.issued().saturating_sub(pre.first);
-                Seat::Before(self.pre_queue_wait(number, size, told))
-            }
-            Some(drawn) => match drawn.draw.index(number) {
-                Some(index) => Seat::Line(Place(drawn.first + index), pre_queue_number(number)),
-                // Past the draw's size: a place handed out after the draw.
-                None => Seat::Line(place, None),
-            },
+        if self.is_open() {
+            return Seat::Line(place, number);
         }
+        Seat::Before(self.held_back(place, number, store, told))
+    }
+
+    /// What a client with a place in the line (drawn, or from before the pre-queue, or after
+    /// the draw) is told before the opening: its place, its wait counted from the opening, and
+    /// when to come back, spread by its place (the first places held for the opening).
+    fn held_back(
+        &self,
+        place: Place,
+        number: Option<NonZeroU64>,
+        store: &dyn LineStore,
+        told: Told<'_>,
+    ) -> Wait {
+        let standing = store.standing(place, told.now, told.estimator);
+        let estimate = told.estimator.estimate_range(standing.ahead, told.now);
+        let mut wait = Wait::new(place, &standing, estimate, told.check_in);
+        let until = self.until_opening(told.wall);
+        let after = |ms: u64| ms.saturating_add(millis(until));
+        wait.estimated_wait_ms = after(wait.estimated_wait_ms);
+        wait.estimate_low_ms = after(wait.estimate_low_ms);
+        wait.estimate_high_ms = after(wait.estimate_high_ms);
+        let retry = self.return_time(until, told) + standing.retry_after;
+        wait.retry_after_ms = millis(retry.min(told.check_in));
+        wait.opens_at = Some(self.opens_at);
+        wait.pre_queue = number;
+        wait
     }
 
     /// What a client of the pre-queue (number `number`, 0-based, of `size` so far) is told at
@@ -184,6 +219,8 @@ impl Schedule {
             ..
         } = told;
         let until = self.until_opening(wall);
+        // Back at the draw, to learn the place it drew.
+        let until_draw = until.saturating_sub(DRAW_LEAD);
         let size = size.max(number + 1);
         let (low, mid, high) = match self.order {
             PreQueueOrder::Random => (size / 10, size / 2, size - size / 10),
@@ -202,7 +239,7 @@ impl Schedule {
                 high: until + check_in,
             },
         };
-        let mut wait = self.early_wait(self.return_time(until, told), estimate);
+        let mut wait = self.early_wait(self.return_time(until_draw, told), estimate);
         wait.pre_queue = pre_queue_number(number);
         wait
     }
@@ -265,10 +302,17 @@ impl Schedule {
         );
     }
 
-    /// How long until the draw should be tried: at the opening, and past it every
-    /// [`DRAW_RETRY`] while a write under way holds it back.
+    /// How long until the next step of the opening: the draw ([`DRAW_LEAD`] before it, tried
+    /// again every [`DRAW_RETRY`] while a write under way holds it back), then the opening.
     pub(crate) fn next_try(&self, wall: SystemTime) -> Duration {
-        self.until_opening(wall).max(DRAW_RETRY)
+        let lead = if self.is_drawn() {
+            Duration::ZERO
+        } else {
+            DRAW_LEAD
+        };
+        self.until_opening(wall)
+            .saturating_sub(lead)
+            .max(DRAW_RETRY)
     }
 
     /// How long until the opening (zero once it came).

@@ -1,10 +1,12 @@
 //! The keys a waiting room seals and opens queue tokens with, replaced whole on SIGHUP.
 
+use std::net::IpAddr;
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, SystemTime};
 
 use usher_ticket::{
-    Issuer, IssuerId, Keyring, QueueContext, QueueOpener, QueueSealer, QueueSpec, QueueToken,
-    Rejection,
+    Epoch, Issuer, IssuerId, Keyring, QueueContext, QueueOpener, QueueSealer, QueueSpec,
+    QueueToken, Rejection,
 };
 
 /// Sealing and opening queue tokens under one keyring.
@@ -47,14 +49,17 @@ impl Tokens {
             .ok()
     }
 
-    /// Opens and checks `token` in `context`.
+    /// Opens a token `client` presents for `item` at `wall` in the sale of `epoch`, which
+    /// keeps a place at most `max_age`.
     pub(super) fn verify(
         &self,
         token: &str,
-        context: &QueueContext<'_>,
+        (client, item): (IpAddr, &str),
+        (wall, epoch, max_age): (SystemTime, Epoch, Duration),
     ) -> Result<QueueToken, Rejection> {
+        let context = QueueContext::new(wall, client, epoch, item, max_age);
         let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
-        keys.opener.verify(token, context)
+        keys.opener.verify(token, &context)
     }
 }
 
