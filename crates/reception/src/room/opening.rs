@@ -28,6 +28,14 @@ const DRAW_RETRY: Duration = Duration::from_millis(2);
 /// behind the pre-queue, as later ones do.
 pub(crate) const DRAW_LEAD: Duration = Duration::from_secs(1);
 
+/// Where within the draw's second pre-queue client `number` comes back: spread evenly over
+/// its first 700 ms by the golden ratio, whatever the pre-queue's size.
+fn spread(number: u64) -> Duration {
+    const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
+    let fraction = number.wrapping_mul(GOLDEN) >> 54; // 0..1024
+    Duration::from_micros(fraction * 700_000 / 1024)
+}
+
 /// Where a sale with a scheduled opening stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
@@ -219,7 +227,8 @@ impl Schedule {
             ..
         } = told;
         let until = self.until_opening(wall);
-        // Back at the draw, to learn the place it drew.
+        // Back after the draw, to learn the place it drew: spread over most of the second
+        // before the opening by its number, so the pre-queue does not come back all at once.
         let until_draw = until.saturating_sub(DRAW_LEAD);
         let size = size.max(number + 1);
         let (low, mid, high) = match self.order {
@@ -239,7 +248,12 @@ impl Schedule {
                 high: until + check_in,
             },
         };
-        let mut wait = self.early_wait(self.return_time(until_draw, told), estimate);
+        let back = match until_draw {
+            until_draw if until_draw > check_in => check_in,
+            until_draw if until_draw.is_zero() => until.min(DRAW_RETRY * 50),
+            until_draw => until_draw + spread(number),
+        };
+        let mut wait = self.early_wait(back, estimate);
         wait.pre_queue = pre_queue_number(number);
         wait
     }
