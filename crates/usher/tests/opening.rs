@@ -40,11 +40,18 @@ async fn opening(cluster: &Cluster) -> Value {
 
 /// Moves the clock past the opening and waits for the shops to report on the new time.
 async fn open(cluster: &Cluster) {
-    cluster.clock.advance(AHEAD + Duration::from_secs(1));
-    let seq = |cluster: &Cluster| cluster.status()["shops"][1]["report"]["seq"].as_u64();
-    let before = seq(cluster);
-    eventually("every shop to report after the opening", || {
-        cluster.live_shops() == 2 && seq(cluster) > before
+    advance(cluster, AHEAD + Duration::from_secs(1)).await;
+}
+
+/// Moves the clock `by` and waits until every shop reported on the new time (a jump leaves
+/// their last reports stale, and them out of rotation until the next).
+async fn advance(cluster: &Cluster, by: Duration) {
+    cluster.clock.advance(by);
+    let last = cluster.shops.len() - 1;
+    let seq = || cluster.status()["shops"][last]["report"]["seq"].as_u64();
+    let before = seq();
+    eventually("every shop to report on the new time", || {
+        cluster.live_shops() == cluster.shops.len() && seq() > before
     })
     .await;
 }
@@ -202,15 +209,7 @@ async fn in_the_second_before_the_opening_clients_learn_their_places_but_wait_fo
     // Two steps, so that no real time spent waiting for the shops' reports on the new time
     // passes the opening: 1.5 s before it, then (the shops live) 0.5 s before it.
     let opens_in = cluster.status()["queue"]["opens_in_ms"].as_u64().unwrap();
-    cluster
-        .clock
-        .advance(Duration::from_millis(opens_in - 1500));
-    let seq = || cluster.status()["shops"][1]["report"]["seq"].as_u64();
-    let before = seq();
-    eventually("the shops to report on the new time", || {
-        cluster.live_shops() == 2 && seq() > before
-    })
-    .await;
+    advance(&cluster, Duration::from_millis(opens_in - 1500)).await;
     let opens_in = cluster.status()["queue"]["opens_in_ms"].as_u64().unwrap();
     cluster
         .clock
@@ -232,12 +231,7 @@ async fn in_the_second_before_the_opening_clients_learn_their_places_but_wait_fo
         "published at the draw"
     );
     assert!(cluster.status()["queue"]["opens_in_ms"].is_u64());
-    cluster.clock.advance(Duration::from_secs(1));
-    let before = seq();
-    eventually("the shops to report after the opening", || {
-        cluster.live_shops() == 2 && seq() > before
-    })
-    .await;
+    advance(&cluster, Duration::from_secs(1)).await;
     let (status, body) = api.ask("concert", tokens[0].as_str()).await;
     assert_eq!(status, 200, "first in at the opening: {body}");
 }
@@ -329,13 +323,7 @@ async fn a_line_from_before_the_opening_waits_for_it_too() {
     let (status, body) = api.ask("concert", Some(&token)).await;
     assert_eq!(status, 503, "let in before the opening: {body}");
     assert!(body["opens_at"].is_string(), "{body}");
-    let seq = || cluster.status()["shops"][0]["report"]["seq"].as_u64();
-    cluster.clock.advance(AHEAD + Duration::from_secs(1));
-    let before = seq();
-    eventually("the shop to report after the opening", || {
-        cluster.live_shops() == 1 && seq() > before
-    })
-    .await;
+    open(&cluster).await;
     let (status, body) = api.ask("concert", Some(&token)).await;
     assert_eq!(status, 200, "first in line at the opening: {body}");
 }
@@ -364,13 +352,7 @@ async fn before_the_pre_queue_opens_arrivals_are_told_when_to_come_back() {
         body["estimated_wait_ms"].as_u64().unwrap() >= 3_000_000,
         "{body}"
     );
-    cluster.clock.advance(AHEAD - Duration::from_secs(300));
-    let seq = || cluster.status()["shops"][0]["report"]["seq"].as_u64();
-    let before = seq();
-    eventually("the shop to report on the new time", || {
-        cluster.live_shops() == 1 && seq() > before
-    })
-    .await;
+    advance(&cluster, AHEAD - Duration::from_secs(300)).await;
     let (_, body) = api.ask("concert", None).await;
     assert_eq!(body["pre_queue"], 1, "the pre-queue is open: {body}");
 }
