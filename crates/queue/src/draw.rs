@@ -40,17 +40,24 @@ pub enum PreQueueOrder {
     Arrival,
 }
 
+impl PreQueueOrder {
+    /// The name settings and the published opening use (`random`, `arrival`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PreQueueOrder::Random => "random",
+            PreQueueOrder::Arrival => "arrival",
+        }
+    }
+}
+
 impl std::str::FromStr for PreQueueOrder {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        match text {
-            "random" => Ok(PreQueueOrder::Random),
-            "arrival" => Ok(PreQueueOrder::Arrival),
-            other => Err(format!(
-                "pre-queue order {other:?}: it is `random` or `arrival`"
-            )),
-        }
+        [PreQueueOrder::Random, PreQueueOrder::Arrival]
+            .into_iter()
+            .find(|order| order.as_str() == text)
+            .ok_or_else(|| format!("pre-queue order {text:?}: it is `random` or `arrival`"))
     }
 }
 

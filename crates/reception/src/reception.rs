@@ -120,6 +120,11 @@ impl Reception {
         self.desk.spare_places(now)
     }
 
+    /// How the sale's scheduled opening orders its pre-queue; `None` without one.
+    pub fn pre_queue_order(&self) -> Option<usher_queue::PreQueueOrder> {
+        self.room.pre_queue_order()
+    }
+
     /// The sale's scheduled opening as published (`GET /api/v1/opening`): the seed's hash
     /// before the draw, the seed and the pre-queue's size after it. `None` without one.
     pub fn opening(&self) -> Option<usher_wire::Opening> {

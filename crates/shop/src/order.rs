@@ -56,7 +56,7 @@ impl fmt::Debug for Order {
 pub(crate) fn random_token() -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; TOKEN_HEX_LEN / 2];
     getrandom::fill(&mut bytes)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(usher_wire::hex::encode(&bytes))
 }
 
 /// Whether `text` has the shape of an order id or secret; checked before any database work.

@@ -43,19 +43,12 @@ impl Nonce {
 
     /// Parses the wire spelling, exactly 64 hex digits.
     pub fn from_hex(text: &str) -> Option<Nonce> {
-        if text.len() != 2 * NONCE_LEN {
-            return None;
-        }
-        let mut bytes = [0u8; NONCE_LEN];
-        for (i, byte) in bytes.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
-        }
-        Some(Nonce(bytes))
+        usher_wire::hex::decode(text).map(Nonce)
     }
 
     /// The wire spelling, 64 lowercase hex digits.
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        usher_wire::hex::encode(&self.0)
     }
 }
 

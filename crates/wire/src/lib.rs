@@ -9,6 +9,7 @@
 //! - [`fetch`]: which requests may take a place (a navigation or an API client, never a
 //!   subresource or a prefetch), from the fetch metadata headers.
 //! - [`forwarded`]: the client's address behind trusted proxies (`X-Forwarded-For`).
+//! - [`hex`]: lowercase hex, as ids, nonces, secrets and seeds are spelt.
 //! - [`html`]: the HTML escape the parts' small pages share.
 //! - [`mgmt`]: the messages of the management channel between shops and the reception.
 //! - [`notices`]: the binary frame that carries batches of notices on that channel.
@@ -24,6 +25,7 @@ pub mod code;
 pub mod error;
 pub mod fetch;
 pub mod forwarded;
+pub mod hex;
 pub mod html;
 pub mod mgmt;
 pub mod notices;

@@ -38,7 +38,7 @@ pub(super) async fn handshake(
         key_id: key_id.0,
         epoch: gate.epoch().0,
         nonce: ours.to_hex(),
-        mac: hex(&mac),
+        mac: usher_wire::hex::encode(&mac),
     })?)
     .await?;
     let mut receiver = Receiver::new(rx, opener);
@@ -68,8 +68,4 @@ fn welcomed(issuers: &[String]) -> Result<Vec<IssuerId>, LinkError> {
                 .ok_or_else(|| LinkError::Protocol("a welcome names a malformed issuer".into()))
         })
         .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

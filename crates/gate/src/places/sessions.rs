@@ -28,21 +28,7 @@ impl SessionId {
 
     /// Parses the cookie spelling.
     pub fn from_hex(text: &str) -> Option<SessionId> {
-        if text.len() != 32 {
-            return None;
-        }
-        // Digit by digit: this runs on every request to an item.
-        let nibble = |digit: u8| match digit {
-            b'0'..=b'9' => Some(digit - b'0'),
-            b'a'..=b'f' => Some(digit - b'a' + 10),
-            b'A'..=b'F' => Some(digit - b'A' + 10),
-            _ => None,
-        };
-        let mut bytes = [0u8; 16];
-        for (byte, pair) in bytes.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
-            *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
-        }
-        Some(SessionId(bytes))
+        usher_wire::hex::decode(text).map(SessionId)
     }
 }
 

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
+use usher_queue::PreQueueOrder;
 use usher_wire::fetch::{self, FetchMetadata};
 use usher_wire::{Admission, Code};
 
@@ -220,9 +221,7 @@ fn waiting_page(reception: &Reception, item: &str, wait: &Wait) -> Response {
     let page = waiting::waiting_page(&WaitingView {
         item,
         position: wait.position,
-        drawn_at_random: reception
-            .opening()
-            .is_none_or(|o| o.pre_queue_order == "random"),
+        drawn_at_random: reception.pre_queue_order() != Some(PreQueueOrder::Arrival),
         opens_in_ms: wait.opens_at.map(|at| {
             let left = at
                 .duration_since(reception.clock.wall())

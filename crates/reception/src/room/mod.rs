@@ -41,7 +41,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::Notify;
-use usher_queue::{ClaimError, Estimator, Place};
+use usher_queue::{ClaimError, Estimator, Place, PreQueueOrder};
 use usher_ticket::{Issuer, ItemId, Keyring, QueueSpec, QueueToken, Rejection};
 use usher_wire::status::QueueStatus;
 use usher_wire::{Clock, Code};
@@ -201,6 +201,11 @@ impl WaitingRoom {
         (self.schedule.as_ref()?).too_early(wall, self.settings.line.check_in)
     }
 
+    /// How a scheduled opening orders its pre-queue (`None`: the sale has none).
+    pub(crate) fn pre_queue_order(&self) -> Option<PreQueueOrder> {
+        self.schedule.as_ref().map(Schedule::order)
+    }
+
     /// The scheduled opening as published (`GET /api/v1/opening`).
     pub(crate) fn opening(&self) -> Option<usher_wire::Opening> {
         self.schedule.as_ref()?.published(&*self.store)
@@ -261,19 +266,15 @@ impl WaitingRoom {
         if wait.pre_queue.is_none() || !self.schedule.as_ref().is_some_and(Schedule::is_drawn) {
             return wait;
         }
-        let told = match self.seat(&local, place, now, wall) {
+        let mut told = match self.seat(&local, place, now, wall) {
             Seat::Line(line_place, pre_queue) => Wait {
                 pre_queue,
                 ..self.wait_for(&local, line_place, now)
             },
             Seat::Before(told) => told,
         };
-        let (queue_token, fresh) = (wait.queue_token, wait.fresh);
-        Wait {
-            queue_token,
-            fresh,
-            ..told
-        }
+        (told.queue_token, told.fresh) = (wait.queue_token, wait.fresh);
+        told
     }
 
     /// Waits until `place` is on disk, so no restart can hand its number out again.
@@ -491,8 +492,7 @@ impl WaitingRoom {
 
     /// Sa56 for `place`: its position, the estimate, and when to come back (Sc55).
     fn wait_for(&self, local: &Local, place: Place, now: Instant) -> Wait {
-        let standing = self.store.standing(place, now, &local.estimator);
-        let estimate = local.estimator.estimate_range(standing.ahead, now);
-        Wait::new(place, &standing, estimate, self.settings.line.check_in)
+        let check_in = self.settings.line.check_in;
+        Wait::for_place(place, &*self.store, &local.estimator, now, check_in).0
     }
 }

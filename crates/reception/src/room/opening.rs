@@ -13,9 +13,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use usher_queue::{Draw, Estimate, Estimator, Place, PreQueueOrder};
-use usher_wire::{Opening, Rfc3339};
+use usher_wire::{Opening, Rfc3339, hex};
 
-use super::state::hex;
 use super::store::{LineStore, PreQueue};
 use super::wait::{Wait, millis, pre_queue_number};
 
@@ -36,15 +35,14 @@ fn spread(number: u64) -> Duration {
     Duration::from_micros(fraction * 700_000 / 1024)
 }
 
-/// Where a sale with a scheduled opening stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
-    /// Before the pre-queue opens: come back then.
-    Early(Duration),
-    /// Before the opening: arrivals join the pre-queue.
-    PreQueue,
-    /// The opening came: the draw is (or is about to be) made.
-    Open,
+/// An estimate with nothing to go on but the opening, `until` away: then, or at the check-in
+/// after it.
+fn at_the_opening(until: Duration, check_in: Duration) -> Estimate {
+    Estimate {
+        wait: until,
+        low: until,
+        high: until + check_in,
+    }
 }
 
 /// Where a client with a place stands at a sale with a scheduled opening.
@@ -111,17 +109,9 @@ impl Schedule {
         schedule
     }
 
-    /// Where the sale stands at `wall`.
-    pub(crate) fn phase(&self, wall: SystemTime) -> Phase {
-        if self.is_drawn() || wall >= self.opens_at {
-            return Phase::Open;
-        }
-        match self.pre_queue_from {
-            Some(from) if wall < from => {
-                Phase::Early(from.duration_since(wall).unwrap_or_default())
-            }
-            _ => Phase::PreQueue,
-        }
+    /// How the draw orders the pre-queue.
+    pub(crate) fn order(&self) -> PreQueueOrder {
+        self.order
     }
 
     /// Whether the draw is made (then the sale runs as one without a schedule).
@@ -199,9 +189,8 @@ impl Schedule {
         store: &dyn LineStore,
         told: Told<'_>,
     ) -> Wait {
-        let standing = store.standing(place, told.now, told.estimator);
-        let estimate = told.estimator.estimate_range(standing.ahead, told.now);
-        let mut wait = Wait::new(place, &standing, estimate, told.check_in);
+        let (mut wait, standing) =
+            Wait::for_place(place, store, told.estimator, told.now, told.check_in);
         let until = self.until_opening(told.wall);
         let after = |ms: u64| ms.saturating_add(millis(until));
         wait.estimated_wait_ms = after(wait.estimated_wait_ms);
@@ -217,7 +206,7 @@ impl Schedule {
     /// What a client of the pre-queue (number `number`, 0-based, of `size` so far) is told at
     /// `wall`: the opening, its number, and an estimate that counts the time to the opening
     /// and the place it may draw (any of the pre-queue's, when drawn at random). It comes back
-    /// at the opening, or at its next check-in before that.
+    /// after the draw, or at its next check-in before that.
     fn pre_queue_wait(&self, number: u64, size: u64, told: Told<'_>) -> Wait {
         let Told {
             estimator,
@@ -242,11 +231,7 @@ impl Schedule {
                 low: until + low.low,
                 high: until + high.high,
             },
-            _ => Estimate {
-                wait: until,
-                low: until,
-                high: until + check_in,
-            },
+            _ => at_the_opening(until, check_in),
         };
         let back = match until_draw {
             until_draw if until_draw > check_in => check_in,
@@ -273,15 +258,11 @@ impl Schedule {
     /// What an arrival before the pre-queue opens is told: come back when it opens (or at the
     /// next check-in before that). `None` once the pre-queue is open.
     pub(crate) fn too_early(&self, wall: SystemTime, check_in: Duration) -> Option<Wait> {
-        let Phase::Early(until_pre_queue) = self.phase(wall) else {
+        let until_pre_queue = self.pre_queue_from?.duration_since(wall).ok()?;
+        if self.is_drawn() || until_pre_queue.is_zero() {
             return None;
-        };
-        let until = self.until_opening(wall);
-        let estimate = Estimate {
-            wait: until,
-            low: until,
-            high: until + check_in,
-        };
+        }
+        let estimate = at_the_opening(self.until_opening(wall), check_in);
         Some(self.early_wait(until_pre_queue.min(check_in), estimate))
     }
 
@@ -341,13 +322,9 @@ impl Schedule {
         Some(Opening {
             opens_at: Rfc3339(self.opens_at),
             pre_queue_from: self.pre_queue_from.map(Rfc3339),
-            pre_queue_order: match self.order {
-                PreQueueOrder::Random => "random",
-                PreQueueOrder::Arrival => "arrival",
-            }
-            .to_owned(),
-            seed_sha256: hex(&usher_queue::commitment(&pre.seed)),
-            seed: drawn.then(|| hex(&pre.seed)),
+            pre_queue_order: self.order.as_str().to_owned(),
+            seed_sha256: hex::encode(&usher_queue::commitment(&pre.seed)),
+            seed: drawn.then(|| hex::encode(&pre.seed)),
             pre_queue_size: pre.end.map(|end| end - pre.first),
             first_place: pre.first + 1,
         })

@@ -12,6 +12,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use usher_queue::{Counters, PreQueueOrder, SEED_LEN};
 use usher_ticket::IssuerId;
+use usher_wire::hex;
 
 use super::store::PreQueue;
 
@@ -61,7 +62,7 @@ pub(crate) struct SavedPreQueue {
 impl SavedPreQueue {
     pub(crate) fn new(pre: &PreQueue) -> SavedPreQueue {
         SavedPreQueue {
-            seed: hex(&pre.seed),
+            seed: hex::encode(&pre.seed),
             opens_at_ms: usher_wire::clock::unix_ms(pre.opens_at),
             order: pre.order,
             first: pre.first,
@@ -71,32 +72,14 @@ impl SavedPreQueue {
 
     /// The pre-queue, or `None` when the seed is not 32 bytes of hex.
     pub(crate) fn parse(&self) -> Option<PreQueue> {
-        let text = self.seed.as_bytes();
-        if text.len() != SEED_LEN * 2 {
-            return None;
-        }
-        let mut seed = [0u8; SEED_LEN];
-        for (byte, pair) in seed.iter_mut().zip(text.chunks_exact(2)) {
-            let pair = std::str::from_utf8(pair).ok()?;
-            *byte = u8::from_str_radix(pair, 16).ok()?;
-        }
         Some(PreQueue {
-            seed,
+            seed: hex::decode::<SEED_LEN>(&self.seed)?,
             opens_at: UNIX_EPOCH + Duration::from_millis(self.opens_at_ms),
             order: self.order,
             first: self.first,
             end: self.end,
         })
     }
-}
-
-/// Lower-case hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
 }
 
 impl Saved {

@@ -4,9 +4,9 @@
 use std::num::NonZeroU64;
 use std::time::{Duration, SystemTime};
 
-use usher_queue::{Estimate, Place};
+use usher_queue::{Estimate, Estimator, Place};
 
-use super::store::Standing;
+use super::store::{LineStore, Standing};
 
 /// The shops as the waiting room sees them at a tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -50,6 +50,20 @@ pub struct Wait {
 }
 
 impl Wait {
+    /// Sa56 for `place` as the line in `store` stands at `now`: its position, the estimate
+    /// from `estimator`, and when to come back (Sc55); with the standing it was worked from.
+    pub(crate) fn for_place(
+        place: Place,
+        store: &dyn LineStore,
+        estimator: &Estimator,
+        now: std::time::Instant,
+        check_in: Duration,
+    ) -> (Wait, Standing) {
+        let standing = store.standing(place, now, estimator);
+        let estimate = estimator.estimate_range(standing.ahead, now);
+        (Wait::new(place, &standing, estimate, check_in), standing)
+    }
+
     /// The answer for `place` standing as `standing` says, told `estimate`. With nothing at all
     /// to go on (no live shop's places known yet, no rate, no past wait) the next check-in is
     /// the honest figure: the client learns more then.

@@ -160,10 +160,7 @@ pub(crate) async fn run(mut args: DemoArgs) -> Result<()> {
              the opening; the seed's hash, then the seed: {reception_url}/api/v1/opening",
             usher_wire::Rfc3339(at.0),
             left.as_secs(),
-            match args.pre_queue_order.unwrap_or_default() {
-                usher_reception::PreQueueOrder::Random => "random",
-                usher_reception::PreQueueOrder::Arrival => "arrival",
-            },
+            args.pre_queue_order.unwrap_or_default().as_str(),
         );
     }
     println!("data: {}", data.display());
