@@ -4,14 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, watch};
 use usher_queue::{ClaimError, Counters, Estimator, Line, LineConfig, Place, SEED_LEN};
 use usher_ticket::{Epoch, IssuerId};
 
-use super::state::{self, MAX_ISSUERS, Saved, StateError};
+use super::state::{self, MAX_ISSUERS, Saved, StateError, StateFile};
 use super::store::{Advanced, Claim, LineStore, LineView, PreQueue, Standing, StoreFuture};
 use crate::config::OpeningSettings;
 
@@ -47,8 +47,9 @@ pub(crate) struct MemoryStore {
     epoch: Epoch,
     honoured: Vec<IssuerId>,
     kept: Mutex<Kept>,
-    /// Where the counters are written; `None`: in memory only.
-    file: Option<PathBuf>,
+    /// Where the counters are written; `None`: in memory only. Only the saver writes (one
+    /// save at a time); the mutex moves it to the blocking thread that does.
+    file: Option<Arc<Mutex<StateFile>>>,
     /// Places below this number are on disk (`u64::MAX` when nothing is persisted).
     saved: watch::Sender<u64>,
     /// Wakes the saver.
@@ -107,7 +108,7 @@ impl MemoryStore {
                 path: file.clone().unwrap_or_default(),
                 message,
             })?;
-        let saved_below = match &file {
+        let (file, saved_below) = match &file {
             Some(path) => {
                 let saved = Saved::new(
                     epoch.0,
@@ -116,10 +117,10 @@ impl MemoryStore {
                     session_ms,
                     pre_queue.as_ref(),
                 );
-                state::save(path, &saved)?;
-                issued
+                let file = StateFile::create(path, &saved)?;
+                (Some(Arc::new(Mutex::new(file))), issued)
             }
-            None => u64::MAX,
+            None => (None, u64::MAX),
         };
         Ok(MemoryStore {
             grace,
@@ -176,7 +177,7 @@ impl MemoryStore {
     /// Writes the counters if they changed since the last write, then tells the joins that
     /// waited for it. Blocking I/O runs off the runtime.
     pub(crate) async fn save(&self) -> Result<(), StateError> {
-        let Some(path) = self.file.clone() else {
+        let Some(file) = self.file.clone() else {
             return Ok(());
         };
         let snapshot = {
@@ -184,13 +185,17 @@ impl MemoryStore {
             kept.writing = true;
             (kept.line.snapshot(), kept.session_ms, kept.pre_queue)
         };
-        let written = self.write(path, snapshot).await;
+        let written = self.write(file, snapshot).await;
         self.kept().writing = false;
         written
     }
 
     /// [`save`](Self::save)'s write of `snapshot`.
-    async fn write(&self, path: PathBuf, snapshot: Snapshot) -> Result<(), StateError> {
+    async fn write(
+        &self,
+        file: Arc<Mutex<StateFile>>,
+        snapshot: Snapshot,
+    ) -> Result<(), StateError> {
         let (counters, session_ms, pre_queue) = snapshot;
         let state = Some(snapshot);
         if *self
@@ -208,12 +213,21 @@ impl MemoryStore {
             session_ms,
             pre_queue.as_ref(),
         );
-        tokio::task::spawn_blocking(move || state::save(&path, &saved))
-            .await
-            .map_err(|e| StateError::Write {
-                path: self.file.clone().unwrap_or_default(),
-                source: std::io::Error::other(e),
-            })??;
+        let path = file
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .path()
+            .to_owned();
+        tokio::task::spawn_blocking(move || {
+            file.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .save(&saved)
+        })
+        .await
+        .map_err(|e| StateError::Write {
+            path,
+            source: std::io::Error::other(e),
+        })??;
         *self
             .last_saved
             .lock()

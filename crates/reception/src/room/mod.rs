@@ -27,6 +27,7 @@ mod local;
 pub(crate) mod memory;
 mod opening;
 pub(crate) mod page;
+pub(crate) mod slots;
 pub(crate) mod state;
 pub(crate) mod store;
 #[cfg(test)]

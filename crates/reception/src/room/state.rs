@@ -1,10 +1,11 @@
 //! The waiting room on disk: the line's counters, the sale's epoch and the issuers whose queue
 //! tokens are honoured, so a restarted reception keeps every place.
 //!
-//! Written whole to a temporary file in the same folder, flushed, then renamed over the old
-//! one: a crash leaves either the old state or the new one, never a mix.
+//! Kept as a slot file (`slots.rs`): created whole at start-up (temporary file, sync, rename),
+//! then each save rewrites the older of its two slots and syncs it. A crash leaves either the
+//! old state or the new one, never a mix. A file of the first layout (one JSON document) is
+//! read and replaced by a slot file at start-up.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,7 @@ use usher_queue::{Counters, PreQueueOrder, SEED_LEN};
 use usher_ticket::IssuerId;
 use usher_wire::hex;
 
+use super::slots::{self, SlotError, Slots};
 use super::store::PreQueue;
 
 /// Layout version of the file.
@@ -204,7 +206,12 @@ pub(crate) fn load(path: &Path) -> Result<Option<Saved>, StateError> {
     if text.len() as u64 > MAX_BYTES {
         return Err(invalid(format!("larger than {MAX_BYTES} bytes")));
     }
-    let saved: Saved = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    let document = if slots::is_slot_file(&text) {
+        slots::read(&text).map_err(|e| invalid(e.to_string()))?
+    } else {
+        &text
+    };
+    let saved: Saved = serde_json::from_str(document).map_err(|e| invalid(e.to_string()))?;
     if saved.version != VERSION {
         return Err(invalid(format!("layout version {}", saved.version)));
     }
@@ -222,27 +229,53 @@ pub(crate) fn load(path: &Path) -> Result<Option<Saved>, StateError> {
     Ok(Some(saved))
 }
 
-/// Writes `saved` to `path` atomically and durably (blocking: call off the async runtime,
-/// except at start-up).
-pub(crate) fn save(path: &Path, saved: &Saved) -> Result<(), StateError> {
-    let write = |source| StateError::Write {
-        path: path.to_owned(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(write)?;
-    let text = serde_json::to_vec(saved).map_err(|e| write(e.into()))?;
-    file.write_all(&text).map_err(write)?;
-    file.as_file().sync_all().map_err(write)?;
-    file.persist(path).map_err(|e| write(e.error))?;
-    // The rename is durable only once the folder is.
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(write)?;
-    Ok(())
+/// The state file, open for saves.
+#[derive(Debug)]
+pub(crate) struct StateFile {
+    path: PathBuf,
+    slots: Slots,
+}
+
+impl StateFile {
+    /// Replaces whatever `path` holds with `saved`, atomically and durably (blocking).
+    pub(crate) fn create(path: &Path, saved: &Saved) -> Result<StateFile, StateError> {
+        let slots = document(saved)
+            .and_then(|d| Slots::create(path, &d))
+            .map_err(|e| StateError::write(path, e))?;
+        Ok(StateFile {
+            path: path.to_owned(),
+            slots,
+        })
+    }
+
+    /// Where it is.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `saved` durably (blocking: call off the async runtime).
+    pub(crate) fn save(&mut self, saved: &Saved) -> Result<(), StateError> {
+        document(saved)
+            .and_then(|d| self.slots.write(&d))
+            .map_err(|e| StateError::write(&self.path, e))
+    }
+}
+
+impl StateError {
+    fn write(path: &Path, e: SlotError) -> StateError {
+        let source = match e {
+            SlotError::Io(e) => e,
+            other => std::io::Error::other(other),
+        };
+        StateError::Write {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+fn document(saved: &Saved) -> Result<String, SlotError> {
+    Ok(serde_json::to_string(saved)?)
 }
 
 #[cfg(test)]
@@ -268,9 +301,14 @@ mod tests {
         };
         let issuers = [IssuerId(1), IssuerId(u64::MAX)];
         let saved = Saved::new(7, counters, &issuers, Some(1500), Some(&pre));
-        save(&path, &saved).unwrap();
+        let mut file = StateFile::create(&path, &saved).unwrap();
         let back = load(&path).unwrap().unwrap();
         assert_eq!(back, saved);
+        let later = Saved::new(8, counters, &issuers, None, None);
+        file.save(&later).unwrap();
+        assert_eq!(load(&path).unwrap().unwrap(), later);
+        file.save(&saved).unwrap();
+        let back = load(&path).unwrap().unwrap();
         assert_eq!(back.issuer_ids(), vec![IssuerId(1), IssuerId(u64::MAX)]);
         assert_eq!(back.pre_queue.unwrap().parse(), Some(pre));
     }
@@ -298,6 +336,46 @@ mod tests {
         assert!(matches!(load(&path), Err(StateError::Invalid { .. })));
         let short_seed = r#"{"version":1,"epoch":1,"counters":{"issued":1,"head":0,"open_from":0},"issuers":[],"pre_queue":{"seed":"ab","opens_at_ms":0,"order":"random","first":0}}"#;
         std::fs::write(&path, short_seed).unwrap();
+        assert!(matches!(load(&path), Err(StateError::Invalid { .. })));
+    }
+
+    /// Guards an upgrade: a reception of an earlier version wrote the state as one JSON
+    /// document, and its line must survive the new version's start.
+    #[test]
+    fn a_state_file_of_the_first_layout_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue.json");
+        let old = r#"{"version":1,"epoch":5,"counters":{"issued":12,"head":3,"open_from":3},"issuers":["00000000000000ff"]}"#;
+        std::fs::write(&path, old).unwrap();
+        let saved = load(&path).unwrap().unwrap();
+        assert_eq!((saved.epoch, saved.counters.issued), (5, 12));
+        assert_eq!(saved.issuer_ids(), vec![IssuerId(0xff)]);
+        // Start-up rewrites it as a slot file, holding the same.
+        StateFile::create(&path, &saved).unwrap();
+        assert!(slots::is_slot_file(
+            &std::fs::read_to_string(&path).unwrap()
+        ));
+        assert_eq!(load(&path).unwrap().unwrap(), saved);
+    }
+
+    #[test]
+    fn a_slot_file_with_no_whole_slot_is_refused_not_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue.json");
+        let saved = Saved::new(
+            1,
+            Counters {
+                issued: 0,
+                head: 0,
+                open_from: 0,
+            },
+            &[IssuerId(1)],
+            None,
+            None,
+        );
+        StateFile::create(&path, &saved).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("\"epoch\":1", "\"epoch\":2")).unwrap();
         assert!(matches!(load(&path), Err(StateError::Invalid { .. })));
     }
 }
