@@ -240,7 +240,7 @@ impl Buyer {
                 place,
             }),
             // Unavailable, or a 503 from something in front of the reception: try again later.
-            (StatusCode::SERVICE_UNAVAILABLE, Ok(Admission::Unavailable) | Err(_)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Ok(Admission::Unavailable(_)) | Err(_)) => {
                 Ok(Answer::Wait {
                     after: header_wait.unwrap_or(DEFAULT_RETRY),
                     queue_token: None,

@@ -28,6 +28,8 @@ pub(crate) enum Failure {
     TooLong,
     /// The request is otherwise not valid.
     BadRequest,
+    /// The address does not answer this method (axum adds `Allow`).
+    MethodNotAllowed,
     /// The shop itself failed; logged, and the client learns nothing more.
     Internal,
 }
@@ -40,6 +42,7 @@ impl Failure {
             Failure::SoldOut => StatusCode::GONE,
             Failure::TooLong => StatusCode::URI_TOO_LONG,
             Failure::BadRequest => StatusCode::BAD_REQUEST,
+            Failure::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Failure::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -60,6 +63,7 @@ impl Failure {
                 ..ErrorBody::new(Code::BadRequest)
             },
             Failure::BadRequest => ErrorBody::new(Code::BadRequest),
+            Failure::MethodNotAllowed => ErrorBody::new(Code::MethodNotAllowed),
             Failure::Internal => return None,
         };
         Some(body)

@@ -41,6 +41,7 @@ pub fn router(shop: Shop) -> Router {
         .route("/receipts/{order}", get(receipt))
         .route("/receipts/{order}/download", get(download))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(bound_uri))
         .layer(middleware::map_response(with_policy))
         .with_state(shop)
@@ -166,6 +167,10 @@ async fn download(
 
 async fn not_found(preference: Preference) -> Refusal {
     Failure::NotFound.refuse(preference)
+}
+
+async fn method_not_allowed(preference: Preference) -> Refusal {
+    Failure::MethodNotAllowed.refuse(preference)
 }
 
 /// Refuses addresses longer than anything the shop serves before a handler reads them.

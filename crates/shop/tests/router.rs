@@ -395,3 +395,18 @@ async fn every_answer_forbids_framing() {
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert!(csp.contains("script-src") || csp.contains("default-src 'none'"));
 }
+
+#[tokio::test]
+async fn a_wrong_method_is_405_with_allow_and_the_refusal_shape() {
+    let h = harness().await;
+    let response = h
+        .send(request("DELETE", "/healthz", "application/json", None))
+        .await;
+    assert_eq!(response.headers()["allow"], "GET,HEAD");
+    expect_error(
+        response,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
+}

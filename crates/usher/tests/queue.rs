@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 use usher_buyer::Buyer;
-use usher_shop::Catalogue;
 
 /// Invariant 5, exactly: with one place and two clients in line, the second to join cannot get
 /// in before the first, even by coming back first; it keeps its place and is told again.
@@ -233,17 +232,7 @@ async fn buyers_of_different_items_share_one_fair_order() {
 /// hears `sold_out` on their next poll, and newcomers at once.
 #[tokio::test]
 async fn an_item_sold_out_while_people_wait_tells_each_waiter() {
-    let one_left = Catalogue::from_toml(
-        r#"
-        [[items]]
-        id = "concert"
-        name = "Concert"
-        price_cents = 100
-        stock = 1
-        kind = "ticket"
-        "#,
-    )
-    .unwrap();
+    let one_left = one_item("concert", 1);
     let cluster = Cluster::start(&[ShopSpec {
         catalogue: one_left,
         ..ShopSpec::new(1)
@@ -343,17 +332,7 @@ async fn a_client_gone_mid_admission_keeps_its_place() {
 /// place here frees at a shop that does not carry its item, so its turn comes and goes).
 #[tokio::test]
 async fn a_client_waiting_at_the_front_keeps_its_place_past_the_grace() {
-    let app_only = Catalogue::from_toml(
-        r#"
-        [[items]]
-        id = "app"
-        name = "App"
-        price_cents = 100
-        stock = 100
-        kind = "ticket"
-        "#,
-    )
-    .unwrap();
+    let app_only = one_item("app", 100);
     let grace = Duration::from_secs(1);
     let cluster = Cluster::start_with(
         &[

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use usher_buyer::BuyerConfig;
 use usher_reception::Reservation;
-use usher_shop::Catalogue;
 
 async fn order_shop(cluster: &Cluster, item: &str) -> usize {
     let admitted = cluster.buyer().order(item).await.unwrap();
@@ -56,17 +55,7 @@ async fn a_near_tie_goes_to_the_lower_round_trip_time() {
 
 #[tokio::test]
 async fn a_shop_without_stock_for_the_item_is_never_chosen() {
-    let empty = Catalogue::from_toml(
-        r#"
-        [[items]]
-        id = "concert"
-        name = "Concert"
-        price_cents = 100
-        stock = 0
-        kind = "ticket"
-        "#,
-    )
-    .unwrap();
+    let empty = one_item("concert", 0);
     let cluster = Cluster::start(&[
         ShopSpec {
             catalogue: empty,

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Rfc3339;
+use crate::{Code, ErrorBody, Rfc3339};
 
 /// The answer to `POST /api/v1/admissions` (and the data behind the browser's redirect or page).
 ///
@@ -50,10 +50,11 @@ pub enum Admission {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pre_queue: Option<u64>,
     },
-    /// `410`: the item is sold out everywhere.
-    SoldOut,
-    /// `503`: no live shop can be reached.
-    Unavailable,
+    /// `410`: the item is sold out everywhere. Also in the refusal shape (`error` `sold_out`,
+    /// `message`, `retry`), as every answer that is not a success.
+    SoldOut(ErrorBody),
+    /// `503`: no live shop can be reached. Also in the refusal shape (`error` `unavailable`).
+    Unavailable(ErrorBody),
 }
 
 /// `GET /api/v1/opening`: a sale's scheduled opening and, after it, its draw, so that anyone
@@ -86,9 +87,25 @@ impl Admission {
     pub const fn status(&self) -> u16 {
         match self {
             Admission::Admitted { .. } => 200,
-            Admission::Waiting { .. } | Admission::Unavailable => 503,
-            Admission::SoldOut => 410,
+            Admission::Waiting { .. } | Admission::Unavailable(_) => 503,
+            Admission::SoldOut(_) => 410,
         }
+    }
+
+    /// `sold_out`, with the link to start again.
+    pub fn sold_out(retry: Option<String>) -> Admission {
+        Admission::SoldOut(ErrorBody {
+            retry,
+            ..ErrorBody::new(Code::SoldOut)
+        })
+    }
+
+    /// `unavailable`, with the link to try again.
+    pub fn unavailable(retry: Option<String>) -> Admission {
+        Admission::Unavailable(ErrorBody {
+            retry,
+            ..ErrorBody::new(Code::Unavailable)
+        })
     }
 }
 
@@ -140,19 +157,25 @@ mod tests {
                 opens_at: Some(Rfc3339(UNIX_EPOCH + Duration::from_secs(90))),
                 pre_queue: Some(3),
             },
-            Admission::SoldOut,
-            Admission::Unavailable,
+            Admission::sold_out(Some("http://r.example/".into())),
+            Admission::unavailable(None),
         ];
         for answer in answers {
             let json = serde_json::to_string(&answer).unwrap();
             assert_eq!(serde_json::from_str::<Admission>(&json).unwrap(), answer);
         }
         assert_eq!(
-            serde_json::to_value(Admission::SoldOut).unwrap(),
-            json!({"status":"sold_out"})
+            serde_json::to_value(Admission::sold_out(Some("http://r.example/".into()))).unwrap(),
+            json!({"status":"sold_out","error":"sold_out","message":Code::SoldOut.message(),
+                   "retry":"http://r.example/"})
         );
-        assert_eq!(Admission::SoldOut.status(), 410);
-        assert_eq!(Admission::Unavailable.status(), 503);
+        assert_eq!(
+            serde_json::to_value(Admission::unavailable(None)).unwrap(),
+            json!({"status":"unavailable","error":"unavailable",
+                   "message":Code::Unavailable.message()})
+        );
+        assert_eq!(Admission::sold_out(None).status(), 410);
+        assert_eq!(Admission::unavailable(None).status(), 503);
     }
 
     /// SPEC: `estimated_wait_ms` is in every waiting answer; one without it is not a waiting

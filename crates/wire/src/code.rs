@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 /// `not_notified`, `used` and `no_session`; the reception `unknown_item`, `sold_out`, `too_many`
 /// and `given_up`; the reception and the gate `not_navigation` (a request that is not a page the
 /// buyer opened) and `method_not_allowed`; any server `bad_request` and `payload_too_large`;
-/// `usher gate` `upstream_failed` and `upstream_timeout`, its only 5xx codes (the shop behind it
-/// failed, not the request).
+/// `unsupported_media_type` and `unavailable` (no live shop, `503`); `usher gate`
+/// `upstream_failed` and `upstream_timeout`. The 5xx codes say the servers failed, not the
+/// request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Code {
@@ -62,11 +63,15 @@ pub enum Code {
     UpstreamFailed,
     /// The shop behind `usher gate` did not answer in time.
     UpstreamTimeout,
+    /// The request's body is not of a type this endpoint reads (JSON, for the API).
+    UnsupportedMediaType,
+    /// No live shop can take the order right now.
+    Unavailable,
 }
 
 impl Code {
     /// Every code, in declaration order.
-    pub const ALL: [Code; 24] = [
+    pub const ALL: [Code; 26] = [
         Code::Malformed,
         Code::Forged,
         Code::UnknownKey,
@@ -91,6 +96,8 @@ impl Code {
         Code::MethodNotAllowed,
         Code::UpstreamFailed,
         Code::UpstreamTimeout,
+        Code::UnsupportedMediaType,
+        Code::Unavailable,
     ];
 
     /// The wire name, the same string serde writes.
@@ -120,6 +127,8 @@ impl Code {
             Code::MethodNotAllowed => "method_not_allowed",
             Code::UpstreamFailed => "upstream_failed",
             Code::UpstreamTimeout => "upstream_timeout",
+            Code::UnsupportedMediaType => "unsupported_media_type",
+            Code::Unavailable => "unavailable",
         }
     }
 
@@ -135,6 +144,7 @@ impl Code {
             Code::MethodNotAllowed => 405,
             Code::SoldOut => 410,
             Code::PayloadTooLarge => 413,
+            Code::UnsupportedMediaType => 415,
             Code::TooMany => 429,
             Code::Forged
             | Code::UnknownKey
@@ -150,6 +160,7 @@ impl Code {
             | Code::NotNavigation => 403,
             Code::UpstreamFailed => 502,
             Code::UpstreamTimeout => 504,
+            Code::Unavailable => 503,
         }
     }
 
@@ -184,6 +195,35 @@ impl Code {
             Code::UpstreamTimeout => {
                 "The shop is answering slowly; your place is kept, please try again."
             }
+            Code::UnsupportedMediaType => {
+                "Send the request as JSON, with the header Content-Type: application/json."
+            }
+            Code::Unavailable => "No shop can take orders right now; please try again shortly.",
+        }
+    }
+
+    /// The sentence for this code when it refuses a queue token (a place in line) rather
+    /// than a ticket.
+    pub const fn queue_token_message(self) -> &'static str {
+        match self {
+            Code::Malformed => "This is not a valid place in line; please join again.",
+            Code::Forged => {
+                "This place in line was altered or not issued by us; please join again."
+            }
+            Code::UnknownKey | Code::UnknownIssuer => {
+                "This place in line was issued under a key no longer accepted; please join again."
+            }
+            Code::WrongScope => "This place in line is for another item.",
+            Code::StaleEpoch => "This place in line is from an earlier sale; please join again.",
+            Code::Expired => "This place in line has expired; please join again.",
+            Code::WrongClient => {
+                "This place in line was given to another device or network; please join again."
+            }
+            Code::Used => "This place in line was already let in.",
+            Code::WrongServer | Code::NotYetValid | Code::NotNotified => {
+                "This place in line is not valid here; please join again."
+            }
+            other => other.message(),
         }
     }
 }
@@ -215,10 +255,14 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), Code::ALL.len(), "two codes share a name");
         for code in Code::ALL {
-            let upstream = matches!(code, Code::UpstreamFailed | Code::UpstreamTimeout);
+            let upstream = matches!(
+                code,
+                Code::UpstreamFailed | Code::UpstreamTimeout | Code::Unavailable
+            );
             let range = if upstream { 500..600 } else { 400..500 };
             assert!(range.contains(&code.default_status()), "{code}");
             assert!(!code.message().is_empty());
+            assert!(!code.queue_token_message().contains("ticket"), "{code}");
         }
     }
 

@@ -184,7 +184,7 @@ async fn order_page(
         Decision::Unavailable => (
             StatusCode::SERVICE_UNAVAILABLE,
             [(RETRY_AFTER, "0")],
-            Json(Admission::Unavailable),
+            Json(Admission::unavailable(None)),
         )
             .into_response(),
         Decision::Wait(place) => {
@@ -219,8 +219,8 @@ async fn order_api(State(mock): State<Arc<Mock>>, Json(body): Json<Value>) -> Re
         .map(|t| t.as_str().unwrap().to_owned());
     mock.seen.lock().unwrap().queue_tokens.push(token);
     let answer = match mock.decide() {
-        Decision::SoldOut => Admission::SoldOut,
-        Decision::Unavailable => Admission::Unavailable,
+        Decision::SoldOut => Admission::sold_out(None),
+        Decision::Unavailable => Admission::unavailable(None),
         Decision::Wait(place) => Admission::Waiting {
             queue_token: Some(format!("q{place}")),
             position: Some(u64::from(mock.script.waits.saturating_sub(place) + 1)),

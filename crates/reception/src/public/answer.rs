@@ -30,6 +30,13 @@ pub(crate) fn error(code: Code, status: StatusCode, retry: Option<String>) -> Re
     no_store((status, axum::Json(body)).into_response())
 }
 
+/// A refusal in the one error shape, with a message of its own.
+pub(crate) fn error_saying(code: Code, status: StatusCode, message: String) -> Response {
+    let mut body = ErrorBody::new(code);
+    body.message = message;
+    no_store((status, axum::Json(body)).into_response())
+}
+
 /// A refusal of an order: too many joins or live tickets (`429`), not a page the buyer opened
 /// (`403`), or a queue token refused (`400` with its code).
 pub(crate) fn refusal(public_url: &str, code: Code) -> Response {
@@ -38,7 +45,12 @@ pub(crate) fn refusal(public_url: &str, code: Code) -> Response {
         Code::NotNavigation => StatusCode::FORBIDDEN,
         _ => StatusCode::BAD_REQUEST,
     };
-    let mut response = error(code, status, Some(format!("{public_url}/")));
+    let body = ErrorBody {
+        message: code.queue_token_message().to_owned(),
+        retry: Some(format!("{public_url}/")),
+        ..ErrorBody::new(code)
+    };
+    let mut response = no_store((status, axum::Json(body)).into_response());
     if code == Code::TooMany {
         retry_after(&mut response, 60_000);
     }
@@ -54,9 +66,9 @@ pub(crate) fn unknown_item(public_url: &str) -> Response {
     )
 }
 
-/// The wire answer for an outcome; `None` for an unknown item or a refusal (errors, not
-/// answers).
-pub(crate) fn admission(outcome: Outcome) -> Option<Admission> {
+/// The wire answer for an outcome (`public_url` for the link to start again); `None` for an
+/// unknown item or a refusal (errors, not answers).
+pub(crate) fn admission(outcome: Outcome, public_url: &str) -> Option<Admission> {
     Some(match outcome {
         Outcome::Admitted {
             url,
@@ -78,8 +90,8 @@ pub(crate) fn admission(outcome: Outcome) -> Option<Admission> {
             opens_at: wait.opens_at.map(Rfc3339),
             pre_queue: wait.pre_queue.map(std::num::NonZeroU64::get),
         },
-        Outcome::SoldOut => Admission::SoldOut,
-        Outcome::Unavailable => Admission::Unavailable,
+        Outcome::SoldOut => Admission::sold_out(Some(format!("{public_url}/"))),
+        Outcome::Unavailable => Admission::unavailable(Some(format!("{public_url}/"))),
         Outcome::UnknownItem | Outcome::Refused(_) => return None,
     })
 }
@@ -89,7 +101,7 @@ pub(crate) fn answer_json(answer: Admission) -> Response {
     let status = StatusCode::from_u16(answer.status()).unwrap_or(StatusCode::OK);
     let wait = match &answer {
         Admission::Waiting { retry_after_ms, .. } => Some(*retry_after_ms),
-        Admission::Unavailable => Some(1000),
+        Admission::Unavailable(_) => Some(1000),
         _ => None,
     };
     let mut response = (status, axum::Json(answer)).into_response();

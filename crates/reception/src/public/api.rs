@@ -13,7 +13,7 @@ use http_body_util::{BodyExt as _, Limited};
 use serde::Deserialize;
 use usher_wire::Code;
 
-use super::answer::{admission, answer_json, error, no_store, refusal, unknown_item};
+use super::answer::{admission, answer_json, error, error_saying, no_store, refusal, unknown_item};
 use super::client::client;
 use crate::outcome::Outcome;
 use crate::reception::Reception;
@@ -21,9 +21,10 @@ use crate::reception::Reception;
 /// Largest request body (an admission request is a few hundred bytes).
 pub const MAX_BODY: usize = 4 * 1024;
 
-/// The body of `POST /api/v1/admissions`.
+/// The body of `POST /api/v1/admissions`. Fields it does not know are ignored, so a client
+/// may send a field a later version reads.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(expecting = "an object with `item` and, to keep a place, `queue_token`")]
 struct AdmissionRequest<'a> {
     #[serde(borrow)]
     item: Cow<'a, str>,
@@ -43,17 +44,18 @@ where
 {
     let (parts, body) = request.into_parts();
     if !is_json(&parts.headers) {
-        return bad_request(Code::BadRequest);
+        return bad_request(Code::UnsupportedMediaType, None);
     }
     let bytes = match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return bad_request(Code::PayloadTooLarge);
+            return bad_request(Code::PayloadTooLarge, None);
         }
-        Err(_) => return bad_request(Code::BadRequest),
+        Err(_) => return bad_request(Code::BadRequest, None),
     };
-    let Ok(request) = serde_json::from_slice::<AdmissionRequest<'_>>(&bytes) else {
-        return bad_request(Code::BadRequest);
+    let request = match serde_json::from_slice::<AdmissionRequest<'_>>(&bytes) {
+        Ok(request) => request,
+        Err(e) => return bad_request(Code::BadRequest, Some(&e)),
     };
     let client = client(&reception, peer, &parts.headers);
     let (item, token) = (&*request.item, request.queue_token.as_deref());
@@ -64,7 +66,7 @@ where
     let public_url = &reception.config().public_url;
     match outcome {
         Outcome::Refused(code) => refusal(public_url, code),
-        outcome => match admission(outcome) {
+        outcome => match admission(outcome, public_url) {
             Some(answer) => no_store(answer_json(answer)),
             None => unknown_item(public_url),
         },
@@ -85,9 +87,14 @@ fn is_json(headers: &HeaderMap) -> bool {
             || subtype.len() > 5 && subtype[subtype.len() - 5..].eq_ignore_ascii_case("+json"))
 }
 
-fn bad_request(code: Code) -> Response {
+/// A refusal of the request itself; for a body that is not an admission request, the message
+/// says what is wrong and where (serde's words: "missing field `item` at line 1 column 2").
+fn bad_request(code: Code, why: Option<&serde_json::Error>) -> Response {
     let status = StatusCode::from_u16(code.default_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    error(code, status, None)
+    match why {
+        Some(e) => error_saying(code, status, format!("The request is not valid: {e}.")),
+        None => error(code, status, None),
+    }
 }
 
 /// Any other method on `/api/v1/admissions`: `405` in the refusal shape, with `Allow`.

@@ -176,8 +176,9 @@ pub(super) fn order_answer(
             server,
             expires_at,
         };
+        let public_url = &reception.config().public_url;
         let mut response = no_store(answer_json(
-            admission(outcome).unwrap_or(Admission::Unavailable),
+            admission(outcome, public_url).unwrap_or_else(|| Admission::unavailable(None)),
         ));
         if cookie != Cookie::Absent {
             set_queue_cookie(reception, &mut response, item, None);
@@ -195,14 +196,17 @@ pub(super) fn order_answer(
         // The page's script needs no token: the cookie carries it (and stays HttpOnly).
         Outcome::Waiting(mut wait) if form == Form::Json => {
             wait.queue_token = None;
-            answer_json(admission(Outcome::Waiting(wait)).unwrap_or(Admission::Unavailable))
+            answer_json(
+                admission(Outcome::Waiting(wait), public_url)
+                    .unwrap_or_else(|| Admission::unavailable(None)),
+            )
         }
         Outcome::Waiting(wait)
             if form == Form::Page && (wait.position.is_some() || wait.opens_at.is_some()) =>
         {
             waiting_page(reception, item, &wait)
         }
-        other => match admission(other) {
+        other => match admission(other, public_url) {
             Some(answer) if form == Form::Page => pages::answer_page(&answer, item),
             Some(answer) => answer_json(answer),
             None => unknown_item(public_url),

@@ -60,6 +60,8 @@ impl PublicService {
         if request.method() == Method::GET
             && let Some(item) = request.uri().path().strip_prefix("/order/")
         {
+            // A trailing slash is the same order (`/order/concert/`).
+            let item = item.strip_suffix('/').unwrap_or(item);
             let headers = request.headers();
             let form = Form::of(headers);
             if !browser::fetch_metadata(headers).may_take_place() {
@@ -94,11 +96,17 @@ impl PublicService {
                 }
             };
         }
-        if request.method() == Method::POST && request.uri().path() == "/api/v1/admissions" {
+        if request.method() == Method::POST
+            && matches!(
+                request.uri().path(),
+                "/api/v1/admissions" | "/api/v1/admissions/"
+            )
+        {
             let reception = Arc::clone(&self.reception);
             return PublicFuture::Later(Box::pin(api::admissions(reception, peer, request)));
         }
         let mut request = request.map(axum::body::Body::new);
+        trim_trailing_slash(request.uri_mut());
         request.extensions_mut().insert(ConnectInfo(peer));
         PublicFuture::Router(tower::Service::call(&mut self.router.clone(), request))
     }
@@ -142,6 +150,28 @@ impl std::future::Future for PublicFuture {
     }
 }
 
+/// `/api/v1/opening/` is `/api/v1/opening`: a trailing slash (but `/` itself) is dropped
+/// before routing, the query kept.
+fn trim_trailing_slash(uri: &mut http::Uri) {
+    let path = uri.path();
+    if path.len() < 2 || !path.ends_with('/') {
+        return;
+    }
+    let trimmed = path.trim_end_matches('/');
+    let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{trimmed}?{query}"),
+        None => trimmed.to_owned(),
+    };
+    let mut parts = uri.clone().into_parts();
+    if let Ok(pq) = path_and_query.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(new) = http::Uri::from_parts(parts) {
+            *uri = new;
+        }
+    }
+}
+
 /// Every route but the hot path. Served with `ConnectInfo<SocketAddr>` on every request.
 fn router(reception: Arc<Reception>) -> Router {
     Router::new()
@@ -157,6 +187,10 @@ fn router(reception: Arc<Reception>) -> Router {
         .route("/assets/waiting.css", get(style))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { answer::error(Code::NotFound, StatusCode::NOT_FOUND, None) })
+        // Axum adds `Allow`; the body is the refusal shape, as everywhere.
+        .method_not_allowed_fallback(|| async {
+            answer::error(Code::MethodNotAllowed, StatusCode::METHOD_NOT_ALLOWED, None)
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,

@@ -24,8 +24,8 @@ pub(crate) fn answer_page(answer: &Admission, item: &str) -> Response {
             format!("Every shop is full right now. This page asks again for {item} by itself."),
             Some(retry_after_ms.div_ceil(1000).max(1)),
         ),
-        Admission::SoldOut => ("Sold out", format!("{item} is sold out."), None),
-        Admission::Unavailable => (
+        Admission::SoldOut(_) => ("Sold out", format!("{item} is sold out."), None),
+        Admission::Unavailable(_) => (
             "Unavailable",
             "No shop can be reached right now; this page asks again by itself.".to_owned(),
             Some(1),
@@ -52,7 +52,11 @@ pub(crate) fn answer_page(answer: &Admission, item: &str) -> Response {
 /// back to the reception.
 pub(crate) fn refusal_page(code: Code, reception_url: &str) -> Response {
     let status = StatusCode::from_u16(code.default_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let page = usher_wire::html::refusal_page(code.message(), code, &format!("{reception_url}/"));
+    let page = usher_wire::html::refusal_page(
+        code.queue_token_message(),
+        code,
+        &format!("{reception_url}/"),
+    );
     let mut response = (status, PAGE_HEADERS, page).into_response();
     // As the JSON refusal says: a minute, the join budget's window.
     if code == Code::TooMany {

@@ -59,6 +59,14 @@ pub struct ShopSpec {
     pub report_every: Duration,
 }
 
+/// A catalogue of one ticket item, `id`, with `stock` units.
+pub fn one_item(id: &str, stock: u32) -> Catalogue {
+    Catalogue::from_toml(&format!(
+        "[[items]]\nid = \"{id}\"\nname = \"{id}\"\nprice_cents = 100\nstock = {stock}\nkind = \"ticket\"\n"
+    ))
+    .unwrap()
+}
+
 impl ShopSpec {
     pub fn new(capacity: u32) -> ShopSpec {
         ShopSpec {
