@@ -48,7 +48,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("usher: {error:#}");
+            eprintln!("usher: {}", cli::report(&error));
             ExitCode::FAILURE
         }
     }

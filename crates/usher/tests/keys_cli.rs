@@ -41,8 +41,26 @@ fn generate_rotate_derive_inspect_retire() {
 
     ok(&["keys", "generate", "--out", m]);
     assert_eq!(mode(&master), 0o600);
-    // No silent overwrite of a keyring.
-    assert!(!usher(&["keys", "generate", "--out", m]).status.success());
+    // No silent overwrite of a keyring, and the refusal names the way to do it.
+    let again = usher(&["keys", "generate", "--out", m]);
+    assert!(!again.status.success());
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(said.contains("--force"), "{said}");
+    // A missing key file is said once.
+    let missing = dir.path().join("nope.toml");
+    let out = usher(&[
+        "keys",
+        "derive",
+        "--keys",
+        missing.to_str().unwrap(),
+        "--server",
+        "a",
+        "--out",
+        m,
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(said.matches("No such file").count(), 1, "{said}");
+    assert_eq!(said.lines().count(), 1, "{said}");
 
     let rotated = ok(&["keys", "rotate", "--keys", m]);
     assert!(rotated.contains("key 2 is now active"), "{rotated}");
@@ -91,6 +109,9 @@ fn generate_rotate_derive_inspect_retire() {
         assert_eq!(fields["epoch"], 9);
         assert_eq!(fields["key_id"], 2);
         assert_eq!(fields["binding"], "203.0.113.5/32");
+        // Times as an operator reads them.
+        let not_after = fields["not_after"].as_str().unwrap();
+        assert!(humantime::parse_rfc3339(not_after).is_ok(), "{not_after}");
     }
     // Another shop's key file cannot read it.
     let other = dir.path().join("shop-b.toml");

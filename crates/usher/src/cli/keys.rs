@@ -5,7 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
 use clap::Subcommand;
-use usher_ticket::{KeyFile, KeyId, Keyring, ServerId};
+use std::time::{Duration, UNIX_EPOCH};
+
+use usher_ticket::{KeyFile, KeyFileError, KeyId, Keyring, ServerId};
+use usher_wire::Rfc3339;
 
 /// Key management commands.
 #[derive(Debug, Subcommand)]
@@ -70,7 +73,7 @@ pub(crate) fn run(command: KeysCommand) -> Result<()> {
     match command {
         KeysCommand::Generate { out, force } => {
             let ring = Keyring::generate()?;
-            KeyFile::Master(ring).save(&out, force)?;
+            save(KeyFile::Master(ring), &out, force)?;
             writeln!(
                 stdout,
                 "wrote a new master keyring (key 1 active) to {}",
@@ -102,7 +105,7 @@ pub(crate) fn run(command: KeysCommand) -> Result<()> {
         } => {
             let ring = load(&keys)?.into_master()?;
             let server = ServerId::new(&server).with_context(|| format!("--server {server:?}"))?;
-            KeyFile::Server(ring.derive_server(&server)).save(&out, force)?;
+            save(KeyFile::Server(ring.derive_server(&server)), &out, force)?;
             writeln!(stdout, "wrote {server}'s key file to {}", out.display())?;
         }
         KeysCommand::List { keys } => {
@@ -127,7 +130,10 @@ pub(crate) fn run(command: KeysCommand) -> Result<()> {
                 KeyFile::Server(keys) => keys.inspect(token),
             };
             match opened {
-                Ok(fields) => writeln!(stdout, "{}", serde_json::to_string_pretty(&fields)?)?,
+                Ok(fields) => {
+                    let fields = readable_times(serde_json::to_value(&fields)?);
+                    writeln!(stdout, "{}", serde_json::to_string_pretty(&fields)?)?;
+                }
                 Err(refusal) => bail!("{} ({refusal})", refusal.code()),
             }
         }
@@ -137,6 +143,41 @@ pub(crate) fn run(command: KeysCommand) -> Result<()> {
 
 fn load(path: &std::path::Path) -> Result<KeyFile> {
     Ok(KeyFile::load(path)?)
+}
+
+/// Writes `file` to `out`; a file already there is kept unless `force`, and the refusal names
+/// the flag.
+fn save(file: KeyFile, out: &std::path::Path, force: bool) -> Result<()> {
+    match file.save(out, force) {
+        Err(KeyFileError::Exists(path)) => bail!(
+            "{} exists; pass --force to replace it (tokens sealed under the keys it holds \
+             will no longer verify)",
+            path.display()
+        ),
+        other => Ok(other?),
+    }
+}
+
+/// A token's times as RFC 3339 (UTC), as an operator reads them: `not_before` and
+/// `not_after` (Unix seconds) and `arrived_at_ms` (Unix ms, renamed `arrived_at`).
+fn readable_times(mut fields: serde_json::Value) -> serde_json::Value {
+    let Some(map) = fields.as_object_mut() else {
+        return fields;
+    };
+    let rfc3339 = |at: std::time::SystemTime| serde_json::Value::from(Rfc3339(at).to_string());
+    for key in ["not_before", "not_after"] {
+        if let Some(secs) = map.get(key).and_then(serde_json::Value::as_u64) {
+            map.insert(
+                key.to_owned(),
+                rfc3339(UNIX_EPOCH + Duration::from_secs(secs)),
+            );
+        }
+    }
+    if let Some(ms) = map.remove("arrived_at_ms").and_then(|v| v.as_u64()) {
+        let at = humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms));
+        map.insert("arrived_at".to_owned(), at.to_string().into());
+    }
+    fields
 }
 
 /// The ticket part of a ticket URL, or the input itself.
@@ -150,7 +191,7 @@ fn token_part(input: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::token_part;
+    use super::{readable_times, token_part};
 
     #[test]
     fn token_part_takes_the_ticket_out_of_a_url() {
@@ -158,5 +199,19 @@ mod tests {
         assert_eq!(token_part(" abc\n"), "abc");
         assert_eq!(token_part("http://h:1/t/abc/items/x"), "abc");
         assert_eq!(token_part("http://h:1/t/abc?x"), "abc");
+    }
+
+    #[test]
+    fn token_times_are_printed_as_rfc3339() {
+        let fields = serde_json::json!({
+            "kind": "queue", "not_before": 1_798_761_600_u64, "not_after": 1_798_761_630_u64,
+            "arrived_at_ms": 1_798_761_600_250_u64, "place": 7,
+        });
+        let readable = readable_times(fields);
+        assert_eq!(readable["not_before"], "2027-01-01T00:00:00Z");
+        assert_eq!(readable["not_after"], "2027-01-01T00:00:30Z");
+        assert_eq!(readable["arrived_at"], "2027-01-01T00:00:00.250Z");
+        assert!(readable.get("arrived_at_ms").is_none());
+        assert_eq!(readable["place"], 7);
     }
 }
