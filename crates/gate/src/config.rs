@@ -12,8 +12,12 @@ pub struct GateConfig {
     pub server: ServerId,
     /// Places in all: sessions plus reservations never exceed it (invariant 1).
     pub capacity: u32,
-    /// Where refused clients are sent back to (the reception's public URL, no trailing slash).
+    /// Where refused clients are sent back to (the reception's public URL, no trailing slash)
+    /// until a reception says its own over the management link.
     pub reception_url: String,
+    /// The operator set [`reception_url`](Self::reception_url): links keep it, whatever a
+    /// reception says.
+    pub reception_url_fixed: bool,
     /// Paths that need no session (prefix match): health checks, static files, webhooks, receipts.
     pub open_paths: Vec<String>,
     /// Session paths look like `{session_prefix}{item}` or `{session_prefix}{item}/…`, unless
@@ -64,6 +68,7 @@ impl GateConfig {
             server,
             capacity,
             reception_url: reception_url.into().trim_end_matches('/').to_owned(),
+            reception_url_fixed: false,
             open_paths: [
                 "/healthz",
                 "/receipts/",
@@ -137,11 +142,12 @@ impl GateConfig {
             .unwrap_or_else(|| format!("{}{item}", self.session_prefix))
     }
 
-    /// Where a refused client for `item` starts again.
-    pub fn retry_url(&self, item: Option<&str>) -> String {
+    /// Where a refused client for `item` starts again, at the reception whose public URL is
+    /// `reception_url`.
+    pub fn retry_url(reception_url: &str, item: Option<&str>) -> String {
         match item {
-            Some(item) => format!("{}/order/{item}", self.reception_url),
-            None => format!("{}/", self.reception_url),
+            Some(item) => format!("{reception_url}/order/{item}"),
+            None => format!("{reception_url}/"),
         }
     }
 }

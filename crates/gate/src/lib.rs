@@ -57,7 +57,9 @@ pub use config::{
     MAX_IDLE_TIMEOUT,
 };
 pub use config::{GateConfig, ItemPaths};
-pub use gate::{AppLoad, ClaimError, Gate, MAX_TICKET_LIFE, NoRandomness, StockMark};
+pub use gate::{
+    AppLoad, ClaimError, Gate, MAX_RECEPTION_URL, MAX_TICKET_LIFE, NoRandomness, StockMark,
+};
 pub use layer::{GateLayer, GateService};
 pub use memory::resident_memory;
 pub use places::{PlaceStats, SessionId};

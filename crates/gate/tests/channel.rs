@@ -18,6 +18,7 @@ use usher_wire::mgmt::{Down, Up};
 fn welcome(shop: &Shop) -> Down {
     Down::Welcome {
         issuers: vec![shop.issuer.id().to_string()],
+        public_url: None,
     }
 }
 
@@ -165,4 +166,46 @@ async fn a_silent_reception_is_left_at_the_handshake_timeout() {
     let _silent = tokio_tungstenite::accept_async(first).await.unwrap();
     let again = tokio::time::timeout(deadline, listener.accept()).await;
     assert!(again.is_ok(), "the gate kept waiting on a silent reception");
+}
+
+/// The shop learns where its links back lead from the reception itself, so its operator need
+/// not repeat the reception's public URL (a wrong one sent every "Start again" astray).
+#[tokio::test]
+async fn a_welcome_tells_the_shop_where_its_links_back_lead() {
+    let shop = start("shop-a", 8).await;
+    assert_eq!(shop.gate.retry_url(None), "http://reception.invalid/");
+    let reception = FakeReception::start(&shop).await;
+    let mut link = reception.next().await;
+    let (mut sealer, _) = link.channel(&shop.ring);
+    let welcome = Down::Welcome {
+        issuers: vec![shop.issuer.id().to_string()],
+        public_url: Some("https://tickets.example/".into()),
+    };
+    let frame = sealed(&mut sealer, &welcome);
+    link.ws.send(Message::binary(frame)).await.unwrap();
+    eventually("the welcome's URL to be learnt", || {
+        shop.gate.retry_url(Some("concert")) == "https://tickets.example/order/concert"
+    })
+    .await;
+    // What is not a web address, or could break out of an attribute, is not learnt.
+    for bad in [
+        "javascript:alert(1)",
+        "https://x.example/\"><script>",
+        "ftp://x.example",
+    ] {
+        shop.gate.learn_reception_url(bad);
+        assert_eq!(
+            shop.gate.retry_url(None),
+            "https://tickets.example/",
+            "{bad}"
+        );
+    }
+    // An operator's own setting stands.
+    let fixed = start_with("shop-b", 1, |config| {
+        config.reception_url = "https://mine.example".into();
+        config.reception_url_fixed = true;
+    })
+    .await;
+    fixed.gate.learn_reception_url("https://tickets.example");
+    assert_eq!(fixed.gate.retry_url(None), "https://mine.example/");
 }

@@ -84,6 +84,7 @@ async fn a_second_welcome_mid_link_ends_the_link_and_admits_nothing() {
     for welcomed in [&first, &second] {
         let welcome = Down::Welcome {
             issuers: vec![welcomed.id().to_string()],
+            public_url: None,
         };
         let frame = sealed(&mut sealer, &welcome);
         link.ws.send(Message::binary(frame)).await.unwrap();

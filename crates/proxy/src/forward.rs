@@ -14,7 +14,7 @@ use axum::response::Response;
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Request, StatusCode, Uri, header};
 use tower::Service;
-use usher_gate::{GateConfig, ORDER_COMPLETE_HEADER, SessionInfo, refusal, wants_html};
+use usher_gate::{Gate, ORDER_COMPLETE_HEADER, SessionInfo, refusal, wants_html};
 use usher_wire::Code;
 
 use crate::completions::Completions;
@@ -40,7 +40,7 @@ struct Inner {
     /// `usher-server`.
     server: HeaderValue,
     /// Where refused buyers start again, and whose `X-Forwarded-*` are believed.
-    gate: GateConfig,
+    gate: Arc<Gate>,
     /// This gate's scheme as buyers see it.
     scheme: &'static str,
     completions: Completions,
@@ -53,7 +53,7 @@ impl Forward {
     /// outcome and time in `health`.
     pub fn new(
         config: ProxyConfig,
-        gate: &GateConfig,
+        gate: Arc<Gate>,
         completions: Completions,
         health: Health,
     ) -> Forward {
@@ -76,7 +76,7 @@ impl Forward {
         );
         let authority = HeaderValue::from_str(&authority)
             .unwrap_or_else(|_| HeaderValue::from_static("localhost"));
-        let server = HeaderValue::from_str(gate.server.as_str())
+        let server = HeaderValue::from_str(gate.config().server.as_str())
             .unwrap_or_else(|_| HeaderValue::from_static("usher"));
         Forward {
             inner: Arc::new(Inner {
@@ -84,8 +84,12 @@ impl Forward {
                 authority,
                 config,
                 server,
-                scheme: if gate.secure_cookies { "https" } else { "http" },
-                gate: gate.clone(),
+                scheme: if gate.config().secure_cookies {
+                    "https"
+                } else {
+                    "http"
+                },
+                gate,
                 completions,
                 health,
             }),
@@ -142,8 +146,8 @@ impl Inner {
             .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip().to_canonical());
         let origin = Origin {
             peer,
-            trusted: self.gate.trusted_proxies.contains(&peer),
-            proxies: &self.gate.trusted_proxies,
+            trusted: self.gate.config().trusted_proxies.contains(&peer),
+            proxies: &self.gate.config().trusted_proxies,
             scheme: self.scheme,
         };
         // Kept only when a completion rule may need them after the request has gone.

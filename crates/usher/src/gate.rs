@@ -79,13 +79,13 @@ pub async fn start_gate(
     let completions = Completions::default();
     let health = Health::default();
     let check = health_check(&setup.proxy)?;
+    let gate = Gate::new(setup.gate, setup.keys, clock).context("cannot start the gate")?;
     let forward = Forward::new(
         setup.proxy,
-        &setup.gate,
+        Arc::clone(&gate),
         completions.clone(),
         health.clone(),
     );
-    let gate = Gate::new(setup.gate, setup.keys, clock).context("cannot start the gate")?;
     let public_addr = public.local_addr()?;
     let management_addr = management.local_addr()?;
     tokio::spawn(usher_proxy::keep_load(

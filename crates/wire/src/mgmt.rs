@@ -9,7 +9,7 @@
 //! reception → shop   challenge {nonce}                     plain; 64 hex digits
 //! shop → reception   hello {server, key_id, epoch, nonce, mac}
 //!                         plain; the shop's own nonce, mac = hex HMAC(management key, both nonces …)
-//! reception → shop   welcome {issuers}                     the first sealed frame: proves the
+//! reception → shop   welcome {issuers, public_url}         the first sealed frame: proves the
 //!                                                          reception holds the key too
 //!                    or refused {error, message} + close   plain
 //! shop → reception   report {...}            every 200 ms (Sa31)
@@ -173,6 +173,10 @@ pub enum Down {
     Welcome {
         /// Issuer ids of the reception processes whose tickets the shop should accept.
         issuers: Vec<String>,
+        /// The reception's public URL (no trailing slash): where the shop's links back lead,
+        /// unless its operator set one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        public_url: Option<String>,
     },
     /// Sa34/Sa35: hold a place for this ticket until it expires. This is the notice.
     Reserve {

@@ -43,12 +43,19 @@ pub(super) async fn handshake(
     .await?;
     let mut receiver = Receiver::new(rx, opener);
     let welcome = receiver.first().await?;
-    let Down::Welcome { issuers } = welcome else {
+    let Down::Welcome {
+        issuers,
+        public_url,
+    } = welcome
+    else {
         return Err(LinkError::Protocol(format!(
             "expected welcome, got {welcome:?}"
         )));
     };
     gate.admit_link_issuers(link, &welcomed(&issuers)?);
+    if let Some(url) = public_url {
+        gate.learn_reception_url(&url);
+    }
     Ok((Sender::new(tx, sealer), receiver))
 }
 

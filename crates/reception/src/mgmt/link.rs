@@ -227,6 +227,7 @@ impl<'r> Link<'r> {
         };
         let welcome = Down::Welcome {
             issuers: vec![reception.issuer().to_string()],
+            public_url: Some(reception.config().public_url.clone()),
         };
         if let Some(m) = link.message(&welcome)
             && tx.send(m).await.is_err()

@@ -45,7 +45,8 @@ pub(crate) struct GateSide {
     /// reception's own self-signed certificate) [default: the system's roots].
     #[arg(long, env = "USHER_RECEPTION_CA", value_name = "FILE")]
     pub(super) reception_ca: Option<PathBuf>,
-    /// The reception's public URL, for links back [default: http://127.0.0.1:8080].
+    /// The reception's public URL, for links back [default: the one the reception sends over
+    /// the management link; http://127.0.0.1:8080 until it does].
     #[arg(long, env = "USHER_RECEPTION_URL", value_name = "URL")]
     pub(super) reception_url: Option<String>,
     /// This shop's key file (`usher keys derive --server ID`).
@@ -109,6 +110,7 @@ impl GateSide {
             .clone()
             .unwrap_or_else(|| "http://127.0.0.1:8080".into());
         let mut gate = GateConfig::new(id, self.capacity.unwrap_or(10), reception_url);
+        gate.reception_url_fixed = self.reception_url.is_some();
         if let Some(timeout) = self.idle_timeout {
             gate.idle_timeout = timeout.into();
         }
