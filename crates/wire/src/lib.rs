@@ -13,6 +13,7 @@
 //! - [`html`]: the HTML escape the parts' small pages share.
 //! - [`mgmt`]: the messages of the management channel between shops and the reception.
 //! - [`notices`]: the binary frame that carries batches of notices on that channel.
+//! - [`sale`]: [`Sale`], what is on sale and what an order for each item would meet now.
 //! - [`status`]: the status documents of the management listeners (reception and shop).
 //! - [`time`]: [`Rfc3339`], a UTC timestamp that travels as RFC 3339 text.
 //!
@@ -29,6 +30,7 @@ pub mod hex;
 pub mod html;
 pub mod mgmt;
 pub mod notices;
+pub mod sale;
 pub mod status;
 pub mod time;
 
@@ -36,4 +38,5 @@ pub use admission::{Admission, Opening};
 pub use clock::{Clock, OffsetClock, SystemClock};
 pub use code::Code;
 pub use error::ErrorBody;
+pub use sale::{ItemState, Sale, SaleItem};
 pub use time::Rfc3339;

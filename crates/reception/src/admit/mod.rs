@@ -152,6 +152,15 @@ impl TicketDesk {
         (places > 0).then(|| Duration::from_secs_f64(weighted / places as f64))
     }
 
+    /// The items the shops have reported (live or not), by id, at most `max`.
+    pub(crate) fn items(&self, max: usize) -> std::collections::BTreeSet<String> {
+        let mut items = std::collections::BTreeSet::new();
+        for report in self.registry.slots.iter().filter_map(|slot| slot.report()) {
+            items.extend(report.stock.into_keys());
+        }
+        items.into_iter().take(max).collect()
+    }
+
     /// Every configured shop, for operators.
     pub(crate) fn shops_status(&self, now: Instant) -> Vec<ShopView> {
         self.registry

@@ -6,12 +6,15 @@
 //!   answered directly, everything else through an axum router.
 //! - `browser.rs`: `GET /order/{item}` (cookies, pages or JSON); `api.rs`:
 //!   `POST /api/v1/admissions` and `GET /api/v1/opening`; `client.rs`: the client's address.
+//! - `landing.rs`: `GET /` (where every "Start again" leads) and `GET /api/v1/sale`: the items
+//!   and what an order for each would meet now.
 //! - `answer.rs`: outcomes as JSON answers and refusals; `pages.rs`: the small pages.
 
 mod answer;
 mod api;
 mod browser;
 mod client;
+mod landing;
 mod pages;
 
 use std::net::SocketAddr;
@@ -182,6 +185,8 @@ fn router(reception: Arc<Reception>) -> Router {
             "/api/v1/admissions",
             any(api::admissions_method_not_allowed),
         )
+        .route("/", get(landing::landing))
+        .route("/api/v1/sale", get(landing::sale_json))
         .route("/api/v1/opening", get(api::opening))
         .route("/assets/waiting.js", get(script))
         .route("/assets/waiting.css", get(style))

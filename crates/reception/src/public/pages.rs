@@ -8,7 +8,7 @@ use usher_wire::{Admission, Code};
 use super::answer::retry_after;
 
 /// Every page's type and policy.
-const PAGE_HEADERS: [(header::HeaderName, &str); 3] = [
+pub(super) const PAGE_HEADERS: [(header::HeaderName, &str); 3] = [
     (header::CONTENT_TYPE, "text/html; charset=utf-8"),
     (header::CONTENT_SECURITY_POLICY, PAGE_CSP),
     (header::REFERRER_POLICY, "no-referrer"),
@@ -37,8 +37,11 @@ pub(crate) fn answer_page(answer: &Admission, item: &str) -> Response {
     });
     let page = format!(
         "<!doctype html><html lang=en><head><meta charset=utf-8>\
-         <meta name=viewport content=\"width=device-width,initial-scale=1\">{meta}\
-         <title>{title}</title></head><body><h1>{title}</h1><p>{text}</p></body></html>"
+         <meta name=viewport content=\"width=device-width,initial-scale=1\">\
+         <meta name=color-scheme content=\"light dark\">{meta}\
+         <title>{title}</title><link rel=stylesheet href=\"/assets/waiting.css\"></head>\
+         <body><main><h1>{title}</h1><p class=lead>{text}</p>\
+         <p><a href=\"/\">See what is on sale</a></p></main></body></html>"
     );
     let status = StatusCode::from_u16(answer.status()).unwrap_or(StatusCode::OK);
     let mut response = (status, PAGE_HEADERS, page).into_response();
