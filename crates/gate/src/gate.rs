@@ -16,6 +16,7 @@ use usher_wire::Clock;
 use usher_wire::clock::unix_ms;
 use usher_wire::mgmt::Report;
 
+use crate::back_links::BackLinks;
 use crate::config::GateConfig;
 use crate::issuers::{IssuerChange, IssuerTable};
 use crate::places::{ClaimRefusal, LeaseKey, PlaceStats, Places, SessionId, Visit};
@@ -23,9 +24,6 @@ use crate::{GateLayer, SessionInfo};
 
 /// The longest a reservation is held, however late its ticket's window says it closes.
 pub const MAX_TICKET_LIFE: Duration = Duration::from_secs(3600);
-
-/// The longest reception URL a welcome may set.
-pub const MAX_RECEPTION_URL: usize = 1024;
 
 /// One end of a management link's channel: what it sends, and what it receives.
 pub(crate) type Channel = (Sealer, Opener);
@@ -67,8 +65,7 @@ pub struct Gate {
     epoch: Epoch,
     clock: Arc<dyn Clock>,
     keys: RwLock<ServerKeys>,
-    /// The reception's public URL, as its welcome said (see [`Gate::learn_reception_url`]).
-    reception_url: RwLock<Option<String>>,
+    back_links: Arc<BackLinks>,
     opener: RwLock<TicketOpener>,
     /// Which link announced each admitted issuer, and when; locked before `opener`, which it
     /// keeps in step.
@@ -111,12 +108,13 @@ impl Gate {
         let places = Places::new(config.capacity, config.idle_timeout)
             .first_use_timeout(config.first_use_timeout)
             .sessions_per_client(config.sessions_per_client);
+        let back_links = Arc::new(BackLinks::new(&config));
         Ok(Arc::new(Gate {
             config,
             epoch,
             clock,
             keys: RwLock::new(keys),
-            reception_url: RwLock::new(None),
+            back_links,
             opener: RwLock::new(opener),
             issuers: Mutex::new(IssuerTable::new(MAX_ISSUERS, MAX_TICKET_LIFE)),
             places: Mutex::new(places),
@@ -161,33 +159,10 @@ impl Gate {
         self.announce_issuers(Some(link), issuers);
     }
 
-    /// A reception's public URL, as its welcome said: the links back lead there from now on,
-    /// unless the operator set one. Ignored unless it is an `http(s)://` URL of at most
-    /// [`MAX_RECEPTION_URL`] visible characters with nothing HTML or a header would misread.
-    pub fn learn_reception_url(&self, url: &str) {
-        let url = url.trim_end_matches('/');
-        let plain = url
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && !b"\"'<>\\`".contains(&b));
-        let web = url.starts_with("http://") || url.starts_with("https://");
-        if self.config.reception_url_fixed || !plain || !web || url.len() > MAX_RECEPTION_URL {
-            return;
-        }
-        *self
-            .reception_url
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Some(url.to_owned());
-    }
-
-    /// Where a refused client for `item` starts again: the reception's public URL as set by
-    /// the operator, else as a reception said, else the configured default.
-    pub fn retry_url(&self, item: Option<&str>) -> String {
-        let learnt = self
-            .reception_url
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        let base = learnt.as_deref().unwrap_or(&self.config.reception_url);
-        GateConfig::retry_url(base, item)
+    /// Where refused buyers are sent back (see [`BackLinks`]); also handed to the app with
+    /// each request for an open path, as a request extension.
+    pub fn back_links(&self) -> &Arc<BackLinks> {
+        &self.back_links
     }
 
     fn announce_issuers(&self, link: Option<u64>, issuers: &[IssuerId]) {

@@ -189,6 +189,9 @@ where
                 Box::pin(async move { Ok(claim(&gate, &token, &item, client, html).await) })
             }
             Route::Open => {
+                // The app may link back to the reception (a receipt's "Back to the sale").
+                let mut req = req;
+                req.extensions_mut().insert(Arc::clone(gate.back_links()));
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 Box::pin(async move {
@@ -201,7 +204,7 @@ where
                 })
             }
             Route::Ambiguous => {
-                let retry = gate.retry_url(None);
+                let retry = gate.back_links().retry_url(None);
                 let response = refusal(Code::BadRequest, StatusCode::BAD_REQUEST, retry, html);
                 Box::pin(async move { Ok(response) })
             }
@@ -230,7 +233,7 @@ where
                     },
                 };
                 let Some((id, info)) = session else {
-                    let retry = gate.retry_url(Some(item));
+                    let retry = gate.back_links().retry_url(Some(item));
                     let response = refusal(Code::NoSession, StatusCode::FORBIDDEN, retry, html);
                     return Box::pin(async move { Ok(response) });
                 };
@@ -251,7 +254,7 @@ where
                 })
             }
             Route::Other => {
-                let retry = gate.retry_url(None);
+                let retry = gate.back_links().retry_url(None);
                 let response = refusal(Code::NoSession, StatusCode::FORBIDDEN, retry, html);
                 Box::pin(async move { Ok(response) })
             }
@@ -278,7 +281,10 @@ fn session_cookie(gate: &Gate, item: &str, session: SessionId) -> Option<HeaderV
 /// but `GET` (`405`, `Allow: GET`), or a request that is neither a navigation nor an API
 /// client's (`403 not_navigation`). Checked before the ticket is read, so it stays unclaimed.
 fn refuse_claim<B>(gate: &Gate, req: &Request<B>, item: &str, html: bool) -> Option<Response> {
-    let retry = || gate.retry_url(Some(item).filter(|i| i.len() <= 64));
+    let retry = || {
+        gate.back_links()
+            .retry_url(Some(item).filter(|i| i.len() <= 64))
+    };
     if req.method() != Method::GET {
         tracing::debug!(method = %req.method(), item, "claim refused: method");
         let mut response = refusal(
@@ -330,7 +336,9 @@ async fn claim(gate: &Gate, token: &str, item: &str, client: IpAddr, html: bool)
                 }
             };
             tracing::debug!(%code, item, "claim refused");
-            let retry = gate.retry_url(Some(item).filter(|i| i.len() <= 64));
+            let retry = gate
+                .back_links()
+                .retry_url(Some(item).filter(|i| i.len() <= 64));
             refusal(code, status, retry, html)
         }
     }

@@ -8,6 +8,8 @@
 //!
 //! # Layout
 //! - [`Gate`] (`gate.rs`): shared state: keys, [`places`], epoch, reports.
+//! - [`BackLinks`] (`back_links.rs`): where refused buyers start again: the reception's public
+//!   URL as the operator set it or as the reception's welcome said.
 //! - `issuers.rs`: the issuers whose tickets the gate accepts, each scoped to the link that
 //!   announced it, bounded by [`usher_ticket::MAX_ISSUERS`]: when room is needed the issuer
 //!   longest without a live link goes first; one whose link ended stays [`MAX_TICKET_LIFE`].
@@ -40,6 +42,7 @@
 //! Deliberately absent: no call to the reception when verifying; the ticket text is never logged.
 
 mod app_call;
+mod back_links;
 mod config;
 mod gate;
 mod issuers;
@@ -52,14 +55,13 @@ mod refusal;
 mod session;
 mod stock;
 
+pub use back_links::{BackLinks, MAX_RECEPTION_URL};
 pub use config::{
     ConfigError, DEFAULT_FIRST_USE_TIMEOUT, DEFAULT_SESSIONS_PER_CLIENT, MAX_CAPACITY,
     MAX_IDLE_TIMEOUT,
 };
 pub use config::{GateConfig, ItemPaths};
-pub use gate::{
-    AppLoad, ClaimError, Gate, MAX_RECEPTION_URL, MAX_TICKET_LIFE, NoRandomness, StockMark,
-};
+pub use gate::{AppLoad, ClaimError, Gate, MAX_TICKET_LIFE, NoRandomness, StockMark};
 pub use layer::{GateLayer, GateService};
 pub use memory::resident_memory;
 pub use places::{PlaceStats, SessionId};

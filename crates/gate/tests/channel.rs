@@ -173,7 +173,10 @@ async fn a_silent_reception_is_left_at_the_handshake_timeout() {
 #[tokio::test]
 async fn a_welcome_tells_the_shop_where_its_links_back_lead() {
     let shop = start("shop-a", 8).await;
-    assert_eq!(shop.gate.retry_url(None), "http://reception.invalid/");
+    assert_eq!(
+        shop.gate.back_links().retry_url(None),
+        "http://reception.invalid/"
+    );
     let reception = FakeReception::start(&shop).await;
     let mut link = reception.next().await;
     let (mut sealer, _) = link.channel(&shop.ring);
@@ -184,7 +187,7 @@ async fn a_welcome_tells_the_shop_where_its_links_back_lead() {
     let frame = sealed(&mut sealer, &welcome);
     link.ws.send(Message::binary(frame)).await.unwrap();
     eventually("the welcome's URL to be learnt", || {
-        shop.gate.retry_url(Some("concert")) == "https://tickets.example/order/concert"
+        shop.gate.back_links().retry_url(Some("concert")) == "https://tickets.example/order/concert"
     })
     .await;
     // What is not a web address, or could break out of an attribute, is not learnt.
@@ -193,9 +196,9 @@ async fn a_welcome_tells_the_shop_where_its_links_back_lead() {
         "https://x.example/\"><script>",
         "ftp://x.example",
     ] {
-        shop.gate.learn_reception_url(bad);
+        shop.gate.back_links().learn(bad);
         assert_eq!(
-            shop.gate.retry_url(None),
+            shop.gate.back_links().retry_url(None),
             "https://tickets.example/",
             "{bad}"
         );
@@ -206,6 +209,9 @@ async fn a_welcome_tells_the_shop_where_its_links_back_lead() {
         config.reception_url_fixed = true;
     })
     .await;
-    fixed.gate.learn_reception_url("https://tickets.example");
-    assert_eq!(fixed.gate.retry_url(None), "https://mine.example/");
+    fixed.gate.back_links().learn("https://tickets.example");
+    assert_eq!(
+        fixed.gate.back_links().retry_url(None),
+        "https://mine.example/"
+    );
 }

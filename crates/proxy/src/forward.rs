@@ -121,6 +121,7 @@ impl Inner {
         // Written only for a refusal: most requests never need it.
         let retry = || {
             self.gate
+                .back_links()
                 .retry_url(session.as_ref().map(|s| s.item.as_str()))
         };
         let declared = request

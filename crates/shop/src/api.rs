@@ -31,6 +31,9 @@ pub struct Receipt {
     pub name: String,
     /// The price paid, in the currency's smallest unit.
     pub price_cents: u64,
+    /// The ISO 4217 code of the price (`EUR`, `USD`, …).
+    #[serde(default)]
+    pub currency: String,
     /// When the order was made, in milliseconds since the Unix epoch.
     pub created_at_ms: u64,
     /// Where the bought file is, for download items.
@@ -50,12 +53,13 @@ impl Purchase {
 }
 
 impl Receipt {
-    pub(crate) fn new(order: &Order, item: Option<&Item>) -> Receipt {
+    pub(crate) fn new(order: &Order, item: Option<&Item>, currency: &str) -> Receipt {
         Receipt {
             order_id: order.id.clone(),
             item: order.item,
             name: item.map_or_else(|| order.item.to_string(), |item| item.name.clone()),
             price_cents: order.price_cents,
+            currency: currency.to_owned(),
             created_at_ms: order.created_at_ms,
             download_url: download_url(order, item),
         }

@@ -16,6 +16,8 @@ pub const MAX_CATALOGUE_BYTES: usize = 1 << 20;
 pub const MAX_NAME_LEN: usize = 200;
 /// The longest download file name, in bytes.
 pub const MAX_FILE_NAME_LEN: usize = 128;
+/// The longest description, in bytes.
+pub const MAX_DESCRIPTION_LEN: usize = 2000;
 
 /// The catalogue the demo uses when none is configured.
 const DEMO: &str = include_str!("demo.toml");
@@ -57,6 +59,8 @@ pub struct Item {
     pub id: ItemId,
     /// The name shown to buyers.
     pub name: String,
+    /// A sentence or two for buyers, if any.
+    pub description: Option<String>,
     /// The price, in the currency's smallest unit.
     pub price_cents: u32,
     /// The stock the item starts with when the shop's database is first created. A restart never
@@ -69,6 +73,8 @@ pub struct Item {
 /// Every item on sale, validated: ids are well-formed and unique, at most [`MAX_ITEMS`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Catalogue {
+    /// ISO 4217 code of every price (`EUR` unless the file says otherwise).
+    currency: String,
     items: Vec<Item>,
     index: HashMap<ItemId, usize>,
 }
@@ -114,6 +120,9 @@ pub enum CatalogueError {
     /// The catalogue has no items.
     #[error("the catalogue has no items")]
     Empty,
+    /// The currency is not an ISO 4217 code.
+    #[error("currency {0:?} is not an ISO 4217 code such as \"EUR\" or \"USD\"")]
+    Currency(String),
     /// The catalogue has more than [`MAX_ITEMS`] items.
     #[error("a catalogue holds at most {MAX_ITEMS} items, this one has {0}")]
     TooMany(usize),
@@ -122,7 +131,13 @@ pub enum CatalogueError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CatalogueFile {
+    #[serde(default = "default_currency")]
+    currency: String,
     items: Vec<ItemFile>,
+}
+
+fn default_currency() -> String {
+    "EUR".to_owned()
 }
 
 #[derive(Deserialize)]
@@ -130,6 +145,8 @@ struct CatalogueFile {
 struct ItemFile {
     id: String,
     name: String,
+    #[serde(default)]
+    description: Option<String>,
     price_cents: u32,
     stock: u32,
     kind: KindName,
@@ -179,6 +196,11 @@ impl Catalogue {
         }
     }
 
+    /// The ISO 4217 code of every price (`EUR`, `USD`, …).
+    pub fn currency(&self) -> &str {
+        &self.currency
+    }
+
     /// The item with this id, if it is on sale.
     pub fn get(&self, id: &ItemId) -> Option<&Item> {
         self.index.get(id).map(|&at| &self.items[at])
@@ -190,6 +212,12 @@ impl Catalogue {
     }
 
     fn from_file(file: CatalogueFile) -> Result<Catalogue, CatalogueError> {
+        let currency = file.currency;
+        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(CatalogueError::Currency(
+                currency.chars().take(20).collect(),
+            ));
+        }
         if file.items.is_empty() {
             return Err(CatalogueError::Empty);
         }
@@ -205,7 +233,11 @@ impl Catalogue {
             }
             items.push(item);
         }
-        Ok(Catalogue { items, index })
+        Ok(Catalogue {
+            currency,
+            items,
+            index,
+        })
     }
 }
 
@@ -220,6 +252,14 @@ impl Item {
         if name.is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
             return Err(bad(
                 "name must be 1 to 200 bytes without control characters",
+            ));
+        }
+        let description = raw.description.map(|d| d.trim().to_owned());
+        if let Some(d) = &description
+            && (d.len() > MAX_DESCRIPTION_LEN || d.chars().any(|c| c.is_control() && c != '\n'))
+        {
+            return Err(bad(
+                "description must be at most 2000 bytes without control characters",
             ));
         }
         let kind = match (raw.kind, raw.download_name) {
@@ -240,6 +280,7 @@ impl Item {
         Ok(Item {
             id,
             name: name.to_owned(),
+            description: description.filter(|d| !d.is_empty()),
             price_cents: raw.price_cents,
             initial_stock: raw.stock,
             kind,
@@ -313,10 +354,36 @@ mod tests {
         let error = Catalogue::from_toml(&text).unwrap_err();
         assert!(matches!(error, CatalogueError::Parse(_)), "{error}");
         assert!(error.to_string().contains("colour"), "{error}");
-        let top = format!("currency = \"EUR\"\n{GOOD}");
+        let top = format!("colour = \"red\"\n{GOOD}");
         assert!(matches!(
             Catalogue::from_toml(&top),
             Err(CatalogueError::Parse(_))
+        ));
+    }
+
+    #[test]
+    fn prices_have_a_currency_and_items_may_have_a_description() {
+        assert_eq!(Catalogue::from_toml(GOOD).unwrap().currency(), "EUR");
+        let usd = format!("currency = \"USD\"\n{GOOD}");
+        assert_eq!(Catalogue::from_toml(&usd).unwrap().currency(), "USD");
+        for bad in ["usd", "EURO", "", "E1R"] {
+            let text = format!("currency = \"{bad}\"\n{GOOD}");
+            let error = Catalogue::from_toml(&text).unwrap_err();
+            assert!(
+                matches!(error, CatalogueError::Currency(_)),
+                "{bad}: {error}"
+            );
+        }
+        let described = GOOD.replace("stock = 50", "stock = 50\ndescription = \" Loud. \"");
+        let catalogue = Catalogue::from_toml(&described).unwrap();
+        assert_eq!(catalogue.items()[0].description.as_deref(), Some("Loud."));
+        let long = GOOD.replace(
+            "stock = 50",
+            &format!("stock = 50\ndescription = \"{}\"", "x".repeat(2001)),
+        );
+        assert!(matches!(
+            Catalogue::from_toml(&long),
+            Err(CatalogueError::BadItem { .. })
         ));
     }
 

@@ -10,23 +10,25 @@ use usher_wire::{Code, Rfc3339};
 use crate::catalogue::Item;
 use crate::order::Order;
 
-const STYLE: &str = "\
-body{font-family:system-ui,sans-serif;max-width:32rem;margin:0 auto;padding:1rem;line-height:1.5;color:#222}\
-h1{font-size:1.5rem;margin:.5rem 0}\
-.price{font-size:1.25rem;font-weight:600}\
-.muted{color:#666}\
-button,.button{display:inline-block;font-size:1.1rem;padding:.7rem 1.4rem;border:0;border-radius:.4rem;\
-background:#1a5fb4;color:#fff;text-decoration:none;cursor:pointer}\
-dl{display:grid;grid-template-columns:auto 1fr;gap:.25rem 1rem}dt{color:#666}dd{margin:0;word-break:break-all}\
-.error{border-left:4px solid #c01c28;padding-left:.75rem}";
-
 /// The page for one item, with the buy button, or the receipt link once the ticket has its order.
-pub(crate) fn item(item: &Item, stock_left: u64, order: Option<&Order>, completed: bool) -> String {
+pub(crate) fn item(
+    item: &Item,
+    currency: &str,
+    stock_left: u64,
+    order: Option<&Order>,
+    completed: bool,
+) -> String {
     let mut body = format!(
         "<h1>{}</h1>\n<p class=price>{}</p>\n",
         escape(&item.name),
-        price(u64::from(item.price_cents))
+        price(u64::from(item.price_cents), currency)
     );
+    if let Some(description) = &item.description {
+        body.push_str(&format!(
+            "<p class=description>{}</p>\n",
+            escape(description)
+        ));
+    }
     match order {
         Some(order) => {
             body.push_str(&format!(
@@ -39,7 +41,7 @@ pub(crate) fn item(item: &Item, stock_left: u64, order: Option<&Order>, complete
         None => {
             body.push_str(&format!(
                 "<p class=muted>{stock_left} left</p>\n\
-                 <form method=post action=\"/items/{}/buy\"><button type=submit>Buy now</button></form>\n",
+                 <form method=post action=\"/items/{}/buy\"><button class=button type=submit>Buy now</button></form>\n",
                 escape(item.id.as_str())
             ));
         }
@@ -48,7 +50,7 @@ pub(crate) fn item(item: &Item, stock_left: u64, order: Option<&Order>, complete
 }
 
 /// The answer to a buy: the order and where its receipt is.
-pub(crate) fn confirmation(name: &str, order: &Order, created: bool) -> String {
+pub(crate) fn confirmation(name: &str, currency: &str, order: &Order, created: bool) -> String {
     let heading = if created {
         "Thank you for your order"
     } else {
@@ -59,26 +61,41 @@ pub(crate) fn confirmation(name: &str, order: &Order, created: bool) -> String {
          <p><a class=button href=\"{}\">See your receipt</a></p>\n\
          <p class=muted>Keep the receipt's address: it is your proof of purchase.</p>\n",
         escape(name),
-        price(order.price_cents),
+        price(order.price_cents, currency),
         escape(&order.receipt_url())
     );
     layout(heading, &body)
 }
 
-/// A receipt, with the download link for download items.
-pub(crate) fn receipt(name: &str, order: &Order, downloadable: bool) -> String {
-    let created = Rfc3339(UNIX_EPOCH + Duration::from_millis(order.created_at_ms));
+/// A receipt, with the download link for download items and, behind a gate, the way back to
+/// the sale (`back`, the reception's landing page).
+pub(crate) fn receipt(
+    name: &str,
+    currency: &str,
+    order: &Order,
+    downloadable: bool,
+    back: Option<&str>,
+) -> String {
+    let created = Rfc3339(UNIX_EPOCH + Duration::from_millis(order.created_at_ms)).to_string();
     let mut body = format!(
         "<h1>Receipt</h1>\n<dl>\n<dt>Item</dt><dd>{}</dd>\n<dt>Price</dt><dd>{}</dd>\n\
-         <dt>Order</dt><dd>{}</dd>\n<dt>Date</dt><dd>{created}</dd>\n</dl>\n",
+         <dt>Order</dt><dd>{}</dd>\n<dt>Date</dt><dd><time datetime=\"{created}\">{}</time></dd>\n\
+         </dl>\n",
         escape(name),
-        price(order.price_cents),
-        escape(&order.id)
+        price(order.price_cents, currency),
+        escape(&order.id),
+        readable(&created)
     );
     if downloadable {
         body.push_str(&format!(
             "<p><a class=button href=\"{}\">Download</a></p>\n",
             escape(&order.download_url())
+        ));
+    }
+    if let Some(back) = back {
+        body.push_str(&format!(
+            "<p><a href=\"{}\">Back to the sale</a></p>\n",
+            escape(back)
         ));
     }
     layout("Receipt", &body)
@@ -87,7 +104,7 @@ pub(crate) fn receipt(name: &str, order: &Order, downloadable: bool) -> String {
 /// A refusal for a browser: the same code and message as the JSON body.
 pub(crate) fn error(status: StatusCode, code: Code, message: &str) -> String {
     let body = format!(
-        "<div class=error><h1>{}</h1>\n<p>{}</p>\n<p class=muted>{} &middot; {}</p></div>\n",
+        "<h1>{}</h1>\n<p class=lead>{}</p>\n<p class=detail>{} &middot; {}</p>\n",
         escape(status.canonical_reason().unwrap_or("Error")),
         escape(message),
         status.as_u16(),
@@ -99,7 +116,7 @@ pub(crate) fn error(status: StatusCode, code: Code, message: &str) -> String {
 /// A server failure for a browser.
 pub(crate) fn failure(status: StatusCode, message: &str) -> String {
     let body = format!(
-        "<div class=error><h1>{}</h1>\n<p>{}</p></div>\n",
+        "<h1>{}</h1>\n<p class=lead>{}</p>\n",
         status.as_u16(),
         escape(message)
     );
@@ -107,17 +124,52 @@ pub(crate) fn failure(status: StatusCode, message: &str) -> String {
 }
 
 fn layout(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=en>\n<head>\n<meta charset=utf-8>\n\
-         <meta name=viewport content=\"width=device-width, initial-scale=1\">\n\
-         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}</body>\n</html>\n",
-        escape(title)
-    )
+    usher_wire::html::page(title, "", "", body)
 }
 
-/// `4500` → `45.00`.
-fn price(cents: u64) -> String {
-    format!("{}.{:02}", cents / 100, cents % 100)
+/// `4500` in `EUR` → `€45.00`; currencies without a sign here are written after the amount
+/// (`45.00 CHF`), and those without minor units whole (`¥4500`).
+fn price(cents: u64, currency: &str) -> String {
+    let amount = format!("{}.{:02}", cents / 100, cents % 100);
+    match currency {
+        "EUR" => format!("€{amount}"),
+        "USD" => format!("${amount}"),
+        "GBP" => format!("£{amount}"),
+        "JPY" => format!("¥{cents}"),
+        "KRW" => format!("₩{cents}"),
+        other => format!("{amount} {}", escape(other)),
+    }
+}
+
+/// `2026-12-07T17:25:14Z` → `7 December 2026, 17:25 UTC`: as a person reads a date, with no
+/// script to learn their time zone.
+fn readable(rfc3339: &str) -> String {
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let parts = (
+        rfc3339.get(0..4),
+        rfc3339.get(5..7).and_then(|m| m.parse::<usize>().ok()),
+        rfc3339.get(8..10).and_then(|d| d.parse::<u32>().ok()),
+        rfc3339.get(11..16),
+    );
+    match parts {
+        (Some(year), Some(month @ 1..=12), Some(day), Some(time)) => {
+            format!("{day} {} {year}, {time} UTC", MONTHS[month - 1])
+        }
+        _ => rfc3339.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -133,6 +185,7 @@ mod tests {
         Item {
             id: ItemId::new("concert").unwrap(),
             name: "Rock & <Roll>".to_owned(),
+            description: Some("Loud <and> late".to_owned()),
             price_cents: 4505,
             initial_stock: 5,
             kind: Kind::Ticket,
@@ -141,9 +194,10 @@ mod tests {
 
     #[test]
     fn item_page_escapes_and_offers_the_form() {
-        let page = item(&concert(), 3, None, false);
+        let page = item(&concert(), "EUR", 3, None, false);
         assert!(page.contains("Rock &amp; &lt;Roll&gt;"), "{page}");
-        assert!(page.contains("45.05"));
+        assert!(page.contains("Loud &lt;and&gt; late"), "{page}");
+        assert!(page.contains("€45.05"));
         assert!(page.contains("3 left"));
         assert!(page.contains("<form method=post action=\"/items/concert/buy\">"));
         assert!(page.contains("<meta name=viewport"));
@@ -152,14 +206,24 @@ mod tests {
 
     #[test]
     fn item_page_without_stock_or_after_completion_has_no_form() {
-        assert!(!item(&concert(), 0, None, false).contains("<form"));
-        assert!(!item(&concert(), 3, None, true).contains("<form"));
+        assert!(!item(&concert(), "EUR", 0, None, false).contains("<form"));
+        assert!(!item(&concert(), "EUR", 3, None, true).contains("<form"));
     }
 
     #[test]
-    fn price_formats_cents() {
-        assert_eq!(price(0), "0.00");
-        assert_eq!(price(999), "9.99");
-        assert_eq!(price(4500), "45.00");
+    fn price_formats_cents_with_the_currency() {
+        assert_eq!(price(0, "EUR"), "€0.00");
+        assert_eq!(price(999, "USD"), "$9.99");
+        assert_eq!(price(4500, "CHF"), "45.00 CHF");
+        assert_eq!(price(4500, "JPY"), "¥4500");
+    }
+
+    #[test]
+    fn dates_read_as_a_person_writes_them() {
+        assert_eq!(
+            readable("2026-12-07T17:25:14Z"),
+            "7 December 2026, 17:25 UTC"
+        );
+        assert_eq!(readable("garbage"), "garbage");
     }
 }

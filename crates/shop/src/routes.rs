@@ -9,7 +9,9 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, REFERRER_POLICY};
 use http::{HeaderMap, HeaderValue, StatusCode};
-use usher_gate::{ORDER_COMPLETE_HEADER, SessionInfo};
+use std::sync::Arc;
+
+use usher_gate::{BackLinks, ORDER_COMPLETE_HEADER, SessionInfo};
 use usher_ticket::ItemId;
 
 use crate::accept::Preference;
@@ -47,9 +49,10 @@ pub fn router(shop: Shop) -> Router {
         .with_state(shop)
 }
 
-/// The policy on every answer: no script, the page's own inline style, forms posting only
-/// here, and no other site may frame it (a buy button under someone else's page).
-const POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+/// The policy on every answer: no script, no style but the one stylesheet every page shares,
+/// forms posting only here, and no other site may frame it (a buy button under someone else's
+/// page).
+const POLICY: &str = usher_wire::html::PAGE_CSP;
 
 async fn with_policy(mut response: Response) -> Response {
     response
@@ -81,7 +84,8 @@ async fn item_page(
         .await
         .map_err(|error| refuse(error.into()))?
         .unwrap_or(0);
-    let page = pages::item(item, left, order.as_ref(), session.completed);
+    let currency = shop.catalogue().currency();
+    let page = pages::item(item, currency, left, order.as_ref(), session.completed);
     Ok(private(Html(page).into_response()))
 }
 
@@ -108,7 +112,8 @@ async fn buy(
     let mut response = if preference.wants_json() {
         (status, Json(Purchase::new(order, Some(item)))).into_response()
     } else {
-        let page = pages::confirmation(&item.name, order, bought.created);
+        let currency = shop.catalogue().currency();
+        let page = pages::confirmation(&item.name, currency, order, bought.created);
         (status, Html(page)).into_response()
     };
     response
@@ -120,6 +125,7 @@ async fn buy(
 async fn receipt(
     State(shop): State<Shop>,
     preference: Preference,
+    back: Option<Extension<Arc<BackLinks>>>,
     path: PathParam,
     RawQuery(query): RawQuery,
 ) -> Result<Response, Refusal> {
@@ -128,11 +134,20 @@ async fn receipt(
         .map_err(|failure| failure.refuse(preference))?;
     let item = shop.catalogue().get(&order.item);
     let response = if preference.wants_json() {
-        Json(Receipt::new(&order, item)).into_response()
+        Json(Receipt::new(&order, item, shop.catalogue().currency())).into_response()
     } else {
         let name = item.map_or(order.item.as_str(), |item| item.name.as_str());
         let downloadable = item.is_some_and(|item| item.kind.file_name().is_some());
-        Html(pages::receipt(name, &order, downloadable)).into_response()
+        let currency = shop.catalogue().currency();
+        let back = back.map(|Extension(links)| links.retry_url(None));
+        Html(pages::receipt(
+            name,
+            currency,
+            &order,
+            downloadable,
+            back.as_deref(),
+        ))
+        .into_response()
     };
     Ok(private(response))
 }
@@ -158,11 +173,29 @@ async fn download(
     let mut headers = HeaderMap::new();
     headers.insert(
         CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
+        HeaderValue::from_static(media_type(file_name)),
     );
     headers.insert(CONTENT_DISPOSITION, disposition);
     let response = (headers, download::body(&order.item)).into_response();
     Ok(private(response))
+}
+
+/// A download's type, from its name's extension (the catalogue's names are `[A-Za-z0-9._-]`).
+fn media_type(file_name: &str) -> &'static str {
+    let extension = file_name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase());
+    match extension.as_deref() {
+        Some("txt") => "text/plain; charset=utf-8",
+        Some("pdf") => "application/pdf",
+        Some("zip") => "application/zip",
+        Some("json") => "application/json",
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("mp3") => "audio/mpeg",
+        Some("epub") => "application/epub+zip",
+        _ => "application/octet-stream",
+    }
 }
 
 async fn not_found(preference: Preference) -> Refusal {

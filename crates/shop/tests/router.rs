@@ -249,7 +249,7 @@ async fn download_has_attachment_headers_and_deterministic_bytes() {
 
     let response = h.send(request("GET", &url, "*/*", None)).await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(header(&response, CONTENT_TYPE), "application/octet-stream");
+    assert_eq!(header(&response, CONTENT_TYPE), "text/plain; charset=utf-8");
     assert_eq!(
         header(&response, CONTENT_DISPOSITION),
         "attachment; filename=\"usher-app-1.0.txt\""

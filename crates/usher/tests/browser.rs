@@ -8,7 +8,8 @@
 //! link embedded in another site's page (an image, a frame) takes no place
 //! (`tests/browser/hoarding.mjs`). And before a scheduled opening the page counts down to it,
 //! then lets the buyer in by itself (`tests/browser/opening.mjs`, screenshot
-//! `target/artifacts/opening-page.png`).
+//! `target/artifacts/opening-page.png`). And every page a buyer can meet has the one look and
+//! no dead end (`tests/browser/pages.mjs`, screenshots `target/artifacts/page-*.png`).
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
@@ -241,4 +242,46 @@ async fn an_order_link_embedded_in_another_sites_page_takes_no_place() {
     let buyer = cluster.buyer();
     let admitted = buyer.order("concert").await.unwrap();
     buyer.claim(&admitted).await.unwrap();
+}
+
+/// Every page a buyer can meet, walked in a real browser (`tests/browser/pages.mjs`): the
+/// landing page, an order, the shop's item page, a buy, the receipt, and the refusals on the
+/// way. Each is HTML with a CSP and the one stylesheet, no script or policy error, and no dead
+/// link. Guards against the dead ends and the four looks buyers met before (raw JSON, the
+/// browser's serif refusal pages, a landing page that was a 404). Screenshots in
+/// `target/artifacts/page-*.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_a_buyer_meets_has_one_look_and_no_dead_end() {
+    let _turn = TURN.lock().await;
+    assert_browser_ready();
+    // Places enough for the order links the walk follows.
+    let cluster = Cluster::start(&[ShopSpec::new(10)]).await;
+    eventually("the shop's items", || cluster.live_shops() == 1).await;
+    let reception = cluster.reception_url().to_string();
+    let shots = artifacts();
+    let (mut child, mut lines) = spawn_script(
+        "pages.mjs",
+        &[
+            "--reception".as_ref(),
+            reception.as_ref(),
+            "--shop".as_ref(),
+            cluster.urls[0].as_ref(),
+            "--item".as_ref(),
+            "concert".as_ref(),
+            "--shots".as_ref(),
+            shots.as_os_str(),
+        ],
+    );
+    // landing, item, confirmation, receipt, unknown item, not a ticket, not found at the shop
+    for _ in 0..7 {
+        let page = next_line(&mut lines, "PAGE").await;
+        eprintln!("browser: {page}");
+    }
+    let done = next_line(&mut lines, "DONE").await;
+    assert_eq!(field(&done, "pages"), 8, "{done}");
+    let status = tokio::time::timeout(STEP, child.wait())
+        .await
+        .expect("the browser script ends")
+        .unwrap();
+    assert!(status.success(), "the browser script failed: {status}");
 }

@@ -549,10 +549,8 @@ mod browser_cookie {
     async fn the_waiting_page_assets_are_served_from_the_reception() {
         let cluster = Cluster::start(&[ShopSpec::new(1)]).await;
         let base = format!("http://{}", cluster.reception.public);
-        for (path, kind) in [
-            ("/assets/waiting.js", "text/javascript"),
-            ("/assets/waiting.css", "text/css"),
-        ] {
+        // The stylesheet is in the page itself (`usher_wire::html::STYLE`).
+        for (path, kind) in [("/assets/waiting.js", "text/javascript")] {
             let response = reqwest::get(format!("{base}{path}")).await.unwrap();
             assert_eq!(response.status(), 200);
             assert!(

@@ -54,7 +54,7 @@ pub(super) async fn handshake(
     };
     gate.admit_link_issuers(link, &welcomed(&issuers)?);
     if let Some(url) = public_url {
-        gate.learn_reception_url(&url);
+        gate.back_links().learn(&url);
     }
     Ok((Sender::new(tx, sealer), receiver))
 }

@@ -209,6 +209,7 @@ pub(super) fn order_answer(
         other => match admission(other, public_url) {
             Some(answer) if form == Form::Page => pages::answer_page(&answer, item),
             Some(answer) => answer_json(answer),
+            None if form == Form::Page => pages::refusal_page(Code::UnknownItem, public_url),
             None => unknown_item(public_url),
         },
     };

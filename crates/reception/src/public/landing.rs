@@ -113,26 +113,8 @@ fn page(sale: &Sale) -> String {
     } else {
         format!("<ul class=items>\n{rows}</ul>")
     };
-    format!(
-        "<!doctype html>
-<html lang=en>
-<head>
-<meta charset=utf-8>
-<meta name=viewport content=\"width=device-width,initial-scale=1\">
-<meta name=color-scheme content=\"light dark\">
-<title>On sale</title>
-<link rel=stylesheet href=\"/assets/waiting.css\">
-</head>
-<body>
-<main>
-<h1>On sale</h1>
-<p class=lead>{lead}</p>
-{list}
-</main>
-</body>
-</html>
-"
-    )
+    let main = format!("<h1>On sale</h1>\n<p class=lead>{lead}</p>\n{list}\n");
+    usher_wire::html::page("On sale", "", "", &main)
 }
 
 #[cfg(test)]

@@ -189,9 +189,8 @@ fn router(reception: Arc<Reception>) -> Router {
         .route("/api/v1/sale", get(landing::sale_json))
         .route("/api/v1/opening", get(api::opening))
         .route("/assets/waiting.js", get(script))
-        .route("/assets/waiting.css", get(style))
         .route("/healthz", get(|| async { "ok" }))
-        .fallback(|| async { answer::error(Code::NotFound, StatusCode::NOT_FOUND, None) })
+        .fallback(not_found)
         // Axum adds `Allow`; the body is the refusal shape, as everywhere.
         .method_not_allowed_fallback(|| async {
             answer::error(Code::MethodNotAllowed, StatusCode::METHOD_NOT_ALLOWED, None)
@@ -202,6 +201,18 @@ fn router(reception: Arc<Reception>) -> Router {
             HeaderValue::from_static("no-store"),
         ))
         .with_state(reception)
+}
+
+/// Nothing here: the refusal page for a browser, the refusal body for anyone else.
+async fn not_found(
+    axum::extract::State(reception): axum::extract::State<Arc<Reception>>,
+    headers: http::HeaderMap,
+) -> Response {
+    if Form::of(&headers) == Form::Page {
+        pages::refusal_page(Code::NotFound, &reception.config().public_url)
+    } else {
+        answer::error(Code::NotFound, StatusCode::NOT_FOUND, None)
+    }
 }
 
 /// An order is a `GET`. Any other method is `405` and takes no place: link checkers, chat link
@@ -219,14 +230,6 @@ async fn script() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         waiting::SCRIPT,
-    )
-}
-
-/// `GET /assets/waiting.css`.
-async fn style() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-        waiting::STYLE,
     )
 }
 

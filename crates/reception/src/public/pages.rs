@@ -35,14 +35,11 @@ pub(crate) fn answer_page(answer: &Admission, item: &str) -> Response {
     let meta = refresh.map_or(String::new(), |s| {
         format!("<meta http-equiv=\"refresh\" content=\"{s}\">")
     });
-    let page = format!(
-        "<!doctype html><html lang=en><head><meta charset=utf-8>\
-         <meta name=viewport content=\"width=device-width,initial-scale=1\">\
-         <meta name=color-scheme content=\"light dark\">{meta}\
-         <title>{title}</title><link rel=stylesheet href=\"/assets/waiting.css\"></head>\
-         <body><main><h1>{title}</h1><p class=lead>{text}</p>\
-         <p><a href=\"/\">See what is on sale</a></p></main></body></html>"
+    let main = format!(
+        "<h1>{title}</h1>\n<p class=lead>{text}</p>\n\
+         <p><a class=button href=\"/\">See what is on sale</a></p>\n"
     );
+    let page = usher_wire::html::page(title, &meta, "", &main);
     let status = StatusCode::from_u16(answer.status()).unwrap_or(StatusCode::OK);
     let mut response = (status, PAGE_HEADERS, page).into_response();
     if let Some(s) = refresh {

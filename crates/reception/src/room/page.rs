@@ -3,18 +3,16 @@
 //! The page works without JavaScript (a `<noscript>` meta refresh reloads it, and the place is
 //! kept by the queue cookie); with JavaScript, `assets/waiting.js` counts down, asks again by
 //! itself and plays a chime when the buyer is let in. Everything the script needs travels as
-//! data attributes on `<main id=room>`, because [`CSP`] forbids inline scripts and styles.
+//! data attributes on `<main id=room>`, because [`CSP`] forbids inline scripts (and every style
+//! but the one stylesheet all pages share, `usher_wire::html::STYLE`).
 
 use usher_wire::html::escape;
 
 /// The script the page loads from `/assets/waiting.js`.
 pub(crate) const SCRIPT: &str = include_str!("../../assets/waiting.js");
 
-/// The style sheet the page loads from `/assets/waiting.css`.
-pub(crate) const STYLE: &str = include_str!("../../assets/waiting.css");
-
-/// The policy sent with the page: only this origin's own script, style and fetches.
-pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/// The policy sent with the page: only this origin's own script and fetches, and the one style.
+pub(crate) const CSP: &str = usher_wire::html::SCRIPTED_PAGE_CSP;
 
 /// What the waiting page shows.
 pub(crate) struct WaitingView<'a> {
@@ -87,21 +85,17 @@ pub(crate) fn waiting_page(view: &WaitingView<'_>) -> String {
     } else {
         "seconds"
     };
-    format!(
-        "<!doctype html>
-<html lang=en>
-<head>
-<meta charset=utf-8>
-<meta name=viewport content=\"width=device-width,initial-scale=1\">
-<meta name=color-scheme content=\"light dark\">
-<noscript><meta http-equiv=refresh content=\"{refresh_secs}\"></noscript>
-<title>In line for {item}</title>
-<link rel=stylesheet href=\"/assets/waiting.css\">
+    let head = format!(
+        "<noscript><meta http-equiv=refresh content=\"{refresh_secs}\"></noscript>
 <script src=\"/assets/waiting.js\" defer></script>
-</head>
-<body>
-<main id=room data-item=\"{item}\" data-position=\"{position}\"{estimate_attr} data-retry-ms=\"{retry_ms}\">
-<h1 id=heading>{heading}</h1>
+"
+    );
+    let attributes = format!(
+        " id=room data-item=\"{item}\" data-position=\"{position}\"{estimate_attr} \
+         data-retry-ms=\"{retry_ms}\""
+    );
+    let main = format!(
+        "<h1 id=heading>{heading}</h1>
 <p id=lead class=lead>{lead}</p>{opening}
 <div id=status class=status role=status aria-live=polite aria-atomic=true>
 <p id=position class=position>{position_text}</p>
@@ -112,10 +106,13 @@ pub(crate) fn waiting_page(view: &WaitingView<'_>) -> String {
 <button id=sound class=sound type=button aria-pressed=false hidden>\
 <span class=switch aria-hidden=true></span>Play a sound when it is my turn</button>
 <p class=note>Your place is kept if you reload this page.</p>
-</main>
-</body>
-</html>
 "
+    );
+    usher_wire::html::page(
+        &format!("In line for {}", view.item),
+        &head,
+        &attributes,
+        &main,
     )
 }
 
@@ -225,10 +222,15 @@ mod tests {
             "{html}"
         );
         assert!(!html.contains("style="), "inline style attribute");
-        assert!(!html.contains("<style"), "inline style element");
+        assert_eq!(
+            html.matches("<style>").count(),
+            1,
+            "the one stylesheet only"
+        );
+        assert!(html.contains(usher_wire::html::STYLE));
         assert_eq!(html.matches("<script").count(), 1);
         assert!(html.contains("<script src=\"/assets/waiting.js\" defer></script>"));
-        for asset in [SCRIPT, STYLE] {
+        for asset in [SCRIPT, usher_wire::html::STYLE] {
             assert!(!asset.contains("http://") && !asset.contains("https://"));
         }
         assert!(!SCRIPT.contains("eval(") && !SCRIPT.contains("innerHTML"));
