@@ -13,7 +13,7 @@ use usher_proxy::{ProxyConfig, StockSource};
 use usher_reception::policy::PolicyKind;
 use usher_reception::{OpeningSettings, ReceptionConfig, ShopEntry};
 use usher_shop::Catalogue;
-use usher_ticket::{Keyring, ServerId};
+use usher_ticket::{KeyFile, Keyring, ServerId};
 use usher_wire::{Clock, SystemClock};
 
 use crate::{
@@ -145,6 +145,15 @@ impl RunningDemo {
     }
 }
 
+/// The demo's master keyring, kept beside its data (mode 0600) so that a restart on the same
+/// data honours the queue tokens of the line it keeps; made on the first start.
+fn demo_keyring(path: &std::path::Path) -> anyhow::Result<Keyring> {
+    if !path.exists() {
+        KeyFile::Master(Keyring::generate()?).save(path, false)?;
+    }
+    Ok(KeyFile::load(path)?.into_master()?)
+}
+
 /// Starts a demo; it runs until `shutdown` turns true.
 pub async fn start_demo(setup: DemoSetup, shutdown: watch::Receiver<bool>) -> Result<RunningDemo> {
     anyhow::ensure!(
@@ -160,7 +169,7 @@ pub async fn start_demo(setup: DemoSetup, shutdown: watch::Receiver<bool>) -> Re
     );
     std::fs::create_dir_all(&setup.data)
         .with_context(|| format!("cannot create the data directory {}", setup.data.display()))?;
-    let keyring = Keyring::generate()?;
+    let keyring = demo_keyring(&setup.data.join("keys.toml"))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
 
