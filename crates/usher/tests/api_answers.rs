@@ -215,3 +215,152 @@ async fn a_refused_queue_token_is_called_a_place_in_line() {
     assert!(message.contains("place in line"), "{message}");
     assert!(!message.contains("ticket"), "{message}");
 }
+
+/// The answers the description (`GET /api/v1/openapi.json`) documents for `path` and `method`,
+/// each checked by a JSON Schema validator (a crate, not by hand) against the real answers met.
+struct Described {
+    doc: Value,
+    met: std::collections::BTreeSet<(String, String)>,
+}
+
+impl Described {
+    async fn fetch(cluster: &Cluster) -> Described {
+        let url = format!("{}api/v1/openapi.json", cluster.reception_url());
+        let r = client().get(url).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        Described {
+            doc: r.json().await.unwrap(),
+            met: Default::default(),
+        }
+    }
+
+    /// Checks a real answer `r` to `method path` against the description.
+    async fn check(&mut self, method: &str, path: &str, r: reqwest::Response) -> Value {
+        let status = r.status().as_u16().to_string();
+        let body: Value = r.json().await.unwrap();
+        let answer = &self.doc["paths"][path][method]["responses"][&status];
+        assert!(
+            answer.is_object(),
+            "{method} {path} {status} is not described: {body}"
+        );
+        let schema = &answer["content"]["application/json"]["schema"];
+        if let Err(e) = self.validate(schema, &body) {
+            panic!("{method} {path} {status} is not as described: {e}\n{body}");
+        }
+        self.met.insert((path.to_owned(), status));
+        body
+    }
+
+    /// `body` against `schema`, whose references point into the description's components.
+    fn validate(&self, schema: &Value, body: &Value) -> Result<(), String> {
+        let root = json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "components": self.doc["components"],
+            "allOf": [schema],
+        });
+        let validator = jsonschema::validator_for(&root).unwrap();
+        validator.validate(body).map_err(|e| e.to_string())
+    }
+
+    /// Every answer described for `method path` was met.
+    fn all_met(&self, method: &str, path: &str) {
+        let described = self.doc["paths"][path][method]["responses"]
+            .as_object()
+            .unwrap();
+        for status in described.keys() {
+            assert!(
+                self.met.contains(&(path.to_owned(), status.clone())),
+                "{method} {path} {status} is described but was never met"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_answer_is_as_the_openapi_description_says() {
+    let cluster = Cluster::start_with(&[ShopSpec::new(1)], |config| {
+        config.queue.waiting_per_client = 1;
+    })
+    .await;
+    let mut doc = Described::fetch(&cluster).await;
+    let base = cluster.reception_url();
+    let api = format!("{base}api/v1/admissions");
+    let path = "/api/v1/admissions";
+    let order = |body: Value| client().post(&api).json(&body).send();
+    doc.check(
+        "post",
+        path,
+        order(json!({"item": "concert"})).await.unwrap(),
+    )
+    .await;
+    let waiting = doc
+        .check(
+            "post",
+            path,
+            order(json!({"item": "concert"})).await.unwrap(),
+        )
+        .await;
+    assert_eq!(waiting["status"], "waiting");
+    // The check can fail: a waiting answer is no refusal, and one without its estimate is
+    // no waiting answer.
+    let refusal = json!({"$ref": "#/components/schemas/ErrorBody"});
+    assert!(doc.validate(&refusal, &waiting).is_err());
+    let mut bare = waiting.clone();
+    bare.as_object_mut().unwrap().remove("estimated_wait_ms");
+    let admission = json!({"$ref": "#/components/schemas/Admission"});
+    assert!(doc.validate(&admission, &bare).is_err());
+    doc.check(
+        "post",
+        path,
+        order(json!({"item": "concert"})).await.unwrap(),
+    )
+    .await; // 429: the network's one place waiting is taken
+    doc.check(
+        "post",
+        path,
+        order(json!({"item": "nothing"})).await.unwrap(),
+    )
+    .await;
+    doc.check("post", path, order(json!({"item": 5})).await.unwrap())
+        .await;
+    doc.check("post", path, post(&api, None, "{}").await).await;
+    let big = format!(r#"{{"item":"{}"}}"#, "x".repeat(10_000));
+    let r = client()
+        .post(&api)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    doc.check("post", path, r).await;
+    doc.check("post", path, client().get(&api).send().await.unwrap())
+        .await;
+    let sale = client()
+        .get(format!("{base}api/v1/sale"))
+        .send()
+        .await
+        .unwrap();
+    doc.check("get", "/api/v1/sale", sale).await;
+    let opening = client()
+        .get(format!("{base}api/v1/opening"))
+        .send()
+        .await
+        .unwrap();
+    doc.check("get", "/api/v1/opening", opening).await;
+    doc.all_met("get", "/api/v1/sale");
+
+    // Sold out, then unavailable, at a shop without stock.
+    let empty = Cluster::start(&[ShopSpec {
+        catalogue: one_item("concert", 0),
+        ..ShopSpec::new(1)
+    }])
+    .await;
+    let api = format!("{}api/v1/admissions", empty.reception_url());
+    let ask = || client().post(&api).json(&json!({"item": "concert"})).send();
+    doc.check("post", path, ask().await.unwrap()).await;
+    empty.stops[0].send(true).unwrap();
+    eventually("the shop out of rotation", || empty.live_shops() == 0).await;
+    let unavailable = doc.check("post", path, ask().await.unwrap()).await;
+    assert_eq!(unavailable["status"], "unavailable");
+    doc.all_met("post", path);
+}

@@ -7,7 +7,7 @@ use crate::{Code, ErrorBody, Rfc3339};
 /// The answer to `POST /api/v1/admissions` (and the data behind the browser's redirect or page).
 ///
 /// Serialised with a `status` tag: `{"status":"admitted",...}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Admission {
     /// `200`: go to `url` (the ticket URL) before `expires_at`.
@@ -17,6 +17,7 @@ pub enum Admission {
         /// The chosen shop's id.
         server: String,
         /// When the ticket's window closes.
+        #[schema(value_type = String, format = DateTime)]
         expires_at: Rfc3339,
     },
     /// `503`: every shop is full; come back after `retry_after_ms`.
@@ -43,6 +44,7 @@ pub enum Admission {
         retry_after_ms: u64,
         /// The sale's scheduled opening, while it is ahead.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(value_type = Option<String>, format = DateTime)]
         opens_at: Option<Rfc3339>,
         /// The client's number in the pre-queue of a scheduled opening (1 = the first to
         /// arrive): with the seed published after the draw ([`Opening`]) anyone can recompute
@@ -61,12 +63,14 @@ pub enum Admission {
 /// can recompute the pre-queue's order (the recipe is `usher_queue::Draw`'s): pre-queue number
 /// `n` (1-based) drew place `first_place + index(n - 1)`, `index` the permutation of
 /// `pre_queue_size` numbers under `seed`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Opening {
     /// When the sale opens (or opened).
+    #[schema(value_type = String, format = DateTime)]
     pub opens_at: Rfc3339,
     /// Since when arrivals join the pre-queue; absent: any time before the opening.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub pre_queue_from: Option<Rfc3339>,
     /// `random` or `arrival`.
     pub pre_queue_order: String,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 /// `unsupported_media_type` and `unavailable` (no live shop, `503`); `usher gate`
 /// `upstream_failed` and `upstream_timeout`. The 5xx codes say the servers failed, not the
 /// request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Code {
     /// The token is not a well-formed usher token (bad encoding, length, layout or version).

@@ -6,7 +6,7 @@ use crate::Code;
 
 /// The body of every refusal, at every part:
 /// `{"error":"<code>","message":"<human text>","retry":"<reception URL>"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// The machine-readable reason.
     pub error: Code,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::Rfc3339;
 
 /// The sale as a newcomer would find it now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Sale {
     /// Every item a shop has reported, by id.
     pub items: Vec<SaleItem>,
@@ -13,11 +13,12 @@ pub struct Sale {
     pub waiting: u64,
     /// The scheduled opening, while it is ahead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub opens_at: Option<Rfc3339>,
 }
 
 /// One item and what ordering it would meet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SaleItem {
     /// The item's id.
     pub item: String,
@@ -28,7 +29,7 @@ pub struct SaleItem {
 }
 
 /// What an order for an item would meet now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemState {
     /// A shop has a place: an order is admitted at once.

@@ -23,12 +23,16 @@ pub const MAX_BODY: usize = 4 * 1024;
 
 /// The body of `POST /api/v1/admissions`. Fields it does not know are ignored, so a client
 /// may send a field a later version reads.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(expecting = "an object with `item` and, to keep a place, `queue_token`")]
-struct AdmissionRequest<'a> {
+pub(super) struct AdmissionRequest<'a> {
+    /// The item to order.
     #[serde(borrow)]
+    #[schema(value_type = String)]
     item: Cow<'a, str>,
+    /// The `queue_token` of the last waiting answer: the place kept.
     #[serde(default, borrow)]
+    #[schema(value_type = Option<String>)]
     queue_token: Option<Cow<'a, str>>,
 }
 

@@ -8,6 +8,7 @@
 //!   `POST /api/v1/admissions` and `GET /api/v1/opening`; `client.rs`: the client's address.
 //! - `landing.rs`: `GET /` (where every "Start again" leads) and `GET /api/v1/sale`: the items
 //!   and what an order for each would meet now.
+//! - `openapi.rs`: `GET /api/v1/openapi.json`, the API described from the wire types.
 //! - `answer.rs`: outcomes as JSON answers and refusals; `pages.rs`: the small pages.
 
 mod answer;
@@ -15,6 +16,7 @@ mod api;
 mod browser;
 mod client;
 mod landing;
+mod openapi;
 mod pages;
 
 use std::net::SocketAddr;
@@ -187,6 +189,7 @@ fn router(reception: Arc<Reception>) -> Router {
         )
         .route("/", get(landing::landing))
         .route("/api/v1/sale", get(landing::sale_json))
+        .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/opening", get(api::opening))
         .route("/assets/waiting.js", get(script))
         .route("/healthz", get(|| async { "ok" }))
