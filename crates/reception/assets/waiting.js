@@ -26,6 +26,8 @@
   const openingEl = byId('opening');
   const leadEl = byId('lead');
   const item = room.dataset.item || '';
+  // The name buyers know the item by, as the page says it.
+  const itemName = byId('item')?.textContent || item;
   // The page is served at the order URL itself, so its own path is the exact one to ask again
   // (it keeps the item's encoding and any prefix a proxy adds).
   const orderUrl = location.pathname.startsWith('/order/')
@@ -160,7 +162,7 @@
       failures = 0;
       waiting(body);
     } else if (body.status === 'sold_out') {
-      finish('Sold out', `Sorry, ${item} is sold out.`);
+      finish('Sold out', `Sorry, ${itemName} is sold out.`);
     } else if (body.status === 'unavailable') {
       failures = 0;
       setText(messageEl, 'No shop can be reached right now. This page keeps trying.');

@@ -224,6 +224,12 @@ pub async fn start_shop_with(
             )
         })?;
     let gate = Gate::new(setup.gate, setup.keys, clock).context("cannot start the shop's gate")?;
+    gate.set_item_names(
+        shop.catalogue()
+            .items()
+            .iter()
+            .map(|item| (item.id.to_string(), item.name.clone())),
+    );
     let public_addr = public.local_addr()?;
     let management_addr = management.local_addr()?;
 

@@ -26,8 +26,9 @@ impl Drop for Demo {
 }
 
 /// Starts `usher demo` on `data` (three shops of one place) and returns it with its
-/// reception's URL, read from its first line.
-fn start(data: &std::path::Path) -> (Demo, String) {
+/// reception's URL, read from its first line, once the reception has every shop live (an
+/// order before that could join the line while a shop is still on its way).
+async fn start(data: &std::path::Path) -> (Demo, String) {
     let data = data.to_str().unwrap();
     let mut child = usher(&[
         "demo",
@@ -39,8 +40,33 @@ fn start(data: &std::path::Path) -> (Demo, String) {
         data,
     ]);
     let first = line_starting(&mut child, "usher demo: reception ");
+    let demo = Demo(child);
     let url = first.split_whitespace().nth(3).unwrap().to_owned();
-    (Demo(child), url)
+    let status = first
+        .split("(status: ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(')')
+        .to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let live = match reqwest::get(&status).await {
+            Ok(r) => r.json::<Value>().await.ok().is_some_and(|s| {
+                s["shops"]
+                    .as_array()
+                    .is_some_and(|shops| shops.iter().all(|shop| shop["live"] == true))
+            }),
+            Err(_) => false,
+        };
+        if live {
+            return (demo, url);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the demo's shops never came up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn ask(http: &reqwest::Client, url: &str, token: Option<&str>) -> Option<(u16, Value)> {
@@ -62,7 +88,7 @@ async fn ask(http: &reqwest::Client, url: &str, token: Option<&str>) -> Option<(
 async fn a_killed_reception_never_hands_a_place_out_twice() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (mut demo, url) = start(&data);
+    let (mut demo, url) = start(&data).await;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
@@ -131,7 +157,7 @@ async fn a_killed_reception_never_hands_a_place_out_twice() {
         "a place told to two clients before the kill"
     );
 
-    let (_demo, url) = start(&data);
+    let (_demo, url) = start(&data).await;
     let (status, body) = ask(&http, &url, None).await.unwrap();
     assert_eq!(status, 503, "{body}");
     let first_after = body["place"].as_u64().unwrap();

@@ -44,6 +44,14 @@ async fn the_landing_page_lists_each_item_and_what_an_order_meets() {
     let now = sale(&cluster).await;
     assert_eq!(state_of(&now, "concert"), "open", "{now}");
     assert_eq!(now["waiting"], 0);
+    // Items by the names the shops gave them (the demo catalogue's), not by id.
+    let concert = now["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["item"] == "concert")
+        .unwrap();
+    assert_eq!(concert["name"], "Concert, 31 December", "{now}");
 
     // A browser gets a page, every link of which answers.
     let r = browser()
@@ -56,6 +64,7 @@ async fn the_landing_page_lists_each_item_and_what_an_order_meets() {
     assert!(r.headers().contains_key("content-security-policy"));
     let page = r.text().await.unwrap();
     assert!(page.contains("<html lang=en>"), "{page}");
+    assert!(page.contains("Concert, 31 December"), "{page}");
     let order = format!("href=\"{base}order/concert\"");
     assert!(page.contains(&order), "{page}");
     for link in page.split("href=\"").skip(1) {

@@ -22,6 +22,7 @@
 //! shop → reception   noted {batch, refused}                acknowledged; refused tickets get
 //!                                                          `not_notified` at the gate
 //! reception → shop   ping {id}   /   shop → reception  pong {id}   (round-trip time, 0043)
+//! shop → reception   names {names}                         once after the welcome: item names
 //! ```
 
 use std::collections::BTreeMap;
@@ -92,7 +93,19 @@ pub enum Up {
         /// The ping's id.
         id: u64,
     },
+    /// The names buyers know the shop's items by (id → name), once per link after the
+    /// welcome: the reception's pages show them. At most [`MAX_NAMES`], each at most
+    /// [`MAX_NAME_LEN`] bytes.
+    Names {
+        /// Item id → display name.
+        names: BTreeMap<String, String>,
+    },
 }
+
+/// Most item names one [`Up::Names`] carries.
+pub const MAX_NAMES: usize = 200;
+/// The longest item name in an [`Up::Names`], in bytes.
+pub const MAX_NAME_LEN: usize = 200;
 
 /// A shop's load report (Sa31, 0027).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

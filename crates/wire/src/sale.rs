@@ -22,6 +22,9 @@ pub struct Sale {
 pub struct SaleItem {
     /// The item's id.
     pub item: String,
+    /// The name buyers know it by, when a shop said one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// What an order would meet now.
     pub state: ItemState,
     /// Where to order it (`GET` for a browser; the API takes `{"item": ...}`).
@@ -55,6 +58,7 @@ mod tests {
         let sale = Sale {
             items: vec![SaleItem {
                 item: "concert".into(),
+                name: None,
                 state: ItemState::SoldOut,
                 order_url: "http://r.example/order/concert".into(),
             }],

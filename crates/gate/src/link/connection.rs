@@ -95,6 +95,10 @@ impl<'a> Connection<'a> {
         rx: &mut Receiver,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), LinkError> {
+        let names = self.gate.item_names();
+        if !names.is_empty() {
+            self.send(&Up::Names { names }).await?;
+        }
         loop {
             tokio::select! {
                 _ = self.reports.tick.tick() => self.report(Due::Tick).await?,

@@ -161,6 +161,14 @@ impl TicketDesk {
         items.into_iter().take(max).collect()
     }
 
+    /// The name buyers know `item` by, as the first shop that said one has it.
+    pub(crate) fn name_of(&self, item: &str) -> Option<String> {
+        self.registry
+            .slots
+            .iter()
+            .find_map(|slot| slot.name_of(item))
+    }
+
     /// Every configured shop, for operators.
     pub(crate) fn shops_status(&self, now: Instant) -> Vec<ShopView> {
         self.registry

@@ -1,6 +1,6 @@
 //! Sa31: what the reception knows of each configured shop, updated from its management link.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -47,6 +47,8 @@ pub(crate) struct Slot {
     /// the grants arrive on the management link, where the reports arrive too, so a report
     /// reflects exactly the grants before it.
     pub(crate) granted_since_report: AtomicU32,
+    /// The names buyers know the shop's items by, as its link said (`Up::Names`).
+    pub(crate) names: RwLock<BTreeMap<String, String>>,
 }
 
 /// A snapshot of one shop for one admission decision.
@@ -213,6 +215,32 @@ impl Slot {
             .believed()
     }
 
+    /// Keeps the item names a shop sent, those a page can show: at most
+    /// [`MAX_NAMES`](usher_wire::mgmt::MAX_NAMES) of at most
+    /// [`MAX_NAME_LEN`](usher_wire::mgmt::MAX_NAME_LEN) bytes, without control characters.
+    pub(crate) fn set_names(&self, names: BTreeMap<String, String>) {
+        let names = names
+            .into_iter()
+            .filter(|(id, name)| {
+                usher_ticket::ItemId::new(id).is_ok()
+                    && !name.trim().is_empty()
+                    && name.len() <= usher_wire::mgmt::MAX_NAME_LEN
+                    && !name.chars().any(char::is_control)
+            })
+            .take(usher_wire::mgmt::MAX_NAMES)
+            .collect();
+        *self.names.write().unwrap_or_else(PoisonError::into_inner) = names;
+    }
+
+    /// The name buyers know `item` by at this shop, if it said one.
+    pub(crate) fn name_of(&self, item: &str) -> Option<String> {
+        self.names
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(item)
+            .cloned()
+    }
+
     /// The smoothed round-trip time on the management link.
     pub(crate) fn rtt(&self) -> Duration {
         self.view.read().unwrap_or_else(PoisonError::into_inner).rtt
@@ -285,6 +313,7 @@ impl Registry {
                 conn: RwLock::new(None),
                 handed_out: AtomicU32::new(0),
                 granted_since_report: AtomicU32::new(0),
+                names: RwLock::new(BTreeMap::new()),
             })
             .collect();
         let by_id = slots

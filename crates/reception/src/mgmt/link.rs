@@ -357,6 +357,7 @@ impl<'r> Link<'r> {
                     self.slot.record_rtt(self.conn.generation, sent.elapsed());
                 }
             }
+            Up::Names { names } => self.slot.set_names(names),
             // A second hello mid-link breaks the protocol.
             Up::Hello { .. } => return false,
         }

@@ -223,8 +223,10 @@ pub(super) fn order_answer(
 
 /// Sa56 for a browser: the waiting page, with its policy and `Retry-After`.
 fn waiting_page(reception: &Reception, item: &str, wait: &Wait) -> Response {
+    let name = reception.desk.name_of(item);
     let page = waiting::waiting_page(&WaitingView {
         item,
+        name: name.as_deref(),
         position: wait.position,
         drawn_at_random: reception.pre_queue_order() != Some(PreQueueOrder::Arrival),
         opens_in_ms: wait.opens_at.map(|at| {

@@ -47,6 +47,7 @@ pub(crate) fn sale(reception: &Reception) -> Sale {
             };
             Some(SaleItem {
                 order_url: format!("{public_url}/order/{id}"),
+                name: reception.desk.name_of(&id),
                 item: id,
                 state,
             })
@@ -82,7 +83,7 @@ pub(super) async fn sale_json(State(reception): State<Arc<Reception>>) -> Respon
 fn page(sale: &Sale) -> String {
     let mut rows = String::new();
     for item in &sale.items {
-        let name = escape(&item.item);
+        let name = escape(item.name.as_deref().unwrap_or(&item.item));
         let url = escape(&item.order_url);
         let (state, action) = match item.state {
             ItemState::Open => ("On sale now.", "Order"),
@@ -124,6 +125,7 @@ mod tests {
     fn item(id: &str, state: ItemState) -> SaleItem {
         SaleItem {
             item: id.into(),
+            name: None,
             state,
             order_url: format!("http://r.example/order/{id}"),
         }

@@ -18,6 +18,8 @@ pub(crate) const CSP: &str = usher_wire::html::SCRIPTED_PAGE_CSP;
 pub(crate) struct WaitingView<'a> {
     /// The item the buyer is waiting for, as it appeared in the order URL.
     pub(crate) item: &'a str,
+    /// The name buyers know it by, when a shop said one.
+    pub(crate) name: Option<&'a str>,
     /// The place in line; 1 means next. `None` in the pre-queue, before the draw.
     pub(crate) position: Option<u64>,
     /// Before a scheduled opening: how long until it, in ms, when the page was made (the
@@ -40,6 +42,7 @@ pub(crate) struct WaitingView<'a> {
 /// and the sound toggle for the chime played when the buyer is admitted (0051).
 pub(crate) fn waiting_page(view: &WaitingView<'_>) -> String {
     let item = escape(view.item);
+    let name = escape(view.name.unwrap_or(view.item));
     let refresh_secs = view.retry_after_ms.div_ceil(1000).max(1);
     let position = view.position.unwrap_or(1);
     let estimate_attr = format!(
@@ -56,7 +59,7 @@ pub(crate) fn waiting_page(view: &WaitingView<'_>) -> String {
         Some(ms) => (
             "The sale opens soon",
             format!(
-                "The sale of <strong id=item>{item}</strong> has not opened yet. Keep this page \
+                "The sale of <strong id=item>{name}</strong> has not opened yet. Keep this page \
                  open: {} and this page takes you in when it is your turn.",
                 if view.drawn_at_random {
                     "when the sale opens, the order of everyone waiting here is drawn at random \
@@ -73,7 +76,7 @@ pub(crate) fn waiting_page(view: &WaitingView<'_>) -> String {
         None => (
             "You are in line",
             format!(
-                "Every shop selling <strong id=item>{item}</strong> is full right now. Keep \
+                "Every shop selling <strong id=item>{name}</strong> is full right now. Keep \
                  this page open: it asks again by itself and takes you in when it is your turn."
             ),
             String::new(),
@@ -170,6 +173,7 @@ mod tests {
     fn page(item: &str, position: u64, estimate: u64, retry: u64) -> String {
         waiting_page(&WaitingView {
             item,
+            name: None,
             position: Some(position),
             opens_in_ms: None,
             drawn_at_random: true,
@@ -265,6 +269,7 @@ mod tests {
     fn before_an_opening_the_page_counts_down_to_it_and_says_the_draw() {
         let html = waiting_page(&WaitingView {
             item: "cap",
+            name: None,
             position: None,
             opens_in_ms: Some(65_500),
             drawn_at_random: true,
