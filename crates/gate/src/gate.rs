@@ -19,6 +19,7 @@ use usher_wire::mgmt::Report;
 use crate::back_links::BackLinks;
 use crate::config::GateConfig;
 use crate::issuers::{IssuerChange, IssuerTable};
+use crate::names::ItemNames;
 use crate::places::{ClaimRefusal, LeaseKey, PlaceStats, Places, SessionId, Visit};
 use crate::{GateLayer, SessionInfo};
 
@@ -66,8 +67,7 @@ pub struct Gate {
     clock: Arc<dyn Clock>,
     keys: RwLock<ServerKeys>,
     back_links: Arc<BackLinks>,
-    /// The names buyers know the items by, sent up once per link (`Up::Names`).
-    item_names: RwLock<BTreeMap<String, String>>,
+    item_names: ItemNames,
     opener: RwLock<TicketOpener>,
     /// Which link announced each admitted issuer, and when; locked before `opener`, which it
     /// keeps in step.
@@ -117,7 +117,7 @@ impl Gate {
             clock,
             keys: RwLock::new(keys),
             back_links,
-            item_names: RwLock::new(BTreeMap::new()),
+            item_names: ItemNames::default(),
             opener: RwLock::new(opener),
             issuers: Mutex::new(IssuerTable::new(MAX_ISSUERS, MAX_TICKET_LIFE)),
             places: Mutex::new(places),
@@ -162,33 +162,9 @@ impl Gate {
         self.announce_issuers(Some(link), issuers);
     }
 
-    /// The app's item names (id → name), for the reception's pages: the first
-    /// [`MAX_NAMES`](usher_wire::mgmt::MAX_NAMES), each cut to
-    /// [`MAX_NAME_LEN`](usher_wire::mgmt::MAX_NAME_LEN) bytes.
-    pub fn set_item_names(&self, names: impl IntoIterator<Item = (String, String)>) {
-        let names = names
-            .into_iter()
-            .take(usher_wire::mgmt::MAX_NAMES)
-            .map(|(id, name)| {
-                let mut end = name.len().min(usher_wire::mgmt::MAX_NAME_LEN);
-                while !name.is_char_boundary(end) {
-                    end -= 1;
-                }
-                (id, name[..end].to_owned())
-            })
-            .collect();
-        *self
-            .item_names
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = names;
-    }
-
-    /// See [`set_item_names`](Self::set_item_names).
-    pub fn item_names(&self) -> BTreeMap<String, String> {
-        self.item_names
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    /// The names buyers know the app's items by (see [`ItemNames`]).
+    pub fn item_names(&self) -> &ItemNames {
+        &self.item_names
     }
 
     /// Where refused buyers are sent back (see [`BackLinks`]); also handed to the app with

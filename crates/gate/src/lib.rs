@@ -10,6 +10,7 @@
 //! - [`Gate`] (`gate.rs`): shared state: keys, [`places`], epoch, reports.
 //! - [`BackLinks`] (`back_links.rs`): where refused buyers start again: the reception's public
 //!   URL as the operator set it or as the reception's welcome said.
+//! - [`ItemNames`] (`names.rs`): the app's item names, sent up once per management link.
 //! - `issuers.rs`: the issuers whose tickets the gate accepts, each scoped to the link that
 //!   announced it, bounded by [`usher_ticket::MAX_ISSUERS`]: when room is needed the issuer
 //!   longest without a live link goes first; one whose link ended stays [`MAX_TICKET_LIFE`].
@@ -49,6 +50,7 @@ mod issuers;
 mod layer;
 pub mod link;
 mod memory;
+mod names;
 mod navigation;
 pub mod places;
 mod refusal;
@@ -64,6 +66,7 @@ pub use config::{GateConfig, ItemPaths};
 pub use gate::{AppLoad, ClaimError, Gate, MAX_TICKET_LIFE, NoRandomness, StockMark};
 pub use layer::{GateLayer, GateService};
 pub use memory::resident_memory;
+pub use names::ItemNames;
 pub use places::{PlaceStats, SessionId};
 pub use refusal::{refusal, wants_html};
 pub use session::{ORDER_COMPLETE_HEADER, SessionInfo};

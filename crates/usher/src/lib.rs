@@ -224,7 +224,7 @@ pub async fn start_shop_with(
             )
         })?;
     let gate = Gate::new(setup.gate, setup.keys, clock).context("cannot start the shop's gate")?;
-    gate.set_item_names(
+    gate.item_names().set(
         shop.catalogue()
             .items()
             .iter()

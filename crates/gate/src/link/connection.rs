@@ -95,7 +95,7 @@ impl<'a> Connection<'a> {
         rx: &mut Receiver,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), LinkError> {
-        let names = self.gate.item_names();
+        let names = self.gate.item_names().get();
         if !names.is_empty() {
             self.send(&Up::Names { names }).await?;
         }
