@@ -30,12 +30,13 @@ impl BackLinks {
 
     /// A reception's public URL, as its welcome said: the links back lead there from now on,
     /// unless the operator set one. Ignored unless it is an `http(s)://` URL of at most
-    /// [`MAX_RECEPTION_URL`] visible characters with nothing HTML or a header would misread.
+    /// [`MAX_RECEPTION_URL`] visible characters with nothing HTML or a header would misread,
+    /// and no query or fragment (the links append a path).
     pub fn learn(&self, url: &str) {
         let url = url.trim_end_matches('/');
         let plain = url
             .bytes()
-            .all(|b| b.is_ascii_graphic() && !b"\"'<>\\`".contains(&b));
+            .all(|b| b.is_ascii_graphic() && !b"\"'<>\\`?#".contains(&b));
         let web = url.starts_with("http://") || url.starts_with("https://");
         if self.fixed || !plain || !web || url.len() > MAX_RECEPTION_URL {
             return;

@@ -6,14 +6,19 @@ use std::sync::{PoisonError, RwLock};
 
 use usher_wire::mgmt::{MAX_NAME_LEN, MAX_NAMES};
 
+/// The most bytes of JSON the names may take in their message.
+pub(crate) const BUDGET: usize = 48 * 1024;
+
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub struct ItemNames(RwLock<BTreeMap<String, String>>);
 
 impl ItemNames {
     /// Sets the names (id → name): the first [`MAX_NAMES`], each cut to [`MAX_NAME_LEN`]
-    /// bytes.
+    /// bytes, and no more than fit [`BUDGET`] bytes of JSON (a management message is at most
+    /// 64 KiB, and escaping can double a name).
     pub fn set(&self, names: impl IntoIterator<Item = (String, String)>) {
+        let mut spent = 0;
         let names = names
             .into_iter()
             .take(MAX_NAMES)
@@ -23,6 +28,12 @@ impl ItemNames {
                     end -= 1;
                 }
                 (id, name[..end].to_owned())
+            })
+            .take_while(|(id, name)| {
+                let json = |s: &str| serde_json::to_string(s).map_or(usize::MAX / 4, |j| j.len());
+                // Each entry: its id and name as JSON strings, a colon and a comma.
+                spent += json(id) + json(name) + 2;
+                spent <= BUDGET
             })
             .collect();
         *self.0.write().unwrap_or_else(PoisonError::into_inner) = names;
@@ -44,13 +55,16 @@ mod tests {
     #[test]
     fn names_are_bounded_and_cut_on_a_character() {
         let names = ItemNames::default();
-        let long = "é".repeat(MAX_NAME_LEN);
-        names.set((0..MAX_NAMES + 5).map(|i| (format!("item-{i:04}"), long.clone())));
+        names.set((0..MAX_NAMES + 5).map(|i| (format!("item-{i:04}"), "Concert".to_owned())));
+        assert_eq!(names.get().len(), MAX_NAMES);
+        names.set([("concert".to_owned(), "é".repeat(MAX_NAME_LEN))]);
+        let cut = &names.get()["concert"];
+        assert!(cut.len() <= MAX_NAME_LEN && cut.starts_with('é'), "{cut}");
+        // Escaping doubles a name of quotes: fewer fit, and the message stays within bounds.
+        names.set((0..MAX_NAMES).map(|i| (format!("item-{i:04}"), "\"".repeat(MAX_NAME_LEN))));
         let kept = names.get();
-        assert_eq!(kept.len(), MAX_NAMES);
-        assert!(
-            kept.values()
-                .all(|n| n.len() <= MAX_NAME_LEN && n.starts_with('é'))
-        );
+        assert!(kept.len() < MAX_NAMES);
+        let message = usher_wire::mgmt::Up::Names { names: kept };
+        assert!(serde_json::to_vec(&message).unwrap().len() <= usher_wire::mgmt::MAX_MESSAGE_LEN);
     }
 }

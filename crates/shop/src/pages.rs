@@ -128,15 +128,23 @@ fn layout(title: &str, body: &str) -> String {
 }
 
 /// `4500` in `EUR` → `€45.00`; currencies without a sign here are written after the amount
-/// (`45.00 CHF`), and those without minor units whole (`¥4500`).
+/// (`45.00 CHF`), with their own minor units (`¥4500`, `4.500 KWD`).
 fn price(cents: u64, currency: &str) -> String {
-    let amount = format!("{}.{:02}", cents / 100, cents % 100);
+    // ISO 4217 minor units: most currencies have two; these have none or three.
+    let amount = match currency {
+        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
+        | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => cents.to_string(),
+        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => {
+            format!("{}.{:03}", cents / 1000, cents % 1000)
+        }
+        _ => format!("{}.{:02}", cents / 100, cents % 100),
+    };
     match currency {
         "EUR" => format!("€{amount}"),
         "USD" => format!("${amount}"),
         "GBP" => format!("£{amount}"),
-        "JPY" => format!("¥{cents}"),
-        "KRW" => format!("₩{cents}"),
+        "JPY" => format!("¥{amount}"),
+        "KRW" => format!("₩{amount}"),
         other => format!("{amount} {}", escape(other)),
     }
 }
@@ -216,6 +224,8 @@ mod tests {
         assert_eq!(price(999, "USD"), "$9.99");
         assert_eq!(price(4500, "CHF"), "45.00 CHF");
         assert_eq!(price(4500, "JPY"), "¥4500");
+        assert_eq!(price(4500, "ISK"), "4500 ISK");
+        assert_eq!(price(4500, "KWD"), "4.500 KWD");
     }
 
     #[test]

@@ -89,14 +89,16 @@ impl<'a> Connection<'a> {
         }
     }
 
-    /// Runs until `shutdown` (closing the socket politely) or a failure.
+    /// Runs until `shutdown` (closing the socket politely) or a failure; first sends the
+    /// item names when `send_names` (the reception reads them).
     pub(super) async fn serve(
         mut self,
         rx: &mut Receiver,
         shutdown: &mut watch::Receiver<bool>,
+        send_names: bool,
     ) -> Result<(), LinkError> {
         let names = self.gate.item_names().get();
-        if !names.is_empty() {
+        if send_names && !names.is_empty() {
             self.send(&Up::Names { names }).await?;
         }
         loop {

@@ -23,7 +23,7 @@ pub(super) async fn handshake(
     link: u64,
     mut tx: Tx,
     mut rx: Rx,
-) -> Result<(Sender, Receiver), LinkError> {
+) -> Result<(Sender, Receiver, Welcomed), LinkError> {
     let Frame::Plain(Down::Challenge { nonce }) = frame(&mut rx).await? else {
         return Err(LinkError::Protocol("expected a challenge".into()));
     };
@@ -53,10 +53,22 @@ pub(super) async fn handshake(
         )));
     };
     gate.admit_link_issuers(link, &welcomed(&issuers)?);
+    // Only a reception that says its public URL reads `names` (an older one would end the
+    // link on a message it does not know).
+    let welcomed = Welcomed {
+        reads_names: public_url.is_some(),
+    };
     if let Some(url) = public_url {
         gate.back_links().learn(&url);
     }
-    Ok((Sender::new(tx, sealer), receiver))
+    Ok((Sender::new(tx, sealer), receiver, welcomed))
+}
+
+/// What the welcome told of the reception.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Welcomed {
+    /// It reads `Up::Names`.
+    pub(super) reads_names: bool,
 }
 
 /// The issuers a welcome names; too many, or one that is not 16 hex digits, ends the link

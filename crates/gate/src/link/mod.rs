@@ -70,11 +70,11 @@ async fn session(
         let (tx, rx) = socket::connect(config).await?;
         handshake::handshake(gate, link, tx, rx).await
     });
-    let (tx, mut rx) = opened
+    let (tx, mut rx, welcomed) = opened
         .await
         .map_err(|_| LinkError::Protocol("no handshake within 10 s".into()))??;
     tracing::info!(server = %gate.config().server, epoch = gate.epoch().0, "management link up");
     Connection::new(gate, link, tx, config.report_every)
-        .serve(&mut rx, shutdown)
+        .serve(&mut rx, shutdown, welcomed.reads_names)
         .await
 }

@@ -155,10 +155,10 @@ impl TicketDesk {
     /// The items the shops have reported (live or not), by id, at most `max`.
     pub(crate) fn items(&self, max: usize) -> std::collections::BTreeSet<String> {
         let mut items = std::collections::BTreeSet::new();
-        for report in self.registry.slots.iter().filter_map(|slot| slot.report()) {
-            items.extend(report.stock.into_keys());
+        for slot in &self.registry.slots {
+            slot.item_ids(&mut items, max);
         }
-        items.into_iter().take(max).collect()
+        items
     }
 
     /// The name buyers know `item` by, as the first shop that said one has it.

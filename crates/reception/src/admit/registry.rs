@@ -215,6 +215,23 @@ impl Slot {
             .believed()
     }
 
+    /// Adds the ids of the items this shop last reported to `into`, until it holds `max`
+    /// (read in place: a report may be large).
+    pub(crate) fn item_ids(&self, into: &mut std::collections::BTreeSet<String>, max: usize) {
+        let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(report) = view.report.as_ref() else {
+            return;
+        };
+        for id in report.stock.keys() {
+            if into.len() >= max {
+                return;
+            }
+            if !into.contains(id) {
+                into.insert(id.clone());
+            }
+        }
+    }
+
     /// Keeps the item names a shop sent, those a page can show: at most
     /// [`MAX_NAMES`](usher_wire::mgmt::MAX_NAMES) of at most
     /// [`MAX_NAME_LEN`](usher_wire::mgmt::MAX_NAME_LEN) bytes, without control characters.

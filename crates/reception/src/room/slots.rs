@@ -98,17 +98,19 @@ impl Slots {
     }
 }
 
-/// Whether `text` is laid out as a slot file (rather than some older format).
-pub(crate) fn is_slot_file(text: &str) -> bool {
-    text.starts_with("{\"seq\":")
+/// Whether `bytes` are laid out as a slot file (by their size: the first layout is a JSON
+/// document of a few hundred bytes).
+pub(crate) fn is_slot_file(bytes: &[u8]) -> bool {
+    bytes.len() == 2 * SLOT
 }
 
-/// The newest whole document of a slot file.
-pub(crate) fn read(text: &str) -> Result<&str, SlotError> {
-    if text.len() != 2 * SLOT {
+/// The newest whole document of a slot file; each slot is read on its own, so a damaged one
+/// (even one that is not UTF-8) leaves the other.
+pub(crate) fn read(bytes: &[u8]) -> Result<&str, SlotError> {
+    if !is_slot_file(bytes) {
         return Err(SlotError::NoValidSlot);
     }
-    text.as_bytes()
+    bytes
         .chunks(SLOT)
         .filter_map(|chunk| std::str::from_utf8(chunk).ok())
         .filter_map(|line| serde_json::from_str::<SlotIn<'_>>(line).ok())
@@ -149,8 +151,8 @@ fn sha256(bytes: &str) -> [u8; 32] {
 mod tests {
     use super::*;
 
-    fn read_file(path: &Path) -> String {
-        std::fs::read_to_string(path).unwrap()
+    fn read_file(path: &Path) -> Vec<u8> {
+        std::fs::read(path).unwrap()
     }
 
     #[test]
@@ -161,10 +163,9 @@ mod tests {
         assert_eq!(read(&read_file(&path)).unwrap(), r#"{"n":1}"#);
         for n in 2..6 {
             slots.write(&format!(r#"{{"n":{n}}}"#)).unwrap();
-            let text = read_file(&path);
-            assert!(is_slot_file(&text));
-            assert_eq!(text.len(), 2 * SLOT);
-            assert_eq!(read(&text).unwrap(), format!(r#"{{"n":{n}}}"#));
+            let bytes = read_file(&path);
+            assert!(is_slot_file(&bytes));
+            assert_eq!(read(&bytes).unwrap(), format!(r#"{{"n":{n}}}"#));
         }
     }
 
@@ -177,22 +178,30 @@ mod tests {
         // The next write (seq 4, slot 0) reached the disk only in part: its first bytes are
         // new, the rest are the old slot's.
         let whole = read_file(&path);
-        let mut bytes = whole.clone().into_bytes();
+        let mut bytes = whole.clone();
         let torn = slot(4, r#"{"n":3,"padding":"xxxxxxxx"}"#).unwrap();
         bytes[..40].copy_from_slice(&torn[..40]);
-        let text = String::from_utf8(bytes).unwrap();
-        assert_eq!(read(&text).unwrap(), r#"{"n":2}"#);
+        assert_eq!(read(&bytes).unwrap(), r#"{"n":2}"#);
+        // A slot the disk returned as garbage (not even UTF-8) leaves the other one.
+        let mut garbage = whole.clone();
+        garbage[..SLOT].fill(0xff);
+        assert_eq!(read(&garbage).unwrap(), r#"{"n":2}"#);
+        let mut garbage = whole.clone();
+        garbage[SLOT..].fill(0xff);
+        assert_eq!(read(&garbage).unwrap(), r#"{"n":1}"#);
         // A changed document fails its hash, whatever its seq says.
-        let forged = whole.replacen(r#"{"n":2}"#, r#"{"n":9}"#, 1);
-        assert_eq!(read(&forged).unwrap(), r#"{"n":1}"#);
+        let forged = String::from_utf8(whole)
+            .unwrap()
+            .replacen(r#"{"n":2}"#, r#"{"n":9}"#, 1);
+        assert_eq!(read(forged.as_bytes()).unwrap(), r#"{"n":1}"#);
     }
 
     #[test]
     fn a_file_with_no_whole_slot_is_refused() {
-        assert!(matches!(read(""), Err(SlotError::NoValidSlot)));
-        let one = String::from_utf8(slot(1, "{}").unwrap()).unwrap();
+        assert!(matches!(read(b""), Err(SlotError::NoValidSlot)));
+        let one = slot(1, "{}").unwrap();
         assert!(matches!(read(&one), Err(SlotError::NoValidSlot)));
-        let garbage = " ".repeat(2 * SLOT);
+        let garbage = vec![b' '; 2 * SLOT];
         assert!(matches!(read(&garbage), Err(SlotError::NoValidSlot)));
     }
 

@@ -200,16 +200,18 @@ pub(crate) fn load(path: &Path) -> Result<Option<Saved>, StateError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(read(e)),
     };
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_BYTES + 1), &mut text)
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_BYTES + 1), &mut bytes)
         .map_err(read)?;
-    if text.len() as u64 > MAX_BYTES {
+    if bytes.len() as u64 > MAX_BYTES {
         return Err(invalid(format!("larger than {MAX_BYTES} bytes")));
     }
-    let document = if slots::is_slot_file(&text) {
-        slots::read(&text).map_err(|e| invalid(e.to_string()))?
+    // A slot file is read slot by slot, so a damaged slot (even one that is not UTF-8) leaves
+    // the other.
+    let document = if slots::is_slot_file(&bytes) {
+        slots::read(&bytes).map_err(|e| invalid(e.to_string()))?
     } else {
-        &text
+        std::str::from_utf8(&bytes).map_err(|e| invalid(e.to_string()))?
     };
     let saved: Saved = serde_json::from_str(document).map_err(|e| invalid(e.to_string()))?;
     if saved.version != VERSION {
@@ -352,9 +354,7 @@ mod tests {
         assert_eq!(saved.issuer_ids(), vec![IssuerId(0xff)]);
         // Start-up rewrites it as a slot file, holding the same.
         StateFile::create(&path, &saved).unwrap();
-        assert!(slots::is_slot_file(
-            &std::fs::read_to_string(&path).unwrap()
-        ));
+        assert!(slots::is_slot_file(&std::fs::read(&path).unwrap()));
         assert_eq!(load(&path).unwrap().unwrap(), saved);
     }
 
