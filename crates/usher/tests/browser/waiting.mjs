@@ -115,14 +115,21 @@ async function buyerWithoutScript(browser) {
   const secondVisit = new Promise((done) => {
     reloaded = done;
   });
+  const started = Date.now();
+  // On stderr, for a run that fails here: when each visit was answered (this step once
+  // outlived the Rust test's 90 s wait in CI, undiagnosed).
   page.on('response', (response) => {
-    if (response.request().isNavigationRequest() && response.url() === orderUrl && ++visits === 2) reloaded();
+    if (!response.request().isNavigationRequest() || response.url() !== orderUrl) return;
+    visits += 1;
+    process.stderr.write(`nojs: visit ${visits} answered ${response.status()} after ${Date.now() - started} ms\n`);
+    if (visits === 2) reloaded();
   });
 
   const response = await page.goto(orderUrl);
   check(response?.status() === 503, `no-script visit answered ${response?.status()}, not 503`);
   const refresh = await page.locator('meta[http-equiv="refresh"]').getAttribute('content');
   const secs = Number(refresh);
+  process.stderr.write(`nojs: the page refreshes after ${refresh} s\n`);
   check(Number.isInteger(secs) && secs >= 1, `no meta refresh without JavaScript (${refresh})`);
   const wait = secs * 1000 + NOJS_SLACK_MS;
   let timer;
