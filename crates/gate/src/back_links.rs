@@ -47,6 +47,10 @@ impl BackLinks {
     /// Where a refused client for `item` starts again.
     pub fn retry_url(&self, item: Option<&str>) -> String {
         let learnt = self.learnt.read().unwrap_or_else(PoisonError::into_inner);
-        GateConfig::retry_url(learnt.as_deref().unwrap_or(&self.configured), item)
+        let reception = learnt.as_deref().unwrap_or(&self.configured);
+        match item {
+            Some(item) => format!("{reception}/order/{item}"),
+            None => format!("{reception}/"),
+        }
     }
 }

@@ -141,15 +141,6 @@ impl GateConfig {
             .cloned()
             .unwrap_or_else(|| format!("{}{item}", self.session_prefix))
     }
-
-    /// Where a refused client for `item` starts again, at the reception whose public URL is
-    /// `reception_url`.
-    pub fn retry_url(reception_url: &str, item: Option<&str>) -> String {
-        match item {
-            Some(item) => format!("{reception_url}/order/{item}"),
-            None => format!("{reception_url}/"),
-        }
-    }
 }
 
 /// One item's paths at the shop: a request whose path starts with one of them (at a `/`)

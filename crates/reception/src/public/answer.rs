@@ -23,17 +23,19 @@ pub(crate) fn retry_after(response: &mut Response, ms: u64) {
     }
 }
 
-/// A refusal in the one error shape.
+/// A refusal in the one error shape, with the code's own message.
 pub(crate) fn error(code: Code, status: StatusCode, retry: Option<String>) -> Response {
-    let mut body = ErrorBody::new(code);
-    body.retry = retry;
-    no_store((status, axum::Json(body)).into_response())
+    error_body(
+        status,
+        ErrorBody {
+            retry,
+            ..ErrorBody::new(code)
+        },
+    )
 }
 
-/// A refusal in the one error shape, with a message of its own.
-pub(crate) fn error_saying(code: Code, status: StatusCode, message: String) -> Response {
-    let mut body = ErrorBody::new(code);
-    body.message = message;
+/// `body` as the answer, never cached.
+pub(crate) fn error_body(status: StatusCode, body: ErrorBody) -> Response {
     no_store((status, axum::Json(body)).into_response())
 }
 
@@ -50,7 +52,7 @@ pub(crate) fn refusal(public_url: &str, code: Code) -> Response {
         retry: Some(format!("{public_url}/")),
         ..ErrorBody::new(code)
     };
-    let mut response = no_store((status, axum::Json(body)).into_response());
+    let mut response = error_body(status, body);
     if code == Code::TooMany {
         retry_after(&mut response, 60_000);
     }

@@ -11,9 +11,9 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt as _, Limited};
 use serde::Deserialize;
-use usher_wire::Code;
+use usher_wire::{Code, ErrorBody};
 
-use super::answer::{admission, answer_json, error, error_saying, no_store, refusal, unknown_item};
+use super::answer::{admission, answer_json, error, error_body, no_store, refusal, unknown_item};
 use super::client::client;
 use crate::outcome::Outcome;
 use crate::reception::Reception;
@@ -96,7 +96,13 @@ fn is_json(headers: &HeaderMap) -> bool {
 fn bad_request(code: Code, why: Option<&serde_json::Error>) -> Response {
     let status = StatusCode::from_u16(code.default_status()).unwrap_or(StatusCode::BAD_REQUEST);
     match why {
-        Some(e) => error_saying(code, status, format!("The request is not valid: {e}.")),
+        Some(e) => error_body(
+            status,
+            ErrorBody {
+                message: format!("The request is not valid: {e}."),
+                ..ErrorBody::new(code)
+            },
+        ),
         None => error(code, status, None),
     }
 }

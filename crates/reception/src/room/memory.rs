@@ -213,19 +213,21 @@ impl MemoryStore {
             session_ms,
             pre_queue.as_ref(),
         );
-        let path = file
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .path()
-            .to_owned();
+        let writer = Arc::clone(&file);
         tokio::task::spawn_blocking(move || {
-            file.lock()
+            writer
+                .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .save(&saved)
         })
         .await
+        // The path is looked up only if the write itself failed to run.
         .map_err(|e| StateError::Write {
-            path,
+            path: file
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .path()
+                .to_owned(),
             source: std::io::Error::other(e),
         })??;
         *self
