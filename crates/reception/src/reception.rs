@@ -242,7 +242,7 @@ impl Reception {
             let Ok(item) = ItemId::new(item) else {
                 return Ok(Outcome::UnknownItem);
             };
-            return match self.desk.survey(&item, now) {
+            return match self.desk.availability(&item, now) {
                 Err(outcome @ (Outcome::UnknownItem | Outcome::SoldOut | Outcome::Unavailable)) => {
                     Ok(outcome)
                 }
@@ -315,7 +315,7 @@ impl Reception {
         let now = self.clock.instant();
         // Nobody waits for nothing: a sold-out item is said on the next poll.
         if let Err(outcome @ (Outcome::UnknownItem | Outcome::SoldOut)) =
-            self.desk.survey(&queued.item, now)
+            self.desk.availability(&queued.item, now)
         {
             return Ok(outcome);
         }

@@ -224,10 +224,33 @@ impl TicketDesk {
     /// Sa33: the live shops that could take an order for `item`, best first; or why none can
     /// (no live shop, unknown item, sold out everywhere).
     pub(crate) fn survey(&self, item: &ItemId, now: Instant) -> Result<Candidates, Outcome> {
+        let mut candidates = Candidates::new();
+        self.scan(item, now, |candidate| {
+            // At most MAX_SHOPS slots exist (the config is checked).
+            let _ = candidates.try_push(candidate);
+        })?;
+        self.policy.order(&mut candidates);
+        Ok(candidates)
+    }
+
+    /// Why no shop could take an order for `item` (no live shop, unknown item, sold out
+    /// everywhere), if so: [`survey`](Self::survey) without ranking anyone, for a client who
+    /// waits (its poll builds no list of candidates it would not use).
+    pub(crate) fn availability(&self, item: &ItemId, now: Instant) -> Result<(), Outcome> {
+        self.scan(item, now, |_| {})
+    }
+
+    /// Every live shop with `item` in stock and room (`load < 1`) goes to `each`; `Err` says
+    /// why none carries it in stock.
+    fn scan(
+        &self,
+        item: &ItemId,
+        now: Instant,
+        mut each: impl FnMut(Candidate),
+    ) -> Result<(), Outcome> {
         let mut any_live = false;
         let mut carried = false;
         let mut in_stock = false;
-        let mut candidates = Candidates::new();
         for (index, slot) in self.registry.slots.iter().enumerate() {
             let snap = slot.snapshot(item.as_str(), now, self.config.shop_timeout);
             if !snap.live {
@@ -241,8 +264,7 @@ impl TicketDesk {
             }
             in_stock = true;
             if snap.load < 1.0 {
-                // At most MAX_SHOPS slots exist (the config is checked).
-                let _ = candidates.try_push(Candidate {
+                each(Candidate {
                     index,
                     load: snap.load,
                     rtt: snap.rtt,
@@ -259,8 +281,7 @@ impl TicketDesk {
         if !in_stock {
             return Err(Outcome::SoldOut);
         }
-        self.policy.order(&mut candidates);
-        Ok(candidates)
+        Ok(())
     }
 
     /// [`try_admit`](Self::try_admit)'s part that waits: per-ticket reservations (the patent's

@@ -3,7 +3,7 @@
 //! `GET /api/v1/opening`: the sale's scheduled opening and its draw.
 
 use std::borrow::Cow;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::response::{IntoResponse as _, Response};
@@ -36,20 +36,13 @@ pub(super) struct AdmissionRequest<'a> {
     queue_token: Option<Cow<'a, str>>,
 }
 
-/// `POST /api/v1/admissions` from `peer`: a JSON body of at most [`MAX_BODY`] bytes.
-pub(super) async fn admissions<B>(
-    reception: Arc<Reception>,
-    peer: SocketAddr,
-    request: http::Request<B>,
-) -> Response
+/// `POST /api/v1/admissions` from `client` ([`admission_client`]): a JSON
+/// body of at most [`MAX_BODY`] bytes. The future keeps only the body (it is boxed per poll).
+pub(super) async fn admissions<B>(reception: Arc<Reception>, client: IpAddr, body: B) -> Response
 where
     B: axum::body::HttpBody<Data = Bytes> + Send,
     B::Error: Into<axum::BoxError>,
 {
-    let (parts, body) = request.into_parts();
-    if !is_json(&parts.headers) {
-        return bad_request(Code::UnsupportedMediaType, None);
-    }
     let bytes = match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
@@ -61,20 +54,36 @@ where
         Ok(request) => request,
         Err(e) => return bad_request(Code::BadRequest, Some(&e)),
     };
-    let client = client(&reception, peer, &parts.headers);
     let (item, token) = (&*request.item, request.queue_token.as_deref());
     let outcome = match reception.order_now(item, client, token) {
         Ok(outcome) => outcome,
-        Err(pending) => reception.order_later(pending).await,
+        // Boxed: what waits for a shop or the disk is rare, and its state would otherwise
+        // make every poll's future (boxed per request) several times larger.
+        Err(pending) => Box::pin(reception.order_later(pending)).await,
     };
     let public_url = &reception.config().public_url;
     match outcome {
         Outcome::Refused(code) => refusal(public_url, code),
         outcome => match admission(outcome, public_url) {
-            Some(answer) => no_store(answer_json(answer)),
+            Some(answer) => answer_json(answer),
             None => unknown_item(public_url),
         },
     }
+}
+
+/// What `POST /api/v1/admissions` needs of the request's headers, read before its body: the
+/// client's address; `None` for a body that is not JSON ([`not_json`]).
+pub(super) fn admission_client(
+    reception: &Reception,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Option<IpAddr> {
+    is_json(headers).then(|| client(reception, peer, headers))
+}
+
+/// `415 unsupported_media_type`: an admission request must be JSON.
+pub(super) fn not_json() -> Response {
+    bad_request(Code::UnsupportedMediaType, None)
 }
 
 /// `application/json`, or any `+json` type, as axum's `Json` takes.

@@ -177,9 +177,9 @@ pub(super) fn order_answer(
             expires_at,
         };
         let public_url = &reception.config().public_url;
-        let mut response = no_store(answer_json(
+        let mut response = answer_json(
             admission(outcome, public_url).unwrap_or_else(|| Admission::unavailable(None)),
-        ));
+        );
         if cookie != Cookie::Absent {
             set_queue_cookie(reception, &mut response, item, None);
         }

@@ -107,8 +107,14 @@ impl PublicService {
                 "/api/v1/admissions" | "/api/v1/admissions/"
             )
         {
-            let reception = Arc::clone(&self.reception);
-            return PublicFuture::Later(Box::pin(api::admissions(reception, peer, request)));
+            let (parts, body) = request.into_parts();
+            return match api::admission_client(&self.reception, peer, &parts.headers) {
+                Some(client) => {
+                    let reception = Arc::clone(&self.reception);
+                    PublicFuture::Later(Box::pin(api::admissions(reception, client, body)))
+                }
+                None => PublicFuture::Ready(Some(api::not_json())),
+            };
         }
         let mut request = request.map(axum::body::Body::new);
         trim_trailing_slash(request.uri_mut());
