@@ -20,7 +20,8 @@ pub struct BackLinks {
 }
 
 impl BackLinks {
-    pub(crate) fn new(config: &GateConfig) -> BackLinks {
+    /// The links back of a gate with `config`, until a welcome says otherwise.
+    pub fn new(config: &GateConfig) -> BackLinks {
         BackLinks {
             configured: config.reception_url.clone(),
             fixed: config.reception_url_fixed,

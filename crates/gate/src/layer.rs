@@ -238,6 +238,8 @@ where
                     return Box::pin(async move { Ok(response) });
                 };
                 req.extensions_mut().insert(info);
+                // The app's pages may link back to the sale (an item sold out, an order done).
+                req.extensions_mut().insert(Arc::clone(gate.back_links()));
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 // The app's call runs to the end even if the client goes away, so a committed

@@ -8,6 +8,8 @@ use serde::Deserialize;
 use thiserror::Error;
 use usher_ticket::{InvalidId, ItemId};
 
+use crate::image::{Image, ImageError, MAX_IMAGES_BYTES, Pictures};
+
 /// The most items one catalogue may hold; the shop reports stock per item several times a second.
 pub const MAX_ITEMS: usize = 1000;
 /// The longest catalogue file accepted, in bytes.
@@ -68,6 +70,8 @@ pub struct Item {
     pub initial_stock: u32,
     /// What the buyer gets.
     pub kind: Kind,
+    /// Its picture, if the catalogue names one (`image = "concert.png"`, beside the file).
+    pub image: Option<Image>,
 }
 
 /// Every item on sale, validated: ids are well-formed and unique, at most [`MAX_ITEMS`].
@@ -123,6 +127,18 @@ pub enum CatalogueError {
     /// The currency is not an ISO 4217 code.
     #[error("currency {0:?} is not an ISO 4217 code such as \"EUR\" or \"USD\"")]
     Currency(String),
+    /// An item's picture could not be used.
+    #[error("catalogue item {id:?}: {source}")]
+    Image {
+        /// The item.
+        id: ItemId,
+        /// Why.
+        #[source]
+        source: ImageError,
+    },
+    /// The pictures together are larger than [`MAX_IMAGES_BYTES`].
+    #[error("a catalogue's pictures take at most {MAX_IMAGES_BYTES} bytes in all")]
+    ImagesTooLarge,
     /// The catalogue has more than [`MAX_ITEMS`] items.
     #[error("a catalogue holds at most {MAX_ITEMS} items, this one has {0}")]
     TooMany(usize),
@@ -152,6 +168,8 @@ struct ItemFile {
     kind: KindName,
     #[serde(default)]
     download_name: Option<String>,
+    #[serde(default)]
+    image: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -162,16 +180,21 @@ enum KindName {
 }
 
 impl Catalogue {
-    /// Parses and validates a catalogue written in TOML (`[[items]]` tables).
+    /// Parses and validates a catalogue written in TOML (`[[items]]` tables). Text has no
+    /// folder, so it names no pictures ([`load`](Self::load) a file for those).
     pub fn from_toml(text: &str) -> Result<Catalogue, CatalogueError> {
+        Catalogue::parse(text, Pictures::None)
+    }
+
+    fn parse(text: &str, pictures: Pictures<'_>) -> Result<Catalogue, CatalogueError> {
         if text.len() > MAX_CATALOGUE_BYTES {
             return Err(CatalogueError::TooLarge);
         }
         let file: CatalogueFile = toml::from_str(text)?;
-        Catalogue::from_file(file)
+        Catalogue::from_file(file, pictures)
     }
 
-    /// Reads and validates a catalogue file.
+    /// Reads and validates a catalogue file, and the pictures it names beside it.
     pub fn load(path: impl AsRef<Path>) -> Result<Catalogue, CatalogueError> {
         let path = path.as_ref();
         let read_error = |source| CatalogueError::Read {
@@ -184,12 +207,13 @@ impl Catalogue {
         file.take(MAX_CATALOGUE_BYTES as u64 + 1)
             .read_to_string(&mut text)
             .map_err(read_error)?;
-        Catalogue::from_toml(&text)
+        let folder = path.parent().unwrap_or(Path::new("."));
+        Catalogue::parse(&text, Pictures::Folder(folder))
     }
 
     /// The embedded demo catalogue: `concert` (a ticket, 50 in stock) and `app` (a download).
     pub fn demo() -> Catalogue {
-        match Catalogue::from_toml(DEMO) {
+        match Catalogue::parse(DEMO, Pictures::Embedded) {
             Ok(catalogue) => catalogue,
             // The embedded file is checked by a unit test, so this cannot happen in a release.
             Err(error) => panic!("the embedded demo catalogue is invalid: {error}"),
@@ -211,7 +235,7 @@ impl Catalogue {
         &self.items
     }
 
-    fn from_file(file: CatalogueFile) -> Result<Catalogue, CatalogueError> {
+    fn from_file(file: CatalogueFile, pictures: Pictures<'_>) -> Result<Catalogue, CatalogueError> {
         let currency = file.currency;
         if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(CatalogueError::Currency(
@@ -226,8 +250,13 @@ impl Catalogue {
         }
         let mut items = Vec::with_capacity(file.items.len());
         let mut index = HashMap::with_capacity(file.items.len());
+        let mut picture_bytes = 0;
         for raw in file.items {
-            let item = Item::from_file(raw)?;
+            let item = Item::from_file(raw, pictures)?;
+            picture_bytes += item.image.as_ref().map_or(0, |image| image.bytes.len());
+            if picture_bytes > MAX_IMAGES_BYTES {
+                return Err(CatalogueError::ImagesTooLarge);
+            }
             if index.insert(item.id, items.len()).is_some() {
                 return Err(CatalogueError::Duplicate(item.id));
             }
@@ -242,7 +271,7 @@ impl Catalogue {
 }
 
 impl Item {
-    fn from_file(raw: ItemFile) -> Result<Item, CatalogueError> {
+    fn from_file(raw: ItemFile, pictures: Pictures<'_>) -> Result<Item, CatalogueError> {
         let id = ItemId::new(&raw.id).map_err(|source| CatalogueError::BadId {
             id: raw.id.chars().take(80).collect(),
             source,
@@ -277,8 +306,17 @@ impl Item {
                 Kind::Download { file_name }
             }
         };
+        let image = match raw.image {
+            Some(name) => Some(
+                pictures
+                    .load(&name)
+                    .map_err(|source| CatalogueError::Image { id, source })?,
+            ),
+            None => None,
+        };
         Ok(Item {
             id,
+            image,
             name: name.to_owned(),
             description: description.filter(|d| !d.is_empty()),
             price_cents: raw.price_cents,
@@ -460,6 +498,44 @@ mod tests {
             Catalogue::from_toml(&many),
             Err(CatalogueError::TooMany(_))
         ));
+    }
+
+    #[test]
+    fn pictures_are_read_beside_the_catalogue_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalogue.toml");
+        let with = GOOD.replace("stock = 50", "stock = 50\nimage = \"stage.svg\"");
+        std::fs::write(&path, &with).unwrap();
+        // Named but missing: the catalogue says which item.
+        let missing = Catalogue::load(&path).unwrap_err();
+        assert!(matches!(missing, CatalogueError::Image { .. }), "{missing}");
+        assert!(missing.to_string().contains("concert"), "{missing}");
+        std::fs::write(
+            dir.path().join("stage.svg"),
+            "<svg viewBox=\"0 0 1 1\"></svg>",
+        )
+        .unwrap();
+        let catalogue = Catalogue::load(&path).unwrap();
+        let image = catalogue
+            .get(&id("concert"))
+            .unwrap()
+            .image
+            .clone()
+            .unwrap();
+        assert_eq!(image.content_type, "image/svg+xml");
+        assert!(catalogue.get(&id("app")).unwrap().image.is_none());
+        // Text alone has no folder to find it in.
+        assert!(matches!(
+            Catalogue::from_toml(&with),
+            Err(CatalogueError::Image { .. })
+        ));
+        // The demo's are built in.
+        assert!(
+            Catalogue::demo()
+                .items()
+                .iter()
+                .all(|item| item.image.is_some())
+        );
     }
 
     #[test]

@@ -1,9 +1,14 @@
 //! Every way a shop request can fail, and the one place failures become responses.
 
+use std::sync::Arc;
+
 use axum::Json;
+use axum::extract::Request;
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
-use http::header::CACHE_CONTROL;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
+use usher_gate::BackLinks;
 use usher_wire::{Code, ErrorBody};
 
 use crate::accept::Preference;
@@ -111,7 +116,13 @@ impl IntoResponse for Refusal {
             (Some(body), false) => (status, Json(body)).into_response(),
             (Some(body), true) => {
                 let page = pages::error(status, body.error, &body.message);
-                (status, Html(page)).into_response()
+                let mut response = (status, Html(page)).into_response();
+                // Behind a gate, [`with_a_way_back`] writes it again with a link to the sale.
+                response.extensions_mut().insert(RefusalPage {
+                    code: body.error,
+                    message: body.message,
+                });
+                response
             }
             (None, false) => (status, "internal error\n").into_response(),
             (None, true) => {
@@ -124,4 +135,31 @@ impl IntoResponse for Refusal {
             .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
     }
+}
+
+/// What a refusal page says, kept on its response for [`with_a_way_back`].
+#[derive(Debug, Clone)]
+struct RefusalPage {
+    code: Code,
+    message: String,
+}
+
+/// Behind a gate, every refusal page a browser gets leads back to the sale: the one refusal
+/// page of every part, with the reception's address the gate passes on with the request.
+/// Without a gate (no address known) the page stays as the handler wrote it.
+pub(crate) async fn with_a_way_back(request: Request, next: Next) -> Response {
+    let back = request
+        .extensions()
+        .get::<Arc<BackLinks>>()
+        .map(|links| links.retry_url(None));
+    let mut response = next.run(request).await;
+    if let (Some(page), Some(back)) = (response.extensions_mut().remove::<RefusalPage>(), back) {
+        let html = usher_wire::html::refusal_page(&page.message, page.code, &back);
+        *response.body_mut() = axum::body::Body::from(html);
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+    }
+    response
 }

@@ -5,6 +5,8 @@
 //! # Layout
 //! - [`catalogue`]: [`Catalogue`] and [`Item`], read from TOML (`[[items]]`) and validated; an
 //!   embedded demo catalogue.
+//! - [`image`]: an item's picture, read beside the catalogue file (or built in, for the demo)
+//!   and served from memory at `/static/items/{item}`.
 //! - [`store`]: [`Store`], stock and orders in SQLite (`data_dir/shop.db`, WAL, `synchronous=FULL`).
 //! - [`order`]: [`Order`], its random id and secret, and the receipt URL built from them.
 //! - [`api`]: [`Purchase`] and [`Receipt`], the JSON bodies.
@@ -33,6 +35,7 @@
 
 pub mod api;
 pub mod catalogue;
+pub mod image;
 pub mod order;
 pub mod store;
 
@@ -46,6 +49,7 @@ mod shop;
 
 pub use api::{Purchase, Receipt};
 pub use catalogue::{Catalogue, CatalogueError, Item, Kind};
+pub use image::{Image, ImageError};
 pub use load::{refresh_load, report_load};
 pub use order::Order;
 pub use routes::{MAX_PATH_BYTES, MAX_QUERY_BYTES, router};

@@ -10,33 +10,43 @@ use usher_wire::{Code, Rfc3339};
 use crate::catalogue::Item;
 use crate::order::Order;
 
+/// What the item page shows besides the item: the ticket's order, if it made one; whether its
+/// session ended; the way back to the sale, behind a gate.
+pub(crate) struct Shown<'a> {
+    pub(crate) order: Option<&'a Order>,
+    pub(crate) completed: bool,
+    pub(crate) back: Option<&'a str>,
+}
+
 /// The page for one item, with the buy button, or the receipt link once the ticket has its order.
-pub(crate) fn item(
-    item: &Item,
-    currency: &str,
-    stock_left: u64,
-    order: Option<&Order>,
-    completed: bool,
-) -> String {
-    let mut body = format!(
+pub(crate) fn item(item: &Item, currency: &str, stock_left: u64, shown: &Shown<'_>) -> String {
+    let mut body = String::new();
+    if item.image.is_some() {
+        // The name is the heading below: the picture adds nothing a screen reader should say.
+        body.push_str(&format!(
+            "<img class=picture src=\"/static/items/{}\" alt=\"\">\n",
+            escape(item.id.as_str())
+        ));
+    }
+    body.push_str(&format!(
         "<h1>{}</h1>\n<p class=price>{}</p>\n",
         escape(&item.name),
         price(u64::from(item.price_cents), currency)
-    );
+    ));
     if let Some(description) = &item.description {
         body.push_str(&format!(
             "<p class=description>{}</p>\n",
             escape(description)
         ));
     }
-    match order {
+    match shown.order {
         Some(order) => {
             body.push_str(&format!(
                 "<p>You have bought this.</p>\n<p><a class=button href=\"{}\">See your receipt</a></p>\n",
                 escape(&order.receipt_url())
             ));
         }
-        None if completed => body.push_str("<p>Your order for this is complete.</p>\n"),
+        None if shown.completed => body.push_str("<p>Your order for this is complete.</p>\n"),
         None if stock_left == 0 => body.push_str("<p><strong>Sold out.</strong></p>\n"),
         None => {
             body.push_str(&format!(
@@ -45,6 +55,12 @@ pub(crate) fn item(
                 escape(item.id.as_str())
             ));
         }
+    }
+    if let Some(back) = shown.back {
+        body.push_str(&format!(
+            "<p><a href=\"{}\">Back to the sale</a></p>\n",
+            escape(back)
+        ));
     }
     layout(&item.name, &body)
 }
@@ -189,6 +205,20 @@ mod tests {
     use super::*;
     use crate::catalogue::Kind;
 
+    const NONE: Shown<'static> = Shown {
+        order: None,
+        completed: false,
+        back: None,
+    };
+    const DONE: Shown<'static> = Shown {
+        completed: true,
+        ..NONE
+    };
+    const BACK: Shown<'static> = Shown {
+        back: Some("http://sale/"),
+        ..NONE
+    };
+
     fn concert() -> Item {
         Item {
             id: ItemId::new("concert").unwrap(),
@@ -197,12 +227,13 @@ mod tests {
             price_cents: 4505,
             initial_stock: 5,
             kind: Kind::Ticket,
+            image: None,
         }
     }
 
     #[test]
     fn item_page_escapes_and_offers_the_form() {
-        let page = item(&concert(), "EUR", 3, None, false);
+        let page = item(&concert(), "EUR", 3, &NONE);
         assert!(page.contains("Rock &amp; &lt;Roll&gt;"), "{page}");
         assert!(page.contains("Loud &lt;and&gt; late"), "{page}");
         assert!(page.contains("€45.05"));
@@ -210,12 +241,26 @@ mod tests {
         assert!(page.contains("<form method=post action=\"/items/concert/buy\">"));
         assert!(page.contains("<meta name=viewport"));
         assert!(!page.contains("http://") && !page.contains("https://"));
+        assert!(!page.contains("<img"));
+        let pictured = Item {
+            image: Some(crate::Image {
+                bytes: Default::default(),
+                content_type: "image/png",
+            }),
+            ..concert()
+        };
+        let page = item(&pictured, "EUR", 3, &BACK);
+        assert!(page.contains("<img class=picture src=\"/static/items/concert\" alt=\"\">"));
+        assert!(
+            page.contains("<a href=\"http://sale/\">Back to the sale</a>"),
+            "{page}"
+        );
     }
 
     #[test]
     fn item_page_without_stock_or_after_completion_has_no_form() {
-        assert!(!item(&concert(), "EUR", 0, None, false).contains("<form"));
-        assert!(!item(&concert(), "EUR", 3, None, true).contains("<form"));
+        assert!(!item(&concert(), "EUR", 0, &NONE).contains("<form"));
+        assert!(!item(&concert(), "EUR", 3, &DONE).contains("<form"));
     }
 
     #[test]

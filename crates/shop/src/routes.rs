@@ -7,7 +7,9 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, REFERRER_POLICY};
+use http::header::{
+    CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use std::sync::Arc;
 
@@ -35,6 +37,7 @@ type PathParam = Result<Path<String>, PathRejection>;
 /// - `GET /healthz`
 /// - `GET /items/{item}` and `POST /items/{item}/buy`: need the gate's [`SessionInfo`] for the item.
 /// - `GET /receipts/{order}?secret=…` and `GET /receipts/{order}/download?secret=…`: no session.
+/// - `GET /static/items/{item}`: the item's picture, no session (`/static/` is open at the gate).
 pub fn router(shop: Shop) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
@@ -42,9 +45,11 @@ pub fn router(shop: Shop) -> Router {
         .route("/items/{item}/buy", post(buy))
         .route("/receipts/{order}", get(receipt))
         .route("/receipts/{order}/download", get(download))
+        .route("/static/items/{item}", get(picture))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(bound_uri))
+        .layer(middleware::from_fn(crate::error::with_a_way_back))
         .layer(middleware::map_response(with_policy))
         .with_state(shop)
 }
@@ -70,6 +75,7 @@ async fn item_page(
     State(shop): State<Shop>,
     preference: Preference,
     session: Session,
+    back: Option<Extension<Arc<BackLinks>>>,
     path: PathParam,
 ) -> Result<Response, Refusal> {
     let refuse = |failure: Failure| failure.refuse(preference);
@@ -85,7 +91,13 @@ async fn item_page(
         .map_err(|error| refuse(error.into()))?
         .unwrap_or(0);
     let currency = shop.catalogue().currency();
-    let page = pages::item(item, currency, left, order.as_ref(), session.completed);
+    let back = back.map(|Extension(links)| links.retry_url(None));
+    let page = pages::Shown {
+        order: order.as_ref(),
+        completed: session.completed,
+        back: back.as_deref(),
+    };
+    let page = pages::item(item, currency, left, &page);
     Ok(private(Html(page).into_response()))
 }
 
@@ -178,6 +190,32 @@ async fn download(
     headers.insert(CONTENT_DISPOSITION, disposition);
     let response = (headers, download::body(&order.item)).into_response();
     Ok(private(response))
+}
+
+/// An item's picture, from memory. Public and the same for everyone, so caches may keep it; an
+/// SVG opened on its own runs nothing (the policy every answer carries allows no script).
+async fn picture(
+    State(shop): State<Shop>,
+    preference: Preference,
+    path: PathParam,
+) -> Result<Response, Refusal> {
+    let refuse = || Failure::NotFound.refuse(preference);
+    let Ok(Path(raw)) = path else {
+        return Err(refuse());
+    };
+    let image = ItemId::new(&raw)
+        .ok()
+        .and_then(|id| shop.catalogue().get(&id))
+        .and_then(|item| item.image.as_ref())
+        .ok_or_else(refuse)?;
+    let mut headers = HeaderMap::with_capacity(3);
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(image.content_type));
+    headers.insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    Ok((headers, image.bytes.clone()).into_response())
 }
 
 /// A download's type. The reference shop's downloads are text it makes (`download.rs`), so a

@@ -410,3 +410,64 @@ async fn a_wrong_method_is_405_with_allow_and_the_refusal_shape() {
     )
     .await;
 }
+
+/// An item's picture is served to anyone, cacheable, typed, and unable to run anything; an item
+/// without one, or no item, is `404`.
+#[tokio::test]
+async fn an_items_picture_is_served_from_the_catalogue() {
+    let dir = tempfile::tempdir().unwrap();
+    let shop = Shop::open(dir.path(), Catalogue::demo()).await.unwrap();
+    let app = router(shop);
+    let response = app
+        .clone()
+        .oneshot(request("GET", "/static/items/concert", "image/*", None))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, CONTENT_TYPE), "image/svg+xml");
+    assert_eq!(header(&response, CACHE_CONTROL), "public, max-age=3600");
+    assert_eq!(header(&response, "x-content-type-options"), "nosniff");
+    let csp = header(&response, "content-security-policy");
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+    assert!(!csp.contains("script-src"), "{csp}");
+    assert!(text(response).await.contains("<svg"));
+    let h = harness().await;
+    for path in [
+        "/static/items/concert",
+        "/static/items/nothing",
+        "/static/items/%00",
+    ] {
+        let response = h.send(request("GET", path, "application/json", None)).await;
+        expect_error(response, StatusCode::NOT_FOUND, "not_found").await;
+    }
+}
+
+/// Behind a gate, a refusal page leads back to the sale: no dead end at the shop.
+#[tokio::test]
+async fn a_refusal_page_behind_a_gate_leads_back_to_the_sale() {
+    let h = harness().await;
+    let mut lost = request("GET", "/receipts/nothing?secret=x", "text/html", None);
+    let server = usher_ticket::ServerId::new("shop-a").unwrap();
+    let config = usher_gate::GateConfig::new(server, 1, "http://sale.example:8080");
+    let links = usher_gate::BackLinks::new(&config);
+    lost.extensions_mut().insert(std::sync::Arc::new(links));
+    let response = h.send(lost).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(header(&response, CONTENT_TYPE), "text/html; charset=utf-8");
+    let page = text(response).await;
+    assert!(
+        page.contains("href=\"http://sale.example:8080/\""),
+        "{page}"
+    );
+    assert!(page.contains("<code>not_found</code>"), "{page}");
+    // Without a gate nothing is known of a sale: the page says what happened, no link.
+    let response = h
+        .send(request(
+            "GET",
+            "/receipts/nothing?secret=x",
+            "text/html",
+            None,
+        ))
+        .await;
+    assert!(!text(response).await.contains("href="));
+}

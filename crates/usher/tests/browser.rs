@@ -245,18 +245,52 @@ async fn an_order_link_embedded_in_another_sites_page_takes_no_place() {
 }
 
 /// Every page a buyer can meet, walked in a real browser (`tests/browser/pages.mjs`): the
-/// landing page, an order, the shop's item page, a buy, the receipt, and the refusals on the
-/// way. Each is HTML with a CSP and the one stylesheet, no script or policy error, and no dead
-/// link. Guards against the dead ends and the four looks buyers met before (raw JSON, the
-/// browser's serif refusal pages, a landing page that was a 404). Screenshots in
-/// `target/artifacts/page-*.png`.
+/// landing page, an order, the shop's item page with its picture, a buy, the receipt, and every
+/// refusal on the way (the ticket used again, an unknown item, an item sold out, a ticket that
+/// is not one, an expired ticket, no session, no such page at either part, too many orders).
+/// Each is HTML with a CSP and the one stylesheet, no script or policy error, no dead link, and
+/// each refusal names its code and leads on. Guards against the dead ends and the four looks
+/// buyers met before (raw JSON, the browser's serif refusal pages, a landing page that was a
+/// 404). Screenshots in `target/artifacts/page-*.png`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_a_buyer_meets_has_one_look_and_no_dead_end() {
     let _turn = TURN.lock().await;
     assert_browser_ready();
-    // Places enough for the order links the walk follows.
-    let cluster = Cluster::start(&[ShopSpec::new(10)]).await;
+    // The demo's catalogue and pictures, and an item already sold out.
+    let folder = tempfile::tempdir().unwrap();
+    let shop_src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shop/src");
+    let mut catalogue = std::fs::read_to_string(shop_src.join("demo.toml")).unwrap();
+    catalogue.push_str(
+        "\n[[items]]\nid = \"gone\"\nname = \"Yesterday's concert\"\nprice_cents = 100\n\
+         stock = 0\nkind = \"ticket\"\n",
+    );
+    std::fs::write(folder.path().join("catalogue.toml"), catalogue).unwrap();
+    for picture in ["concert.svg", "app.svg"] {
+        std::fs::copy(
+            shop_src.join("images").join(picture),
+            folder.path().join(picture),
+        )
+        .unwrap();
+    }
+    let mut shop = ShopSpec::new(40);
+    shop.catalogue = usher_shop::Catalogue::load(folder.path().join("catalogue.toml")).unwrap();
+    // Places enough for the order links the walk follows (its link checks take tickets too),
+    // and a cap on live tickets per client it reaches at the end.
+    let cluster = Cluster::start_with(&[shop], |config| config.admissions_per_client = 10).await;
     eventually("the shop's items", || cluster.live_shops() == 1).await;
+    // A ticket for this address whose window has passed by the time the browser opens it.
+    let expired = cluster
+        .buyer()
+        .order("concert")
+        .await
+        .unwrap()
+        .url
+        .to_string();
+    cluster.clock.advance(std::time::Duration::from_secs(40));
+    eventually("the shop, after the clock moved", || {
+        cluster.live_shops() == 1
+    })
+    .await;
     let reception = cluster.reception_url().to_string();
     let shots = artifacts();
     let (mut child, mut lines) = spawn_script(
@@ -268,17 +302,23 @@ async fn every_page_a_buyer_meets_has_one_look_and_no_dead_end() {
             cluster.urls[0].as_ref(),
             "--item".as_ref(),
             "concert".as_ref(),
+            "--sold-out".as_ref(),
+            "gone".as_ref(),
+            "--expired".as_ref(),
+            expired.as_ref(),
             "--shots".as_ref(),
             shots.as_os_str(),
         ],
     );
-    // landing, item, confirmation, receipt, unknown item, not a ticket, not found at the shop
-    for _ in 0..7 {
+    // landing, item, confirmation, receipt; used, unknown item, sold out, not a ticket,
+    // expired; (no session: a screenshot only) no such page at the shop and at the reception,
+    // too many.
+    for _ in 0..12 {
         let page = next_line(&mut lines, "PAGE").await;
         eprintln!("browser: {page}");
     }
     let done = next_line(&mut lines, "DONE").await;
-    assert_eq!(field(&done, "pages"), 8, "{done}");
+    assert_eq!(field(&done, "pages"), 13, "{done}");
     let status = tokio::time::timeout(STEP, child.wait())
         .await
         .expect("the browser script ends")

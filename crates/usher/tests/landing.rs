@@ -125,7 +125,9 @@ async fn a_sold_out_item_is_said_and_not_linked() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::GONE);
     let page = r.text().await.unwrap();
-    assert!(page.contains("href=\"/\">See what is on sale"), "{page}");
+    let back = format!("href=\"{}\">Start again", cluster.reception_url());
+    assert!(page.contains(&back), "{page}");
+    assert!(page.contains("<code>sold_out</code>"), "{page}");
     assert!(page.contains(usher_wire::html::STYLE), "{page}");
 }
 

@@ -11,7 +11,7 @@ pub const STYLE: &str = include_str!("../assets/usher.css");
 /// style (a test checks it, and says the new value when the stylesheet changes).
 macro_rules! style_sha256 {
     () => {
-        "'sha256-sqmJjeRBT9/qSw2biwYBgNg8AuUHupWQELqh/sCGU4U='"
+        "'sha256-hBo74RGBhcZoMMNoBTsSilsma+S8NI3V2GhqlDpVCug='"
     };
 }
 

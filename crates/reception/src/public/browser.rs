@@ -207,7 +207,9 @@ pub(super) fn order_answer(
             waiting_page(reception, item, &wait)
         }
         other => match admission(other, public_url) {
-            Some(answer) if form == Form::Page => pages::answer_page(&answer, item),
+            Some(answer) if form == Form::Page => {
+                pages::answer_page(&answer, item, reception.desk.name_of(item).as_deref())
+            }
             Some(answer) => answer_json(answer),
             None if form == Form::Page => pages::refusal_page(Code::UnknownItem, public_url),
             None => unknown_item(public_url),
