@@ -151,6 +151,9 @@ pub struct ItemPaths {
     pub id: String,
     /// Path prefixes, each starting with `/`; the first is where a claim lands.
     pub paths: Vec<String>,
+    /// The name buyers know it by ("Concert, 31 December"), for the reception's pages; `None`
+    /// leaves the app to say it ([`ItemNames`](crate::ItemNames)) or the id to stand for it.
+    pub name: Option<String>,
 }
 
 /// Whether the path prefix `prefix` covers `path`: equal, or followed by a `/` (so `/concert`
@@ -207,10 +210,12 @@ mod tests {
             ItemPaths {
                 id: "concert".into(),
                 paths: vec!["/concert".into(), "/checkout".into()],
+                name: None,
             },
             ItemPaths {
                 id: "vip".into(),
                 paths: vec!["/concert/vip".into()],
+                name: None,
             },
         ];
         assert_eq!(c.item_of("/concert"), Some("concert"));

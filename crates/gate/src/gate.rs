@@ -111,13 +111,21 @@ impl Gate {
             .first_use_timeout(config.first_use_timeout)
             .sessions_per_client(config.sessions_per_client);
         let back_links = Arc::new(BackLinks::new(&config));
+        // The names configured with the items, until the app says its own.
+        let item_names = ItemNames::default();
+        item_names.set(
+            config
+                .items
+                .iter()
+                .filter_map(|item| Some((item.id.clone(), item.name.clone()?))),
+        );
         Ok(Arc::new(Gate {
             config,
             epoch,
             clock,
             keys: RwLock::new(keys),
             back_links,
-            item_names: ItemNames::default(),
+            item_names,
             opener: RwLock::new(opener),
             issuers: Mutex::new(IssuerTable::new(MAX_ISSUERS, MAX_TICKET_LIFE)),
             places: Mutex::new(places),

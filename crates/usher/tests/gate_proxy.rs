@@ -797,3 +797,29 @@ async fn an_http2_buyers_host_reaches_the_shop_in_the_forwarded_headers() {
         "{echoed}"
     );
 }
+
+/// A shop behind `usher gate` has no catalogue the gate can read: the name configured with
+/// its item (`name` in `[[items]]`) is what the reception's sale says, not the id.
+#[tokio::test]
+async fn the_reception_says_the_name_configured_for_a_gates_item() {
+    let system = system(|_| {}).await;
+    let sale = format!("http://{}/api/v1/sale", system.reception.public);
+    let mut said = Value::Null;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while tokio::time::Instant::now() < deadline {
+        said = browser()
+            .get(&sale)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if said["items"][0]["name"].is_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(said["items"][0]["item"], "concert", "{said}");
+    assert_eq!(said["items"][0]["name"], "Concert, 31 December", "{said}");
+}

@@ -11,7 +11,7 @@ pub const STYLE: &str = include_str!("../assets/usher.css");
 /// style (a test checks it, and says the new value when the stylesheet changes).
 macro_rules! style_sha256 {
     () => {
-        "'sha256-hBo74RGBhcZoMMNoBTsSilsma+S8NI3V2GhqlDpVCug='"
+        "'sha256-VpDwXVkjrb6uonBOqO4NQhV48FiPADb+V6Uu5Z6DVT8='"
     };
 }
 

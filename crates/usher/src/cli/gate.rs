@@ -23,7 +23,7 @@ use super::settings::{Flags, from_text};
 #[derive(Debug, Args)]
 pub(crate) struct GateArgs {
     /// A TOML file with these settings (keys as the flags' long names; `[[items]]` with `id`,
-    /// `paths` and an optional `stock`).
+    /// `paths`, and optionally `stock` and `name`, what buyers see at the reception).
     #[arg(long, env = "USHER_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     #[command(flatten)]
@@ -108,7 +108,7 @@ impl FromStr for HostMode {
     }
 }
 
-/// One item: `ID=/path,/path2` on the command line, `{ id, paths, stock }` in the file.
+/// One item: `ID=/path,/path2` on the command line, `{ id, paths, stock, name }` in the file.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ItemSpec {
@@ -116,6 +116,9 @@ pub(super) struct ItemSpec {
     paths: Vec<String>,
     #[serde(default)]
     stock: Option<u64>,
+    /// What buyers see at the reception ("Concert, 31 December"); the id when absent.
+    #[serde(default)]
+    name: Option<String>,
 }
 
 impl FromStr for ItemSpec {
@@ -129,6 +132,7 @@ impl FromStr for ItemSpec {
             id: id.trim().to_owned(),
             paths: paths.split(',').map(|p| p.trim().to_owned()).collect(),
             stock: None,
+            name: None,
         })
     }
 }
@@ -145,6 +149,9 @@ fn rules<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<CompletionRule>>,
         })
         .transpose()
 }
+
+/// The longest item name, bytes (what the reception takes from a shop).
+const MAX_NAME_LEN: usize = usher_wire::mgmt::MAX_NAME_LEN;
 
 /// Most items one gate sells, and most paths per item.
 const MAX_ITEMS: usize = 1024;
@@ -217,12 +224,22 @@ pub(super) fn checked_items(items: &[ItemSpec]) -> Result<Vec<ItemPaths>> {
                 item.id
             );
         }
+        if let Some(name) = &item.name {
+            anyhow::ensure!(
+                !name.trim().is_empty()
+                    && name.len() <= MAX_NAME_LEN
+                    && !name.chars().any(char::is_control),
+                "item {}: name must be 1 to {MAX_NAME_LEN} bytes without control characters",
+                item.id
+            );
+        }
     }
     Ok(items
         .iter()
         .map(|i| ItemPaths {
             id: i.id.clone(),
             paths: i.paths.clone(),
+            name: i.name.as_ref().map(|name| name.trim().to_owned()),
         })
         .collect())
 }
@@ -307,11 +324,14 @@ mod tests {
             id = "concert"
             paths = ["/concert", "/checkout"]
             stock = 12
+            name = " Concert, 31 December "
         "#;
         let s = settings(&[], file).unwrap();
         let items = s.items().unwrap();
         assert_eq!(items[0].paths, ["/concert", "/checkout"]);
         assert_eq!(items[0].stock, Some(12));
+        let named = checked_items(&items).unwrap();
+        assert_eq!(named[0].name.as_deref(), Some("Concert, 31 December"));
         let proxy = s.proxy().unwrap();
         assert_eq!(proxy.host, HostHeader::Upstream);
         assert_eq!(proxy.timeout, std::time::Duration::from_secs(2));
@@ -356,6 +376,15 @@ mod tests {
         assert!(s.proxy().is_err(), "TLS upstream");
         assert!(settings(&["--complete-on", "checkout"], "").is_err());
         assert!(settings(&[], "upstream_host = \"sideways\"").is_err());
+        for name in [
+            "\"\"",
+            "\"  \"",
+            "\"a\\nb\"",
+            &format!("\"{}\"", "n".repeat(201)),
+        ] {
+            let file = format!("[[items]]\nid = \"x\"\npaths = [\"/x\"]\nname = {name}\n");
+            assert!(settings(&[], &file).unwrap().items().is_err(), "{name}");
+        }
         assert!(settings(&[], "unknown = 1").is_err());
     }
 }

@@ -36,3 +36,13 @@ export async function runInChromium(overallMs, steps) {
     await finish(1, error instanceof Failure ? error.message : `unexpected: ${error?.stack ?? error}`);
   }
 }
+
+// A screenshot of `page` down to just below its `<main>` card (a phone-sized viewport leaves
+// half the page empty below a short card), with animations stopped.
+export async function shoot(page, path) {
+  const box = await page.locator('main').boundingBox();
+  const width = page.viewportSize()?.width ?? 800;
+  const height = box === null ? undefined : Math.ceil(box.y + box.height + box.y);
+  const clip = height === undefined ? undefined : { x: 0, y: 0, width, height };
+  await page.screenshot({ path, fullPage: true, clip, animations: 'disabled' });
+}

@@ -11,7 +11,7 @@
 // One stdout line per page, `PAGE status=<n> url=<url> links=<n>`, then `DONE pages=<n>`.
 // A failed check prints `FAIL <reason>` on stderr and exits 1.
 import { parseArgs } from 'node:util';
-import { check, runInChromium } from './harness.mjs';
+import { check, runInChromium, shoot } from './harness.mjs';
 
 const OVERALL_MS = 90_000;
 
@@ -67,7 +67,7 @@ await runInChromium(OVERALL_MS, async (browser) => {
       check(answer.status() < 400, `${url}: the link ${link} answered ${answer.status()}`);
     }
     shot += 1;
-    await page.screenshot({ path: `${args.shots}/page-${shot}-${name}.png`, fullPage: true, animations: 'disabled' });
+    await shoot(page, `${args.shots}/page-${shot}-${name}.png`);
     check(problems.length === 0, `${url}: console: ${problems.join(' | ')}`);
     process.stdout.write(`PAGE status=${response.status()} url=${url} links=${links.length}\n`);
   };
@@ -118,7 +118,7 @@ await runInChromium(OVERALL_MS, async (browser) => {
   check(noSession?.status() === 403, `a shop page without a session answered ${noSession?.status()}`);
   const strangerSheet = await stranger.locator('style').allTextContents();
   check(strangerSheet[0] === style, 'the no-session page has another stylesheet');
-  await stranger.screenshot({ path: `${args.shots}/page-${shot + 1}-no-session.png`, fullPage: true });
+  await shoot(stranger, `${args.shots}/page-${shot + 1}-no-session.png`);
   await fresh.close();
   shot += 1;
   await refused(new URL('/no/such/page', shop).href, 'shop-not-found', 403, 'no_session');

@@ -7,7 +7,7 @@
 //   NOJS ok                without JavaScript the page reloads itself
 // A failed check prints `FAIL <reason>` on stderr and exits 1.
 import { parseArgs } from 'node:util';
-import { Failure, check, runInChromium } from './harness.mjs';
+import { Failure, check, runInChromium, shoot } from './harness.mjs';
 
 const OVERALL_MS = 120_000;
 const COUNTDOWN_MS = 2_500;
@@ -77,7 +77,7 @@ async function buyerWithScript(browser) {
   const sound = page.locator('#sound');
   await sound.click(); // the user gesture that allows the chime
   check((await sound.getAttribute('aria-pressed')) === 'true', 'sound toggle did not turn on');
-  await page.screenshot({ path: args.screenshot, fullPage: true, animations: 'disabled' });
+  await shoot(page, args.screenshot);
 
   const cookie = await queueCookie(context);
   check(cookie, `no usher-queue-${item} cookie after the first visit`);

@@ -73,6 +73,7 @@ pub async fn system_with(
         paths: ["/concert", "/slow", "/download", "/upload", "/echo-headers"]
             .map(String::from)
             .to_vec(),
+        name: Some("Concert, 31 December".into()),
     }];
     let mut proxy = ProxyConfig::new(shop.url.parse().unwrap());
     tune(&mut proxy);
