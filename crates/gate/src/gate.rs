@@ -111,14 +111,7 @@ impl Gate {
             .first_use_timeout(config.first_use_timeout)
             .sessions_per_client(config.sessions_per_client);
         let back_links = Arc::new(BackLinks::new(&config));
-        // The names configured with the items, until the app says its own.
-        let item_names = ItemNames::default();
-        item_names.set(
-            config
-                .items
-                .iter()
-                .filter_map(|item| Some((item.id.clone(), item.name.clone()?))),
-        );
+        let item_names = ItemNames::configured(&config.items);
         Ok(Arc::new(Gate {
             config,
             epoch,

@@ -14,6 +14,18 @@ pub(crate) const BUDGET: usize = 48 * 1024;
 pub struct ItemNames(RwLock<BTreeMap<String, String>>);
 
 impl ItemNames {
+    /// The names configured with the items (`usher gate`'s `[[items]]`), until the app says its
+    /// own.
+    pub(crate) fn configured(items: &[crate::ItemPaths]) -> ItemNames {
+        let names = ItemNames::default();
+        names.set(
+            items
+                .iter()
+                .filter_map(|item| Some((item.id.clone(), item.name.clone()?))),
+        );
+        names
+    }
+
     /// Sets the names (id → name): the first [`MAX_NAMES`], each cut to [`MAX_NAME_LEN`]
     /// bytes, and no more than fit [`BUDGET`] bytes of JSON (a management message is at most
     /// 64 KiB, and escaping can double a name).
