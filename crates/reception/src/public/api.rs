@@ -31,9 +31,48 @@ pub(super) struct AdmissionRequest<'a> {
     #[schema(value_type = String)]
     item: Cow<'a, str>,
     /// The `queue_token` of the last waiting answer: the place kept.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed")]
     #[schema(value_type = Option<String>)]
     queue_token: Option<Cow<'a, str>>,
+}
+
+/// An optional string borrowed from the body where it can be (no escapes in it: every sealed
+/// token), as serde's own `Cow<str>` field is but its `Option<Cow<str>>` is not: a poll then
+/// copies nothing.
+fn borrowed<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    struct Text;
+    impl<'de> serde::de::Visitor<'de> for Text {
+        type Value = Option<Cow<'de, str>>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string or null")
+        }
+
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_str(self)
+        }
+
+        fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Borrowed(text)))
+        }
+
+        fn visit_str<E>(self, text: &str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(text.to_owned())))
+        }
+
+        fn visit_string<E>(self, text: String) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(text)))
+        }
+    }
+    d.deserialize_option(Text)
 }
 
 /// `POST /api/v1/admissions` from `client` ([`admission_client`]): a JSON
@@ -147,6 +186,26 @@ pub(super) async fn opening(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_is_borrowed_from_the_body_where_it_can_be() {
+        let read = |body: &'static str| serde_json::from_str::<AdmissionRequest<'_>>(body);
+        let plain = read(r#"{"item":"a","queue_token":"abc-_1"}"#).unwrap();
+        assert!(matches!(plain.queue_token, Some(Cow::Borrowed("abc-_1"))));
+        let escaped = read(r#"{"item":"a","queue_token":"a\u0062c"}"#).unwrap();
+        assert_eq!(escaped.queue_token.as_deref(), Some("abc"));
+        assert!(
+            read(r#"{"item":"a","queue_token":null}"#)
+                .unwrap()
+                .queue_token
+                .is_none()
+        );
+        assert!(read(r#"{"item":"a"}"#).unwrap().queue_token.is_none());
+        let wrong = read(r#"{"item":"a","queue_token":5}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(wrong.contains("a string or null"), "{wrong}");
+    }
 
     #[test]
     fn json_content_types_are_those_axum_takes() {
