@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::response::{IntoResponse as _, Response};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use http_body_util::{BodyExt as _, Limited};
+use http_body_util::BodyExt as _;
 use serde::Deserialize;
 use usher_wire::{Code, ErrorBody};
 
@@ -82,12 +82,9 @@ where
     B: axum::body::HttpBody<Data = Bytes> + Send,
     B::Error: Into<axum::BoxError>,
 {
-    let bytes = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return bad_request(Code::PayloadTooLarge, None);
-        }
-        Err(_) => return bad_request(Code::BadRequest, None),
+    let bytes = match read_body(body).await {
+        Ok(bytes) => bytes,
+        Err(code) => return bad_request(code, None),
     };
     let request = match serde_json::from_slice::<AdmissionRequest<'_>>(&bytes) {
         Ok(request) => request,
@@ -108,6 +105,43 @@ where
             None => unknown_item(public_url),
         },
     }
+}
+
+/// The body, at most [`MAX_BODY`] bytes (`payload_too_large` past it, said before reading when
+/// its length is declared; `bad_request` if it breaks off). What a poll sends comes in one
+/// chunk, which is used as it is: no list of chunks, no copy.
+async fn read_body<B>(body: B) -> Result<Bytes, Code>
+where
+    B: axum::body::HttpBody<Data = Bytes>,
+{
+    // A declared length (`Content-Length`) is the hint's lower bound.
+    if body.size_hint().lower() > MAX_BODY as u64 {
+        return Err(Code::PayloadTooLarge);
+    }
+    let mut body = std::pin::pin!(body);
+    let mut first = Bytes::new();
+    let mut more: Option<bytes::BytesMut> = None;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(|_| Code::BadRequest)?.into_data() else {
+            // Trailers: nothing an admission reads.
+            continue;
+        };
+        let length = first.len() + more.as_ref().map_or(0, bytes::BytesMut::len) + data.len();
+        if length > MAX_BODY {
+            return Err(Code::PayloadTooLarge);
+        }
+        match &mut more {
+            None if first.is_empty() => first = data,
+            None => {
+                let mut joined = bytes::BytesMut::with_capacity(length);
+                joined.extend_from_slice(&first);
+                joined.extend_from_slice(&data);
+                more = Some(joined);
+            }
+            Some(joined) => joined.extend_from_slice(&data),
+        }
+    }
+    Ok(more.map_or(first, bytes::BytesMut::freeze))
 }
 
 /// What `POST /api/v1/admissions` needs of the request's headers, read before its body: the
@@ -186,6 +220,29 @@ pub(super) async fn opening(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A body in several chunks is read whole; one past the limit, declared or not, is refused.
+    #[tokio::test]
+    async fn a_body_is_read_whole_and_never_past_its_limit() {
+        let chunks = |parts: Vec<&'static str>| {
+            let parts = parts.into_iter().map(Ok::<_, std::convert::Infallible>);
+            axum::body::Body::from_stream(futures_util::stream::iter(parts))
+        };
+        let one = read_body(chunks(vec![r#"{"item":"a"}"#])).await.unwrap();
+        assert_eq!(one, r#"{"item":"a"}"#);
+        let three = read_body(chunks(vec!["{\"it", "em\":", "\"a\"}"]))
+            .await
+            .unwrap();
+        assert_eq!(three, r#"{"item":"a"}"#);
+        assert_eq!(read_body(chunks(vec![])).await.unwrap(), "");
+        let big: &'static str = "x".repeat(MAX_BODY / 2 + 1).leak();
+        let undeclared = read_body(chunks(vec![big, big])).await;
+        assert_eq!(undeclared, Err(Code::PayloadTooLarge));
+        let declared = http_body_util::Full::new(Bytes::from("x".repeat(MAX_BODY + 1)));
+        assert_eq!(read_body(declared).await, Err(Code::PayloadTooLarge));
+        let at_limit = http_body_util::Full::new(Bytes::from("x".repeat(MAX_BODY)));
+        assert_eq!(read_body(at_limit).await.unwrap().len(), MAX_BODY);
+    }
 
     #[test]
     fn a_token_is_borrowed_from_the_body_where_it_can_be() {
