@@ -192,8 +192,9 @@ async fn download(
     Ok(private(response))
 }
 
-/// An item's picture, from memory. Public and the same for everyone, so caches may keep it; an
-/// SVG opened on its own runs nothing (the policy every answer carries allows no script).
+/// An item's picture, from memory. The same for everyone, so the shop lets caches keep it (a
+/// gate in front still marks it `no-store`, as it does every answer); an SVG opened on its own
+/// runs nothing (the policy every answer carries allows no script).
 async fn picture(
     State(shop): State<Shop>,
     preference: Preference,
