@@ -93,13 +93,7 @@ impl Pictures<'_> {
 
 /// The type a picture's name says, for a plain file name of a known kind.
 fn content_type(name: &str) -> Option<&'static str> {
-    let plain = !name.is_empty()
-        && name.len() <= 128
-        && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if !plain {
+    if !crate::file_name::is_safe_file_name(name) {
         return None;
     }
     let (_, extension) = name.rsplit_once('.')?;

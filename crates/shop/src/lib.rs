@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`catalogue`]: [`Catalogue`] and [`Item`], read from TOML (`[[items]]`) and validated; an
 //!   embedded demo catalogue.
+//! - `file_name`: the one rule for a file name a catalogue gives (a download's, a picture's).
 //! - [`image`]: an item's picture, read beside the catalogue file (or built in, for the demo)
 //!   and served from memory at `/static/items/{item}`.
 //! - [`store`]: [`Store`], stock and orders in SQLite (`data_dir/shop.db`, WAL, `synchronous=FULL`).
@@ -42,6 +43,7 @@ pub mod store;
 mod accept;
 mod download;
 mod error;
+mod file_name;
 mod load;
 mod pages;
 mod routes;

@@ -107,6 +107,13 @@ pub const MAX_NAMES: usize = 200;
 /// The longest item name in an [`Up::Names`], in bytes.
 pub const MAX_NAME_LEN: usize = 200;
 
+/// A name buyers may be shown for an item: not blank, at most [`MAX_NAME_LEN`] bytes, no
+/// control characters. The one rule for a catalogue's names, `usher gate`'s configured ones and
+/// those a reception takes from a shop.
+pub fn is_item_name(name: &str) -> bool {
+    !name.trim().is_empty() && name.len() <= MAX_NAME_LEN && !name.chars().any(char::is_control)
+}
+
 /// A shop's load report (Sa31, 0027).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
@@ -245,6 +252,15 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn an_item_name_is_not_blank_not_too_long_and_has_no_control_characters() {
+        assert!(is_item_name("Concert, 31 December"));
+        assert!(is_item_name(&"é".repeat(MAX_NAME_LEN / 2)));
+        for bad in ["", "   ", "a\nb", "a\u{7f}b", &"n".repeat(MAX_NAME_LEN + 1)] {
+            assert!(!is_item_name(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn messages_are_tagged_by_type() {

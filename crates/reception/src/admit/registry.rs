@@ -239,10 +239,7 @@ impl Slot {
         let names = names
             .into_iter()
             .filter(|(id, name)| {
-                usher_ticket::ItemId::new(id).is_ok()
-                    && !name.trim().is_empty()
-                    && name.len() <= usher_wire::mgmt::MAX_NAME_LEN
-                    && !name.chars().any(char::is_control)
+                usher_ticket::ItemId::new(id).is_ok() && usher_wire::mgmt::is_item_name(name)
             })
             .take(usher_wire::mgmt::MAX_NAMES)
             .collect();

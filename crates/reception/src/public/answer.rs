@@ -125,9 +125,10 @@ pub(crate) fn answer_json(answer: Admission) -> Response {
         _ => None,
     };
     let mut body = Vec::with_capacity(ANSWER_CAPACITY);
-    if write_waiting(&mut body, &answer) {
-        // Written directly: the same bytes, without escaping a token that has nothing to escape.
-    } else if let Err(e) = serde_json::to_writer(&mut body, &answer) {
+    // A waiting answer is written directly; any other, or one it does not write, by serde.
+    if !write_waiting(&mut body, &answer)
+        && let Err(e) = serde_json::to_writer(&mut body, &answer)
+    {
         // Serialising these types cannot fail (no maps, no I/O); were it to, the client is
         // told to come back rather than given half an answer.
         tracing::error!(error = %e, "an admission answer could not be written");

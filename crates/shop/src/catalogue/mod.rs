@@ -8,6 +8,7 @@ use serde::Deserialize;
 use thiserror::Error;
 use usher_ticket::{InvalidId, ItemId};
 
+use crate::file_name::is_safe_file_name;
 use crate::image::{Image, ImageError, MAX_IMAGES_BYTES, Pictures};
 
 /// The most items one catalogue may hold; the shop reports stock per item several times a second.
@@ -15,9 +16,8 @@ pub const MAX_ITEMS: usize = 1000;
 /// The longest catalogue file accepted, in bytes.
 pub const MAX_CATALOGUE_BYTES: usize = 1 << 20;
 /// The longest display name, in bytes.
-pub const MAX_NAME_LEN: usize = 200;
-/// The longest download file name, in bytes.
-pub const MAX_FILE_NAME_LEN: usize = 128;
+pub const MAX_NAME_LEN: usize = usher_wire::mgmt::MAX_NAME_LEN;
+pub use crate::file_name::MAX_FILE_NAME_LEN;
 /// The longest description, in bytes.
 pub const MAX_DESCRIPTION_LEN: usize = 2000;
 
@@ -278,7 +278,7 @@ impl Item {
         })?;
         let bad = |problem| CatalogueError::BadItem { id, problem };
         let name = raw.name.trim();
-        if name.is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
+        if !usher_wire::mgmt::is_item_name(name) {
             return Err(bad(
                 "name must be 1 to 200 bytes without control characters",
             ));
@@ -324,16 +324,6 @@ impl Item {
             kind,
         })
     }
-}
-
-/// A file name that is safe inside a quoted `Content-Disposition` and on every file system.
-fn is_safe_file_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_FILE_NAME_LEN
-        && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 #[cfg(test)]

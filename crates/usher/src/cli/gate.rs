@@ -226,9 +226,7 @@ pub(super) fn checked_items(items: &[ItemSpec]) -> Result<Vec<ItemPaths>> {
         }
         if let Some(name) = &item.name {
             anyhow::ensure!(
-                !name.trim().is_empty()
-                    && name.len() <= MAX_NAME_LEN
-                    && !name.chars().any(char::is_control),
+                usher_wire::mgmt::is_item_name(name),
                 "item {}: name must be 1 to {MAX_NAME_LEN} bytes without control characters",
                 item.id
             );
