@@ -470,7 +470,11 @@ impl Gate {
     /// Sa31: the next load report.
     pub fn report(&self) -> Report {
         let stats = self.stats();
-        let (stock, stock_free) = lock(&self.places).stock();
+        let (stock, stock_free, session_ms_by_item) = {
+            let places = lock(&self.places);
+            let (stock, free) = places.stock();
+            (stock, free, places.sessions_by_item())
+        };
         let app = lock(&self.app).clone();
         Report {
             seq: self.seq.fetch_add(1, Ordering::Relaxed),
@@ -486,9 +490,8 @@ impl Gate {
             high_water: stats.high_water,
             wall_clock_ms: unix_ms(self.clock.wall()),
             upstream: app.upstream,
-            session_ms: stats
-                .session
-                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            session_ms: stats.session.map(usher_wire::mgmt::millis),
+            session_ms_by_item,
         }
     }
 }

@@ -1,11 +1,12 @@
 //! What a reception is told at start-up.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use usher_queue::{EstimatorConfig, LineConfig, PreQueueOrder};
-use usher_ticket::{BindingPolicy, ServerId};
+use usher_ticket::{BindingPolicy, ItemId, ServerId};
 
 /// A shop the reception may send buyers to: its id and the public URL buyers are sent to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +105,10 @@ pub struct QueueSettings {
     /// the first waiting answers carry an estimate. Replaced by what the sale measures, which
     /// is kept with the line's state. Default 60 s.
     pub expected_session: Duration,
+    /// [`expected_session`](Self::expected_session) for particular items (item id → length),
+    /// for a shop carrying items whose buyers take longer or shorter: a shop's expected
+    /// session is the mean over the items it carries. At most [`MAX_EXPECTED_ITEMS`].
+    pub expected_sessions: BTreeMap<String, Duration>,
     /// Longest a client near the front who checks in and is not let in yet is held, to be let
     /// in the moment room is made (0: answered at once). Default 500 ms.
     pub hold: Duration,
@@ -166,6 +171,7 @@ impl Default for QueueSettings {
             estimator: EstimatorConfig::default(),
             tick: Duration::from_millis(50),
             expected_session: Duration::from_secs(60),
+            expected_sessions: BTreeMap::new(),
             hold: Duration::from_millis(500),
             join_limit: 1_000,
             join_window: Duration::from_secs(60),
@@ -235,6 +241,19 @@ impl ReceptionConfig {
         if !EXPECTED_SESSION.contains(&self.queue.expected_session) {
             return Err(ConfigError::ExpectedSession(self.queue.expected_session));
         }
+        if self.queue.expected_sessions.len() > MAX_EXPECTED_ITEMS {
+            return Err(ConfigError::TooManyExpectedSessions(
+                self.queue.expected_sessions.len(),
+            ));
+        }
+        for (item, &session) in &self.queue.expected_sessions {
+            if ItemId::new(item).is_err() || !EXPECTED_SESSION.contains(&session) {
+                return Err(ConfigError::ItemExpectedSession {
+                    item: item.clone(),
+                    session,
+                });
+            }
+        }
         if let Some(opening) = &self.queue.opening {
             let times = [Some(opening.opens_at), opening.pre_queue_from];
             let too_late = |t: SystemTime| {
@@ -262,6 +281,9 @@ pub(crate) const LATEST_OPENING: Duration = Duration::from_secs(32_503_680_000);
 /// The expected session lengths an operator may set.
 pub(crate) const EXPECTED_SESSION: std::ops::RangeInclusive<Duration> =
     Duration::from_millis(100)..=Duration::from_secs(24 * 60 * 60);
+
+/// Most items [`QueueSettings::expected_sessions`] may name.
+pub const MAX_EXPECTED_ITEMS: usize = 1_000;
 
 /// The longest a client near the front may be held: a held request ties up a connection, and
 /// the server cuts a silent one at 10 s.
@@ -298,6 +320,21 @@ pub enum ConfigError {
     /// [`QueueSettings::expected_session`] is out of [`EXPECTED_SESSION`].
     #[error("expected_session is {0:?}; it must be 100ms to 24h")]
     ExpectedSession(Duration),
+    /// An entry of [`QueueSettings::expected_sessions`] names no valid item id, or is out of
+    /// [`EXPECTED_SESSION`].
+    #[error(
+        "expected_session_for {item:?} = {session:?}: the item must be an item id and the \
+         length 100ms to 24h"
+    )]
+    ItemExpectedSession {
+        /// The item as configured.
+        item: String,
+        /// Its length as configured.
+        session: Duration,
+    },
+    /// [`QueueSettings::expected_sessions`] names more than [`MAX_EXPECTED_ITEMS`] items.
+    #[error("expected_session_for names {0} items; at most {MAX_EXPECTED_ITEMS}")]
+    TooManyExpectedSessions(usize),
     /// The opening, or the pre-queue's start, is past the year 3000.
     #[error("opens_at and pre_queue_from must be before the year 3000")]
     OpensAt,
@@ -365,6 +402,27 @@ mod tests {
         opening.pre_queue_from = None;
         c.queue.opening = Some(opening);
         assert_eq!(c.validate(), Ok(()));
+
+        let sessions = &mut c.queue.expected_sessions;
+        sessions.insert("concert".to_owned(), Duration::from_secs(90));
+        assert_eq!(c.validate(), Ok(()));
+        for (item, session) in [
+            ("concert", Duration::from_millis(99)),
+            ("a b", Duration::from_secs(9)),
+        ] {
+            c.queue.expected_sessions = [(item.to_owned(), session)].into();
+            assert!(matches!(
+                c.validate(),
+                Err(ConfigError::ItemExpectedSession { .. })
+            ));
+        }
+        c.queue.expected_sessions = (0..=MAX_EXPECTED_ITEMS)
+            .map(|n| (format!("item{n}"), Duration::from_secs(60)))
+            .collect();
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::TooManyExpectedSessions(_))
+        ));
     }
 
     #[test]

@@ -33,7 +33,7 @@ mod reception;
 mod room;
 
 pub use admit::policy;
-pub use config::{ConfigError, MAX_QUEUE_HOLD, MAX_WAITING_PER_CLIENT};
+pub use config::{ConfigError, MAX_EXPECTED_ITEMS, MAX_QUEUE_HOLD, MAX_WAITING_PER_CLIENT};
 pub use config::{
     MAX_SHOP_CAPACITY, MAX_SHOPS, OpeningSettings, QueueSettings, ReceptionConfig, Reservation,
     ShopEntry,

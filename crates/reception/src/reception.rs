@@ -149,8 +149,7 @@ impl Reception {
     pub async fn run_waiting_room(self: Arc<Self>, shutdown: tokio::sync::watch::Receiver<bool>) {
         let shops = |now| ShopRoom {
             free: self.desk.spare_places(now),
-            places: self.desk.live_places(now),
-            session: self.desk.live_session(now),
+            live: self.desk.live_shops(now),
         };
         self.room.run(shops, &*self.clock, shutdown).await;
     }

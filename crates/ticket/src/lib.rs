@@ -72,7 +72,7 @@ mod ticket;
 pub use binding::{Binding, BindingPolicy};
 pub use envelope::MAX_TOKEN_LEN;
 pub use error::SealError;
-pub use ids::{Epoch, InvalidId, IssuerId, ItemId, KeyId, ServerId, TicketId};
+pub use ids::{Epoch, InvalidId, IssuerId, ItemId, KeyId, MAX_ITEM_ID_LEN, ServerId, TicketId};
 pub use inspect::Inspection;
 pub use issuer::Issuer;
 pub use keyfile::{KeyFile, KeyFileError};

@@ -77,6 +77,29 @@ async fn the_first_waiting_answer_of_a_sale_carries_an_estimate_and_its_range() 
     assert!(!page.contains("estimating"), "{page}");
 }
 
+/// Issue 16: the expected session is configurable per item. A shop whose one item is set to
+/// ten minutes makes one buyer ahead about ten minutes' wait, not the default minute.
+#[tokio::test]
+async fn the_first_estimate_uses_the_session_length_configured_for_the_item() {
+    let shop = ShopSpec {
+        catalogue: one_item("gala", 10),
+        ..ShopSpec::new(1)
+    };
+    let cluster = Cluster::start_with(&[shop], |config| {
+        let ten_minutes = Duration::from_secs(600);
+        config.queue.expected_sessions = [("gala".to_owned(), ten_minutes)].into();
+    })
+    .await;
+    let buyer = cluster.buyer();
+    let admitted = buyer.order("gala").await.unwrap();
+    let _page = buyer.claim(&admitted).await.unwrap();
+    let api = Api::new(&cluster, "127.0.0.1");
+    let (status, body) = api.ask("gala", None).await;
+    assert_eq!(status, 503, "{body}");
+    let estimate = body["estimated_wait_ms"].as_u64().unwrap();
+    assert!((300_000..=1_200_000).contains(&estimate), "{body}");
+}
+
 /// The first estimates follow how long sessions really hold a place, as the shops measure it:
 /// once a session at the one-place shop has ended within moments, one buyer ahead is a wait of
 /// moments, not the configured minute.

@@ -151,6 +151,15 @@ pub struct Report {
     /// expiry: with the capacity, how fast places free (the reception's first estimates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_ms: Option<u64>,
+    /// [`session_ms`](Self::session_ms) per item, for the items a session has ended for:
+    /// the reception learns each item's session length from it (an item's first estimates).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub session_ms_by_item: BTreeMap<String, u64>,
+}
+
+/// A duration as a report's milliseconds (saturating).
+pub fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// How the HTTP shop behind `usher gate` has been answering over the last few seconds.

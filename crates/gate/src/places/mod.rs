@@ -403,6 +403,15 @@ impl Places {
         self.stock.report()
     }
 
+    /// How long sessions have held their place lately per item, milliseconds, for the items
+    /// a session has ended for (a report's `session_ms_by_item`).
+    pub fn sessions_by_item(&self) -> BTreeMap<String, u64> {
+        self.sessions
+            .mean_held_by_item()
+            .map(|(item, held)| (item.as_str().to_owned(), usher_wire::mgmt::millis(held)))
+            .collect()
+    }
+
     /// Counts for a report.
     pub fn stats(&self) -> PlaceStats {
         PlaceStats {

@@ -139,6 +139,8 @@ pub(super) struct Sessions {
     clients: ClientCounts,
     /// How long sessions held their place, from opening to completion or expiry.
     held: HeldTime,
+    /// The same, per item (items differ: a ticket is bought faster than a holiday).
+    held_by_item: HashMap<ItemId, HeldTime>,
 }
 
 /// Sessions' recent mean time holding a place, seconds: each of the first 64 weighs equally,
@@ -150,6 +152,10 @@ struct HeldTime {
 }
 
 impl HeldTime {
+    fn mean(&self) -> Option<Duration> {
+        (self.count > 0).then(|| Duration::from_secs_f64(self.mean))
+    }
+
     fn add(&mut self, held: Duration) {
         self.count = self.count.saturating_add(1);
         let weight = 1.0 / f64::from(self.count.min(64));
@@ -168,13 +174,21 @@ impl Sessions {
             first_use_timeout: idle_timeout,
             clients: ClientCounts::new(0),
             held: HeldTime::default(),
+            held_by_item: HashMap::new(),
         }
     }
 
     /// How long sessions have held their place lately, opening to completion or expiry (the
     /// reception's estimates start from it); `None` before the first ended.
     pub(super) fn mean_held(&self) -> Option<Duration> {
-        (self.held.count > 0).then(|| Duration::from_secs_f64(self.held.mean))
+        self.held.mean()
+    }
+
+    /// [`mean_held`](Self::mean_held) per item, for the items a session has ended for.
+    pub(super) fn mean_held_by_item(&self) -> impl Iterator<Item = (&ItemId, Duration)> {
+        self.held_by_item
+            .iter()
+            .filter_map(|(item, held)| Some((item, held.mean()?)))
     }
 
     /// A claimed session not used within `timeout` of its claim ends.
@@ -321,8 +335,9 @@ impl Sessions {
         }
         session.completed = true;
         session.first_use_by = None;
-        self.held
-            .add(now.saturating_duration_since(session.started));
+        let held = now.saturating_duration_since(session.started);
+        self.held.add(held);
+        held_for(&mut self.held_by_item, &session.item, held);
         session.until = session.until.max(later(now, self.idle_timeout));
         self.open -= 1;
         if let Some(prefix) = session.client {
@@ -337,12 +352,15 @@ impl Sessions {
         let idle = self.idle_timeout;
         let clients = &mut self.clients;
         let held = &mut self.held;
+        let held_by_item = &mut self.held_by_item;
         let mut closed = 0;
         self.by_id.retain(|_, s| {
             let keep = !s.ended(now, idle);
             if !keep && !s.completed {
                 closed += 1;
-                held.add(now.saturating_duration_since(s.started));
+                let span = now.saturating_duration_since(s.started);
+                held.add(span);
+                held_for(held_by_item, &s.item, span);
                 if let Some(prefix) = s.client {
                     clients.closed(prefix);
                 }
@@ -352,4 +370,10 @@ impl Sessions {
         });
         self.open -= closed;
     }
+}
+
+/// Adds one session's time holding its place to its item's mean (the items are the shop's
+/// own, from its configuration, so the map stays as small as its catalogue).
+fn held_for(by_item: &mut HashMap<ItemId, HeldTime>, item: &ItemId, held: Duration) {
+    by_item.entry(*item).or_default().add(held);
 }

@@ -479,13 +479,15 @@ fn how_long_sessions_hold_a_place_is_measured_for_the_reports() {
     assert_eq!(p.stats().session, None, "nothing measured yet");
     let until = now + Duration::from_secs(30);
     p.reserve(tid(1), item(), until, now);
-    p.reserve(tid(2), item(), until, now);
+    p.reserve(tid(2), ItemId::new("poster").unwrap(), until, now);
     let (done, _) = p.claim(tid(1), A, now).unwrap();
     let (idle, _) = p.claim(tid(2), B, now).unwrap();
-    assert!(p.touch(idle, "concert", now).is_some());
+    assert!(p.touch(idle, "poster", now).is_some());
     p.complete(done, now + Duration::from_secs(4));
     assert_eq!(p.stats().session, Some(Duration::from_secs(4)));
     // The other idles out after its 10 s: 4 s and 10 s, 7 s on average.
     p.sweep(now + Duration::from_secs(10));
     assert_eq!(p.stats().session, Some(Duration::from_secs(7)));
+    let by_item = [("concert".to_owned(), 4_000), ("poster".to_owned(), 10_000)];
+    assert_eq!(p.sessions_by_item(), by_item.into(), "and per item");
 }

@@ -35,7 +35,7 @@ use usher_wire::{Clock, Code};
 
 use crate::config::{MAX_SHOPS, ReceptionConfig, Reservation};
 use crate::outcome::Outcome;
-use crate::room::Wait;
+use crate::room::{LiveShop, Wait};
 use conn::Conn;
 use limit::{LiveAdmissions, LiveKey};
 use notices::Queued;
@@ -129,27 +129,13 @@ impl TicketDesk {
             .sum()
     }
 
-    /// Places at every live shop (their capacities), what the waiting room's prior rate counts.
-    pub(crate) fn live_places(&self, now: Instant) -> u64 {
+    /// Every live shop as the waiting room's prior counts it.
+    pub(crate) fn live_shops(&self, now: Instant) -> Vec<LiveShop> {
         self.registry
             .slots
             .iter()
-            .map(|slot| slot.places(now, self.config.shop_timeout))
-            .sum()
-    }
-
-    /// How long sessions hold a place at the live shops lately, as they report it, weighted by
-    /// their places; `None` before any has measured one.
-    pub(crate) fn live_session(&self, now: Instant) -> Option<Duration> {
-        let (places, weighted) = self
-            .registry
-            .slots
-            .iter()
-            .filter_map(|slot| slot.session(now, self.config.shop_timeout))
-            .fold((0u64, 0.0), |(places, sum), (p, session)| {
-                (places + p, sum + p as f64 * session.as_secs_f64())
-            });
-        (places > 0).then(|| Duration::from_secs_f64(weighted / places as f64))
+            .filter_map(|slot| slot.live_shop(now, self.config.shop_timeout))
+            .collect()
     }
 
     /// The items the shops have reported (live or not), by id, at most `max`.

@@ -11,6 +11,7 @@ use usher_wire::status::ShopView;
 
 use super::conn::Conn;
 use crate::config::{MAX_SHOP_CAPACITY, ShopEntry};
+use crate::room::{LiveShop, MAX_PRIOR_ITEMS};
 
 /// The latest view of one shop.
 #[derive(Debug, Clone, Default)]
@@ -138,25 +139,26 @@ impl Slot {
         (capacity + ours).saturating_sub(in_use).min(capacity)
     }
 
-    /// This shop's places (its capacity as believed), 0 when it is not live: what the waiting
-    /// room's prior rate counts (Sa56 before any rate is measured).
-    pub(crate) fn places(&self, now: Instant, timeout: Duration) -> u64 {
+    /// This shop as the waiting room's prior counts it (Sa56 before any rate is measured):
+    /// its places (its capacity as believed), the session length it measured, all items
+    /// together and per item; `None` when it is not live.
+    pub(crate) fn live_shop(&self, now: Instant, timeout: Duration) -> Option<LiveShop> {
         let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
-        if view.report.is_none() || view.overfull || !self.is_live(&view, now, timeout) {
-            return 0;
-        }
-        u64::from(view.capacity)
-    }
-
-    /// How long sessions have held a place at this shop lately, as it reported, with its
-    /// places; `None` when it is not live or has not measured one yet.
-    pub(crate) fn session(&self, now: Instant, timeout: Duration) -> Option<(u64, Duration)> {
-        let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
+        let report = view.report.as_ref()?;
         if view.overfull || !self.is_live(&view, now, timeout) {
             return None;
         }
-        let ms = view.report.as_ref()?.session_ms?;
-        Some((u64::from(view.capacity), Duration::from_millis(ms)))
+        let session = |ms: Option<&u64>| ms.map(|&ms| Duration::from_millis(ms));
+        Some(LiveShop {
+            places: u64::from(view.capacity),
+            session: session(report.session_ms.as_ref()),
+            items: report
+                .stock
+                .keys()
+                .take(MAX_PRIOR_ITEMS)
+                .map(|item| (item.clone(), session(report.session_ms_by_item.get(item))))
+                .collect(),
+        })
     }
 
     /// The shop granted `places` (a reservation or a lease), after its last report.

@@ -5,9 +5,11 @@ use std::time::Duration;
 use usher_queue::Estimator;
 
 use super::limit::JoinLimiter;
+use super::store::Learnt;
 use super::store::LineStore;
-use super::wait::{SESSION_LEARNT, ShopRoom};
+use super::wait::{LiveShop, SESSION_LEARNT, ShopRoom};
 use super::waiting::WaitingCap;
+use crate::config::QueueSettings;
 
 /// What this reception keeps of the line for itself (locked before the store, never after).
 #[derive(Debug)]
@@ -24,6 +26,8 @@ pub(super) struct Local {
     pub(super) newcomers: u64,
     /// Places free at the last tick, so held clients are woken only when more are.
     pub(super) last_free: u64,
+    /// The session lengths learnt, as the store keeps them (read from it at the first tick).
+    pub(super) learnt: Option<Learnt>,
 }
 
 impl Local {
@@ -32,24 +36,192 @@ impl Local {
         self.admitting.len() as u64 + self.newcomers
     }
 
-    /// The estimate's prior from the shops at a tick: their places over the session length
-    /// they measure (kept with the line), or else the one kept, or else `expected`.
+    /// The estimate's prior from the shops at a tick (Sa56 before a rate is measured): by
+    /// Little's law, each live shop's places over its session length, summed. A shop's session
+    /// length is what it measures (all items together); before it has measured one, the mean
+    /// over the items it carries of each item's length: learnt from the shops' reports (kept
+    /// with the line, so a restart begins from it), else configured for that item, else
+    /// learnt for all items together, else the configured default.
     pub(super) fn learn_prior(
         &mut self,
-        shops: ShopRoom,
+        shops: &ShopRoom,
         store: &dyn LineStore,
-        expected: Duration,
+        settings: &QueueSettings,
     ) {
-        let measured = shops.session.filter(|s| SESSION_LEARNT.contains(s));
-        if let Some(session) = measured {
-            store.learn_session(session);
+        let learnt = self.learnt.get_or_insert_with(|| store.sessions());
+        let prior = prior(shops, learnt, settings);
+        if prior.learnt {
+            store.learn_sessions(learnt);
         }
-        let session = measured
-            .or_else(|| store.session())
-            .unwrap_or(expected)
-            .as_secs_f64();
-        let places = shops.places as f64;
-        self.estimator
-            .set_prior((places > 0.0).then(|| places / session), measured.is_some());
+        self.estimator.set_prior(prior.rate, prior.measured);
+    }
+}
+
+/// The prior rate at a tick, and what came of it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Prior {
+    /// Places freeing per second, by Little's law; `None` without a live shop.
+    rate: Option<f64>,
+    /// Some shop measured its session length (the prior then blends in more slowly).
+    measured: bool,
+    /// Something new was learnt (to keep with the line).
+    learnt: bool,
+}
+
+/// See [`Local::learn_prior`]: learns what the shops measured into `learnt`, then sums each
+/// live shop's places over its session length.
+fn prior(shops: &ShopRoom, learnt: &mut Learnt, settings: &QueueSettings) -> Prior {
+    let mut changed = false;
+    let (mut measured_places, mut weighted) = (0u64, 0.0);
+    for shop in &shops.live {
+        if let Some(session) = learnable(shop.session) {
+            measured_places += shop.places;
+            weighted += shop.places as f64 * session.as_secs_f64();
+        }
+        for (item, session) in &shop.items {
+            if let Some(session) = learnable(*session) {
+                changed |= learnt.learn_item(item, session);
+            }
+        }
+    }
+    let measured = measured_places > 0;
+    if measured {
+        changed |= learnt.learn_all(Duration::from_secs_f64(weighted / measured_places as f64));
+    }
+    let rate: f64 = shops
+        .live
+        .iter()
+        .map(|shop| {
+            let session =
+                learnable(shop.session).unwrap_or_else(|| expected_session(shop, learnt, settings));
+            shop.places as f64 / session.as_secs_f64()
+        })
+        .sum();
+    Prior {
+        rate: (rate > 0.0).then_some(rate),
+        measured,
+        learnt: changed,
+    }
+}
+
+/// A session length a shop measured, if it is one to learn from.
+fn learnable(session: Option<Duration>) -> Option<Duration> {
+    session.filter(|s| SESSION_LEARNT.contains(s))
+}
+
+/// How long a session at `shop` is expected to hold its place before the shop has measured it:
+/// the mean over its items (see [`Local::learn_prior`]).
+fn expected_session(shop: &LiveShop, learnt: &Learnt, settings: &QueueSettings) -> Duration {
+    let fallback = learnt.all().unwrap_or(settings.expected_session);
+    if shop.items.is_empty() {
+        return fallback;
+    }
+    let total: f64 = shop
+        .items
+        .iter()
+        .map(|(item, _)| {
+            learnt
+                .item(item)
+                .or_else(|| settings.expected_sessions.get(item).copied())
+                .unwrap_or(fallback)
+                .as_secs_f64()
+        })
+        .sum();
+    Duration::from_secs_f64(total / shop.items.len() as f64).max(*SESSION_LEARNT.start())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shop(places: u64, session: Option<u64>, items: &[(&str, Option<u64>)]) -> LiveShop {
+        let ms = |ms: Option<u64>| ms.map(Duration::from_millis);
+        LiveShop {
+            places,
+            session: ms(session),
+            items: items
+                .iter()
+                .map(|&(item, session)| (item.to_owned(), ms(session)))
+                .collect(),
+        }
+    }
+
+    fn room(live: Vec<LiveShop>) -> ShopRoom {
+        ShopRoom { free: 0, live }
+    }
+
+    fn settings(default_s: u64, items: &[(&str, u64)]) -> QueueSettings {
+        QueueSettings {
+            expected_session: Duration::from_secs(default_s),
+            expected_sessions: items
+                .iter()
+                .map(|&(item, s)| (item.to_owned(), Duration::from_secs(s)))
+                .collect(),
+            ..QueueSettings::default()
+        }
+    }
+
+    fn rate(prior: Prior) -> f64 {
+        prior.rate.unwrap()
+    }
+
+    #[test]
+    fn the_prior_is_each_shops_places_over_its_items_expected_session() {
+        let settings = settings(60, &[("concert", 120), ("poster", 30)]);
+        let mut learnt = Learnt::default();
+        // Shop a: 60 places, concert only (120 s): 0.5/s. Shop b: 30 places, concert and
+        // poster (mean 75 s): 0.4/s. Shop c: 10 places of an item configured nowhere (60 s).
+        let shops = room(vec![
+            shop(60, None, &[("concert", None)]),
+            shop(30, None, &[("concert", None), ("poster", None)]),
+            shop(10, None, &[("mug", None)]),
+        ]);
+        let prior = prior(&shops, &mut learnt, &settings);
+        assert!(
+            (rate(prior) - (0.5 + 0.4 + 10.0 / 60.0)).abs() < 1e-9,
+            "{prior:?}"
+        );
+        assert!(!prior.measured && !prior.learnt);
+        assert_eq!(learnt, Learnt::default());
+    }
+
+    #[test]
+    fn a_session_learnt_for_an_item_replaces_the_configured_one_and_is_kept() {
+        let settings = settings(60, &[("concert", 120)]);
+        let mut learnt = Learnt::default();
+        // Shop a measured its concert sessions at 40 s; shop b has not measured anything.
+        let shops = room(vec![
+            shop(40, Some(40_000), &[("concert", Some(40_000))]),
+            shop(20, None, &[("concert", None)]),
+        ]);
+        let first = prior(&shops, &mut learnt, &settings);
+        assert!(first.measured && first.learnt);
+        assert!((rate(first) - (1.0 + 0.5)).abs() < 1e-9, "{first:?}");
+        assert_eq!(learnt.item("concert"), Some(Duration::from_secs(40)));
+        assert_eq!(learnt.all(), Some(Duration::from_secs(40)));
+        // Nothing new: nothing to keep.
+        assert!(!prior(&shops, &mut learnt, &settings).learnt);
+        // After a restart of every shop, the learnt length stands for the configured one.
+        let restarted = room(vec![shop(20, None, &[("concert", None)])]);
+        let after = prior(&restarted, &mut learnt, &settings);
+        assert!(!after.measured);
+        assert!((rate(after) - 0.5).abs() < 1e-9, "{after:?}");
+    }
+
+    #[test]
+    fn without_items_or_shops_the_prior_falls_back_and_never_divides_by_nothing() {
+        let settings = settings(60, &[]);
+        let mut learnt = Learnt::default();
+        assert_eq!(prior(&room(Vec::new()), &mut learnt, &settings).rate, None);
+        let bare = room(vec![shop(6, None, &[])]);
+        assert!((rate(prior(&bare, &mut learnt, &settings)) - 0.1).abs() < 1e-9);
+        learnt.learn_all(Duration::from_secs(3));
+        assert!((rate(prior(&bare, &mut learnt, &settings)) - 2.0).abs() < 1e-9);
+        let empty = room(vec![shop(0, None, &[("concert", None)])]);
+        assert_eq!(prior(&empty, &mut learnt, &settings).rate, None);
+        // A measurement out of bounds is not learnt (a zero-length session, say).
+        let zero = room(vec![shop(6, Some(0), &[("concert", Some(0))])]);
+        let prior = prior(&zero, &mut learnt, &settings);
+        assert!(!prior.measured && !prior.learnt);
     }
 }

@@ -12,7 +12,7 @@ use usher_queue::{ClaimError, Counters, Estimator, Line, LineConfig, Place, SEED
 use usher_ticket::{Epoch, IssuerId};
 
 use super::state::{self, MAX_ISSUERS, Saved, StateError, StateFile};
-use super::store::{Advanced, Claim, LineStore, LineView, PreQueue, Standing, StoreFuture};
+use super::store::{Advanced, Claim, Learnt, LineStore, LineView, PreQueue, Standing, StoreFuture};
 use crate::config::OpeningSettings;
 
 /// Most clients kept waiting at the front at once (a few MiB at most).
@@ -28,8 +28,8 @@ struct Kept {
     /// their place for a grace period from the last time they were sent back, even after the
     /// line gave up the places of their time (at most [`MAX_FRONT`], oldest dropped first).
     front: BTreeMap<u64, Instant>,
-    /// The session length learnt so far, ms.
-    session_ms: Option<u64>,
+    /// The session lengths learnt so far.
+    sessions: Learnt,
     /// The pre-queue of a scheduled opening.
     pre_queue: Option<PreQueue>,
     /// A write is under way: what it makes durable is not known until it lands, so the
@@ -38,7 +38,7 @@ struct Kept {
 }
 
 /// What a save writes, besides what never changes: compared with the last save's.
-type Snapshot = (Counters, Option<u64>, Option<PreQueue>);
+type Snapshot = (Counters, Learnt, Option<PreQueue>);
 
 /// See the module documentation.
 #[derive(Debug)]
@@ -82,7 +82,7 @@ impl MemoryStore {
             None => None,
         };
         let grace = config.grace;
-        let session_ms = saved.as_ref().and_then(|s| s.session_ms);
+        let sessions = saved.as_ref().map(Saved::sessions).unwrap_or_default();
         let (epoch, line, mut honoured) = match &saved {
             Some(s) => {
                 let line =
@@ -114,7 +114,7 @@ impl MemoryStore {
                     epoch.0,
                     line.snapshot(),
                     &honoured,
-                    session_ms,
+                    &sessions,
                     pre_queue.as_ref(),
                 );
                 let file = StateFile::create(path, &saved)?;
@@ -129,7 +129,7 @@ impl MemoryStore {
             kept: Mutex::new(Kept {
                 line,
                 front: BTreeMap::new(),
-                session_ms,
+                sessions,
                 pre_queue,
                 writing: false,
             }),
@@ -183,7 +183,7 @@ impl MemoryStore {
         let snapshot = {
             let mut kept = self.kept();
             kept.writing = true;
-            (kept.line.snapshot(), kept.session_ms, kept.pre_queue)
+            (kept.line.snapshot(), kept.sessions.clone(), kept.pre_queue)
         };
         let written = self.write(file, snapshot).await;
         self.kept().writing = false;
@@ -196,23 +196,25 @@ impl MemoryStore {
         file: Arc<Mutex<StateFile>>,
         snapshot: Snapshot,
     ) -> Result<(), StateError> {
-        let (counters, session_ms, pre_queue) = snapshot;
-        let state = Some(snapshot);
-        if *self
+        if self
             .last_saved
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            == state
+            .as_ref()
+            == Some(&snapshot)
         {
             return Ok(());
         }
+        let (counters, sessions, pre_queue) = &snapshot;
         let saved = Saved::new(
             self.epoch.0,
-            counters,
+            *counters,
             &self.honoured,
-            session_ms,
+            sessions,
             pre_queue.as_ref(),
         );
+        let issued = counters.issued;
+        let state = Some(snapshot);
         let writer = Arc::clone(&file);
         tokio::task::spawn_blocking(move || {
             writer
@@ -235,8 +237,8 @@ impl MemoryStore {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = state;
         self.saved.send_if_modified(|below| {
-            let changed = counters.issued > *below;
-            *below = (*below).max(counters.issued);
+            let changed = issued > *below;
+            *below = (*below).max(issued);
             changed
         });
         Ok(())
@@ -338,12 +340,12 @@ impl LineStore for MemoryStore {
         }
     }
 
-    fn session(&self) -> Option<Duration> {
-        self.kept().session_ms.map(Duration::from_millis)
+    fn sessions(&self) -> Learnt {
+        self.kept().sessions.clone()
     }
 
-    fn learn_session(&self, session: Duration) {
-        self.kept().session_ms = Some(u64::try_from(session.as_millis()).unwrap_or(u64::MAX));
+    fn learn_sessions(&self, learnt: &Learnt) {
+        self.kept().sessions.clone_from(learnt);
     }
 
     fn issued(&self) -> u64 {

@@ -56,8 +56,8 @@ use opening::{Schedule, Seat, Told};
 use state::StateError;
 use store::{Claim, LineStore};
 use tokens::Tokens;
-pub(crate) use wait::ShopRoom;
 pub use wait::Wait;
+pub(crate) use wait::{LiveShop, MAX_PRIOR_ITEMS, ShopRoom};
 use waiting::WaitingCap;
 
 /// A queue token opened, or why not.
@@ -137,6 +137,7 @@ impl WaitingRoom {
                 admitting: Vec::new(),
                 newcomers: 0,
                 last_free: 0,
+                learnt: None,
             }),
             gated: AtomicBool::new(before_opening || store.is_gated(now)),
             reported: Notify::new(),
@@ -395,7 +396,7 @@ impl WaitingRoom {
     pub(crate) fn tick(&self, now: Instant, wall: SystemTime, shops: ShopRoom) {
         let mut local = self.local();
         self.open_if_due(&mut local, now, wall);
-        local.learn_prior(shops, &*self.store, self.settings.expected_session);
+        local.learn_prior(&shops, &*self.store, &self.settings);
         let free = shops.free.saturating_sub(local.in_flight());
         if !self.is_open() {
             local.last_free = free;

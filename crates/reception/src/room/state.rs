@@ -6,6 +6,7 @@
 //! old state or the new one, never a mix. A file of the first layout (one JSON document) is
 //! read and replaced by a slot file at start-up.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -16,7 +17,7 @@ use usher_ticket::IssuerId;
 use usher_wire::hex;
 
 use super::slots::{self, SlotError, Slots};
-use super::store::PreQueue;
+use super::store::{Learnt, MAX_LEARNT_ITEMS, PreQueue};
 
 /// Layout version of the file.
 const VERSION: u32 = 1;
@@ -42,6 +43,9 @@ pub(crate) struct Saved {
     /// next run's estimates start from it. Absent until one is learnt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) session_ms: Option<u64>,
+    /// The same per item (at most `store::MAX_LEARNT_ITEMS`). Absent until one is learnt.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) session_ms_by_item: BTreeMap<String, u64>,
     /// The pre-queue of a scheduled opening, when the sale has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) pre_queue: Option<SavedPreQueue>,
@@ -89,7 +93,7 @@ impl Saved {
         epoch: u32,
         counters: Counters,
         issuers: &[IssuerId],
-        session_ms: Option<u64>,
+        sessions: &Learnt,
         pre_queue: Option<&PreQueue>,
     ) -> Saved {
         Saved {
@@ -97,8 +101,23 @@ impl Saved {
             epoch,
             counters,
             issuers: issuers.iter().map(ToString::to_string).collect(),
-            session_ms,
+            session_ms: sessions.all_ms,
+            session_ms_by_item: sessions.by_item_ms.clone(),
             pre_queue: pre_queue.map(SavedPreQueue::new),
+        }
+    }
+
+    /// The session lengths learnt, as kept (an item past `store::MAX_LEARNT_ITEMS` is not
+    /// taken).
+    pub(crate) fn sessions(&self) -> Learnt {
+        Learnt {
+            all_ms: self.session_ms,
+            by_item_ms: self
+                .session_ms_by_item
+                .iter()
+                .take(MAX_LEARNT_ITEMS)
+                .map(|(item, &ms)| (item.clone(), ms))
+                .collect(),
         }
     }
 
@@ -302,17 +321,56 @@ mod tests {
             end: Some(9),
         };
         let issuers = [IssuerId(1), IssuerId(u64::MAX)];
-        let saved = Saved::new(7, counters, &issuers, Some(1500), Some(&pre));
+        let sessions = Learnt {
+            all_ms: Some(1500),
+            by_item_ms: [("concert".to_owned(), 900)].into(),
+        };
+        let saved = Saved::new(7, counters, &issuers, &sessions, Some(&pre));
         let mut file = StateFile::create(&path, &saved).unwrap();
         let back = load(&path).unwrap().unwrap();
         assert_eq!(back, saved);
-        let later = Saved::new(8, counters, &issuers, None, None);
+        let later = Saved::new(8, counters, &issuers, &Learnt::default(), None);
         file.save(&later).unwrap();
         assert_eq!(load(&path).unwrap().unwrap(), later);
         file.save(&saved).unwrap();
         let back = load(&path).unwrap().unwrap();
         assert_eq!(back.issuer_ids(), vec![IssuerId(1), IssuerId(u64::MAX)]);
+        assert_eq!(back.sessions(), sessions);
         assert_eq!(back.pre_queue.unwrap().parse(), Some(pre));
+    }
+
+    /// Guards the slot's size: the most a state file keeps (every issuer, every learnt item
+    /// with the longest id, a pre-queue, counters at their largest) still fits one slot.
+    #[test]
+    fn the_most_a_state_file_keeps_fits_its_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue.json");
+        let mut sessions = Learnt {
+            all_ms: Some(u64::MAX),
+            ..Learnt::default()
+        };
+        for n in 0..MAX_LEARNT_ITEMS + 5 {
+            let item = format!("{n:0>width$}", width = usher_ticket::MAX_ITEM_ID_LEN);
+            sessions.learn_item(&item, Duration::from_millis(u64::MAX));
+        }
+        assert_eq!(sessions.by_item_ms.len(), MAX_LEARNT_ITEMS);
+        let pre = PreQueue {
+            seed: [0xff; SEED_LEN],
+            opens_at: UNIX_EPOCH + Duration::from_millis(u64::MAX / 2),
+            order: PreQueueOrder::Random,
+            first: u64::MAX,
+            end: Some(u64::MAX),
+        };
+        let counters = Counters {
+            issued: u64::MAX,
+            head: u64::MAX,
+            open_from: u64::MAX,
+        };
+        let issuers = vec![IssuerId(u64::MAX); MAX_ISSUERS];
+        let saved = Saved::new(u32::MAX, counters, &issuers, &sessions, Some(&pre));
+        let mut file = StateFile::create(&path, &saved).unwrap();
+        file.save(&saved).unwrap();
+        assert_eq!(load(&path).unwrap().unwrap().sessions(), sessions);
     }
 
     #[test]
@@ -370,7 +428,7 @@ mod tests {
                 open_from: 0,
             },
             &[IssuerId(1)],
-            None,
+            &Learnt::default(),
             None,
         );
         StateFile::create(&path, &saved).unwrap();

@@ -13,6 +13,7 @@
 //! the standing is then read a moment after the claim, which only ever finds the line further
 //! on (the head never moves back), so a client is told a position no worse than its own.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
@@ -54,6 +55,54 @@ pub(crate) struct Standing {
     pub(crate) ahead: u64,
     /// When its client should come back (Sc55).
     pub(crate) retry_after: Duration,
+}
+
+/// How long sessions hold a place, as learnt from the shops' reports: all items together and
+/// per item (at most [`MAX_LEARNT_ITEMS`], the first learnt), in milliseconds as kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Learnt {
+    pub(crate) all_ms: Option<u64>,
+    pub(crate) by_item_ms: BTreeMap<String, u64>,
+}
+
+/// Most items whose session length is kept with the line (they must fit the state file's slot
+/// beside the rest: 24 of the longest item ids take under 2 KiB).
+pub(crate) const MAX_LEARNT_ITEMS: usize = 24;
+
+impl Learnt {
+    /// All items together.
+    pub(crate) fn all(&self) -> Option<Duration> {
+        self.all_ms.map(Duration::from_millis)
+    }
+
+    /// For `item`.
+    pub(crate) fn item(&self, item: &str) -> Option<Duration> {
+        self.by_item_ms
+            .get(item)
+            .copied()
+            .map(Duration::from_millis)
+    }
+
+    /// Learns `session` for `item`, unless [`MAX_LEARNT_ITEMS`] others are kept already;
+    /// whether that changed what is kept.
+    pub(crate) fn learn_item(&mut self, item: &str, session: Duration) -> bool {
+        let ms = usher_wire::mgmt::millis(session);
+        let room = self.by_item_ms.len() < MAX_LEARNT_ITEMS;
+        match self.by_item_ms.get_mut(item) {
+            Some(kept) => std::mem::replace(kept, ms) != ms,
+            None if room => {
+                self.by_item_ms.insert(item.to_owned(), ms);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Learns `session` for all items together; whether that changed what is kept.
+    pub(crate) fn learn_all(&mut self, session: Duration) -> bool {
+        let ms = Some(usher_wire::mgmt::millis(session));
+        std::mem::replace(&mut self.all_ms, ms) != ms
+    }
 }
 
 /// The line's state, for operators.
@@ -140,11 +189,11 @@ pub(crate) trait LineStore: Send + Sync + std::fmt::Debug {
     /// The state, for operators.
     fn view(&self, now: Instant) -> LineView;
 
-    /// The session length learnt so far (kept with the line, so a restart starts from it).
-    fn session(&self) -> Option<Duration>;
+    /// The session lengths learnt so far (kept with the line, so a restart starts from them).
+    fn sessions(&self) -> Learnt;
 
-    /// Keeps `session` as the session length learnt so far.
-    fn learn_session(&self, session: Duration);
+    /// Keeps `learnt` as the session lengths learnt so far.
+    fn learn_sessions(&self, learnt: &Learnt);
 
     /// Places handed out so far (the next place's number).
     fn issued(&self) -> u64;

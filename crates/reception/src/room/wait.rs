@@ -9,15 +9,28 @@ use usher_queue::{Estimate, Estimator, Place};
 use super::store::{LineStore, Standing};
 
 /// The shops as the waiting room sees them at a tick.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct ShopRoom {
     /// Places free at every live shop, as far as this reception knows (what the head follows).
     pub(crate) free: u64,
-    /// Places at every live shop, used or not (what the prior rate counts).
-    pub(crate) places: u64,
-    /// How long sessions have held a place at the live shops lately, as they report it.
-    pub(crate) session: Option<Duration>,
+    /// Every live shop, as the prior rate counts it.
+    pub(crate) live: Vec<LiveShop>,
 }
+
+/// A live shop as the estimate's prior counts it (Sa56 before a rate is measured).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct LiveShop {
+    /// Its places, used or not.
+    pub(crate) places: u64,
+    /// How long its sessions have held a place lately, all items together, as it reports.
+    pub(crate) session: Option<Duration>,
+    /// The items it carries (at most [`MAX_PRIOR_ITEMS`]), each with how long its sessions
+    /// held a place lately, where the shop has measured it.
+    pub(crate) items: Vec<(String, Option<Duration>)>,
+}
+
+/// Most items of one shop the prior looks at.
+pub(crate) const MAX_PRIOR_ITEMS: usize = 256;
 
 /// Shortest and longest session length learnt: beyond these a measurement is noise rather
 /// than how long buyers stay.

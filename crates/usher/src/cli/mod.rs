@@ -8,6 +8,7 @@ pub(crate) mod demo;
 mod duration;
 pub(crate) mod gate;
 mod gate_side;
+mod item_session;
 pub(crate) mod keys;
 pub(crate) mod reception;
 mod settings;
