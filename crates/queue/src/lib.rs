@@ -14,6 +14,8 @@
 //! - `window.rs`: the ring of claim bits for the open places just behind the head.
 //! - `shows.rs`: what the line learns about returning clients (no-show share, claim delay),
 //!   which lets the head run past places nobody will claim.
+//! - `arrivals.rs`: [`Arrivals`], the smoothed arrival rate (a pre-queue's growth until its
+//!   draw).
 //! - `draw.rs`: [`Draw`], the order of a scheduled opening's pre-queue, drawn from a seed
 //!   committed to before the opening and published after it.
 //! - `estimator.rs`: [`Estimator`], the wait estimate by Little's law from the smoothed rate at
@@ -32,6 +34,7 @@
 //!   with [`Line::unclaim`] if no shop has room after all. Report its wait to
 //!   [`Estimator::waited`].
 
+mod arrivals;
 mod config;
 mod draw;
 mod error;
@@ -40,6 +43,7 @@ mod line;
 mod shows;
 mod window;
 
+pub use arrivals::Arrivals;
 pub use config::{EstimatorConfig, LineConfig};
 pub use draw::{Draw, PreQueueOrder, ROUNDS, SEED_LEN, commitment};
 pub use error::{ClaimError, CountersError};

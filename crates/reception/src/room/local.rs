@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use usher_queue::Estimator;
+use usher_queue::{Arrivals, Estimator};
 
 use super::limit::JoinLimiter;
 use super::store::Learnt;
@@ -28,9 +28,26 @@ pub(super) struct Local {
     pub(super) last_free: u64,
     /// The session lengths learnt, as the store keeps them (read from it at the first tick).
     pub(super) learnt: Option<Learnt>,
+    /// How fast clients join, before a scheduled opening (the pre-queue's growth).
+    pub(super) arrivals: Arrivals,
 }
 
 impl Local {
+    /// Nothing measured yet, the line's head at `head`.
+    pub(super) fn new(settings: &QueueSettings, head: u64) -> Local {
+        Local {
+            estimator: Estimator::new(settings.estimator.clone()),
+            limiter: JoinLimiter::new(settings.join_limit, settings.join_window),
+            waiting: WaitingCap::new(settings.waiting_per_client),
+            head,
+            admitting: Vec::new(),
+            newcomers: 0,
+            last_free: 0,
+            learnt: None,
+            arrivals: Arrivals::default(),
+        }
+    }
+
     /// Places about to be taken by admissions in flight, which no report shows yet.
     pub(super) fn in_flight(&self) -> u64 {
         self.admitting.len() as u64 + self.newcomers

@@ -42,14 +42,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::Notify;
-use usher_queue::{ClaimError, Estimator, Place, PreQueueOrder};
+use usher_queue::{ClaimError, Place, PreQueueOrder};
 use usher_ticket::{Issuer, ItemId, Keyring, QueueSpec, QueueToken, Rejection};
 use usher_wire::status::QueueStatus;
 use usher_wire::{Clock, Code};
 
 use crate::config::QueueSettings;
 use holds::Holds;
-use limit::JoinLimiter;
 use local::Local;
 use memory::MemoryStore;
 use opening::{Schedule, Seat, Told};
@@ -58,7 +57,6 @@ use store::{Claim, LineStore};
 use tokens::Tokens;
 pub use wait::Wait;
 pub(crate) use wait::{LiveShop, MAX_PRIOR_ITEMS, ShopRoom};
-use waiting::WaitingCap;
 
 /// A queue token opened, or why not.
 type Opened = Result<QueueToken, Rejection>;
@@ -129,16 +127,7 @@ impl WaitingRoom {
         let before_opening = schedule.is_some();
         WaitingRoom {
             tokens: Tokens::new(keyring, issuer, store.honoured()),
-            local: Mutex::new(Local {
-                estimator: Estimator::new(settings.estimator.clone()),
-                limiter: JoinLimiter::new(settings.join_limit, settings.join_window),
-                waiting: WaitingCap::new(settings.waiting_per_client),
-                head: store.view(now).counters.head,
-                admitting: Vec::new(),
-                newcomers: 0,
-                last_free: 0,
-                learnt: None,
-            }),
+            local: Mutex::new(Local::new(&settings, store.view(now).counters.head)),
             gated: AtomicBool::new(before_opening || store.is_gated(now)),
             reported: Notify::new(),
             holds: Holds::new(settings.hold),
@@ -237,6 +226,9 @@ impl WaitingRoom {
             }
             let (place, first) = self.store.join();
             local.waiting.joined(slots, place);
+            if self.schedule.is_some() {
+                local.arrivals.arrived(now);
+            }
             self.gated.store(true, Ordering::Release);
             let wait = match self.seat(&local, place, now, wall) {
                 Seat::Before(wait) => wait,
@@ -302,6 +294,7 @@ impl WaitingRoom {
         };
         let told = Told {
             estimator: &local.estimator,
+            arrivals: &local.arrivals,
             check_in: self.settings.line.check_in,
             hold: self.settings.hold,
             now,

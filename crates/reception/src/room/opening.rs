@@ -12,7 +12,7 @@ use std::num::NonZeroU64;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-use usher_queue::{Draw, Estimate, Estimator, Place, PreQueueOrder};
+use usher_queue::{Arrivals, Draw, Estimate, Estimator, Place, PreQueueOrder};
 use usher_wire::{Opening, Rfc3339, hex};
 
 use super::store::{LineStore, PreQueue};
@@ -60,6 +60,8 @@ pub(crate) enum Seat {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Told<'a> {
     pub(crate) estimator: &'a Estimator,
+    /// How fast clients join (the pre-queue's growth until the draw).
+    pub(crate) arrivals: &'a Arrivals,
     /// The longest time between check-ins.
     pub(crate) check_in: Duration,
     /// How long a request near its turn may be held.
@@ -205,11 +207,13 @@ impl Schedule {
 
     /// What a client of the pre-queue (number `number`, 0-based, of `size` so far) is told at
     /// `wall`: the opening, its number, and an estimate that counts the time to the opening
-    /// and the place it may draw (any of the pre-queue's, when drawn at random). It comes back
-    /// after the draw, or at its next check-in before that.
+    /// and the place it may draw (any of the pre-queue's, when drawn at random: between a tenth
+    /// of those there so far and nine tenths of those foreseen by the draw at the recent pace
+    /// of arrivals). It comes back after the draw, or at its next check-in before that.
     fn pre_queue_wait(&self, number: u64, size: u64, told: Told<'_>) -> Wait {
         let Told {
             estimator,
+            arrivals,
             check_in,
             now,
             wall,
@@ -220,8 +224,9 @@ impl Schedule {
         // before the opening by its number, so the pre-queue does not come back all at once.
         let until_draw = until.saturating_sub(DRAW_LEAD);
         let size = size.max(number + 1);
+        let foreseen = size.saturating_add(arrivals.expected_within(until_draw, now));
         let (low, mid, high) = match self.order {
-            PreQueueOrder::Random => (size / 10, size / 2, size - size / 10),
+            PreQueueOrder::Random => (size / 10, foreseen / 2, foreseen - foreseen / 10),
             PreQueueOrder::Arrival => (number, number, number),
         };
         let range = |ahead| estimator.estimate_range(ahead, now);
