@@ -12,6 +12,8 @@ pub struct Arrivals {
     /// The rate at `at`, per second.
     rate: f64,
     at: Option<Instant>,
+    /// The first arrival.
+    first: Option<Instant>,
 }
 
 impl Arrivals {
@@ -22,6 +24,7 @@ impl Arrivals {
     pub fn arrived(&mut self, now: Instant) {
         self.rate = self.rate_at(now) + 1.0 / Self::SPAN.as_secs_f64();
         self.at = Some(now);
+        self.first.get_or_insert(now);
     }
 
     /// Arrivals per second lately, as of `now`.
@@ -38,12 +41,28 @@ impl Arrivals {
     /// whole; a rush that is ending is foreseen too large, which only widens the high end of
     /// an estimate that the next check-in then narrows.
     pub fn expected_within(&self, ahead: Duration, now: Instant) -> u64 {
-        let n = self.rate_at(now) * ahead.as_secs_f64();
-        if n.is_finite() && n > 0.0 {
-            n.min(u64::MAX as f64) as u64
-        } else {
-            0
-        }
+        count(self.rate_at(now) * ahead.as_secs_f64())
+    }
+
+    /// How many more are likely by `ahead` from `now`: at the recent pace, for as long again
+    /// as arrivals have been coming (the median guess of how much longer a stream seen for a
+    /// while goes on), at most `ahead`. A rush that came at once is then foreseen as about
+    /// over, a stream that has run for minutes as going on. The upper end is
+    /// [`expected_within`](Self::expected_within).
+    pub fn likely_within(&self, ahead: Duration, now: Instant) -> u64 {
+        let lasted = self
+            .first
+            .map_or(Duration::ZERO, |first| now.saturating_duration_since(first));
+        self.expected_within(ahead.min(lasted), now)
+    }
+}
+
+/// A count from a rate's product, 0 for anything not a positive number.
+fn count(n: f64) -> u64 {
+    if n.is_finite() && n > 0.0 {
+        n.min(u64::MAX as f64) as u64
+    } else {
+        0
     }
 }
 
@@ -65,6 +84,14 @@ mod tests {
         assert!((9.0..=11.0).contains(&rate), "{rate}");
         let minute = arrivals.expected_within(Duration::from_secs(60), now);
         assert!((540..=660).contains(&minute), "{minute}");
+        // It has run a minute: likely as long again.
+        let likely = arrivals.likely_within(Duration::from_secs(60), now);
+        assert_eq!(likely, minute);
+        let longer = arrivals.likely_within(Duration::from_secs(600), now);
+        assert!(
+            (540..=660).contains(&longer),
+            "no more than it lasted: {longer}"
+        );
     }
 
     #[test]
@@ -74,8 +101,12 @@ mod tests {
         for n in 0..1_000 {
             arrivals.arrived(start + Duration::from_micros(100 * n));
         }
-        let just_after = arrivals.rate_at(start + Duration::from_millis(100));
-        assert!(just_after > 150.0, "{just_after}");
+        let just_after = start + Duration::from_millis(100);
+        assert!(arrivals.rate_at(just_after) > 150.0);
+        // The rush lasted a tenth of a second: likely about over, though it may not be.
+        let minute = Duration::from_secs(60);
+        assert!(arrivals.likely_within(minute, just_after) < 30);
+        assert!(arrivals.expected_within(minute, just_after) > 9_000);
         let later = arrivals.rate_at(start + Duration::from_secs(30));
         assert!(later < 1.0, "{later}");
         assert_eq!(

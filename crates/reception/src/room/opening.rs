@@ -209,7 +209,8 @@ impl Schedule {
     /// `wall`: the opening, its number, and an estimate that counts the time to the opening
     /// and the place it may draw (any of the pre-queue's, when drawn at random: between a tenth
     /// of those there so far and nine tenths of those foreseen by the draw at the recent pace
-    /// of arrivals). It comes back after the draw, or at its next check-in before that.
+    /// of arrivals, about half of those likely by then). It comes back after the draw, or at
+    /// its next check-in before that.
     fn pre_queue_wait(&self, number: u64, size: u64, told: Told<'_>) -> Wait {
         let Told {
             estimator,
@@ -224,9 +225,10 @@ impl Schedule {
         // before the opening by its number, so the pre-queue does not come back all at once.
         let until_draw = until.saturating_sub(DRAW_LEAD);
         let size = size.max(number + 1);
-        let foreseen = size.saturating_add(arrivals.expected_within(until_draw, now));
+        let likely = size.saturating_add(arrivals.likely_within(until_draw, now));
+        let most = size.saturating_add(arrivals.expected_within(until_draw, now));
         let (low, mid, high) = match self.order {
-            PreQueueOrder::Random => (size / 10, foreseen / 2, foreseen - foreseen / 10),
+            PreQueueOrder::Random => (size / 10, likely / 2, most - most / 10),
             PreQueueOrder::Arrival => (number, number, number),
         };
         let range = |ahead| estimator.estimate_range(ahead, now);
