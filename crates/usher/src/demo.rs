@@ -1,6 +1,7 @@
 //! A whole usher on loopback: one reception and its shops in this process, with embedded
 //! defaults. `usher demo` runs one until stopped; `usher crowd compare` starts one per run.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -88,6 +89,9 @@ pub struct DemoSetup {
     /// ([`QueueSettings::expected_session`](usher_reception::QueueSettings)); `None`: the
     /// reception's default (60 s).
     pub expected_session: Option<Duration>,
+    /// The same for particular items, item id → length
+    /// ([`QueueSettings::expected_sessions`](usher_reception::QueueSettings)).
+    pub expected_sessions: BTreeMap<String, Duration>,
     /// A scheduled opening with its pre-queue; `None`: open at once.
     pub opening: Option<OpeningSettings>,
 }
@@ -119,6 +123,7 @@ impl DemoSetup {
             walk_ins: false,
             upstream: None,
             expected_session: Some(DEMO_SESSION),
+            expected_sessions: BTreeMap::new(),
             opening: None,
         }
     }
@@ -199,6 +204,7 @@ pub async fn start_demo(setup: DemoSetup, shutdown: watch::Receiver<bool>) -> Re
     if let Some(session) = setup.expected_session {
         config.queue.expected_session = session;
     }
+    config.queue.expected_sessions = setup.expected_sessions;
     config.queue.opening = setup.opening;
     config.validate()?;
     let reception = start_reception(

@@ -7,7 +7,7 @@ use usher_queue::{ClaimError, Estimator, EstimatorConfig, LineConfig, Place};
 use usher_ticket::IssuerId;
 
 use super::memory::MemoryStore;
-use super::store::{Claim, LineStore};
+use super::store::{Claim, Learnt, LineStore};
 
 /// A fresh line in every kind of store, each with the name it is reported under, and the
 /// folder its state lives in (kept alive for the test).
@@ -211,6 +211,29 @@ async fn a_place_is_durable_before_it_is_answered_and_a_reopened_store_keeps_the
     assert_eq!(reopened.view(now).counters.issued, 1);
     assert_eq!(reopened.honoured(), [IssuerId(1), IssuerId(2)]);
     assert_eq!(reopened.join().0, Place(1), "no number is handed out twice");
+}
+
+/// Issue 16: the session lengths learnt from the shops (all items together and per item) are
+/// kept with the line, so the next run's first estimates start from them.
+#[tokio::test]
+async fn the_session_lengths_learnt_are_kept_with_the_line() {
+    let now = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("queue.json");
+    let open = |issuer| {
+        MemoryStore::open(LineConfig::default(), Some(file.clone()), issuer, now, None).unwrap()
+    };
+    let store = open(IssuerId(1));
+    assert_eq!(store.sessions(), Learnt::default());
+    let mut learnt = Learnt::default();
+    learnt.learn_all(Duration::from_secs(40));
+    learnt.learn_item("concert", Duration::from_secs(90));
+    store.learn_sessions(&learnt);
+    let (tx, shutdown) = tokio::sync::watch::channel(false);
+    drop(tx);
+    store.persist(shutdown).await;
+    drop(store);
+    assert_eq!(open(IssuerId(2)).sessions(), learnt);
 }
 
 /// Guards against a restart telling pre-queue clients other places than they were told: the

@@ -57,6 +57,10 @@ pub(crate) struct DemoArgs {
     /// stay; a person in a browser takes longer].
     #[arg(long, value_name = "DURATION", value_parser = super::duration::parse)]
     expected_session: Option<Duration>,
+    /// --expected-session for one item, as ITEM=DURATION; repeat for each (a shop's expected
+    /// session is the mean over its items) [default: --expected-session for every item].
+    #[arg(long = "expected-session-for", value_name = "ITEM=DURATION")]
+    expected_session_for: Vec<super::item_session::ItemSession>,
     /// Open the sale at this moment (`+30s` from now, or RFC 3339 in UTC): arrivals before it
     /// wait in a pre-queue with a countdown, drawn in random order at the opening from a seed
     /// published after it (`/api/v1/opening`) [default: open at once].
@@ -114,6 +118,11 @@ pub(crate) async fn run(mut args: DemoArgs) -> Result<()> {
         walk_ins: args.walk_ins,
         upstream: upstream.clone(),
         expected_session: args.expected_session.or(Some(usher::demo::DEMO_SESSION)),
+        expected_sessions: args
+            .expected_session_for
+            .iter()
+            .map(|entry| (entry.item.clone(), entry.session))
+            .collect(),
         opening: args.opens_at.map(|at| usher_reception::OpeningSettings {
             order: args.pre_queue_order.unwrap_or_default(),
             ..usher_reception::OpeningSettings::new(at.into())
