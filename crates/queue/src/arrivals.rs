@@ -6,13 +6,14 @@ use std::time::{Duration, Instant};
 
 /// The arrival rate, smoothed over [`Arrivals::SPAN`]: each arrival counts `1/SPAN` and fades
 /// with time constant `SPAN`, so the rate follows a rush within moments and forgets it within
-/// seconds of its end. O(1): two numbers.
+/// seconds of its end. O(1): a rate and two instants.
 #[derive(Debug, Clone, Default)]
 pub struct Arrivals {
     /// The rate at `at`, per second.
     rate: f64,
     at: Option<Instant>,
-    /// The first arrival.
+    /// The first arrival of the stream now coming (one that came after the rate had faded to
+    /// less than one arrival's worth a [`SPAN`](Self::SPAN) ago starts a new stream).
     first: Option<Instant>,
 }
 
@@ -22,9 +23,13 @@ impl Arrivals {
 
     /// A client arrived at `now`.
     pub fn arrived(&mut self, now: Instant) {
-        self.rate = self.rate_at(now) + 1.0 / Self::SPAN.as_secs_f64();
+        let one = 1.0 / Self::SPAN.as_secs_f64();
+        let before = self.rate_at(now);
+        if before < one / std::f64::consts::E {
+            self.first = Some(now);
+        }
+        self.rate = before + one;
         self.at = Some(now);
-        self.first.get_or_insert(now);
     }
 
     /// Arrivals per second lately, as of `now`.
@@ -114,5 +119,20 @@ mod tests {
             0,
             "nothing within no time"
         );
+    }
+
+    /// Guards the middle of a pre-queue's estimate: a rush that comes after a lone early
+    /// arrival has lasted moments, not since that arrival.
+    #[test]
+    fn a_stream_begins_again_after_the_rate_faded() {
+        let start = Instant::now();
+        let mut arrivals = Arrivals::default();
+        arrivals.arrived(start);
+        let rush = start + Duration::from_secs(20);
+        for n in 0..1_000 {
+            arrivals.arrived(rush + Duration::from_micros(100 * n));
+        }
+        let just_after = rush + Duration::from_millis(100);
+        assert!(arrivals.likely_within(Duration::from_secs(60), just_after) < 30);
     }
 }

@@ -151,11 +151,15 @@ pub struct Report {
     /// expiry: with the capacity, how fast places free (the reception's first estimates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_ms: Option<u64>,
-    /// [`session_ms`](Self::session_ms) per item, for the items a session has ended for:
-    /// the reception learns each item's session length from it (an item's first estimates).
+    /// [`session_ms`](Self::session_ms) per item, for the items a session has ended for (at
+    /// most [`MAX_SESSION_ITEMS`]): the reception learns each item's session length from it
+    /// (an item's first estimates).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub session_ms_by_item: BTreeMap<String, u64>,
 }
+
+/// Most items a report's [`Report::session_ms_by_item`] carries.
+pub const MAX_SESSION_ITEMS: usize = 256;
 
 /// A duration as a report's milliseconds (saturating).
 pub fn millis(duration: std::time::Duration) -> u64 {

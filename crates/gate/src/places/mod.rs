@@ -404,10 +404,12 @@ impl Places {
     }
 
     /// How long sessions have held their place lately per item, milliseconds, for the items
-    /// a session has ended for (a report's `session_ms_by_item`).
+    /// a session has ended for (a report's `session_ms_by_item`, at most
+    /// [`MAX_SESSION_ITEMS`](usher_wire::mgmt::MAX_SESSION_ITEMS) of them).
     pub fn sessions_by_item(&self) -> BTreeMap<String, u64> {
         self.sessions
             .mean_held_by_item()
+            .take(usher_wire::mgmt::MAX_SESSION_ITEMS)
             .map(|(item, held)| (item.as_str().to_owned(), usher_wire::mgmt::millis(held)))
             .collect()
     }

@@ -155,6 +155,9 @@ impl Slot {
             items: report
                 .stock
                 .keys()
+                // Only item ids: nothing else could be ordered, and a shop's report is not
+                // trusted to name what the line keeps.
+                .filter(|item| usher_ticket::ItemId::new(item).is_ok())
                 .take(MAX_PRIOR_ITEMS)
                 .map(|item| (item.clone(), session(report.session_ms_by_item.get(item))))
                 .collect(),

@@ -1,5 +1,6 @@
 //! What one reception keeps of the line for itself, beside the shared store.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use usher_queue::{Arrivals, Estimator};
@@ -89,21 +90,28 @@ struct Prior {
 /// live shop's places over its session length.
 fn prior(shops: &ShopRoom, learnt: &mut Learnt, settings: &QueueSettings) -> Prior {
     let mut changed = false;
-    let (mut measured_places, mut weighted) = (0u64, 0.0);
+    let mut all = Mean::default();
+    // Each item's length over the shops that measured it, weighted by their places, so that
+    // shops measuring one item differently do not overwrite each other tick after tick.
+    let mut by_item: BTreeMap<&str, Mean> = BTreeMap::new();
     for shop in &shops.live {
         if let Some(session) = learnable(shop.session) {
-            measured_places += shop.places;
-            weighted += shop.places as f64 * session.as_secs_f64();
+            all.add(shop.places, session);
         }
         for (item, session) in &shop.items {
             if let Some(session) = learnable(*session) {
-                changed |= learnt.learn_item(item, session);
+                by_item.entry(item).or_default().add(shop.places, session);
             }
         }
     }
-    let measured = measured_places > 0;
-    if measured {
-        changed |= learnt.learn_all(Duration::from_secs_f64(weighted / measured_places as f64));
+    for (item, mean) in by_item {
+        if let Some(session) = mean.get() {
+            changed |= learnt.learn_item(item, session);
+        }
+    }
+    let measured = all.get().is_some();
+    if let Some(session) = all.get() {
+        changed |= learnt.learn_all(session);
     }
     let rate: f64 = shops
         .live
@@ -118,6 +126,25 @@ fn prior(shops: &ShopRoom, learnt: &mut Learnt, settings: &QueueSettings) -> Pri
         rate: (rate > 0.0).then_some(rate),
         measured,
         learnt: changed,
+    }
+}
+
+/// A mean of session lengths weighted by places.
+#[derive(Debug, Default, Clone, Copy)]
+struct Mean {
+    places: u64,
+    weighted: f64,
+}
+
+impl Mean {
+    fn add(&mut self, places: u64, session: Duration) {
+        self.places += places;
+        self.weighted += places as f64 * session.as_secs_f64();
+    }
+
+    /// `None` before any shop with places was added.
+    fn get(self) -> Option<Duration> {
+        (self.places > 0).then(|| Duration::from_secs_f64(self.weighted / self.places as f64))
     }
 }
 
@@ -223,6 +250,35 @@ mod tests {
         let after = prior(&restarted, &mut learnt, &settings);
         assert!(!after.measured);
         assert!((rate(after) - 0.5).abs() < 1e-9, "{after:?}");
+    }
+
+    /// Guards the state file: two shops measuring one item differently are averaged by their
+    /// places (not the last one's, changing every tick), and a name that is no item id, which
+    /// could overflow the state file's slot, is never learnt.
+    #[test]
+    fn an_items_length_is_the_shops_mean_and_only_item_ids_are_learnt() {
+        let settings = settings(60, &[]);
+        let mut learnt = Learnt::default();
+        let long_name = "x".repeat(5_000);
+        let shops = room(vec![
+            shop(
+                30,
+                None,
+                &[("concert", Some(10_000)), ("a \"b\"", Some(1_000))],
+            ),
+            shop(
+                10,
+                None,
+                &[("concert", Some(50_000)), (&long_name, Some(1_000))],
+            ),
+        ]);
+        assert!(prior(&shops, &mut learnt, &settings).learnt);
+        assert_eq!(learnt.item("concert"), Some(Duration::from_secs(20)));
+        assert_eq!(learnt.by_item_ms.len(), 1, "{learnt:?}");
+        assert!(
+            !prior(&shops, &mut learnt, &settings).learnt,
+            "the same again"
+        );
     }
 
     #[test]

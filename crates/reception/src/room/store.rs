@@ -66,7 +66,7 @@ pub(crate) struct Learnt {
 }
 
 /// Most items whose session length is kept with the line (they must fit the state file's slot
-/// beside the rest: 24 of the longest item ids take under 2 KiB).
+/// beside the rest: 24 of the longest item ids take about 2.1 KB).
 pub(crate) const MAX_LEARNT_ITEMS: usize = 24;
 
 impl Learnt {
@@ -83,9 +83,14 @@ impl Learnt {
             .map(Duration::from_millis)
     }
 
-    /// Learns `session` for `item`, unless [`MAX_LEARNT_ITEMS`] others are kept already;
+    /// Learns `session` for `item`, unless [`MAX_LEARNT_ITEMS`] others are kept already or
+    /// `item` is no item id (a shop's report could name anything; what is kept must fit the
+    /// state file's slot, which an id's bounded length and plain characters guarantee);
     /// whether that changed what is kept.
     pub(crate) fn learn_item(&mut self, item: &str, session: Duration) -> bool {
+        if usher_ticket::ItemId::new(item).is_err() {
+            return false;
+        }
         let ms = usher_wire::mgmt::millis(session);
         let room = self.by_item_ms.len() < MAX_LEARNT_ITEMS;
         match self.by_item_ms.get_mut(item) {

@@ -109,8 +109,9 @@ struct ReceptionSettings {
     #[arg(long, env = "USHER_EXPECTED_SESSION", value_name = "DURATION")]
     expected_session: Option<HumanDuration>,
     /// --expected-session for one item, as ITEM=DURATION; repeat for each (in the file, an
-    /// `[expected_session_for]` table of `item = "duration"`). A shop's expected session is
-    /// the mean over the items it carries [default: --expected-session for every item].
+    /// `[expected_session_for]` table of `item = "duration"`; the flags replace the table).
+    /// A shop's expected session is the mean over the items it carries [default:
+    /// --expected-session for every item].
     #[arg(long = "expected-session-for", value_name = "ITEM=DURATION")]
     #[serde(default, deserialize_with = "item_session::from_table")]
     expected_session_for: Option<Vec<ItemSession>>,
