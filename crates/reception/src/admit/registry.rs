@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use usher_ticket::ServerId;
+use usher_ticket::{ItemId, ServerId};
 use usher_wire::mgmt::Report;
 use usher_wire::status::ShopView;
 
@@ -157,9 +157,11 @@ impl Slot {
                 .keys()
                 // Only item ids: nothing else could be ordered, and a shop's report is not
                 // trusted to name what the line keeps.
-                .filter(|item| usher_ticket::ItemId::new(item).is_ok())
+                .filter_map(|item| {
+                    let id = ItemId::new(item).ok()?;
+                    Some((id, session(report.session_ms_by_item.get(item))))
+                })
                 .take(MAX_PRIOR_ITEMS)
-                .map(|item| (item.clone(), session(report.session_ms_by_item.get(item))))
                 .collect(),
         })
     }
@@ -430,5 +432,29 @@ mod tests {
             slot.view.read().unwrap().report.as_ref().unwrap().sessions,
             9
         );
+    }
+
+    /// Guards the state file (which keeps what the prior learns per item, in a slot of fixed
+    /// size): a name in a shop's report that is no item id, too long or full of quotes, never
+    /// reaches the prior or what the line learns.
+    #[test]
+    fn only_item_ids_of_a_report_reach_the_prior() {
+        let registry = registry(None);
+        let slot = &registry.slots[0];
+        let now = Instant::now();
+        let names = [
+            "concert".to_owned(),
+            "a \"b\"".to_owned(),
+            "x".repeat(5_000),
+        ];
+        let report = Report {
+            stock: names.iter().map(|n| (n.clone(), 1)).collect(),
+            session_ms_by_item: names.iter().map(|n| (n.clone(), 1_000)).collect(),
+            ..report(4, 0)
+        };
+        slot.record_report(1, report, now);
+        let live = slot.live_shop(now, TIMEOUT).unwrap();
+        let concert = ItemId::new("concert").unwrap();
+        assert_eq!(live.items, [(concert, Some(Duration::from_secs(1)))]);
     }
 }

@@ -127,7 +127,7 @@ impl WaitingRoom {
         let before_opening = schedule.is_some();
         WaitingRoom {
             tokens: Tokens::new(keyring, issuer, store.honoured()),
-            local: Mutex::new(Local::new(&settings, store.view(now).counters.head)),
+            local: Mutex::new(Local::new(&settings, &*store, now)),
             gated: AtomicBool::new(before_opening || store.is_gated(now)),
             reported: Notify::new(),
             holds: Holds::new(settings.hold),

@@ -351,6 +351,7 @@ mod tests {
         };
         for n in 0..MAX_LEARNT_ITEMS + 5 {
             let item = format!("{n:0>width$}", width = usher_ticket::MAX_ITEM_ID_LEN);
+            let item = usher_ticket::ItemId::new(&item).unwrap();
             sessions.learn_item(&item, Duration::from_millis(u64::MAX));
         }
         assert_eq!(sessions.by_item_ms.len(), MAX_LEARNT_ITEMS);

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use std::time::SystemTime;
 
 use usher_queue::{ClaimError, Counters, Estimator, Place, PreQueueOrder, SEED_LEN};
-use usher_ticket::{Epoch, IssuerId};
+use usher_ticket::{Epoch, IssuerId, ItemId};
 
 /// A future a store returns (boxed, so stores can sit behind `dyn`).
 pub(crate) type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -83,20 +83,16 @@ impl Learnt {
             .map(Duration::from_millis)
     }
 
-    /// Learns `session` for `item`, unless [`MAX_LEARNT_ITEMS`] others are kept already or
-    /// `item` is no item id (a shop's report could name anything; what is kept must fit the
-    /// state file's slot, which an id's bounded length and plain characters guarantee);
-    /// whether that changed what is kept.
-    pub(crate) fn learn_item(&mut self, item: &str, session: Duration) -> bool {
-        if usher_ticket::ItemId::new(item).is_err() {
-            return false;
-        }
+    /// Learns `session` for `item`, unless [`MAX_LEARNT_ITEMS`] others are kept already (an
+    /// item id, bounded in length and plain in its characters, is what keeps the state file
+    /// within its slot); whether that changed what is kept.
+    pub(crate) fn learn_item(&mut self, item: &ItemId, session: Duration) -> bool {
         let ms = usher_wire::mgmt::millis(session);
         let room = self.by_item_ms.len() < MAX_LEARNT_ITEMS;
-        match self.by_item_ms.get_mut(item) {
+        match self.by_item_ms.get_mut(item.as_str()) {
             Some(kept) => std::mem::replace(kept, ms) != ms,
             None if room => {
-                self.by_item_ms.insert(item.to_owned(), ms);
+                self.by_item_ms.insert(item.as_str().to_owned(), ms);
                 true
             }
             None => false,

@@ -227,7 +227,8 @@ async fn the_session_lengths_learnt_are_kept_with_the_line() {
     assert_eq!(store.sessions(), Learnt::default());
     let mut learnt = Learnt::default();
     learnt.learn_all(Duration::from_secs(40));
-    learnt.learn_item("concert", Duration::from_secs(90));
+    let concert = usher_ticket::ItemId::new("concert").unwrap();
+    learnt.learn_item(&concert, Duration::from_secs(90));
     store.learn_sessions(&learnt);
     let (tx, shutdown) = tokio::sync::watch::channel(false);
     drop(tx);

@@ -5,6 +5,7 @@ use std::num::NonZeroU64;
 use std::time::{Duration, SystemTime};
 
 use usher_queue::{Estimate, Estimator, Place};
+use usher_ticket::ItemId;
 
 use super::store::{LineStore, Standing};
 
@@ -24,9 +25,10 @@ pub(crate) struct LiveShop {
     pub(crate) places: u64,
     /// How long its sessions have held a place lately, all items together, as it reports.
     pub(crate) session: Option<Duration>,
-    /// The items it carries (at most [`MAX_PRIOR_ITEMS`]), each with how long its sessions
-    /// held a place lately, where the shop has measured it.
-    pub(crate) items: Vec<(String, Option<Duration>)>,
+    /// The items it carries (at most [`MAX_PRIOR_ITEMS`]; only names that are item ids, so
+    /// nothing else a report names reaches what the line keeps), each with how long its
+    /// sessions held a place lately, where the shop has measured it.
+    pub(crate) items: Vec<(ItemId, Option<Duration>)>,
 }
 
 /// Most items of one shop the prior looks at.
