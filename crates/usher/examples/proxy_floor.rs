@@ -7,6 +7,8 @@
 //! Usage: `proxy_floor ADDR UPSTREAM` (`UPSTREAM` as `host:port`; prints `listening on ADDR`
 //! once bound). `USHER_WORKERS=1` runs it on one thread, as `usher gate` in the benchmark.
 
+mod floor;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -86,16 +88,9 @@ fn main() -> anyhow::Result<()> {
         .context("usage: proxy_floor ADDR UPSTREAM")?
         .parse()?;
     let upstream = args.next().context("usage: proxy_floor ADDR UPSTREAM")?;
-    let runtime = usher::serve::runtime()?;
-    runtime.block_on(async move {
-        let listener = usher::serve::bind(addr, "floor").await?;
-        println!("listening on {}", listener.local_addr()?);
-        let (_tx, shutdown) = tokio::sync::watch::channel(false);
-        let floor = Floor {
-            upstream: upstream.into(),
-            idle: Arc::default(),
-        };
-        usher::serve::spawn_server(listener, floor, shutdown).await?;
-        Ok(())
-    })
+    let floor = Floor {
+        upstream: upstream.into(),
+        idle: Arc::default(),
+    };
+    floor::serve(addr, floor)
 }

@@ -5,6 +5,8 @@
 //! Usage: `redirect_floor ADDR` (prints `listening on ADDR` once bound). Its runtime is `usher`'s
 //! own ([`usher::serve::runtime`]): `USHER_WORKERS=1` runs it on one thread.
 
+mod floor;
+
 use std::convert::Infallible;
 use std::future::{Ready, ready};
 use std::net::SocketAddr;
@@ -35,12 +37,5 @@ fn main() -> anyhow::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:0".into())
         .parse()?;
-    let runtime = usher::serve::runtime()?;
-    runtime.block_on(async move {
-        let listener = usher::serve::bind(addr, "floor").await?;
-        println!("listening on {}", listener.local_addr()?);
-        let (_tx, shutdown) = tokio::sync::watch::channel(false);
-        usher::serve::spawn_server(listener, Floor, shutdown).await?;
-        Ok(())
-    })
+    floor::serve(addr, Floor)
 }
