@@ -4,7 +4,10 @@
 use std::net::SocketAddr;
 
 /// Serves `service` on `addr` until the process is stopped.
-pub(crate) fn serve<S: usher::serve::PeerService>(addr: SocketAddr, service: S) -> anyhow::Result<()> {
+pub(crate) fn serve<S: usher::serve::PeerService>(
+    addr: SocketAddr,
+    service: S,
+) -> anyhow::Result<()> {
     let runtime = usher::serve::runtime()?;
     runtime.block_on(async move {
         let listener = usher::serve::bind(addr, "floor").await?;
